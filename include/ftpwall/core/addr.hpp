@@ -1,0 +1,58 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+// Addresses and endpoints of both families, as plain values (network byte order inside).
+#pragma once
+
+#include <array>
+#include <compare>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "ftpwall/core/result.hpp"
+
+namespace ftpwall {
+
+enum class Family : std::uint8_t { v4 = 4, v6 = 6 };
+
+// An IPv4 or IPv6 address. bytes[0..3] hold an IPv4 address, the rest stay zero.
+struct Address {
+  Family family = Family::v4;
+  std::array<std::uint8_t, 16> bytes{};
+
+  static Address v4(std::uint8_t a, std::uint8_t b, std::uint8_t c, std::uint8_t d) {
+    Address r;
+    r.family = Family::v4;
+    r.bytes = {a, b, c, d};
+    return r;
+  }
+  static Address v4_from_u32(std::uint32_t host_order);
+  std::uint32_t v4_u32() const;  // host byte order; only for family v4
+  std::size_t size() const { return family == Family::v4 ? 4 : 16; }
+
+  // Strict textual forms: dotted quad without leading zeros, or RFC 4291 text.
+  static Result<Address> parse(std::string_view text);
+  static Result<Address> parse(std::string_view text, Family family);
+  std::string to_string() const;
+
+  auto operator<=>(const Address&) const = default;
+};
+
+struct Endpoint {
+  Address addr;
+  std::uint16_t port = 0;
+  std::string to_string() const;  // 192.0.2.1:21, [2001:db8::1]:21
+  auto operator<=>(const Endpoint&) const = default;
+};
+
+// A network prefix such as 198.51.100.0/24.
+struct Cidr {
+  Address addr;
+  std::uint8_t prefix = 0;
+  static Result<Cidr> parse(std::string_view text);
+  bool contains(const Address& a) const;
+  std::string to_string() const;
+  auto operator<=>(const Cidr&) const = default;
+};
+
+}  // namespace ftpwall
