@@ -11,4 +11,41 @@ namespace ftpwall::limits {
 // real lines are < 100 bytes. Longer lines that start with an announcing keyword are violations.
 inline constexpr std::size_t max_announcement_line = 512;
 
+// Out-of-order bytes kept per direction while waiting for a hole to fill (stream.hpp). A control
+// connection rarely has more than a few segments in flight; a segment that would not fit ends the
+// wait: the hole is reported (Reason stream_gap) and the stream resynchronises at the next line.
+inline constexpr std::size_t stream_reorder_bytes = 4096;
+
+// Delivered but not yet acknowledged bytes kept per direction to compare retransmissions against
+// the first copy (stream.hpp). Beyond this, or once the peer has acknowledged them, retransmitted
+// bytes are counted but not compared (the receiver drops bytes it already has).
+inline constexpr std::size_t stream_retained_bytes = 4096;
+
+// Holding (tracker.hpp): packets of one direction held while a line that may be an announcement
+// completes. Bounded in whole packet bytes and in time; past either bound the held packets are
+// released unrewritten with Reason rewrite_split_timeout.
+inline constexpr std::size_t hold_bytes = 16384;
+inline constexpr std::uint64_t hold_timeout_ms = 300;
+
+// Commands sent but not yet answered that a session remembers (RFC 959 lets a client send the next
+// command before the reply; real clients pipeline a handful). Past the bound the extra commands are
+// counted, not remembered: announcements are refused until the replies have caught up.
+inline constexpr std::size_t max_pending_commands = 16;
+
+// Offending bytes kept in a Violation: the log shows a bounded excerpt, never a whole attacker line.
+inline constexpr std::size_t max_violation_bytes = 64;
+
+// IPv6 extension headers skipped before the TCP header (packet.hpp). Real packets carry none
+// or one; a longer chain is refused (packet_too_many_extension_headers) rather than walked.
+inline constexpr std::size_t max_ipv6_extension_headers = 8;
+
+// Corrections kept per direction (seq_adjust.hpp) that the peer has not yet acknowledged past.
+// Acknowledged ones collapse into one cumulative offset; a rewrite that would exceed the bound is
+// refused (correction_history_full) and the daemon resets the session: an offset is never dropped.
+inline constexpr std::size_t max_corrections_per_direction = 64;
+
+// Longest old or new byte string of one correction (seq_adjust.hpp): a rewrite replaces part of
+// one announcement line, and a rewritten line may grow past max_announcement_line.
+inline constexpr std::size_t max_correction_bytes = 1024;
+
 }  // namespace ftpwall::limits

@@ -11,7 +11,42 @@ namespace ftpwall {
 #define FTPWALL_REASONS(X)                                                                      \
   X(none)                          /* not a refusal */                                         \
   X(bad_syntax)                    /* announcement keyword, but the arguments do not parse */   \
-  X(line_too_long)                 /* announcement line longer than limits::max_announcement_line */
+  X(line_too_long)                 /* announcement line longer than limits::max_announcement_line */ \
+  X(packet_truncated)              /* a header, an option or the IP length runs past the captured bytes */ \
+  X(packet_bad_header)             /* IPv4 IHL < 5, wrong version, IP length < headers, TCP data offset < 5, bad option length */ \
+  X(packet_not_tcp)                /* the IP payload is not TCP (or an unsupported IPv6 extension header) */ \
+  X(packet_fragment)               /* a non-first IP fragment (no TCP header), or a fragment that would be rewritten */ \
+  X(packet_too_many_extension_headers) /* more IPv6 extension headers than limits::max_ipv6_extension_headers */ \
+  X(packet_too_large)              /* a rewritten packet would not fit the IP length field */ \
+  X(correction_history_full)       /* limits::max_corrections_per_direction unacknowledged corrections: reset the session */ \
+  X(correction_invalid)            /* a rewrite overlapping an earlier one, empty, too long, or before acknowledged bytes */ \
+  X(correction_mismatch)           /* retransmitted bytes inside a rewritten region differ from the recorded old bytes */ \
+  X(stream_gap)                    /* bytes of the stream were never seen (reorder buffer full); resynchronised at the next line */ \
+  X(overlap_mismatch)              /* a retransmitted or overlapping segment differs from the first copy */ \
+  X(out_of_window)                 /* segment outside the receiver's window: ignored, never merged */ \
+  X(syn_mismatch)                  /* SYN whose sequence number differs from the connection's initial one */ \
+  X(segment_before_syn)            /* segment of a connection whose SYN was not seen, pick-up not allowed */ \
+  X(pickup_without_history)        /* pick-up refused: the session may carry corrections whose history is unknown */ \
+  X(telnet_in_announcement)        /* announcement line containing Telnet IAC sequences (receivers decode them differently) */ \
+  X(rewrite_split_timeout)         /* held announcement did not complete in time: released unrewritten */ \
+  X(address_not_sender)            /* announced address is neither the sender's real nor its as-seen address (bounce) */ \
+  X(port_below_floor)              /* announced port below PolicyConfig::port_floor */ \
+  X(reply_without_request)         /* 227/228/229 that is not the final reply to this session's PASV/LPSV/EPSV */ \
+  X(wrong_direction)               /* PORT/EPRT/LPRT from the server, or 227/228/229 from the client */ \
+  X(not_final_reply)               /* announcement in a continuation line ("227-") of a multi-line reply */ \
+  X(before_greeting)               /* announcement before the server's 220 greeting (NAT Slipstreaming) */ \
+  X(command_outstanding)           /* client announcement while an earlier command is still unanswered */ \
+  X(family_mismatch)               /* announced address family differs from the control connection's */ \
+  X(long_passive_unsupported)      /* LPRT or 228: recognised, never opened */ \
+  X(not_logged_in)                 /* announcement before 230 while PolicyConfig::require_login is set */ \
+  X(after_epsv_all)                /* PORT/EPRT/LPRT after EPSV ALL (RFC 2428 section 4 forbids them) */ \
+  X(too_many_pending_commands)     /* more unanswered commands than limits::max_pending_commands */ \
+  X(opening_replaced)              /* CloseData: a newer announcement of the session replaces the pending opening */ \
+  X(data_command_refused)          /* CloseData: the server answered PORT/EPRT with 4xx/5xx */ \
+  X(transfer_done)                 /* CloseData: the transfer command that used the opening got its final reply */ \
+  X(reinitialized)                 /* CloseData: REIN answered with 220, data parameters reset */ \
+  X(service_closing)               /* CloseData/SessionEnd: 421 from the server */ \
+  X(session_quit)                  /* CloseData/SessionEnd: QUIT answered with 221 */
 
 enum class Reason : std::uint8_t {
 #define FTPWALL_REASON_ENUM(n) n,

@@ -1,0 +1,155 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+// StreamAssembler: the TCP segments of one direction of a session -> its in-order byte stream.
+//
+// Stream offsets are 64-bit and count payload bytes: offset 0 is the byte after the SYN (or, when
+// picked up mid-stream, the first byte of the first segment seen). Sequence numbers are 32-bit and
+// wrap (RFC 793 §3.3); every comparison is done on the signed 32-bit difference, so a stream that
+// crosses 2^32 is handled like any other.
+//
+// What the receiver sees is the truth this class tries to follow. The daemon sees each packet before
+// the admin's filter and before the receiver's TCP, so:
+//  * a segment whose first byte lies at or past the receiver's right window edge (its last ack +
+//    advertised window, RFC 793 §3.3 "segment acceptability") is ignored and reported
+//    (Reason out_of_window), never merged: the receiver drops it too, and merging it would let a
+//    forged or later-dropped segment desynchronise the stream;
+//  * bytes seen twice (retransmission, overlapping segments, re-segmented retransmission) are
+//    delivered once; the first copy wins. A later copy that differs from the first is reported
+//    (Reason overlap_mismatch): receivers differ in which copy they keep (Linux replaces an
+//    out-of-order segment that a later one covers whole), so the two views may have diverged.
+//    Delivered bytes stay comparable until the peer acknowledges them (bounded by
+//    limits::stream_retained_bytes); acknowledged bytes are never taken again by the receiver.
+//  * out-of-order bytes wait in a buffer of limits::stream_reorder_bytes. A segment that does not
+//    fit ends the wait: what was buffered before it is delivered, the holes are reported as gaps
+//    (StreamSink::on_gap, Reason stream_gap) and the consumer resynchronises at the next line start.
+//  * RST ends the stream only with the exact next sequence number (RFC 5961 §3.2); FIN ends it once
+//    every byte before it has been delivered.
+//
+// Pure code: no allocation on the in-order path with an empty reorder buffer other than the
+// retained bytes; the reorder buffer is allocated on first use and freed when it drains.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+
+#include "ftpwall/core/reason.hpp"
+#include "ftpwall/core/result.hpp"
+
+namespace ftpwall {
+
+// One TCP segment of the direction the assembler follows, as it arrived (sender's sequence space).
+struct Segment {
+  std::uint32_t seq = 0;
+  bool syn = false;
+  bool fin = false;
+  bool rst = false;
+  std::span<const std::uint8_t> payload;
+};
+
+// Where the assembler's output goes. Calls arrive in stream order.
+class StreamSink {
+ public:
+  virtual ~StreamSink() = default;
+  // In-order bytes starting at `offset`, each delivered exactly once.
+  virtual void on_data(std::uint64_t offset, std::span<const std::uint8_t> bytes) = 0;
+  // Bytes [offset, offset + length) will never be delivered (reorder buffer overflow).
+  virtual void on_gap(std::uint64_t offset, std::uint64_t length) = 0;
+  // The stream ended at `offset`: by FIN (reset == false) or an accepted RST.
+  virtual void on_end(std::uint64_t offset, bool reset) = 0;
+};
+
+// What one segment did. `reason` is the first problem found (none when the segment was clean).
+struct SegmentReport {
+  Reason reason = Reason::none;
+  bool accepted = true;              // false: ignored as a whole (out of window, bad SYN, ...)
+  std::uint32_t new_bytes = 0;       // payload bytes seen for the first time
+  std::uint32_t duplicate_bytes = 0; // payload bytes seen before (retransmission, overlap)
+  std::optional<std::uint64_t> offset;  // stream offset of the first payload byte, once known
+};
+
+struct StreamStats {
+  std::uint64_t delivered_bytes = 0;
+  std::uint64_t duplicate_bytes = 0;
+  std::uint64_t out_of_window_segments = 0;
+  std::uint64_t overlap_mismatches = 0;
+  std::uint64_t gaps = 0;
+  std::uint64_t gap_bytes = 0;
+  std::uint64_t ignored_rsts = 0;
+};
+
+// Whether a connection picked up mid-stream may carry corrections (sequence shifts of earlier
+// rewrites). The assembler itself works in the sender's sequence space; the question decides
+// whether the session may be followed at all: corrections cannot be rebuilt from the wire.
+enum class PickupHistory : std::uint8_t {
+  no_corrections,  // known to have none (no rewrite was ever made: conntrack has no seqadj)
+  restored,        // the daemon restored the saved correction history
+  unknown,         // may have corrections, history lost: refuse (Reason pickup_without_history)
+};
+
+class StreamAssembler {
+ public:
+  enum class State : std::uint8_t { fresh, open, closed };
+
+  StreamAssembler();
+  ~StreamAssembler();
+  StreamAssembler(StreamAssembler&&) noexcept;
+  StreamAssembler& operator=(StreamAssembler&&) noexcept;
+
+  // Allow the stream to start at the first segment seen without a SYN (daemon restart). The
+  // consumer resynchronises at the next line start (LineFramer::resync). Refuses `unknown`.
+  Result<void> allow_pickup(PickupHistory history);
+
+  // The receiver's (peer's) last acknowledgement and advertised window in bytes (already scaled by
+  // the window scale of RFC 7323 §2). Until the first call no window check is made, but the
+  // reorder buffer bound still holds.
+  void on_peer_ack(std::uint32_t ack, std::uint32_t window);
+
+  SegmentReport on_segment(const Segment& seg, StreamSink& sink);
+
+  State state() const { return state_; }
+  bool picked_up() const { return picked_up_; }
+  // Next offset to deliver, and its sequence number (valid once state() != fresh).
+  std::uint64_t next_offset() const { return next_off_; }
+  std::uint32_t next_seq() const { return seq_of(next_off_); }
+  std::uint32_t seq_of(std::uint64_t offset) const { return base_seq_ + static_cast<std::uint32_t>(offset); }
+  // Stream offset of a sequence number near the current position (signed 32-bit distance); empty
+  // before the stream starts or when it would lie before offset 0.
+  std::optional<std::uint64_t> offset_of(std::uint32_t seq) const;
+  // Bytes held on the heap now (reorder buffer + retained bytes), for the memory budget.
+  std::size_t heap_bytes() const;
+  std::size_t buffered_bytes() const;  // out-of-order bytes waiting
+  const StreamStats& stats() const { return stats_; }
+
+ private:
+  struct Reorder;
+
+  void start(std::uint32_t base_seq);
+  void deliver(std::uint64_t offset, std::span<const std::uint8_t> bytes, StreamSink& sink);
+  void compare_retained(std::uint64_t offset, std::span<const std::uint8_t> bytes, SegmentReport& r);
+  void take_payload(std::uint64_t offset, std::span<const std::uint8_t> bytes, SegmentReport& r, StreamSink& sink);
+  void write_reorder(std::uint64_t offset, std::span<const std::uint8_t> bytes, SegmentReport& r);
+  void drain(StreamSink& sink);
+  void jump_to(std::uint64_t offset, SegmentReport& r, StreamSink& sink);
+  void trim_retained();
+  void check_end(StreamSink& sink);
+  static void note(SegmentReport& r, Reason reason);
+
+  State state_ = State::fresh;
+  bool pickup_allowed_ = false;
+  bool picked_up_ = false;
+  bool peer_known_ = false;
+  std::uint32_t base_seq_ = 0;  // sequence number of offset 0
+  std::uint32_t peer_ack_ = 0;
+  std::uint32_t peer_window_ = 0;
+  std::uint64_t next_off_ = 0;
+  std::optional<std::uint32_t> isn_;
+  std::optional<std::uint64_t> fin_off_;
+  std::uint64_t retained_off_ = 0;  // retained_ holds [retained_off_, next_off_)
+  std::string retained_;
+  std::unique_ptr<Reorder> reorder_;
+  StreamStats stats_;
+};
+
+}  // namespace ftpwall

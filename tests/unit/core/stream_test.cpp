@@ -1,0 +1,267 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include "ftpwall/core/stream.hpp"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "ftpwall/core/limits.hpp"
+
+namespace ftpwall {
+namespace {
+
+std::span<const std::uint8_t> bytes_of(const std::string& s) {
+  return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
+}
+
+// The fixture is the sink: it rebuilds the stream and records gaps and the end.
+class StreamTest : public ::testing::Test, public StreamSink {
+ protected:
+  void on_data(std::uint64_t offset, std::span<const std::uint8_t> b) override {
+    EXPECT_EQ(offset, expected_) << "delivery out of order";
+    out_.append(reinterpret_cast<const char*>(b.data()), b.size());
+    expected_ = offset + b.size();
+  }
+  void on_gap(std::uint64_t offset, std::uint64_t length) override {
+    EXPECT_EQ(offset, expected_);
+    gaps_.push_back({offset, length});
+    out_.append("<gap>");
+    expected_ = offset + length;
+  }
+  void on_end(std::uint64_t offset, bool reset) override {
+    ends_.push_back({offset, reset});
+  }
+
+  SegmentReport seg(std::uint32_t seq, const std::string& payload, bool fin = false) {
+    return as_.on_segment(Segment{seq, false, fin, false, bytes_of(payload)}, *this);
+  }
+  SegmentReport syn(std::uint32_t isn) { return as_.on_segment(Segment{isn, true, false, false, {}}, *this); }
+
+  StreamAssembler as_;
+  std::string out_;
+  std::uint64_t expected_ = 0;
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> gaps_;
+  std::vector<std::pair<std::uint64_t, bool>> ends_;
+};
+
+TEST_F(StreamTest, InOrderAfterSyn) {
+  syn(1000);
+  EXPECT_EQ(as_.state(), StreamAssembler::State::open);
+  auto r = seg(1001, "USER a\r\n");
+  EXPECT_EQ(r.reason, Reason::none);
+  EXPECT_EQ(r.new_bytes, 8u);
+  EXPECT_EQ(r.offset, 0u);
+  seg(1009, "PASS b\r\n");
+  EXPECT_EQ(out_, "USER a\r\nPASS b\r\n");
+  EXPECT_EQ(as_.next_seq(), 1017u);
+}
+
+TEST_F(StreamTest, SegmentBeforeSynIsRefusedWithoutPickup) {
+  auto r = seg(5, "USER a\r\n");
+  EXPECT_FALSE(r.accepted);
+  EXPECT_EQ(r.reason, Reason::segment_before_syn);
+  EXPECT_EQ(out_, "");
+}
+
+TEST_F(StreamTest, RetransmissionDeliveredOnce) {
+  syn(0);
+  seg(1, "abcdef");
+  auto r = seg(1, "abcdef");
+  EXPECT_EQ(r.reason, Reason::none);
+  EXPECT_EQ(r.duplicate_bytes, 6u);
+  EXPECT_EQ(r.new_bytes, 0u);
+  r = seg(4, "defgh");  // overlap, then new bytes
+  EXPECT_EQ(r.reason, Reason::none);
+  EXPECT_EQ(r.duplicate_bytes, 3u);
+  EXPECT_EQ(r.new_bytes, 2u);
+  EXPECT_EQ(out_, "abcdefgh");
+  EXPECT_EQ(as_.stats().duplicate_bytes, 9u);
+}
+
+TEST_F(StreamTest, RetransmissionWithOtherBytesIsOverlapMismatchFirstCopyWins) {
+  syn(0);
+  seg(1, "PASV\r\n");
+  auto r = seg(1, "PORT\r\nX");
+  EXPECT_EQ(r.reason, Reason::overlap_mismatch);
+  EXPECT_EQ(out_, "PASV\r\nX");  // the new byte after the overlap is taken, the overlap is not
+  EXPECT_EQ(as_.stats().overlap_mismatches, 1u);
+}
+
+TEST_F(StreamTest, AcknowledgedBytesAreNoLongerCompared) {
+  syn(0);
+  as_.on_peer_ack(1, 65535);
+  seg(1, "PASV\r\n");
+  as_.on_peer_ack(7, 65535);  // the receiver has them: it will drop any later copy
+  auto r = seg(1, "PORT\r\n");
+  EXPECT_EQ(r.reason, Reason::none);
+  EXPECT_EQ(r.duplicate_bytes, 6u);
+  EXPECT_EQ(as_.heap_bytes(), 0u);
+}
+
+TEST_F(StreamTest, RetainedBytesBoundedAtLimit) {
+  syn(0);
+  const std::string big(limits::stream_retained_bytes + 10, 'a');
+  seg(1, big);
+  // The first 10 bytes fell out of the retained window: a differing copy of them is not caught.
+  auto r = seg(1, std::string(10, 'b'));
+  EXPECT_EQ(r.reason, Reason::none);
+  // The 11th byte is the oldest still retained: a differing copy is caught.
+  r = seg(11, "b");
+  EXPECT_EQ(r.reason, Reason::overlap_mismatch);
+}
+
+TEST_F(StreamTest, OutOfOrderReassembled) {
+  syn(0);
+  auto r = seg(7, "world\r\n");
+  EXPECT_EQ(r.reason, Reason::none);
+  EXPECT_EQ(out_, "");
+  EXPECT_EQ(as_.buffered_bytes(), 7u);
+  seg(1, "hello ");
+  EXPECT_EQ(out_, "hello world\r\n");
+  EXPECT_EQ(as_.buffered_bytes(), 0u);
+  EXPECT_LT(as_.heap_bytes(), limits::stream_reorder_bytes);  // the reorder buffer was freed
+}
+
+TEST_F(StreamTest, OverlappingOutOfOrderMismatch) {
+  syn(0);
+  seg(5, "5678");
+  auto r = seg(3, "34X6");
+  EXPECT_EQ(r.reason, Reason::overlap_mismatch);
+  seg(1, "12");
+  EXPECT_EQ(out_, "12345678");
+}
+
+TEST_F(StreamTest, ReorderBufferAtBoundWaits) {
+  syn(0);
+  // Last byte lands exactly on the last slot of the reorder buffer: still waits for the hole.
+  const std::string tail(limits::stream_reorder_bytes - 1, 'x');
+  auto r = seg(2, tail);
+  EXPECT_EQ(r.reason, Reason::none);
+  EXPECT_EQ(as_.buffered_bytes(), limits::stream_reorder_bytes - 1);
+  seg(1, "y");
+  EXPECT_EQ(out_, "y" + tail);
+  EXPECT_TRUE(gaps_.empty());
+}
+
+TEST_F(StreamTest, ReorderBufferPastBoundIsGap) {
+  syn(0);
+  seg(3, "cd");  // buffered
+  const std::string far = "far\r\n";
+  auto r = seg(static_cast<std::uint32_t>(1 + limits::stream_reorder_bytes), far);
+  EXPECT_EQ(r.reason, Reason::stream_gap);
+  // The hole [0,2) is reported, "cd" delivered, the hole up to the far segment reported, then it.
+  ASSERT_EQ(gaps_.size(), 2u);
+  EXPECT_EQ(gaps_[0], (std::pair<std::uint64_t, std::uint64_t>{0, 2}));
+  EXPECT_EQ(gaps_[1].first, 4u);
+  EXPECT_EQ(gaps_[1].first + gaps_[1].second, limits::stream_reorder_bytes);
+  EXPECT_EQ(out_, "<gap>cd<gap>far\r\n");
+  EXPECT_EQ(as_.stats().gaps, 1u);
+  // The hole's bytes arriving late are old now: ignored.
+  r = seg(1, "ab");
+  EXPECT_EQ(r.new_bytes, 0u);
+  EXPECT_EQ(out_, "<gap>cd<gap>far\r\n");
+}
+
+TEST_F(StreamTest, OutOfWindowIgnoredNeverMerged) {
+  syn(100);
+  as_.on_peer_ack(101, 10);  // right edge 111
+  auto r = seg(111, "PORT 1,2,3,4,5,6\r\n");
+  EXPECT_FALSE(r.accepted);
+  EXPECT_EQ(r.reason, Reason::out_of_window);
+  r = seg(110, "a");  // the last byte of the window is acceptable
+  EXPECT_TRUE(r.accepted);
+  EXPECT_EQ(r.reason, Reason::none);
+  seg(101, "012345678");
+  EXPECT_EQ(out_, "012345678a");
+  EXPECT_EQ(as_.stats().out_of_window_segments, 1u);
+}
+
+TEST_F(StreamTest, ZeroWindowProbeNotMerged) {
+  syn(0);
+  as_.on_peer_ack(1, 0);
+  auto r = seg(1, "x");
+  EXPECT_FALSE(r.accepted);
+  EXPECT_EQ(out_, "");
+  as_.on_peer_ack(1, 100);
+  seg(1, "y");
+  EXPECT_EQ(out_, "y");
+}
+
+TEST_F(StreamTest, SequenceWrapAround) {
+  syn(0xFFFFFFF0u);
+  as_.on_peer_ack(0xFFFFFFF1u, 65535);
+  const std::string a(20, 'a');
+  seg(0xFFFFFFF1u, a);  // crosses 2^32
+  seg(0x00000005u, "bc");
+  seg(0x00000006u, "cd");  // overlap after the wrap
+  EXPECT_EQ(out_, a + "bcd");
+  EXPECT_EQ(as_.next_seq(), 0x00000008u);
+  EXPECT_EQ(as_.next_offset(), 23u);
+  EXPECT_EQ(as_.offset_of(0xFFFFFFF1u), 0u);
+}
+
+TEST_F(StreamTest, OutOfOrderAcrossWrap) {
+  syn(0xFFFFFFFEu);  // data starts at 0xFFFFFFFF
+  seg(0x00000001u, "cd");
+  seg(0xFFFFFFFFu, "ab");
+  EXPECT_EQ(out_, "abcd");
+}
+
+TEST_F(StreamTest, FinEndsAfterAllBytes) {
+  syn(0);
+  seg(4, "def", true);  // FIN arrives before the hole fills
+  EXPECT_TRUE(ends_.empty());
+  seg(1, "abc");
+  ASSERT_EQ(ends_.size(), 1u);
+  EXPECT_EQ(ends_[0], (std::pair<std::uint64_t, bool>{6, false}));
+  EXPECT_EQ(as_.state(), StreamAssembler::State::closed);
+  auto r = seg(7, "more");
+  EXPECT_EQ(r.reason, Reason::out_of_window);
+  EXPECT_EQ(out_, "abcdef");
+}
+
+TEST_F(StreamTest, RstNeedsExactSequence) {
+  syn(0);
+  seg(1, "abc");
+  auto r = as_.on_segment(Segment{10, false, false, true, {}}, *this);
+  EXPECT_FALSE(r.accepted);
+  EXPECT_TRUE(ends_.empty());
+  as_.on_segment(Segment{4, false, false, true, {}}, *this);
+  ASSERT_EQ(ends_.size(), 1u);
+  EXPECT_EQ(ends_[0], (std::pair<std::uint64_t, bool>{3, true}));
+}
+
+TEST_F(StreamTest, SynRetransmissionAndMismatch) {
+  syn(50);
+  EXPECT_EQ(syn(50).reason, Reason::none);
+  auto r = syn(77);
+  EXPECT_FALSE(r.accepted);
+  EXPECT_EQ(r.reason, Reason::syn_mismatch);
+}
+
+TEST_F(StreamTest, SynWithData) {
+  as_.on_segment(Segment{9, true, false, false, bytes_of("hi")}, *this);
+  EXPECT_EQ(out_, "hi");
+}
+
+TEST_F(StreamTest, PickupRefusedWithoutHistory) {
+  auto res = as_.allow_pickup(PickupHistory::unknown);
+  ASSERT_FALSE(res.ok());
+  EXPECT_NE(res.error().message.find("pickup_without_history"), std::string::npos);
+  EXPECT_EQ(seg(77, "abc").reason, Reason::segment_before_syn);
+}
+
+TEST_F(StreamTest, PickupStartsAtFirstSegment) {
+  ASSERT_TRUE(as_.allow_pickup(PickupHistory::no_corrections).ok());
+  seg(5000, "ne\r\nPASV\r\n");
+  EXPECT_TRUE(as_.picked_up());
+  EXPECT_EQ(out_, "ne\r\nPASV\r\n");
+  // Bytes from before the pick-up point are old.
+  auto r = seg(4990, "0123456789");
+  EXPECT_EQ(r.new_bytes, 0u);
+  EXPECT_TRUE(as_.allow_pickup(PickupHistory::restored).ok());
+}
+
+}  // namespace
+}  // namespace ftpwall
