@@ -1,0 +1,100 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+// The session state machine (issue 3 item 5): pairs commands with their replies and turns accepted
+// announcements into decisions. Input: complete lines per direction, in stream order; output:
+// decisions appended to the caller's vector.
+//
+// Pairing model (RFC 959 4.2, 5.4): every command line of the client is queued; each final reply
+// (2yz-5yz) answers the oldest queued command; 1yz replies are preliminary (RETR -> 150 -> 226);
+// ABOR during a transfer gets 426 (answering the transfer) then 226 (answering ABOR), which the
+// FIFO models without a special case. The server's first 220 is the greeting and answers nothing.
+// A multi-line reply "227-..." ... "227 ..." is one reply; its lines in between are text.
+//
+// What counts (and the Reason otherwise, see Policy::check and docs/reasons.md):
+//   PORT/EPRT only from the client, with no command outstanding, after the greeting;
+//   227 only as the final reply to this client's PASV, 229 only to EPSV, only from the server;
+//   LPRT/228 parsed and refused; announcement lines longer than limits::max_announcement_line refused.
+// Effects: 4xx/5xx to PORT/EPRT/LPRT or a 421 -> CloseData; 234 to AUTH -> Encrypted (then the
+// session reads nothing more: the stream is TLS, and CCC cannot be seen); 220 to REIN -> CloseData,
+// login forgotten; 221 to QUIT or 421 -> SessionEnd; the final reply to a transfer command that had
+// its 1yz -> CloseData (the opening is spent). One pending opening: a new one emits CloseData for
+// the old one first.
+//
+// Usage (the Tracker):
+//   Session s(tuples, policy);
+//   std::vector<Decision> out;
+//   s.on_line(Direction::client_to_server, "PORT 10,0,0,5,195,80", offset_of_line, out);
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+#include "ftpwall/core/conn.hpp"
+#include "ftpwall/core/decision.hpp"
+#include "ftpwall/core/ftp_wire.hpp"
+#include "ftpwall/core/limits.hpp"
+#include "ftpwall/core/policy.hpp"
+
+namespace ftpwall {
+
+class Session {
+ public:
+  // fresh: tracked from the SYN, the 220 greeting is still to come.
+  // mid_stream: picked up after a daemon restart at a line start; the greeting and login are
+  //   assumed to be behind us, nothing is outstanding.
+  enum class Start : std::uint8_t { fresh, mid_stream };
+
+  // `policy` must outlive the Session (the Tracker owns one Policy for all sessions).
+  Session(const ConnTuples& tuples, const Policy& policy, Start start = Start::fresh);
+
+  // One complete line of `dir` without its CRLF (or LF); stream_offset = offset of its first byte
+  // in that direction's stream. Appends 0..n decisions to `out`. Never throws on wire input.
+  void on_line(Direction dir, std::string_view line, std::uint64_t stream_offset, std::vector<Decision>& out);
+
+  bool greeted() const { return greeted_; }
+  bool logged_in() const { return logged_in_; }
+  bool encrypted() const { return encrypted_; }
+  bool ended() const { return ended_; }
+  bool opening_pending() const { return opening_pending_; }
+  std::size_t commands_outstanding() const { return count_ + lost_; }
+  const ConnTuples& tuples() const { return tuples_; }
+
+ private:
+  struct Pending {
+    Verb verb = Verb::other;
+    std::uint8_t flags = 0;  // preliminary_seen | epsv_all
+  };
+  static constexpr std::uint8_t preliminary_seen = 1;
+  static constexpr std::uint8_t epsv_all_flag = 2;
+
+  void on_client_line(std::string_view line, std::uint64_t off, std::vector<Decision>& out);
+  void on_server_line(std::string_view line, std::uint64_t off, std::vector<Decision>& out);
+  void on_final_reply(const ReplyLine& r, std::string_view line, std::uint64_t off, std::vector<Decision>& out);
+  void on_announcement(AnnouncementKind kind, Direction from, AnnouncementParser parse, std::string_view line,
+                       std::size_t text_offset, std::uint64_t off, const AnnouncementFacts& facts,
+                       std::vector<Decision>& out);
+  void violation(Reason r, Direction dir, std::string_view line, std::uint64_t off, std::vector<Decision>& out) const;
+  void close_opening(Reason r, std::vector<Decision>& out);
+  void push(Verb v, std::uint8_t flags, std::vector<Decision>& out, std::string_view line, std::uint64_t off);
+  Pending* head() { return count_ ? &queue_[head_] : nullptr; }
+  void pop();
+
+  ConnTuples tuples_;
+  const Policy* policy_;
+  std::array<Pending, limits::max_pending_commands> queue_{};
+  std::uint32_t opening_ = 0;   // sequence number of the last opening
+  std::uint16_t lost_ = 0;      // commands beyond the queue bound, not remembered
+  std::uint16_t multiline_ = 0; // code of the multi-line reply in progress, 0 if none
+  std::uint8_t head_ = 0;
+  std::uint8_t count_ = 0;
+  bool greeted_ = false;
+  bool logged_in_ = false;
+  bool encrypted_ = false;
+  bool ended_ = false;
+  bool epsv_all_ = false;
+  bool opening_pending_ = false;
+  bool overflow_reported_ = false;
+};
+
+}  // namespace ftpwall

@@ -1,0 +1,43 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include "ftpwall/core/policy.hpp"
+
+namespace ftpwall {
+
+bool Policy::third_party_allowed(const Address& a) const {
+  for (const auto& net : config_.allow_third_party)
+    if (net.contains(a)) return true;
+  return false;
+}
+
+Reason Policy::check(const AnnouncementFacts& f, const Endpoint& announced, bool has_address,
+                     const ConnTuples& t) const {
+  if (f.kind == AnnouncementKind::none) return Reason::bad_syntax;
+  // PORT/EPRT are client commands, 227/229 server replies (the tables say who may send what);
+  // a server "PORT" or a client "227" is somebody trying to open something for the other side.
+  if (f.from != announcer(f.kind)) return Reason::wrong_direction;
+  // LPRT/LPSV (RFC 1639) are recognised but never opened: no client needs them and every extra
+  // format is attack surface.
+  if (f.kind == AnnouncementKind::lprt || f.kind == AnnouncementKind::lpsv_reply)
+    return Reason::long_passive_unsupported;
+  // Before the 220 greeting nothing is FTP yet: an HTTP request to port 21 carrying "PORT ..."
+  // (NAT Slipstreaming) arrives exactly here.
+  if (!f.greeted) return Reason::before_greeting;
+  if (f.from == Direction::client_to_server && f.command_outstanding) return Reason::command_outstanding;
+  if (f.from == Direction::server_to_client && !f.answers_request) return Reason::reply_without_request;
+  if (!f.final_reply) return Reason::not_final_reply;
+  if (config_.require_login && !f.logged_in) return Reason::not_logged_in;
+  // RFC 2428 4: after EPSV ALL the server must refuse every other data command.
+  if (f.epsv_all && f.from == Direction::client_to_server) return Reason::after_epsv_all;
+  if (has_address) {
+    if (announced.addr.family != t.family()) return Reason::family_mismatch;
+    const bool client = f.from == Direction::client_to_server;
+    const Address& real = client ? t.client_real() : t.server_real();
+    const Address& seen = client ? t.client_as_seen() : t.server_as_seen();
+    if (announced.addr != real && announced.addr != seen && !third_party_allowed(announced.addr))
+      return Reason::address_not_sender;
+  }
+  if (announced.port < config_.port_floor) return Reason::port_below_floor;
+  return Reason::none;
+}
+
+}  // namespace ftpwall
