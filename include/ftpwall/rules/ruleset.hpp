@@ -1,0 +1,224 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+// The ruleset generator behind `ftpwall rules`: options (RulesetSpec) -> validate() -> a
+// format-neutral Ruleset of tagged rules -> one emitter per format. Pure: strings in, strings out;
+// no syscalls (the CLI runs the --check tools and writes files).
+//
+//   RulesetSpec --validate()--> Validated --build_ruleset()--> Ruleset --emit_*()--> text
+//                                   \--emit_firewalld(), emit_server_config() (work from the spec)
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ftpwall/core/addr.hpp"
+#include "ftpwall/core/result.hpp"
+
+namespace ftpwall::rules {
+
+enum class Role : std::uint8_t { server, gateway };
+// kernel: nf_conntrack_ftp attached explicitly; ftpwalld: the daemon's layout; none: static ranges.
+enum class Helper : std::uint8_t { kernel, ftpwalld, none };
+enum class Format : std::uint8_t { iptables_save, shell, nft, firewalld };
+enum class ServerSoftware : std::uint8_t { none, vsftpd, proftpd, pure_ftpd };
+// Who installs ftpwalld's hooks (NFQUEUE steering, jumps) and declares its chains.
+enum class Hooks : std::uint8_t { daemon, admin };
+// Whether the FTP server itself announces the public address in 227/229 replies.
+enum class AnnouncePublic : std::uint8_t { automatic, yes, no };
+
+std::string_view name(Role r);
+std::string_view name(Helper h);
+std::string_view name(Format f);
+std::string_view name(ServerSoftware s);
+std::string_view name(Hooks h);
+std::string_view name(AnnouncePublic a);
+
+// An inclusive TCP port range, LOW-HIGH on the command line.
+struct PortRange {
+  std::uint16_t low = 0;
+  std::uint16_t high = 0;
+  std::size_t size() const { return static_cast<std::size_t>(high) - low + 1; }
+  bool contains(std::uint16_t p) const { return p >= low && p <= high; }
+  bool overlaps(const PortRange& o) const { return low <= o.high && o.low <= high; }
+  std::string to_string(char sep = '-') const;  // 50000-50100; iptables wants ':', nft '-'
+  auto operator<=>(const PortRange&) const = default;
+};
+
+// "50000-50100" or a single port "50000". Reversed ranges and port 0 are errors.
+Result<PortRange> parse_port_range(std::string_view text);
+
+// The Linux default ephemeral range (net.ipv4.ip_local_port_range): passive ranges should avoid it,
+// or the server's (or the gateway's MASQUERADE) own outbound connections compete for the ports.
+inline constexpr PortRange ephemeral_range{32768, 60999};
+// Ports below this are privileged; opening them needs --force. RELATED is accepted only above.
+inline constexpr std::uint16_t first_unprivileged_port = 1024;
+
+// The options of `ftpwall rules`, as given. Defaults here are the defaults the CLI states in --help.
+struct RulesetSpec {
+  Role role = Role::server;
+  Helper helper = Helper::kernel;
+  Format format = Format::iptables_save;
+  Family family = Family::v4;
+  std::vector<std::uint16_t> control_ports;  // empty = {21}
+  std::vector<PortRange> passive_ports;      // explicit ranges
+  bool passive_auto = false;                 // --passive-ports auto
+  unsigned sessions = 0;                     // --sessions N (0 = not given)
+  double transfers_per_second = 0;           // --transfers-per-second R
+  bool active = true;
+  std::vector<Cidr> allow_from;              // empty = anyone
+  std::string interface;                     // the public-side interface; empty = any
+  std::optional<Address> public_address;
+  std::optional<Address> internal_server;
+  std::optional<Cidr> inside_network;
+  bool force = false;                        // allow ports below 1024
+  Hooks hooks = Hooks::daemon;
+  unsigned queue_num = 0;
+  bool queue_bypass = false;
+  bool stock = true;                         // emit the stock CentOS rules (lo, icmp, ssh, final REJECT)
+  std::uint16_t ssh_port = 22;               // 0 = no ssh accept
+  ServerSoftware server = ServerSoftware::none;
+  AnnouncePublic announce_public = AnnouncePublic::automatic;
+  bool merging = false;                      // --merge FILE given (only iptables-save)
+  std::string command_line;                  // echoed in the output header (deterministic)
+};
+
+// --passive-ports auto: the range, how many ports the rule asked for, and why (one sentence).
+struct Sizing {
+  PortRange range;
+  std::size_t needed = 0;
+  std::string reason;
+};
+
+// Ports a range must hold: max(2*N, N + ceil(R*T), 100), T = 60 s (TIME_WAIT on a server) or 120 s
+// (conntrack TIME_WAIT on a gateway).
+std::size_t ports_needed(Role role, unsigned sessions, double transfers_per_second, std::string* reason = nullptr);
+// Picks a range outside 32768-60999: 61000 upwards if it fits, else just below 32768.
+Result<Sizing> size_passive_range(Role role, unsigned sessions, double transfers_per_second);
+
+// A spec that passed validate(): the control ports and passive range resolved, plus the warnings.
+struct Validated {
+  RulesetSpec spec;
+  std::vector<std::uint16_t> control_ports;  // sorted, unique, never empty
+  std::vector<PortRange> passive;            // sorted; may be empty with --helper kernel/ftpwalld
+  std::optional<Sizing> sizing;              // set for --passive-ports auto
+  std::vector<std::string> warnings;         // one line each, without the "ftpwall: warning: " prefix
+  bool server_nat() const;                   // gateway DNATs a public address to an internal server
+  bool routed_server() const;                // gateway routes to --internal-server without NAT
+  bool client_nat() const;                   // gateway masquerades --inside-network
+  // The server (per the snippet) should put the public address into its 227 replies itself.
+  bool server_announces_public() const;
+};
+
+// All checks of the options; the error message is the one line after "ftpwall: error: ".
+Result<Validated> validate(RulesetSpec spec);
+
+// ---- the format-neutral model ----
+
+enum class Table : std::uint8_t { raw, mangle, nat, filter };
+std::string_view name(Table t);
+
+// Conntrack states a rule matches (bit set).
+enum CtState : std::uint8_t { ct_none = 0, ct_new = 1, ct_established = 2, ct_related = 4 };
+
+enum class Proto : std::uint8_t { any, tcp, icmp };  // icmp = ipv6-icmp for family 6
+
+struct Match {
+  std::string in_iface;
+  std::string out_iface;
+  bool not_in_iface = false;
+  std::optional<Cidr> src;
+  std::optional<Cidr> dst;
+  bool not_dst = false;
+  Proto proto = Proto::any;
+  std::vector<PortRange> dports;  // empty = any; one entry may be a single port
+  std::vector<PortRange> sports;  // only ftpwalld's steering of the control port's replies
+  std::uint8_t ct = ct_none;
+  bool helper_ftp = false;        // the connection's master runs the ftp helper
+};
+
+enum class Action : std::uint8_t {
+  accept,
+  reject,      // stock REJECT with icmp(6) admin/host-prohibited
+  ct_helper,   // raw: attach nf_conntrack_ftp explicitly
+  dnat,        // to `address`
+  snat,        // to `address`
+  masquerade,
+  nfqueue,     // queue_num, queue_bypass
+  jump,        // to `chain_target`
+};
+
+// What a rule is for. Tags name it in every output ("ftpwall: ftp ..." for the FTP-specific ones,
+// "ftpwall: base ..." for the rest); a negative control drops the "ftp" ones.
+enum class Purpose : std::uint8_t { base, stock, ftp };
+
+struct Rule {
+  Table table = Table::filter;
+  std::string chain;
+  Match match;
+  Action action = Action::accept;
+  std::optional<Address> address;  // dnat/snat target
+  std::string chain_target;        // jump
+  unsigned queue_num = 0;
+  bool queue_bypass = false;
+  Purpose purpose = Purpose::ftp;  // stock: also in the stock CentOS file (--merge keeps the file's own)
+  std::string tag;                 // without the "ftpwall: " prefix
+};
+
+struct ChainDecl {
+  Table table = Table::filter;
+  std::string name;
+  bool builtin = true;  // builtin chains have policy ACCEPT here; user chains print "-"
+};
+
+struct Ruleset {
+  Family family = Family::v4;
+  Role role = Role::server;
+  std::vector<ChainDecl> chains;   // in table order, builtin chains first
+  std::vector<Rule> rules;         // in evaluation order within each chain
+  std::vector<std::string> notes;  // comment lines (without "# "), printed in the header
+  std::string command_line;
+  bool needs_helper_modules = false;  // nf_conntrack_ftp (and nf_nat_ftp when nat_helper)
+  bool nat_helper = false;
+  bool uses_ftpwalld = false;
+  std::vector<const Rule*> in(Table t, std::string_view chain) const;
+  bool has_table(Table t) const;
+};
+
+Ruleset build_ruleset(const Validated& v);
+
+// The comment text of a rule as it appears in every format: "ftpwall: <tag>".
+std::string comment_of(const Rule& r);
+
+// Match + action in iptables syntax, without "-A CHAIN" (shared by iptables-save and shell).
+std::string iptables_rule_body(const Rule& r, Family f);
+
+std::string emit_iptables_save(const Ruleset& rs);
+std::string emit_shell(const Ruleset& rs);
+std::string emit_nft(const Ruleset& rs);
+Result<std::string> emit_firewalld(const Validated& v);
+// vsftpd / proftpd / pure-ftpd settings that agree with the firewall (empty for ServerSoftware::none).
+std::string emit_server_config(const Validated& v);
+// The header comment block shared by the formats ("# " prefixed lines).
+std::string header_comment(const Ruleset& rs, std::string_view prefix = "# ");
+
+// --merge: `existing` is an /etc/sysconfig/iptables (or ip6tables) file. Lines tagged by an earlier
+// run ("ftpwall:" comments) are dropped, the new non-stock rules inserted (filter accepts before the
+// chain's final unconditional REJECT/DROP), everything else kept byte for byte.
+struct MergeResult {
+  std::string text;
+  std::vector<std::string> warnings;
+};
+Result<MergeResult> merge_iptables_save(std::string_view existing, const Ruleset& rs);
+
+// The whole generator: the text for spec.format (+ the server snippet when asked for), or an error.
+struct Output {
+  std::string text;
+  std::string server_config;  // separate so the CLI can write it after the firewall part
+  std::vector<std::string> warnings;
+};
+Result<Output> generate(const RulesetSpec& spec, std::optional<std::string_view> merge_input = std::nullopt);
+
+}  // namespace ftpwall::rules

@@ -1,0 +1,387 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+// `ftpwall rules`: options (CLI11) -> rules::RulesetSpec -> rules::generate() -> stdout or --output.
+// Startup errors follow one convention: a single line "ftpwall: error: ..." and exit status 2,
+// CLI11's own parse errors included.
+#include "cli/rules_cmd.hpp"
+
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <optional>
+#include <sstream>
+#include <string>
+
+namespace ftpwall::cli {
+
+namespace {
+
+using rules::AnnouncePublic;
+using rules::Format;
+using rules::Helper;
+using rules::Hooks;
+using rules::Role;
+using rules::ServerSoftware;
+
+// A bad option value: becomes "ftpwall: error: <message>", exit 2.
+struct UsageError {
+  std::string message;
+};
+
+std::string one_line(std::string s) {
+  std::replace(s.begin(), s.end(), '\n', ' ');
+  while (!s.empty() && s.back() == ' ') s.pop_back();
+  return s;
+}
+
+template <class E>
+E pick(const std::string& opt, const std::string& value, std::initializer_list<std::pair<const char*, E>> choices) {
+  std::string list;
+  for (const auto& [word, e] : choices) {
+    if (value == word) return e;
+    list += (list.empty() ? "" : ", ") + std::string(word);
+  }
+  throw UsageError{opt + ": '" + value + "' is not one of " + list};
+}
+
+bool yes_no(const std::string& opt, const std::string& value) {
+  return pick<bool>(opt, value, {{"yes", true}, {"no", false}});
+}
+
+Address address(const std::string& opt, const std::string& text) {
+  auto a = Address::parse(text);
+  if (!a) throw UsageError{opt + ": " + a.error().message};
+  return *a;
+}
+
+Cidr cidr(const std::string& opt, const std::string& text) {
+  auto c = Cidr::parse(text);
+  if (!c) throw UsageError{opt + ": " + c.error().message};
+  return *c;
+}
+
+std::string shell_word(const std::string& s) {
+  if (!s.empty() && s.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./:,=+@") ==
+                        std::string::npos)
+    return s;
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+bool read_file(const std::string& path, std::string& out) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return false;
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  out = ss.str();
+  return !in.bad();
+}
+
+bool on_path(const std::string& tool) {
+  const char* path = std::getenv("PATH");
+  std::string p = path ? path : "/usr/sbin:/usr/bin:/sbin:/bin";
+  p += ":/usr/sbin:/sbin";  // root tools, also when PATH lacks them
+  std::stringstream ss(p);
+  std::string dir;
+  while (std::getline(ss, dir, ':'))
+    if (!dir.empty() && ::access((dir + "/" + tool).c_str(), X_OK) == 0) return true;
+  return false;
+}
+
+// Raw option values, as CLI11 fills them.
+struct RawOptions {
+  std::string role = "server";
+  std::string helper = "kernel";
+  std::string format = "iptables-save";
+  int family = 4;
+  std::vector<int> control_ports;
+  std::vector<std::string> passive_ports;
+  unsigned sessions = 0;
+  double transfers_per_second = 0;
+  std::string active = "yes";
+  std::vector<std::string> allow_from;
+  std::string interface;
+  std::string public_address;
+  std::string internal_server;
+  std::string inside_network;
+  bool force = false;
+  std::string hooks = "daemon";
+  unsigned queue_num = 0;
+  bool queue_bypass = false;
+  std::string stock = "yes";
+  int ssh_port = 22;
+  std::string server = "none";
+  std::string server_output;
+  std::string announce_public = "auto";
+  std::string output;
+  std::string merge;
+  bool check = false;
+};
+
+rules::RulesetSpec to_spec(const RawOptions& o) {
+  rules::RulesetSpec s;
+  s.role = pick<Role>("--role", o.role, {{"server", Role::server}, {"gateway", Role::gateway}});
+  s.helper = pick<Helper>("--helper", o.helper, {{"kernel", Helper::kernel}, {"ftpwalld", Helper::ftpwalld}, {"none", Helper::none}});
+  s.format = pick<Format>("--format", o.format,
+                          {{"iptables-save", Format::iptables_save}, {"shell", Format::shell}, {"nft", Format::nft}, {"firewalld", Format::firewalld}});
+  if (o.family != 4 && o.family != 6) throw UsageError{"--family: '" + std::to_string(o.family) + "' is not one of 4, 6"};
+  s.family = o.family == 4 ? Family::v4 : Family::v6;
+  for (int p : o.control_ports) {
+    if (p < 1 || p > 65535) throw UsageError{"--control-port " + std::to_string(p) + " is out of range 1-65535"};
+    s.control_ports.push_back(static_cast<std::uint16_t>(p));
+  }
+  for (const auto& p : o.passive_ports) {
+    if (p == "auto") {
+      s.passive_auto = true;
+      continue;
+    }
+    auto r = rules::parse_port_range(p);
+    if (!r) throw UsageError{"--passive-ports: " + r.error().message};
+    s.passive_ports.push_back(*r);
+  }
+  s.sessions = o.sessions;
+  s.transfers_per_second = o.transfers_per_second;
+  s.active = yes_no("--active", o.active);
+  for (const auto& a : o.allow_from) s.allow_from.push_back(cidr("--allow-from", a));
+  s.interface = o.interface;
+  if (!o.public_address.empty()) s.public_address = address("--public-address", o.public_address);
+  if (!o.internal_server.empty()) s.internal_server = address("--internal-server", o.internal_server);
+  if (!o.inside_network.empty()) s.inside_network = cidr("--inside-network", o.inside_network);
+  s.force = o.force;
+  s.hooks = pick<Hooks>("--hooks", o.hooks, {{"daemon", Hooks::daemon}, {"admin", Hooks::admin}});
+  s.queue_num = o.queue_num;
+  s.queue_bypass = o.queue_bypass;
+  s.stock = yes_no("--stock", o.stock);
+  if (o.ssh_port < 0 || o.ssh_port > 65535) throw UsageError{"--ssh-port " + std::to_string(o.ssh_port) + " is out of range 0-65535"};
+  s.ssh_port = static_cast<std::uint16_t>(o.ssh_port);
+  s.server = pick<ServerSoftware>("--server", o.server,
+                                  {{"none", ServerSoftware::none}, {"vsftpd", ServerSoftware::vsftpd},
+                                   {"proftpd", ServerSoftware::proftpd}, {"pure-ftpd", ServerSoftware::pure_ftpd}});
+  s.announce_public = pick<AnnouncePublic>("--announce-public", o.announce_public,
+                                           {{"auto", AnnouncePublic::automatic}, {"yes", AnnouncePublic::yes}, {"no", AnnouncePublic::no}});
+  if (!o.server_output.empty() && s.server == ServerSoftware::none)
+    throw UsageError{"--server-output needs --server vsftpd|proftpd|pure-ftpd"};
+  return s;
+}
+
+void add_rules_options(CLI::App& rules, RawOptions& o) {
+  rules.add_option("--role", o.role, "server: this host runs the FTP server; gateway: it routes/NATs for one (default: server)");
+  rules.add_option("--helper", o.helper,
+                   "kernel: nf_conntrack_ftp attached explicitly; ftpwalld: the admin rules beside the daemon; "
+                   "none: static passive range, what FTPS needs (default: kernel)");
+  rules.add_option("--format", o.format, "iptables-save | shell | nft | firewalld (default: iptables-save)");
+  rules.add_option("--family", o.family, "4 or 6 (default: 4)");
+  rules.add_option("--control-port", o.control_ports, "FTP control port, repeatable (default: 21)")
+      ->allow_extra_args(false)->type_name("N");
+  rules.add_option("--passive-ports", o.passive_ports,
+                   "LOW-HIGH passive range, repeatable, or auto (needs --sessions); required with --helper none or --server "
+                   "(default: none)")
+      ->allow_extra_args(false)->type_name("LOW-HIGH|auto");
+  rules.add_option("--sessions", o.sessions, "concurrent sessions, for --passive-ports auto and the size warning (default: not set)")
+      ->type_name("N");
+  rules.add_option("--transfers-per-second", o.transfers_per_second, "data connections opened per second (default: 0)")
+      ->type_name("R");
+  rules.add_option("--active", o.active, "allow active mode (PORT/EPRT): yes | no (default: yes)");
+  rules.add_option("--allow-from", o.allow_from, "only these clients may connect, repeatable (default: anyone)")
+      ->allow_extra_args(false)->type_name("CIDR");
+  rules.add_option("--interface", o.interface, "the public-side interface (default: any)")->type_name("IF");
+  rules.add_option("--public-address", o.public_address,
+                   "the address clients dial: DNAT source on a gateway, announced address behind NAT (default: none)")
+      ->type_name("A");
+  rules.add_option("--internal-server", o.internal_server, "gateway: the FTP server behind it (default: none)")->type_name("A");
+  rules.add_option("--inside-network", o.inside_network, "gateway: clients behind it, masqueraded (default: none)")
+      ->type_name("CIDR");
+  rules.add_flag("--force", o.force, "allow passive ports below 1024 (default: off)");
+  rules.add_option("--hooks", o.hooks,
+                   "with --helper ftpwalld: who installs ftpwalld's hooks and declares its chains, daemon | admin (default: daemon)");
+  rules.add_option("--queue-num", o.queue_num, "with --helper ftpwalld --hooks admin: NFQUEUE number (default: 0)")->type_name("N");
+  rules.add_flag("--queue-bypass", o.queue_bypass,
+                 "with --helper ftpwalld --hooks admin: let control packets pass when ftpwalld is not running (default: off)");
+  rules.add_option("--stock", o.stock, "emit the stock CentOS rules (loopback, icmp, ssh, final REJECT): yes | no (default: yes)");
+  rules.add_option("--ssh-port", o.ssh_port, "port of the stock ssh accept, 0 for none (default: 22)")->type_name("N");
+  rules.add_option("--server", o.server, "also write settings for vsftpd | proftpd | pure-ftpd (default: none)");
+  rules.add_option("--server-output", o.server_output,
+                   "write the server settings to FILE; - = stdout instead of the ruleset (default: appended to the output as comments)")
+      ->type_name("FILE");
+  rules.add_option("--announce-public", o.announce_public,
+                   "server announces --public-address itself: auto (only behind NAT that nothing rewrites) | yes | no (default: auto)");
+  rules.add_option("--output,-o", o.output, "write to FILE instead of stdout (default: stdout)")->type_name("FILE");
+  rules.add_option("--merge", o.merge,
+                   "update an existing /etc/sysconfig/iptables: replace lines of an earlier run, insert before the stock REJECT "
+                   "(default: none)")
+      ->type_name("FILE");
+  rules.add_flag("--check", o.check,
+                 "validate with iptables-legacy-restore --test / ip6tables-legacy-restore --test / nft -c -f when present and root "
+                 "(default: off)");
+}
+
+std::string commented(const std::string& text) {
+  std::string out;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) out += line.empty() ? "#\n" : "# " + line + "\n";
+  return out;
+}
+
+bool write_file(const std::string& path, const std::string& text) {
+  std::ofstream f(path, std::ios::binary | std::ios::trunc);
+  f << text;
+  f.close();
+  return static_cast<bool>(f);
+}
+
+int run_rules(const RawOptions& o, const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  rules::RulesetSpec spec = to_spec(o);
+  std::string cmd = "ftpwall";
+  for (const auto& a : args) cmd += " " + shell_word(a);
+  spec.command_line = cmd;
+
+  std::string merge_text;
+  if (!o.merge.empty() && !read_file(o.merge, merge_text)) throw UsageError{"--merge: cannot read " + o.merge};
+  auto gen = rules::generate(spec, o.merge.empty() ? std::nullopt : std::optional<std::string_view>(merge_text));
+  if (!gen) throw UsageError{gen.error().message};
+  for (const auto& w : gen->warnings) err << "ftpwall: warning: " << one_line(w) << "\n";
+
+  std::string text = gen->text;
+  std::string server_text = gen->server_config;
+  bool print_ruleset = true;
+  if (!server_text.empty()) {
+    if (o.server_output.empty()) {
+      text += "#\n# Settings for " + std::string(rules::name(spec.server)) + " that agree with this ruleset:\n" + commented(server_text);
+    } else if (o.server_output == "-") {
+      out << server_text;
+      print_ruleset = !o.output.empty();
+    } else if (!write_file(o.server_output, server_text)) {
+      err << "ftpwall: error: --server-output: cannot write " << o.server_output << "\n";
+      return exit_failed;
+    }
+  }
+
+  if (o.check) {
+    CheckResult c = check_text(spec.format, spec.family, text);
+    if (!c.ran) {
+      err << "ftpwall: note: --check did not check: " << c.message << "\n";
+    } else if (!c.ok) {
+      err << "ftpwall: error: --check: " << one_line(c.message) << "\n";
+      return exit_failed;
+    } else {
+      err << "ftpwall: note: --check: " << c.message << "\n";
+    }
+  }
+
+  if (print_ruleset) {
+    if (o.output.empty()) {
+      out << text;
+    } else if (!write_file(o.output, text)) {
+      err << "ftpwall: error: --output: cannot write " << o.output << "\n";
+      return exit_failed;
+    }
+  }
+  return exit_ok;
+}
+
+}  // namespace
+
+CheckResult check_text(rules::Format format, Family family, const std::string& text) {
+  CheckResult r;
+  std::string tool;
+  std::string args;
+  switch (format) {
+    case Format::iptables_save:
+      tool = family == Family::v4 ? "iptables-legacy-restore" : "ip6tables-legacy-restore";
+      args = " --test ";
+      break;
+    case Format::nft:
+      tool = "nft";
+      args = " -c -f ";
+      break;
+    case Format::shell:
+      r.message = "shell output is checked by running it; check the same options with --format iptables-save";
+      return r;
+    case Format::firewalld:
+      r.message = "firewalld output needs firewalld to check (firewall-cmd --check-config after installing the service)";
+      return r;
+  }
+  if (::geteuid() != 0) {
+    r.message = tool + " needs root";
+    return r;
+  }
+  if (!on_path(tool)) {
+    r.message = tool + " is not installed";
+    return r;
+  }
+  char path[] = "/tmp/ftpwall-check-XXXXXX";
+  int fd = ::mkstemp(path);
+  if (fd < 0) {
+    r.message = "cannot create a temporary file in /tmp";
+    return r;
+  }
+  ::close(fd);
+  if (!write_file(path, text)) {
+    ::unlink(path);
+    r.message = "cannot write a temporary file in /tmp";
+    return r;
+  }
+  const std::string command = "PATH=\"$PATH:/usr/sbin:/sbin\" " + tool + args + path + " 2>&1";
+  FILE* p = ::popen(command.c_str(), "r");
+  std::string output;
+  if (p) {
+    char buf[512];
+    std::size_t n;
+    while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) output.append(buf, n);
+    const int status = ::pclose(p);
+    r.ran = true;
+    r.ok = status == 0;
+  }
+  ::unlink(path);
+  if (!r.ran) {
+    r.message = "cannot run " + tool;
+    return r;
+  }
+  while (!output.empty() && (output.back() == '\n' || output.back() == ' ')) output.pop_back();
+  // The tools name our temporary file; the user never saw it.
+  for (auto at = output.find(path); at != std::string::npos; at = output.find(path)) output.replace(at, std::string(path).size(), "<output>");
+  r.message = r.ok ? tool + args.substr(0, args.size() - 1) + " accepted the output" : tool + ": " + output;
+  return r;
+}
+
+int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  CLI::App app{"ftpwall: FTP firewall rules and tools (see ftpwall(8))", "ftpwall"};
+  app.set_version_flag("--version", "ftpwall " + std::string(version));
+  app.require_subcommand(1);
+  RawOptions o;
+  CLI::App* rules = app.add_subcommand("rules", "generate a static FTP ruleset (iptables-save, shell, nft, firewalld)");
+  add_rules_options(*rules, o);
+
+  std::vector<std::string> reversed(args.rbegin(), args.rend());
+  try {
+    app.parse(reversed);
+  } catch (const CLI::CallForHelp&) {
+    out << app.help();
+    return exit_ok;
+  } catch (const CLI::CallForAllHelp&) {
+    out << app.help("", CLI::AppFormatMode::All);
+    return exit_ok;
+  } catch (const CLI::CallForVersion&) {
+    out << "ftpwall " << version << "\n";
+    return exit_ok;
+  } catch (const CLI::ParseError& e) {
+    err << "ftpwall: error: " << one_line(e.what()) << "\n";
+    return exit_usage;
+  }
+  try {
+    if (rules->parsed()) return run_rules(o, args, out, err);
+  } catch (const UsageError& e) {
+    err << "ftpwall: error: " << one_line(e.message) << "\n";
+    return exit_usage;
+  }
+  err << "ftpwall: error: no command given (try: ftpwall rules --help)\n";
+  return exit_usage;
+}
+
+}  // namespace ftpwall::cli

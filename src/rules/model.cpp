@@ -1,0 +1,274 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+// Option names, port ranges and validate(): every refusal of `ftpwall rules` is one line here.
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <cmath>
+#include <string>
+
+#include "ftpwall/rules/ruleset.hpp"
+
+namespace ftpwall::rules {
+
+std::string_view name(Role r) { return r == Role::server ? "server" : "gateway"; }
+std::string_view name(Helper h) {
+  switch (h) {
+    case Helper::kernel: return "kernel";
+    case Helper::ftpwalld: return "ftpwalld";
+    case Helper::none: return "none";
+  }
+  return "?";
+}
+std::string_view name(Format f) {
+  switch (f) {
+    case Format::iptables_save: return "iptables-save";
+    case Format::shell: return "shell";
+    case Format::nft: return "nft";
+    case Format::firewalld: return "firewalld";
+  }
+  return "?";
+}
+std::string_view name(ServerSoftware s) {
+  switch (s) {
+    case ServerSoftware::none: return "none";
+    case ServerSoftware::vsftpd: return "vsftpd";
+    case ServerSoftware::proftpd: return "proftpd";
+    case ServerSoftware::pure_ftpd: return "pure-ftpd";
+  }
+  return "?";
+}
+std::string_view name(Hooks h) { return h == Hooks::daemon ? "daemon" : "admin"; }
+std::string_view name(AnnouncePublic a) {
+  switch (a) {
+    case AnnouncePublic::automatic: return "auto";
+    case AnnouncePublic::yes: return "yes";
+    case AnnouncePublic::no: return "no";
+  }
+  return "?";
+}
+std::string_view name(Table t) {
+  switch (t) {
+    case Table::raw: return "raw";
+    case Table::mangle: return "mangle";
+    case Table::nat: return "nat";
+    case Table::filter: return "filter";
+  }
+  return "?";
+}
+
+std::string PortRange::to_string(char sep) const {
+  if (low == high) return std::to_string(low);
+  return std::to_string(low) + sep + std::to_string(high);
+}
+
+namespace {
+
+Result<std::uint16_t> parse_port(std::string_view s, std::string_view whole) {
+  unsigned v = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (s.empty() || ec != std::errc{} || p != s.data() + s.size() || s.size() > 5)
+    return make_error("'" + std::string(whole) + "' is not a port range (LOW-HIGH, e.g. 50000-50100)");
+  if (v == 0 || v > 65535) return make_error("port " + std::string(s) + " is out of range 1-65535");
+  return static_cast<std::uint16_t>(v);
+}
+
+std::string family_word(Family f) { return f == Family::v4 ? "IPv4" : "IPv6"; }
+
+// RFC 1918 / RFC 4193 space: unreachable from the Internet without NAT.
+bool is_private(const Address& a) {
+  const auto& b = a.bytes;
+  if (a.family == Family::v4)
+    return b[0] == 10 || (b[0] == 172 && (b[1] & 0xf0) == 16) || (b[0] == 192 && b[1] == 168);
+  return (b[0] & 0xfe) == 0xfc;
+}
+
+}  // namespace
+
+Result<PortRange> parse_port_range(std::string_view text) {
+  auto dash = text.find('-');
+  auto lo = parse_port(text.substr(0, dash), text);
+  if (!lo) return lo.error();
+  if (dash == std::string_view::npos) return PortRange{*lo, *lo};
+  auto hi = parse_port(text.substr(dash + 1), text);
+  if (!hi) return hi.error();
+  if (*hi < *lo) return make_error("port range " + std::string(text) + " is reversed (LOW-HIGH)");
+  return PortRange{*lo, *hi};
+}
+
+bool Validated::server_nat() const {
+  return spec.role == Role::gateway && spec.internal_server && spec.public_address &&
+         *spec.internal_server != *spec.public_address;
+}
+bool Validated::routed_server() const {
+  return spec.role == Role::gateway && spec.internal_server && !server_nat();
+}
+bool Validated::client_nat() const { return spec.role == Role::gateway && spec.inside_network.has_value(); }
+
+bool Validated::server_announces_public() const {
+  switch (spec.announce_public) {
+    case AnnouncePublic::yes: return true;
+    case AnnouncePublic::no: return false;
+    case AnnouncePublic::automatic: break;
+  }
+  // Behind a NAT nobody rewrites: a server host with a public address that is not its own (1:1 NAT
+  // in front of it), or a gateway DNAT with no helper. nf_nat_ftp (kernel) and ftpwalld rewrite.
+  if (spec.role == Role::server) return spec.public_address.has_value();
+  return server_nat() && spec.helper == Helper::none;
+}
+
+Result<Validated> validate(RulesetSpec spec) {
+  Validated v;
+  const Family fam = spec.family;
+
+  // ---- control ports ----
+  v.control_ports = spec.control_ports.empty() ? std::vector<std::uint16_t>{21} : spec.control_ports;
+  std::sort(v.control_ports.begin(), v.control_ports.end());
+  v.control_ports.erase(std::unique(v.control_ports.begin(), v.control_ports.end()), v.control_ports.end());
+  for (auto p : v.control_ports) {
+    if (p == 0) return make_error("--control-port 0 is not a port");
+    // RFC 959 §3.2: port 20 is the server's active-mode *source* port. Opening it inbound (or
+    // trusting a packet because it comes from port 20) is the classic FTP firewall hole.
+    if (p == 20) return make_error("--control-port 20: port 20 is FTP's active data source port; ftpwall never opens it inbound");
+  }
+
+  // ---- passive ports ----
+  if (spec.passive_auto && !spec.passive_ports.empty())
+    return make_error("--passive-ports auto cannot be combined with explicit ranges");
+  if (spec.transfers_per_second < 0 || !std::isfinite(spec.transfers_per_second))
+    return make_error("--transfers-per-second must be a number >= 0");
+  if (spec.transfers_per_second > 0 && spec.sessions == 0)
+    return make_error("--transfers-per-second needs --sessions N");
+  if (spec.passive_auto) {
+    if (spec.sessions == 0) return make_error("--passive-ports auto needs --sessions N (concurrent sessions)");
+    auto s = size_passive_range(spec.role, spec.sessions, spec.transfers_per_second);
+    if (!s) return s.error();
+    v.sizing = *s;
+    v.passive.push_back(s->range);
+  } else {
+    v.passive = spec.passive_ports;
+  }
+  std::sort(v.passive.begin(), v.passive.end());
+  for (std::size_t i = 0; i < v.passive.size(); ++i) {
+    const auto& r = v.passive[i];
+    if (i > 0 && v.passive[i - 1].overlaps(r))
+      return make_error("--passive-ports " + v.passive[i - 1].to_string() + " and " + r.to_string() + " overlap");
+    for (auto cp : v.control_ports)
+      if (r.contains(cp))
+        return make_error("--passive-ports " + r.to_string() + " contains control port " + std::to_string(cp));
+    if (r.contains(20)) return make_error("--passive-ports " + r.to_string() + " contains port 20; ftpwall never opens it inbound");
+    if (r.low < first_unprivileged_port && !spec.force)
+      return make_error("--passive-ports " + r.to_string() + " reaches below 1024 (privileged ports); add --force if you mean it");
+  }
+  if (spec.helper == Helper::none && v.passive.empty())
+    return make_error("--helper none opens the passive range statically: give --passive-ports LOW-HIGH or auto");
+  if (spec.server != ServerSoftware::none && v.passive.size() != 1)
+    return make_error(std::string("--server ") + std::string(name(spec.server)) +
+                      " takes exactly one passive range: give --passive-ports LOW-HIGH or auto");
+
+  // ---- addresses and their family ----
+  auto check_family = [&](const Address& a, std::string_view opt) -> Result<void> {
+    if (a.family != fam)
+      return make_error(std::string(opt) + " " + a.to_string() + " is " + family_word(a.family) + " but --family is " +
+                        (fam == Family::v4 ? "4" : "6"));
+    return {};
+  };
+  if (spec.public_address)
+    if (auto r = check_family(*spec.public_address, "--public-address"); !r) return r.error();
+  if (spec.internal_server)
+    if (auto r = check_family(*spec.internal_server, "--internal-server"); !r) return r.error();
+  if (spec.inside_network)
+    if (auto r = check_family(spec.inside_network->addr, "--inside-network"); !r) return r.error();
+  for (const auto& c : spec.allow_from)
+    if (auto r = check_family(c.addr, "--allow-from"); !r) return r.error();
+
+  if (!spec.interface.empty()) {
+    // IFNAMSIZ is 16 with the NUL; the name goes into rule text, so only the characters Linux
+    // interface names are made of in practice.
+    bool ok = spec.interface.size() < 16;
+    for (char c : spec.interface)
+      ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.' || c == '@' || c == '+');
+    if (!ok) return make_error("--interface '" + spec.interface + "' is not an interface name (at most 15 of A-Z a-z 0-9 - _ . @ +)");
+  }
+
+  // ---- role profiles ----
+  if (spec.role == Role::server) {
+    if (spec.internal_server) return make_error("--internal-server needs --role gateway");
+    if (spec.inside_network) return make_error("--inside-network needs --role gateway");
+  } else {
+    if (!spec.internal_server && !spec.inside_network)
+      return make_error("--role gateway needs --internal-server A (a server behind it) or --inside-network CIDR (clients behind it)");
+    if (spec.public_address && spec.inside_network && spec.inside_network->contains(*spec.public_address))
+      return make_error("--public-address " + spec.public_address->to_string() + " lies inside --inside-network " +
+                        spec.inside_network->to_string());
+    if (spec.inside_network && spec.interface.empty() && !spec.public_address)
+      return make_error("--inside-network needs --interface IF (for MASQUERADE) or --public-address A (for SNAT)");
+    if (!spec.internal_server && !spec.allow_from.empty())
+      return make_error("--allow-from restricts the outside clients of --internal-server; with --inside-network alone the clients are the inside network");
+    if (spec.internal_server && !spec.public_address && is_private(*spec.internal_server))
+      return make_error("--internal-server " + spec.internal_server->to_string() +
+                        " is a private address: give --public-address A for the gateway to DNAT to it");
+    if (spec.internal_server && spec.inside_network && spec.inside_network->contains(*spec.internal_server) &&
+        !spec.public_address)
+      return make_error("--internal-server " + spec.internal_server->to_string() +
+                        " lies inside the masqueraded --inside-network: give its --public-address to DNAT to it");
+  }
+  // Behind client NAT the client's PORT/EPRT names its private address. Only a helper that rewrites
+  // it (nf_nat_ftp, ftpwalld) makes the server's data connection reach it; static rules cannot.
+  if (v.client_nat() && spec.helper == Helper::none && spec.active)
+    return make_error("--helper none --active yes with --inside-network: active mode behind client NAT needs a helper "
+                      "(the client's PORT/EPRT names its private address, which only nf_nat_ftp or ftpwalld rewrites); "
+                      "use --helper kernel or --active no");
+  if (spec.announce_public == AnnouncePublic::yes && !spec.public_address)
+    return make_error("--announce-public yes needs --public-address A");
+  if (spec.role == Role::gateway && spec.server != ServerSoftware::none && !spec.internal_server)
+    return make_error("--server on a gateway describes the server behind it: give --internal-server A");
+
+  // ---- formats and helpers ----
+  if (spec.helper == Helper::ftpwalld) {
+    if (spec.format != Format::iptables_save && spec.format != Format::shell)
+      return make_error(std::string("--helper ftpwalld: this release emits the ftpwalld layout only as iptables-save or shell, not ") +
+                        std::string(name(spec.format)));
+    if (fam != Family::v4) return make_error("--helper ftpwalld supports only --family 4 in this release");
+  } else {
+    if (spec.hooks != Hooks::daemon) return make_error("--hooks applies only to --helper ftpwalld");
+    if (spec.queue_bypass || spec.queue_num != 0)
+      return make_error("--queue-num and --queue-bypass apply only to --helper ftpwalld");
+  }
+  if (spec.format == Format::firewalld && spec.role == Role::gateway)
+    return make_error("--format firewalld supports only --role server in this release (use iptables-save, shell or nft for a gateway)");
+  if (spec.merging && spec.format != Format::iptables_save)
+    return make_error("--merge works on /etc/sysconfig/iptables files: it needs --format iptables-save");
+
+  // ---- warnings ----
+  for (const auto& r : v.passive)
+    if (r.overlaps(ephemeral_range))
+      v.warnings.push_back("--passive-ports " + r.to_string() +
+                           " lies inside the ephemeral range 32768-60999 (net.ipv4.ip_local_port_range): this host's own "
+                           "outbound connections compete for those ports; prefer 61000-65535 or 1024-32767");
+  if (!v.passive.empty() && !spec.passive_auto) {
+    std::size_t have = 0;
+    for (const auto& r : v.passive) have += r.size();
+    std::string why;
+    const std::size_t need = spec.sessions ? ports_needed(spec.role, spec.sessions, spec.transfers_per_second, &why) : 100;
+    if (have < need)
+      v.warnings.push_back("--passive-ports has " + std::to_string(have) + " ports, below the sizing rule's " +
+                           std::to_string(need) + (spec.sessions ? " (" + why + ")" : " (the 100-port minimum; use --sessions N to size it)"));
+  }
+  const bool rewriting_helper = spec.helper == Helper::ftpwalld || (spec.helper == Helper::kernel && v.server_nat());
+  if (spec.server != ServerSoftware::none && v.server_announces_public() && rewriting_helper)
+    v.warnings.push_back(std::string("both the ") + std::string(name(spec.server)) + " snippet and " +
+                         (spec.helper == Helper::kernel ? "nf_nat_ftp" : "ftpwalld") +
+                         " would put the public address into 227 replies; drop --announce-public yes");
+  // nf_conntrack_ftp records no expectation for a 227/229 whose address is not the connection's own
+  // (the "NOT RECORDING" check, unless loaded with loose=1), so passive breaks.
+  if (spec.helper == Helper::kernel && v.server_announces_public() &&
+      (spec.role == Role::server || v.server_nat()))
+    v.warnings.push_back("the server announces " + spec.public_address->to_string() +
+                         ", not its own address: nf_conntrack_ftp ignores such 227 replies (unless loaded with loose=1), "
+                         "so passive transfers need --helper none");
+
+  v.spec = std::move(spec);
+  return v;
+}
+
+}  // namespace ftpwall::rules
