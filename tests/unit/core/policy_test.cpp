@@ -1,0 +1,196 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include "ftpwall/core/policy.hpp"
+
+#include <gtest/gtest.h>
+
+namespace ftpwall {
+namespace {
+
+const Address client_real = Address::v4(10, 0, 0, 5);
+const Address client_public = Address::v4(203, 0, 113, 1);
+const Address server_addr = Address::v4(198, 51, 100, 9);
+
+// Client 10.0.0.5 behind SNAT to 203.0.113.1, server 198.51.100.9 without NAT.
+ConnTuples client_snat() {
+  return {{{client_real, 40000}, {server_addr, 21}}, {{server_addr, 21}, {client_public, 40000}}};
+}
+// Client 198.51.100.7, server 10.1.1.2 behind DNAT from 203.0.113.1.
+ConnTuples server_dnat() {
+  return {{{Address::v4(198, 51, 100, 7), 40000}, {Address::v4(203, 0, 113, 1), 21}},
+          {{Address::v4(10, 1, 1, 2), 21}, {Address::v4(198, 51, 100, 7), 40000}}};
+}
+
+AnnouncementFacts good_port() {
+  AnnouncementFacts f;
+  f.kind = AnnouncementKind::port;
+  f.from = Direction::client_to_server;
+  f.greeted = true;
+  f.logged_in = true;
+  return f;
+}
+AnnouncementFacts good_pasv() {
+  AnnouncementFacts f;
+  f.kind = AnnouncementKind::pasv_reply;
+  f.from = Direction::server_to_client;
+  f.greeted = true;
+  f.logged_in = true;
+  f.answers_request = true;
+  return f;
+}
+
+TEST(StrictPolicy, AcceptsClientRealAndAsSeenAddress) {
+  Policy p;
+  EXPECT_EQ(p.check(good_port(), {client_real, 50000}, true, client_snat()), Reason::none);
+  EXPECT_EQ(p.check(good_port(), {client_public, 50000}, true, client_snat()), Reason::none);
+}
+
+TEST(StrictPolicy, AcceptsServerRealAndAsSeenAddress) {
+  Policy p;
+  EXPECT_EQ(p.check(good_pasv(), {Address::v4(10, 1, 1, 2), 50000}, true, server_dnat()), Reason::none);
+  EXPECT_EQ(p.check(good_pasv(), {Address::v4(203, 0, 113, 1), 50000}, true, server_dnat()), Reason::none);
+}
+
+TEST(StrictPolicy, RejectsAddressNotSender) {
+  Policy p;
+  // FTP bounce: the client names a third host.
+  EXPECT_EQ(p.check(good_port(), {Address::v4(192, 0, 2, 99), 50000}, true, client_snat()), Reason::address_not_sender);
+  // The client must not name the server, nor the server the client.
+  EXPECT_EQ(p.check(good_port(), {server_addr, 50000}, true, client_snat()), Reason::address_not_sender);
+  EXPECT_EQ(p.check(good_pasv(), {Address::v4(198, 51, 100, 7), 50000}, true, server_dnat()),
+            Reason::address_not_sender);
+  // A server announcing another inside host (NAT Slipstreaming aiming into the LAN).
+  EXPECT_EQ(p.check(good_pasv(), {Address::v4(10, 1, 1, 3), 50000}, true, server_dnat()), Reason::address_not_sender);
+}
+
+TEST(StrictPolicy, AllowsConfiguredThirdPartyNetworks) {
+  PolicyConfig c;
+  c.allow_third_party.push_back(*Cidr::parse("192.0.2.0/24"));
+  Policy p(c);
+  EXPECT_EQ(p.check(good_port(), {Address::v4(192, 0, 2, 99), 50000}, true, client_snat()), Reason::none);
+  EXPECT_EQ(p.check(good_port(), {Address::v4(192, 0, 3, 1), 50000}, true, client_snat()), Reason::address_not_sender);
+  // Still subject to the port floor.
+  EXPECT_EQ(p.check(good_port(), {Address::v4(192, 0, 2, 99), 25}, true, client_snat()), Reason::port_below_floor);
+}
+
+TEST(StrictPolicy, RejectsPortBelowFloor) {
+  Policy p;
+  EXPECT_EQ(p.check(good_port(), {client_real, 1024}, true, client_snat()), Reason::none);  // the bound
+  EXPECT_EQ(p.check(good_port(), {client_real, 1023}, true, client_snat()), Reason::port_below_floor);
+  EXPECT_EQ(p.check(good_port(), {client_real, 0}, true, client_snat()), Reason::port_below_floor);
+  EXPECT_EQ(p.check(good_pasv(), {Address::v4(10, 1, 1, 2), 21}, true, server_dnat()), Reason::port_below_floor);
+  PolicyConfig c;
+  c.port_floor = 5000;
+  Policy q(c);
+  EXPECT_EQ(q.check(good_port(), {client_real, 5000}, true, client_snat()), Reason::none);
+  EXPECT_EQ(q.check(good_port(), {client_real, 4999}, true, client_snat()), Reason::port_below_floor);
+}
+
+TEST(StrictPolicy, RejectsReplyWithoutRequest) {
+  Policy p;
+  auto f = good_pasv();
+  f.answers_request = false;
+  EXPECT_EQ(p.check(f, {Address::v4(10, 1, 1, 2), 50000}, true, server_dnat()), Reason::reply_without_request);
+}
+
+TEST(StrictPolicy, RejectsWrongDirection) {
+  Policy p;
+  auto f = good_port();
+  f.from = Direction::server_to_client;
+  EXPECT_EQ(p.check(f, {server_addr, 50000}, true, client_snat()), Reason::wrong_direction);
+  auto g = good_pasv();
+  g.from = Direction::client_to_server;
+  EXPECT_EQ(p.check(g, {client_real, 50000}, true, client_snat()), Reason::wrong_direction);
+}
+
+TEST(StrictPolicy, RejectsNotFinalReply) {
+  Policy p;
+  auto f = good_pasv();
+  f.final_reply = false;
+  EXPECT_EQ(p.check(f, {Address::v4(10, 1, 1, 2), 50000}, true, server_dnat()), Reason::not_final_reply);
+}
+
+TEST(StrictPolicy, RejectsBeforeGreeting) {
+  Policy p;
+  auto f = good_port();
+  f.greeted = false;
+  EXPECT_EQ(p.check(f, {client_real, 50000}, true, client_snat()), Reason::before_greeting);
+}
+
+TEST(StrictPolicy, RejectsCommandOutstanding) {
+  Policy p;
+  auto f = good_port();
+  f.command_outstanding = true;
+  EXPECT_EQ(p.check(f, {client_real, 50000}, true, client_snat()), Reason::command_outstanding);
+}
+
+TEST(StrictPolicy, RejectsFamilyMismatch) {
+  Policy p;
+  auto v6 = ConnTuples::without_nat({*Address::parse("2001:db8::5"), 40000}, {*Address::parse("2001:db8::9"), 21});
+  // PORT carries IPv4 only: on an IPv6 control connection it cannot name the sender.
+  EXPECT_EQ(p.check(good_port(), {Address::v4(192, 0, 2, 5), 50000}, true, v6), Reason::family_mismatch);
+  auto e = good_port();
+  e.kind = AnnouncementKind::eprt;
+  EXPECT_EQ(p.check(e, {*Address::parse("2001:db8::5"), 50000}, true, v6), Reason::none);
+  EXPECT_EQ(p.check(e, {*Address::parse("2001:db8::5"), 50000}, true, client_snat()), Reason::family_mismatch);
+}
+
+TEST(StrictPolicy, RejectsLongPassiveUnsupported) {
+  Policy p;
+  auto f = good_port();
+  f.kind = AnnouncementKind::lprt;
+  EXPECT_EQ(p.check(f, {client_real, 50000}, true, client_snat()), Reason::long_passive_unsupported);
+  auto g = good_pasv();
+  g.kind = AnnouncementKind::lpsv_reply;
+  EXPECT_EQ(p.check(g, {Address::v4(10, 1, 1, 2), 50000}, true, server_dnat()), Reason::long_passive_unsupported);
+}
+
+TEST(StrictPolicy, RejectsNotLoggedInWhenRequired) {
+  auto f = good_port();
+  f.logged_in = false;
+  EXPECT_EQ(Policy().check(f, {client_real, 50000}, true, client_snat()), Reason::none);  // default off
+  PolicyConfig c;
+  c.require_login = true;
+  EXPECT_EQ(Policy(c).check(f, {client_real, 50000}, true, client_snat()), Reason::not_logged_in);
+}
+
+TEST(StrictPolicy, RejectsAfterEpsvAll) {
+  Policy p;
+  auto f = good_port();
+  f.epsv_all = true;
+  EXPECT_EQ(p.check(f, {client_real, 50000}, true, client_snat()), Reason::after_epsv_all);
+  auto g = good_pasv();
+  g.kind = AnnouncementKind::epsv_reply;
+  g.epsv_all = true;  // 229 is what EPSV ALL is for
+  EXPECT_EQ(p.check(g, {Address::v4(203, 0, 113, 1), 50000}, false, server_dnat()), Reason::none);
+}
+
+TEST(StrictPolicy, EpsvReplyHasNoAddressToCheck) {
+  Policy p;
+  auto g = good_pasv();
+  g.kind = AnnouncementKind::epsv_reply;
+  EXPECT_EQ(p.check(g, {Address{}, 50000}, false, server_dnat()), Reason::none);
+  EXPECT_EQ(p.check(g, {Address{}, 1000}, false, server_dnat()), Reason::port_below_floor);
+}
+
+TEST(StrictPolicy, ChecksInTheDocumentedOrder) {
+  Policy p;
+  AnnouncementFacts f = good_port();
+  f.greeted = false;
+  f.command_outstanding = true;
+  // Several faults: the earliest in the order wins, so the reason is stable.
+  EXPECT_EQ(p.check(f, {Address::v4(192, 0, 2, 1), 80}, true, client_snat()), Reason::before_greeting);
+  f.greeted = true;
+  EXPECT_EQ(p.check(f, {Address::v4(192, 0, 2, 1), 80}, true, client_snat()), Reason::command_outstanding);
+  f.command_outstanding = false;
+  EXPECT_EQ(p.check(f, {Address::v4(192, 0, 2, 1), 80}, true, client_snat()), Reason::address_not_sender);
+}
+
+TEST(ReasonNames, AreStableWords) {
+  EXPECT_EQ(name(Reason::address_not_sender), "address_not_sender");
+  EXPECT_EQ(name(Reason::port_below_floor), "port_below_floor");
+  EXPECT_EQ(name(Reason::long_passive_unsupported), "long_passive_unsupported");
+  EXPECT_EQ(name(ViolationAction::reset), "reset");
+}
+
+}  // namespace
+}  // namespace ftpwall

@@ -1,0 +1,681 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include "ftpwall/core/session.hpp"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+namespace ftpwall {
+namespace {
+
+const Address client_real = Address::v4(10, 0, 0, 5);
+const Address client_public = Address::v4(203, 0, 113, 1);
+const Address server_addr = Address::v4(198, 51, 100, 9);
+const Address server_inside = Address::v4(10, 1, 1, 2);
+const Address server_public = Address::v4(203, 0, 113, 1);
+const Address remote_client = Address::v4(198, 51, 100, 7);
+
+// Client 10.0.0.5 behind SNAT to 203.0.113.1, server 198.51.100.9.
+ConnTuples client_snat() {
+  return {{{client_real, 40000}, {server_addr, 21}}, {{server_addr, 21}, {client_public, 40000}}};
+}
+// Client 198.51.100.7, server 10.1.1.2 behind DNAT from 203.0.113.1.
+ConnTuples server_dnat() {
+  return {{{remote_client, 40000}, {server_public, 21}}, {{server_inside, 21}, {remote_client, 40000}}};
+}
+
+// The fixture is the sink: it feeds lines with their CRLF-counted offsets and collects decisions.
+class SessionTest : public ::testing::Test {
+ protected:
+  void start(const ConnTuples& t, PolicyConfig c = {}, Session::Start s = Session::Start::fresh) {
+    policy_ = Policy(std::move(c));
+    session_.emplace(t, policy_, s);
+    out_.clear();
+    offset_[0] = offset_[1] = 0;
+  }
+  void feed(Direction d, std::string_view line) {
+    auto& off = offset_[static_cast<int>(d)];
+    session_->on_line(d, line, off, out_);
+    off += line.size() + 2;
+  }
+  void c(std::string_view line) { feed(Direction::client_to_server, line); }
+  void s(std::string_view line) { feed(Direction::server_to_client, line); }
+  // Greeting and login, then forget the (empty) decisions so far.
+  void login() {
+    s("220 ftp.example.net ready");
+    c("USER anonymous");
+    s("331 Password please");
+    c("PASS guest");
+    s("230 Logged in");
+    EXPECT_TRUE(out_.empty()) << dump();
+    out_.clear();
+  }
+  std::vector<std::string> texts() const {
+    std::vector<std::string> r;
+    for (const auto& d : out_) r.push_back(to_string(d));
+    return r;
+  }
+  std::string dump() const {
+    std::string r;
+    for (const auto& t : texts()) r += t + "\n";
+    return r;
+  }
+  template <class T>
+  std::vector<T> all() const {
+    std::vector<T> r;
+    for (const auto& d : out_)
+      if (auto* p = std::get_if<T>(&d)) r.push_back(*p);
+    return r;
+  }
+  // The reasons of all violations, in order.
+  std::vector<Reason> reasons() const {
+    std::vector<Reason> r;
+    for (const auto& v : all<Violation>()) r.push_back(v.reason);
+    return r;
+  }
+
+  Policy policy_;
+  std::optional<Session> session_;
+  std::vector<Decision> out_;
+  std::uint64_t offset_[2] = {0, 0};
+};
+
+TEST(SessionSize, StaysWithinOneKilobyte) {
+  EXPECT_LE(sizeof(Session), 1024u);
+  RecordProperty("sizeof_Session", static_cast<int>(sizeof(Session)));
+}
+
+// ---- accepted announcements ----
+
+TEST_F(SessionTest, ActivePortFromClientBehindSnatIsRewritten) {
+  start(client_snat());
+  login();
+  const auto line_offset = offset_[0];
+  c("PORT 10,0,0,5,195,80");
+  ASSERT_EQ(out_.size(), 2u) << dump();
+  auto rw = std::get<Rewrite>(out_[0]);
+  EXPECT_EQ(rw.direction, Direction::client_to_server);
+  EXPECT_EQ(rw.line_offset, line_offset);
+  EXPECT_EQ(rw.stream_offset, line_offset + 5);
+  EXPECT_EQ(rw.old_bytes, "10,0,0,5,195,80");
+  EXPECT_EQ(rw.new_bytes, "203,0,113,1,195,80");
+  auto o = std::get<OpenData>(out_[1]);
+  EXPECT_EQ(o.opening, 1u);
+  EXPECT_EQ(o.kind, AnnouncementKind::port);
+  EXPECT_EQ(o.source, server_addr);  // the server connects
+  EXPECT_EQ(o.destination, (Endpoint{client_public, 50000}));
+  EXPECT_EQ(o.inside, (Endpoint{client_real, 50000}));
+  EXPECT_TRUE(o.nat());
+  EXPECT_TRUE(session_->opening_pending());
+}
+
+TEST_F(SessionTest, PassiveFromServerBehindDnatIsRewritten) {
+  start(server_dnat());
+  login();
+  c("PASV");
+  EXPECT_TRUE(out_.empty());
+  const auto line_offset = offset_[1];
+  s("227 Entering Passive Mode (10,1,1,2,195,80).");
+  ASSERT_EQ(out_.size(), 2u) << dump();
+  auto rw = std::get<Rewrite>(out_[0]);
+  EXPECT_EQ(rw.direction, Direction::server_to_client);
+  EXPECT_EQ(rw.stream_offset, line_offset + 27);
+  EXPECT_EQ(rw.old_bytes, "10,1,1,2,195,80");
+  EXPECT_EQ(rw.new_bytes, "203,0,113,1,195,80");
+  auto o = std::get<OpenData>(out_[1]);
+  EXPECT_EQ(o.source, remote_client);  // the client connects
+  EXPECT_EQ(o.destination, (Endpoint{server_public, 50000}));
+  EXPECT_EQ(o.inside, (Endpoint{server_inside, 50000}));
+  EXPECT_EQ(texts()[1], "open_data #1 pasv_reply v4 from 198.51.100.7 to 203.0.113.1:50000 inside 10.1.1.2:50000");
+}
+
+TEST_F(SessionTest, ServerAnnouncingItsPublicAddressOpensWithoutRewrite) {
+  start(server_dnat());
+  login();
+  c("PASV");
+  s("227 Entering Passive Mode (203,0,113,1,195,80).");
+  ASSERT_EQ(out_.size(), 1u) << dump();
+  auto o = std::get<OpenData>(out_[0]);
+  EXPECT_EQ(o.destination, (Endpoint{server_public, 50000}));
+  EXPECT_EQ(o.inside, (Endpoint{server_inside, 50000}));
+}
+
+TEST_F(SessionTest, EpsvReplyOpensTheControlAddress) {
+  start(server_dnat());
+  login();
+  c("EPSV");
+  s("229 Entering Extended Passive Mode (|||50000|)");
+  ASSERT_EQ(out_.size(), 1u) << dump();
+  auto o = std::get<OpenData>(out_[0]);
+  EXPECT_EQ(o.kind, AnnouncementKind::epsv_reply);
+  EXPECT_EQ(o.destination, (Endpoint{server_public, 50000}));
+  EXPECT_EQ(o.inside, (Endpoint{server_inside, 50000}));
+}
+
+TEST_F(SessionTest, EprtOnIpv6WithoutNat) {
+  auto cl = *Address::parse("2001:db8::5"), sv = *Address::parse("2001:db8::9");
+  start(ConnTuples::without_nat({cl, 40000}, {sv, 21}));
+  login();
+  c("EPRT |2|2001:db8::5|50000|");
+  ASSERT_EQ(out_.size(), 1u) << dump();
+  auto o = std::get<OpenData>(out_[0]);
+  EXPECT_EQ(o.family, Family::v6);
+  EXPECT_EQ(o.source, sv);
+  EXPECT_EQ(o.destination, (Endpoint{cl, 50000}));
+  EXPECT_FALSE(o.nat());
+}
+
+TEST_F(SessionTest, EprtRewriteKeepsDelimiter) {
+  start(client_snat());
+  login();
+  c("EPRT #1#10.0.0.5#50000#");
+  ASSERT_EQ(out_.size(), 2u) << dump();
+  EXPECT_EQ(std::get<Rewrite>(out_[0]).new_bytes, "#1#203.0.113.1#50000#");
+  EXPECT_EQ(std::get<Rewrite>(out_[0]).old_bytes, "#1#10.0.0.5#50000#");
+}
+
+TEST_F(SessionTest, CommandsAreCaseInsensitive) {
+  start(server_dnat());
+  login();
+  c("pAsV");
+  s("227 Entering Passive Mode (10,1,1,2,195,80)");
+  EXPECT_EQ(all<OpenData>().size(), 1u) << dump();
+  out_.clear();
+  c("retr x");
+  s("150 here it comes");
+  s("226 done");
+  c("port 198,51,100,7,195,81");
+  EXPECT_EQ(all<OpenData>().size(), 1u) << dump();
+}
+
+TEST_F(SessionTest, MultiLine227CountsOnItsFinalLine) {
+  start(server_dnat());
+  login();
+  c("PASV");
+  s("227-Here it comes:");
+  s("   some text 1,2,3");
+  EXPECT_TRUE(out_.empty()) << dump();
+  s("227 Entering Passive Mode (10,1,1,2,195,80)");
+  EXPECT_EQ(all<OpenData>().size(), 1u) << dump();
+  EXPECT_TRUE(reasons().empty());
+}
+
+TEST_F(SessionTest, MultiLineGreeting) {
+  start(client_snat());
+  s("220-Welcome");
+  s("220-to the server");
+  EXPECT_FALSE(session_->greeted());
+  s("220 ready");
+  EXPECT_TRUE(session_->greeted());
+  c("PORT 10,0,0,5,195,80");
+  EXPECT_EQ(all<OpenData>().size(), 1u) << dump();
+}
+
+TEST_F(SessionTest, PreliminaryReplyBeforeGreeting) {
+  start(client_snat());
+  s("120 ready in 1 minute");
+  s("220 ready");
+  c("PORT 10,0,0,5,195,80");
+  EXPECT_EQ(all<OpenData>().size(), 1u) << dump();
+}
+
+TEST_F(SessionTest, MidStreamPickUpNeedsNoGreeting) {
+  start(client_snat(), {}, Session::Start::mid_stream);
+  c("PORT 10,0,0,5,195,80");
+  EXPECT_EQ(all<OpenData>().size(), 1u) << dump();
+}
+
+// ---- refusals: one failing input per Reason ----
+
+TEST_F(SessionTest, HttpPostBodyWithEmbeddedPortOpensNothing) {
+  // NAT Slipstreaming: a browser inside posts to port 21 of an attacker's server; the body holds
+  // a line that a naive helper would take for the client's PORT.
+  start(client_snat());
+  c("POST /upload HTTP/1.1");
+  c("Host: 198.51.100.9:21");
+  c("Content-Type: text/plain");
+  c("Content-Length: 27");
+  c("");
+  c("PORT 10,0,0,5,1,189");  // 445: SMB
+  c("PORT 10,0,0,5,195,80");
+  EXPECT_TRUE(all<OpenData>().empty()) << dump();
+  EXPECT_EQ(reasons(), (std::vector<Reason>{Reason::before_greeting, Reason::before_greeting}));
+}
+
+TEST_F(SessionTest, HttpPostAfterAGreetingStillOpensNothing) {
+  // The attacker's server greets first: the request lines are commands nobody answered yet.
+  start(client_snat());
+  s("220 hi");
+  c("POST /upload HTTP/1.1");
+  c("Host: 198.51.100.9:21");
+  c("");
+  c("PORT 10,0,0,5,195,80");
+  EXPECT_TRUE(all<OpenData>().empty()) << dump();
+  EXPECT_EQ(reasons(), (std::vector<Reason>{Reason::command_outstanding}));
+}
+
+TEST_F(SessionTest, RepliesSentAheadDoNotAnswerLaterCommands) {
+  // A server cannot pre-answer commands: replies without a request are dropped, not banked.
+  start(client_snat());
+  s("220 hi");
+  s("500 a");
+  s("500 b");
+  c("POST / HTTP/1.1");
+  c("PORT 10,0,0,5,195,80");
+  EXPECT_EQ(reasons(), (std::vector<Reason>{Reason::command_outstanding}));
+}
+
+TEST_F(SessionTest, RejectsAddressNotSender) {
+  start(client_snat());
+  login();
+  c("PORT 192,0,2,99,195,80");  // FTP bounce to a third host
+  EXPECT_EQ(reasons(), (std::vector<Reason>{Reason::address_not_sender}));
+  EXPECT_TRUE(all<OpenData>().empty());
+  EXPECT_EQ(all<Violation>()[0].bytes, "PORT 192,0,2,99,195,80");
+  EXPECT_EQ(texts()[0], "violation address_not_sender client_to_server @28 \"PORT 192,0,2,99,195,80\" pass");
+}
+
+TEST_F(SessionTest, RejectsPortBelowFloor) {
+  start(client_snat());
+  login();
+  c("PORT 10,0,0,5,0,25");
+  EXPECT_EQ(reasons(), (std::vector<Reason>{Reason::port_below_floor}));
+  s("200 ok");
+  c("PORT 10,0,0,5,3,255");  // 1023: past the bound
+  s("200 ok");
+  c("PORT 10,0,0,5,4,0");  // 1024: the bound
+  EXPECT_EQ(reasons(), (std::vector<Reason>{Reason::port_below_floor, Reason::port_below_floor}));
+  EXPECT_EQ(all<OpenData>().size(), 1u);
+}
+
+TEST_F(SessionTest, RejectsReplyWithoutRequest) {
+  start(server_dnat());
+  login();
+  s("227 Entering Passive Mode (10,1,1,2,195,80)");  // nobody asked
+  c("EPSV");
+  s("227 Entering Passive Mode (10,1,1,2,195,80)");  // answers EPSV: not a PASV reply
+  c("PASV");
+  s("229 Entering Extended Passive Mode (|||50000|)");  // answers PASV: not an EPSV reply
+  EXPECT_EQ(reasons(), (std::vector<Reason>{Reason::reply_without_request, Reason::reply_without_request,
+                                            Reason::reply_without_request}));
+  EXPECT_TRUE(all<OpenData>().empty());
+}
+
+TEST_F(SessionTest, RejectsWrongDirection) {
+  start(client_snat());
+  login();
+  s("PORT 198,51,100,9,195,80");                      // the server "announcing" for the client
+  c("227 Entering Passive Mode (10,0,0,5,195,80)");   // the client "announcing" for the server
+  EXPECT_EQ(reasons(), (std::vector<Reason>{Reason::wrong_direction, Reason::wrong_direction}));
+  EXPECT_TRUE(all<OpenData>().empty());
+}
+
+TEST_F(SessionTest, RejectsNotFinalReply) {
+  start(server_dnat());
+  login();
+  c("PASV");
+  s("227-Entering Passive Mode (10,1,1,2,195,80)");
+  s("227 OK");
+  EXPECT_EQ(reasons(), (std::vector<Reason>{Reason::not_final_reply, Reason::bad_syntax}));
+  EXPECT_TRUE(all<OpenData>().empty());
+}
+
+TEST_F(SessionTest, Reply227InsideErrorTextDoesNotCount) {
+  start(server_dnat());
+  login();
+  c("PASV");
+  s("500 Unknown command 227 Entering Passive Mode (10,1,1,2,195,80)");
+  c("PASV");
+  s("500-Error:");
+  s("227 Entering Passive Mode (10,1,1,2,195,80)");  // text inside the 500 reply
+  s("500 end");
+  EXPECT_TRUE(out_.empty()) << dump();
+  // Both PASVs are answered: a later 227 has no request left.
+  s("227 Entering Passive Mode (10,1,1,2,195,80)");
+  EXPECT_EQ(reasons(), (std::vector<Reason>{Reason::reply_without_request}));
+}
+
+TEST_F(SessionTest, RejectsBeforeGreeting) {
+  start(client_snat());
+  c("PORT 10,0,0,5,195,80");
+  EXPECT_EQ(reasons(), (std::vector<Reason>{Reason::before_greeting}));
+}
+
+TEST_F(SessionTest, RejectsCommandOutstanding) {
+  start(client_snat());
+  login();
+  c("TYPE I");
+  c("PORT 10,0,0,5,195,80");  // pipelined behind TYPE
+  EXPECT_EQ(reasons(), (std::vector<Reason>{Reason::command_outstanding}));
+  s("200 Type set");
+  s("200 PORT ok");
+  c("PORT 10,0,0,5,195,80");
+  EXPECT_EQ(all<OpenData>().size(), 1u) << dump();
+}
+
+TEST_F(SessionTest, RejectsFamilyMismatch) {
+  start(client_snat());
+  login();
+  c("EPRT |2|2001:db8::5|50000|");
+  EXPECT_EQ(reasons(), (std::vector<Reason>{Reason::family_mismatch}));
+}
+
+TEST_F(SessionTest, RejectsBadSyntax) {
+  start(client_snat());
+  login();
+  c("PORT 10,0,0,5,195");
+  s("501 bad");
+  c("PORT\t10,0,0,5,195,80");
+  s("500 bad");
+  c("PORT 10,0,0,5,195,80 ");
+  s("501 bad");
+  c("EPRT |1|10.0.0.5|0|");
+  EXPECT_EQ(reasons(),
+            (std::vector<Reason>{Reason::bad_syntax, Reason::bad_syntax, Reason::bad_syntax, Reason::bad_syntax}));
+}
+
+TEST_F(SessionTest, RejectsLineTooLong) {
+  start(server_dnat());
+  login();
+  const std::string tail = "(10,1,1,2,195,80)";
+  // Line + CRLF == limits::max_announcement_line: the bound.
+  std::string at = "227 " + std::string(limits::max_announcement_line - 2 - 4 - tail.size(), 'x') + tail;
+  ASSERT_EQ(at.size() + 2, limits::max_announcement_line);
+  c("PASV");
+  s(at);
+  EXPECT_EQ(all<OpenData>().size(), 1u) << dump();
+  c("PASV");
+  s("227 x" + at.substr(4));  // one byte past it
+  EXPECT_EQ(reasons(), (std::vector<Reason>{Reason::line_too_long}));
+}
+
+TEST_F(SessionTest, RejectsLongPassiveUnsupported) {
+  start(client_snat());
+  login();
+  c("LPRT 4,4,10,0,0,5,2,195,80");
+  s("200 ok");
+  c("LPSV");
+  s("228 Entering Long Passive Mode (4,4,198,51,100,9,2,195,80)");
+  EXPECT_EQ(reasons(), (std::vector<Reason>{Reason::long_passive_unsupported, Reason::long_passive_unsupported}));
+  EXPECT_TRUE(all<OpenData>().empty());
+}
+
+TEST_F(SessionTest, RejectsNotLoggedIn) {
+  PolicyConfig cfg;
+  cfg.require_login = true;
+  start(client_snat(), cfg);
+  s("220 hi");
+  c("PORT 10,0,0,5,195,80");
+  s("200 ok");
+  c("USER a");
+  s("230 in");
+  c("PORT 10,0,0,5,195,80");
+  EXPECT_EQ(reasons(), (std::vector<Reason>{Reason::not_logged_in}));
+  EXPECT_EQ(all<OpenData>().size(), 1u);
+}
+
+TEST_F(SessionTest, RejectsAfterEpsvAll) {
+  start(client_snat());
+  login();
+  c("EPSV ALL");
+  s("200 EPSV ALL ok");
+  c("PORT 10,0,0,5,195,80");
+  EXPECT_EQ(reasons(), (std::vector<Reason>{Reason::after_epsv_all}));
+}
+
+TEST_F(SessionTest, EpsvAllRefusedChangesNothing) {
+  start(client_snat());
+  login();
+  c("EPSV ALL");
+  s("500 no");
+  c("PORT 10,0,0,5,195,80");
+  EXPECT_TRUE(reasons().empty()) << dump();
+}
+
+TEST_F(SessionTest, RejectsTooManyPendingCommands) {
+  start(client_snat());
+  login();
+  for (std::size_t i = 0; i < limits::max_pending_commands; ++i) c("NOOP");  // the bound
+  EXPECT_TRUE(out_.empty()) << dump();
+  c("NOOP");  // past it
+  c("NOOP");
+  EXPECT_EQ(reasons(), (std::vector<Reason>{Reason::too_many_pending_commands}));  // once
+  EXPECT_EQ(session_->commands_outstanding(), limits::max_pending_commands + 2);
+  for (std::size_t i = 0; i < limits::max_pending_commands + 1; ++i) s("200 ok");
+  c("PORT 10,0,0,5,195,80");
+  EXPECT_EQ(reasons().back(), Reason::command_outstanding);
+  s("200 ok");
+  s("200 PORT ok");
+  c("PORT 10,0,0,5,195,80");
+  EXPECT_EQ(all<OpenData>().size(), 1u) << dump();
+}
+
+TEST_F(SessionTest, ViolationBytesAreBounded) {
+  start(client_snat());
+  login();
+  c("PORT " + std::string(300, '9'));
+  ASSERT_EQ(all<Violation>().size(), 1u);
+  EXPECT_EQ(all<Violation>()[0].bytes.size(), limits::max_violation_bytes);
+}
+
+TEST_F(SessionTest, ViolationCarriesConfiguredAction) {
+  PolicyConfig cfg;
+  cfg.on_violation = ViolationAction::reset;
+  start(client_snat(), cfg);
+  c("PORT 10,0,0,5,195,80");
+  ASSERT_EQ(all<Violation>().size(), 1u);
+  EXPECT_EQ(all<Violation>()[0].action, ViolationAction::reset);
+}
+
+// ---- pairing and effects ----
+
+TEST_F(SessionTest, NewAnnouncementReplacesThePendingOpening) {
+  start(client_snat());
+  login();
+  c("PORT 10,0,0,5,195,80");
+  s("200 ok");
+  out_.clear();
+  c("PORT 10,0,0,5,195,81");
+  EXPECT_EQ(texts(), (std::vector<std::string>{
+                         "close_data #1 opening_replaced",
+                         "rewrite client_to_server @55 \"10,0,0,5,195,81\" -> \"203,0,113,1,195,81\"",
+                         "open_data #2 port v4 from 198.51.100.9 to 203.0.113.1:50001 inside 10.0.0.5:50001"}));
+}
+
+TEST_F(SessionTest, RefusedPortClosesTheOpening) {
+  start(client_snat());
+  login();
+  c("PORT 10,0,0,5,195,80");
+  s("500 Illegal PORT command");
+  ASSERT_EQ(all<CloseData>().size(), 1u) << dump();
+  EXPECT_EQ(all<CloseData>()[0].reason, Reason::data_command_refused);
+  EXPECT_FALSE(session_->opening_pending());
+}
+
+TEST_F(SessionTest, TemporaryRefusalClosesTheOpeningToo) {
+  start(client_snat());
+  login();
+  c("EPRT |1|10.0.0.5|50000|");
+  s("425 Can't open data connection");
+  EXPECT_EQ(all<CloseData>().size(), 1u) << dump();
+}
+
+TEST_F(SessionTest, ServiceClosingEndsTheSession) {
+  start(client_snat());
+  login();
+  c("PORT 10,0,0,5,195,80");
+  s("421 Timeout");
+  EXPECT_EQ(texts().back(), "session_end service_closing");
+  EXPECT_EQ(all<CloseData>()[0].reason, Reason::service_closing);
+  EXPECT_TRUE(session_->ended());
+  out_.clear();
+  c("PORT 10,0,0,5,195,81");
+  EXPECT_TRUE(out_.empty());
+}
+
+TEST_F(SessionTest, TransferWithPreliminaryReplySpendsTheOpening) {
+  start(server_dnat());
+  login();
+  c("PASV");
+  s("227 Entering Passive Mode (10,1,1,2,195,80)");
+  c("RETR file");
+  s("150 Opening BINARY mode data connection");
+  EXPECT_EQ(all<CloseData>().size(), 0u);
+  s("226 Transfer complete");
+  ASSERT_EQ(all<CloseData>().size(), 1u) << dump();
+  EXPECT_EQ(all<CloseData>()[0].reason, Reason::transfer_done);
+  out_.clear();
+  c("PASV");
+  s("227 Entering Passive Mode (10,1,1,2,195,81)");
+  EXPECT_EQ(all<CloseData>().size(), 0u);  // nothing left to replace
+  EXPECT_EQ(all<OpenData>()[0].opening, 2u);
+}
+
+TEST_F(SessionTest, FailedTransferWithoutPreliminaryKeepsTheOpening) {
+  start(server_dnat());
+  login();
+  c("PASV");
+  s("227 Entering Passive Mode (10,1,1,2,195,80)");
+  c("RETR missing");
+  s("550 No such file");
+  EXPECT_TRUE(all<CloseData>().empty()) << dump();
+  EXPECT_TRUE(session_->opening_pending());
+}
+
+TEST_F(SessionTest, AborDuringTransferPairs426And226) {
+  start(client_snat());
+  login();
+  c("PORT 10,0,0,5,195,80");
+  s("200 ok");
+  c("RETR big");
+  s("150 Opening");
+  c("ABOR");  // (lftp sends IAC IP IAC DM first; the framer strips them)
+  s("426 Connection closed; transfer aborted.");
+  EXPECT_EQ(session_->commands_outstanding(), 1u);
+  s("226 Closing data connection.");
+  EXPECT_EQ(session_->commands_outstanding(), 0u);
+  EXPECT_EQ(all<CloseData>().size(), 1u);
+  out_.clear();
+  c("PORT 10,0,0,5,195,81");
+  EXPECT_EQ(all<OpenData>().size(), 1u) << dump();
+}
+
+TEST_F(SessionTest, AborWithoutTransfer) {
+  start(client_snat());
+  login();
+  c("ABOR");
+  s("225 No transfer to ABOR.");
+  c("PORT 10,0,0,5,195,80");
+  EXPECT_EQ(all<OpenData>().size(), 1u) << dump();
+}
+
+TEST_F(SessionTest, AuthTlsMakesTheSessionEncrypted) {
+  start(client_snat());
+  login();
+  c("AUTH TLS");
+  const auto at = offset_[1];
+  s("234 Proceed with negotiation.");
+  ASSERT_EQ(out_.size(), 1u) << dump();
+  EXPECT_EQ(std::get<Encrypted>(out_[0]).line_offset, at);
+  EXPECT_TRUE(session_->encrypted());
+  out_.clear();
+  c("\x16\x03\x01 garbage that is TLS");
+  c("PORT 10,0,0,5,195,80");
+  c("CCC");
+  s("200 CCC ok");
+  c("PORT 10,0,0,5,195,80");
+  EXPECT_TRUE(out_.empty()) << dump();  // CCC stays encrypted: nothing is read any more
+}
+
+TEST_F(SessionTest, RefusedAuthStaysInTheClear) {
+  start(client_snat());
+  login();
+  c("AUTH SSL");
+  s("534 Not supported");
+  EXPECT_FALSE(session_->encrypted());
+  c("PORT 10,0,0,5,195,80");
+  EXPECT_EQ(all<OpenData>().size(), 1u);
+}
+
+TEST_F(SessionTest, ReinClosesTheOpeningAndForgetsLogin) {
+  PolicyConfig cfg;
+  cfg.require_login = true;
+  start(client_snat(), cfg);
+  login();
+  c("PORT 10,0,0,5,195,80");
+  s("200 ok");
+  c("REIN");
+  s("220 Service ready for new user.");
+  ASSERT_EQ(all<CloseData>().size(), 1u) << dump();
+  EXPECT_EQ(all<CloseData>()[0].reason, Reason::reinitialized);
+  EXPECT_FALSE(session_->logged_in());
+  c("PORT 10,0,0,5,195,81");
+  EXPECT_EQ(reasons(), (std::vector<Reason>{Reason::not_logged_in}));
+}
+
+TEST_F(SessionTest, QuitEndsTheSession) {
+  start(client_snat());
+  login();
+  c("PORT 10,0,0,5,195,80");
+  s("200 ok");
+  out_.clear();
+  c("QUIT");
+  s("221 Goodbye.");
+  EXPECT_EQ(texts(), (std::vector<std::string>{"close_data #1 session_quit", "session_end session_quit"}));
+  EXPECT_TRUE(session_->ended());
+}
+
+TEST_F(SessionTest, LongUtf8PathsAreJustCommands) {
+  start(client_snat());
+  login();
+  std::string path;
+  for (int i = 0; i < 300; ++i) path += "\xc3\xa9";  // 600 bytes: legal, not an announcement
+  c("RETR " + path);
+  s("550 No such file");
+  c("PORT 10,0,0,5,195,80");
+  EXPECT_TRUE(reasons().empty()) << dump();
+  EXPECT_EQ(all<OpenData>().size(), 1u);
+}
+
+TEST_F(SessionTest, RecordedVsftpdPassiveSession) {
+  // Shape of a vsftpd 3.0 session (pasv_address set) behind DNAT, as lftp drives it.
+  start(server_dnat());
+  s("220 (vsFTPd 3.0.3)");
+  c("FEAT");
+  s("211-Features:");
+  s(" EPRT");
+  s(" EPSV");
+  s(" PASV");
+  s(" UTF8");
+  s("211 End");
+  c("USER ftp");
+  s("331 Please specify the password.");
+  c("PASS x");
+  s("230 Login successful.");
+  c("PWD");
+  s("257 \"/\" is the current directory");
+  c("TYPE I");
+  s("200 Switching to Binary mode.");
+  c("EPSV");
+  s("229 Entering Extended Passive Mode (|||30001|)");
+  c("RETR data.bin");
+  s("150 Opening BINARY mode data connection for data.bin (1048576 bytes).");
+  s("226 Transfer complete.");
+  c("PASV");
+  s("227 Entering Passive Mode (203,0,113,1,117,50).");
+  c("LIST");
+  s("150 Here comes the directory listing.");
+  s("226 Directory send OK.");
+  c("QUIT");
+  s("221 Goodbye.");
+  EXPECT_EQ(texts(), (std::vector<std::string>{
+                         "open_data #1 epsv_reply v4 from 198.51.100.7 to 203.0.113.1:30001 inside 10.1.1.2:30001",
+                         "close_data #1 transfer_done",
+                         "open_data #2 pasv_reply v4 from 198.51.100.7 to 203.0.113.1:30002 inside 10.1.1.2:30002",
+                         "close_data #2 transfer_done",
+                         "session_end session_quit"}));
+}
+
+}  // namespace
+}  // namespace ftpwall
