@@ -120,7 +120,8 @@ class Builder {
   // mangle table so the admin's filter rules still judge every control packet after the daemon.
   void mangle() {
     if (s_.helper != Helper::ftpwalld || s_.hooks != Hooks::admin) return;
-    auto steer = [&](const std::string& chain, bool to_port, std::uint16_t cp, const std::string& dir) {
+    auto steer = [&](const std::string& chain, bool to_port, std::uint16_t cp) {
+      const std::string dir = to_port ? "requests" : "replies";
       Match m;
       m.proto = Proto::tcp;
       if (to_port) m.dports = {port(cp)};
@@ -131,11 +132,11 @@ class Builder {
     };
     for (auto cp : v_.control_ports) {
       if (s_.role == Role::server) {
-        steer("INPUT", true, cp, "in");
-        steer("OUTPUT", false, cp, "out");
+        steer("INPUT", true, cp);
+        steer("OUTPUT", false, cp);
       } else {
-        steer("FORWARD", true, cp, "to server");
-        steer("FORWARD", false, cp, "from server");
+        steer("FORWARD", true, cp);
+        steer("FORWARD", false, cp);
       }
     }
   }
@@ -382,22 +383,30 @@ class Builder {
                 }()) + ".");
     if (v_.sizing) n.push_back("Passive range sized for " + std::to_string(s_.sessions) + " sessions: " + v_.sizing->reason + ".");
     switch (s_.helper) {
-      case Helper::kernel:
+      case Helper::kernel: {
+        const bool nat = v_.server_nat() || v_.client_nat();
+        rs_.nat_helper = nat;
+        if (s_.format == Format::nft) {
+          n.push_back("Kernel helper: chain prerouting_helper attaches the ct helper object \"ftp\" (nf_conntrack_ftp) to new");
+          n.push_back("control connections; RELATED is accepted only for helper ftp, toward ports >= 1024.");
+          if (nat) n.push_back("NAT: nf_nat_ftp rewrites the addresses in PORT/EPRT/227; make sure it is loaded (modprobe nf_nat_ftp).");
+          break;
+        }
         n.push_back("Kernel helper: the raw-table CT rule attaches nf_conntrack_ftp explicitly (kernels >= 4.7 no");
         n.push_back("longer assign helpers by port); RELATED is accepted only for helper ftp, toward ports >= 1024.");
-        if (v_.server_nat() || v_.client_nat()) {
+        const std::string cfg = v4 ? "iptables-config" : "ip6tables-config";
+        if (nat) {
           n.push_back("NAT: nf_nat_ftp rewrites the addresses in PORT/EPRT/227 and maps the data connections; load it too.");
-          n.push_back(std::string("CentOS 6/7: IPTABLES_MODULES=\"nf_conntrack_ftp nf_nat_ftp\" in /etc/sysconfig/") +
-                      (v4 ? "iptables-config" : "ip6tables-config") + ".");
-          rs_.nat_helper = true;
+          n.push_back("CentOS 6/7: IPTABLES_MODULES=\"nf_conntrack_ftp nf_nat_ftp\" in /etc/sysconfig/" + cfg + ".");
         } else {
-          n.push_back(std::string("CentOS 6/7: IPTABLES_MODULES=\"nf_conntrack_ftp\" in /etc/sysconfig/") +
-                      (v4 ? "iptables-config" : "ip6tables-config") + ".");
+          n.push_back("CentOS 6/7: IPTABLES_MODULES=\"nf_conntrack_ftp\" in /etc/sysconfig/" + cfg + ".");
         }
         break;
+      }
       case Helper::none:
         n.push_back("No helper: the passive range is open statically (what FTPS needs: no helper can read an");
-        n.push_back("encrypted control connection). Leave nf_conntrack_ftp out of IPTABLES_MODULES.");
+        n.push_back(s_.format == Format::nft ? "encrypted control connection)."
+                                              : "encrypted control connection). Leave nf_conntrack_ftp out of IPTABLES_MODULES.");
         break;
       case Helper::ftpwalld: {
         rs_.uses_ftpwalld = true;

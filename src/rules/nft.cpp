@@ -1,5 +1,122 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
+// --format nft: one self-contained `table inet ftpwall` with its own base chains, for `nft -f`.
+// The file first creates and deletes the table so that loading it again replaces it instead of
+// appending duplicate rules.
+//
+// Kernel helper in nft (--helper kernel):
+//   ct helper ftp { type "ftp" protocol tcp }          the helper object
+//   chain prerouting_helper { type filter hook prerouting priority -150; ... ct helper set "ftp" }
+// Priority -150 is deliberate: `ct helper set` acts on the conntrack entry, which the conntrack
+// hook creates at -200, so at raw priority (-300) it finds none and silently does nothing
+// (nft_ct_helper_obj_eval returns early without a ct); it must also run before DNAT at -100 so
+// nf_nat_ftp sees the helper when the NAT binding is set up. RELATED is then accepted with
+// `ct state related ct helper "ftp" tcp dport 1024-65535`.
+//
+// Rules tagged "ftpwall: ftp ..." carry `meta nfproto ipv4|ipv6` when no address pins the family,
+// so --family 4 opens nothing for IPv6; the base rules (established, icmp, loopback, ssh, final
+// reject) apply to both families, as the table is the host's whole filter.
+#include <string>
+
 #include "ftpwall/rules/ruleset.hpp"
+
 namespace ftpwall::rules {
-std::string emit_nft(const Ruleset& rs) { return header_comment(rs) + "# nft: not yet\n"; }
+
+namespace {
+
+struct NftChain {
+  Table table;
+  const char* iptables_chain;
+  const char* name;
+  const char* hook;
+  const char* type;
+  int priority;
+  const char* why;
+};
+
+constexpr NftChain nft_chains[] = {
+    {Table::raw, "PREROUTING", "prerouting_helper", "prerouting", "filter", -150,
+     "after conntrack (-200) created the entry, before DNAT (-100); at -300 `ct helper set` finds no entry"},
+    {Table::nat, "PREROUTING", "prerouting_nat", "prerouting", "nat", -100, nullptr},
+    {Table::filter, "INPUT", "input", "input", "filter", 0, nullptr},
+    {Table::filter, "FORWARD", "forward", "forward", "filter", 0, nullptr},
+    {Table::filter, "OUTPUT", "output", "output", "filter", 0, nullptr},
+    {Table::nat, "POSTROUTING", "postrouting_nat", "postrouting", "nat", 100, nullptr},
+};
+
+std::string addr_text(const Cidr& c) {
+  const unsigned full = c.addr.family == Family::v4 ? 32 : 128;
+  return c.prefix == full ? c.addr.to_string() : c.to_string();
+}
+
+std::string nft_rule(const Rule& r, Family f) {
+  const Match& m = r.match;
+  const std::string ipw = f == Family::v4 ? "ip" : "ip6";
+  std::string s;
+  auto add = [&](const std::string& part) {
+    if (!s.empty()) s += ' ';
+    s += part;
+  };
+  if (r.purpose == Purpose::ftp && !m.src && !m.dst) add(f == Family::v4 ? "meta nfproto ipv4" : "meta nfproto ipv6");
+  if (!m.in_iface.empty()) add(std::string("iifname ") + (m.not_in_iface ? "!= " : "") + "\"" + m.in_iface + "\"");
+  if (!m.out_iface.empty()) add("oifname \"" + m.out_iface + "\"");
+  if (m.src) add(ipw + " saddr " + addr_text(*m.src));
+  if (m.dst) add(ipw + " daddr " + (m.not_dst ? "!= " : "") + addr_text(*m.dst));
+  if (m.ct != ct_none) {
+    std::string st;
+    auto one = [&](std::uint8_t bit, const char* word) {
+      if (m.ct & bit) st += (st.empty() ? "" : ",") + std::string(word);
+    };
+    one(ct_established, "established");
+    one(ct_related, "related");
+    one(ct_new, "new");
+    add("ct state " + st);
+  }
+  if (m.helper_ftp) add("ct helper \"ftp\"");
+  if (m.proto == Proto::tcp) {
+    if (!m.sports.empty()) add("tcp sport " + m.sports.front().to_string('-'));
+    if (!m.dports.empty()) add("tcp dport " + m.dports.front().to_string('-'));
+    if (m.sports.empty() && m.dports.empty()) add("meta l4proto tcp");
+  }
+  if (m.proto == Proto::icmp) add("meta l4proto { icmp, ipv6-icmp }");
+  switch (r.action) {
+    case Action::accept: add("accept"); break;
+    case Action::reject: add("reject with icmpx admin-prohibited"); break;
+    case Action::ct_helper: add("ct helper set \"ftp\""); break;
+    case Action::dnat: add("dnat " + ipw + " to " + r.address->to_string()); break;
+    case Action::snat: add("snat " + ipw + " to " + r.address->to_string()); break;
+    case Action::masquerade: add("masquerade"); break;
+    case Action::nfqueue:  // validate() keeps ftpwalld out of nft
+    case Action::jump: add("# (not expressible here)"); break;
+  }
+  add("comment \"" + comment_of(r) + "\"");
+  return s;
+}
+
+}  // namespace
+
+std::string emit_nft(const Ruleset& rs) {
+  std::string out = "#!/usr/sbin/nft -f\n" + header_comment(rs);
+  out += "# Load with: nft -f FILE (the next two lines make re-loading replace the table).\n";
+  out += "table inet ftpwall\ndelete table inet ftpwall\n\ntable inet ftpwall {\n";
+  bool first = true;
+  if (rs.has_table(Table::raw)) {
+    out += "\tct helper ftp {\n\t\ttype \"ftp\" protocol tcp\n\t}\n";
+    first = false;
+  }
+  for (const auto& c : nft_chains) {
+    auto rules = rs.in(c.table, c.iptables_chain);
+    if (rules.empty()) continue;
+    if (!first) out += "\n";
+    first = false;
+    out += "\tchain " + std::string(c.name) + " {\n";
+    if (c.why) out += "\t\t# " + std::string(c.why) + "\n";
+    out += "\t\ttype " + std::string(c.type) + " hook " + c.hook + " priority " + std::to_string(c.priority) +
+           "; policy accept;\n";
+    for (const Rule* r : rules) out += "\t\t" + nft_rule(*r, rs.family) + "\n";
+    out += "\t}\n";
+  }
+  out += "}\n";
+  return out;
+}
+
 }  // namespace ftpwall::rules
