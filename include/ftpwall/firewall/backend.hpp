@@ -1,0 +1,156 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+// The firewall backend speaks in openings: "let exactly one data connection from A reach B:P until
+// T". One implementation per kernel interface: IptcBackend (iptables-legacy through libiptc, this
+// round) and NftBackend (a later issue: set elements with a timeout). The daemon calls it from its
+// backend worker thread only; implementations are not thread-safe.
+//
+// Kernel objects the daemon owns (and nothing else), in the layout of issue 2:
+//   mangle  FORWARD (gateway) or INPUT+OUTPUT (server), first rules, one per control port and side:
+//             -p tcp --dport 21 [-m connmark ! --mark M/M] -m comment --comment "ftpwall hook"
+//                 -j NFQUEUE --queue-num 0 [--queue-bypass]
+//             -p tcp --sport 21 ...        (the same for the server's replies)
+//   filter  FTPWALL-ACCEPT, jumped from FORWARD (gateway) or INPUT+OUTPUT (server), first rule:
+//             -p tcp -m comment --comment "ftpwall hook" -j FTPWALL-ACCEPT
+//   nat     FTPWALL-DNAT from PREROUTING, FTPWALL-SNAT from POSTROUTING (gateway), same form.
+// One opening is one rule per part, each tagged "ftpwall s<session> o<opening>":
+//   filter  -A FTPWALL-ACCEPT -s C/32 -d S/32 -p tcp -m tcp --dport P --tcp-flags FIN,SYN,RST,ACK SYN
+//             -m time --datestop <UTC expiry> -m comment --comment "ftpwall s7 o1" -j ACCEPT
+//   nat     -A FTPWALL-DNAT -s C/32 -d S/32 -p tcp -m tcp --dport P --tcp-flags FIN,SYN,RST,ACK SYN
+//             -m time --datestop ... -m comment ... -j DNAT --to-destination I:Q     (issue 5)
+//   nat     -A FTPWALL-SNAT -s C/32 -d I/32 -p tcp -m tcp --dport Q ... -j SNAT --to-source A (issue 5)
+// The kernel enforces the lifetime too (-m time --datestop): a dead daemon leaves nothing open past
+// it. A retransmitted SYN of the admitted connection matches the same rule; the daemon closes the
+// opening once the first data connection is up, so a second connection meets a closed door.
+#pragma once
+
+#include <chrono>
+#include <compare>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "ftpwall/core/addr.hpp"
+#include "ftpwall/core/result.hpp"
+
+namespace ftpwall::firewall {
+
+using Clock = std::chrono::system_clock;  // openings expire at wall-clock (UTC) times: the kernel's clock
+
+// Session number (the daemon's counter) and the opening's number within the session (the core's
+// OpenData::opening). Printed as "s<session> o<opening>" in every rule's comment.
+struct OpeningId {
+  std::uint64_t session = 0;
+  std::uint32_t opening = 0;
+  auto operator<=>(const OpeningId&) const = default;
+};
+
+// "ftpwall s7 o1": the comment every opening rule carries, and its inverse.
+std::string format_opening_comment(const OpeningId& id);
+std::optional<OpeningId> parse_opening_comment(std::string_view comment);
+
+// One data connection to admit. Addresses are as the data SYN shows them when it reaches the
+// firewall, before NAT (the core's OpenData): source = the connecting side's real address,
+// destination = where it dials. With server-side NAT (issue 5) dnat_to is the real endpoint
+// behind the gateway; the ACCEPT part then matches the translated destination, because filter
+// FORWARD sees the packet after nat PREROUTING.
+struct Opening {
+  OpeningId id;
+  Family family = Family::v4;
+  Address source;
+  Endpoint destination;
+  Clock::time_point expires;           // whole seconds; the kernel stops matching after it
+  std::optional<Endpoint> dnat_to;     // FTPWALL-DNAT part (issue 5)
+  std::optional<Address> snat_to;      // FTPWALL-SNAT part: rewrite the source to this (issue 5)
+
+  // What filter sees: destination after DNAT.
+  Endpoint accepted_destination() const { return dnat_to ? *dnat_to : destination; }
+  bool operator==(const Opening&) const = default;
+};
+
+// One step of a batch. Batches are applied with one kernel transaction per table (libiptc rewrites
+// whole tables per commit; nftables would use one netlink batch), in the safe order: on install
+// the NAT parts before the ACCEPT part, on removal the ACCEPT part before the NAT parts.
+struct OpenStep {
+  Opening opening;
+};
+struct CloseStep {
+  OpeningId id;
+};
+using Change = std::variant<OpenStep, CloseStep>;
+
+enum class Role : std::uint8_t { gateway, server };
+std::string_view name(Role r);
+
+// What install_hooks() puts in place (daemon mode; in admin mode the admin writes the same rules).
+struct HookSpec {
+  Role role = Role::gateway;
+  std::vector<std::uint16_t> control_ports{21};
+  std::uint16_t queue_num = 0;
+  bool queue_bypass = false;       // --queue-bypass: accept when no daemon listens
+  std::uint32_t exempt_mark = 0;   // connmark bits that take a connection out of the queue (FTPS); 0 = none
+  bool nat = false;                // install the nat chains and jumps (gateway; issue 5)
+};
+
+// What is present in the kernel right now: for start-up checks ("both sets of hooks present") and
+// for noticing that an iptables-restore wiped the daemon's rules.
+struct HookState {
+  bool accept_chain = false;   // FTPWALL-ACCEPT exists in filter
+  bool dnat_chain = false;     // FTPWALL-DNAT exists in nat
+  bool snat_chain = false;     // FTPWALL-SNAT exists in nat
+  unsigned own_hooks = 0;      // rules commented "ftpwall hook" (installed by a daemon)
+  unsigned foreign_jumps = 0;  // jumps to FTPWALL-* without that comment (the admin's hooks)
+  unsigned foreign_queue = 0;  // NFQUEUE rules in mangle without that comment (the admin's steering)
+  unsigned openings = 0;       // opening rules in FTPWALL-ACCEPT
+};
+
+// Kernel interface counters, for `ftpwall status` and the benchmark in the issue note.
+struct BackendStats {
+  std::uint64_t commits = 0;
+  std::uint64_t commit_retries = 0;      // EAGAIN: the table changed under us; rebuilt and retried
+  std::uint64_t last_commit_us = 0;      // the kernel commits of the last batch (all its tables)
+  std::uint64_t last_apply_us = 0;       // the whole last batch: lock, snapshots, edits, commits
+  std::uint64_t max_apply_us = 0;
+};
+
+class FirewallBackend {
+ public:
+  virtual ~FirewallBackend() = default;
+  virtual std::string_view name() const = 0;
+
+  // Applies a batch in one transaction per table. Fails as a whole per table: either all steps of
+  // a table were committed or none. Closing an opening that is not installed is not an error.
+  virtual Result<void> apply(std::span<const Change> changes) = 0;
+
+  // -A FTPWALL-ACCEPT -s C -d S -p tcp --dport P --tcp-flags ... SYN -m time --datestop T -j ACCEPT
+  Result<void> open(const Opening& o) {
+    const Change c = OpenStep{o};
+    return apply(std::span<const Change>(&c, 1));
+  }
+  // -D FTPWALL-ACCEPT <the rule commented "ftpwall s<session> o<opening>"> (and its NAT parts)
+  Result<void> close(const OpeningId& id) {
+    const Change c = CloseStep{id};
+    return apply(std::span<const Change>(&c, 1));
+  }
+  // Every opening of one session.
+  virtual Result<void> close_session(std::uint64_t session) = 0;
+  // -F FTPWALL-ACCEPT, -F FTPWALL-DNAT, -F FTPWALL-SNAT (chains that exist). Start and stop.
+  virtual Result<void> flush_own() = 0;
+  // The openings in the kernel, read back from the rules (a restarted daemon finds its leftovers).
+  virtual Result<std::vector<Opening>> list_own() = 0;
+
+  // Daemon mode: creates the chains and inserts the hooks above (idempotent: existing own hooks
+  // are replaced). Admin mode never calls it.
+  virtual Result<void> install_hooks(const HookSpec& spec) = 0;
+  // Removes own hooks (comment "ftpwall hook") and deletes the chains, filter before nat.
+  // Chains still referenced by the admin's jumps are flushed, not deleted.
+  virtual Result<void> remove_hooks() = 0;
+  virtual Result<HookState> hook_state() = 0;
+
+  virtual BackendStats stats() const = 0;
+};
+
+}  // namespace ftpwall::firewall

@@ -1,0 +1,37 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include "ftpwall/firewall/backend.hpp"
+
+#include <charconv>
+#include <string>
+
+namespace ftpwall::firewall {
+
+std::string_view name(Role r) { return r == Role::gateway ? "gateway" : "server"; }
+
+// "ftpwall s<session> o<opening>", decimal, no leading zeros: the tag that names the daemon's rules
+// in the kernel (iptables-save shows it; a restarted daemon reads it back).
+std::string format_opening_comment(const OpeningId& id) {
+  return "ftpwall s" + std::to_string(id.session) + " o" + std::to_string(id.opening);
+}
+
+namespace {
+template <class T>
+bool parse_decimal(std::string_view s, T& out) {
+  if (s.empty() || (s.size() > 1 && s[0] == '0')) return false;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+  return ec == std::errc{} && p == s.data() + s.size();
+}
+}  // namespace
+
+std::optional<OpeningId> parse_opening_comment(std::string_view c) {
+  constexpr std::string_view prefix = "ftpwall s";
+  if (!c.starts_with(prefix)) return std::nullopt;
+  c.remove_prefix(prefix.size());
+  const auto sp = c.find(" o");
+  if (sp == std::string_view::npos) return std::nullopt;
+  OpeningId id;
+  if (!parse_decimal(c.substr(0, sp), id.session) || !parse_decimal(c.substr(sp + 2), id.opening)) return std::nullopt;
+  return id;
+}
+
+}  // namespace ftpwall::firewall

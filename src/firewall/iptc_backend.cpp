@@ -1,0 +1,724 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include "iptc_backend.hpp"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <climits>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <thread>
+
+// The uapi headers use zero-length arrays (a GNU extension): fine for GCC, noisy under -Wpedantic.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wpedantic"
+#include <libiptc/libiptc.h>
+#include <linux/netfilter/nf_nat.h>
+#include <linux/netfilter/xt_NFQUEUE.h>
+#include <linux/netfilter/xt_comment.h>
+#include <linux/netfilter/xt_connmark.h>
+#include <linux/netfilter/xt_tcpudp.h>
+#include <linux/netfilter/xt_time.h>
+#pragma GCC diagnostic pop
+
+namespace ftpwall::firewall {
+namespace {
+
+// ---- the xtables lock (iptables -w): flock on a shared file, polled until a deadline ----
+
+class XtablesLock {
+ public:
+  static Result<XtablesLock> acquire(const std::string& configured, std::chrono::milliseconds timeout) {
+    std::string path = configured;
+    if (path.empty()) {
+      const char* env = std::getenv("XTABLES_LOCKFILE");
+      path = env && *env ? env : "/run/xtables.lock";
+    }
+    const int fd = ::open(path.c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0600);
+    if (fd < 0) return make_error("xtables lock " + path + ": " + std::strerror(errno));
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+      if (errno != EWOULDBLOCK && errno != EINTR) {
+        const int err = errno;
+        ::close(fd);
+        return make_error("xtables lock " + path + ": " + std::strerror(err));
+      }
+      if (std::chrono::steady_clock::now() >= deadline) {
+        ::close(fd);
+        return make_error("xtables lock " + path + ": still held by another iptables user after " +
+                          std::to_string(timeout.count()) + " ms");
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return XtablesLock(fd);
+  }
+  XtablesLock(XtablesLock&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
+  XtablesLock& operator=(XtablesLock&&) = delete;
+  XtablesLock(const XtablesLock&) = delete;
+  ~XtablesLock() {
+    if (fd_ >= 0) ::close(fd_);  // closing the descriptor releases the flock
+  }
+
+ private:
+  explicit XtablesLock(int fd) : fd_(fd) {}
+  int fd_ = -1;
+};
+
+using Handle = std::unique_ptr<xtc_handle, decltype(&iptc_free)>;
+
+Error iptc_error(const std::string& what) {
+  return make_error(what + ": " + iptc_strerror(errno));
+}
+
+// ---- one rule as the kernel stores it: ipt_entry, matches, target (each XT_ALIGNed) ----
+
+class RuleBuf {
+ public:
+  RuleBuf() : b_(XT_ALIGN(sizeof(ipt_entry))) {
+    entry()->target_offset = static_cast<std::uint16_t>(b_.size());
+  }
+  ipt_entry* entry() { return reinterpret_cast<ipt_entry*>(b_.data()); }
+
+  void src(const Address& a) {
+    std::memcpy(&entry()->ip.src, a.bytes.data(), 4);
+    std::memset(&entry()->ip.smsk, 0xff, 4);
+  }
+  void dst(const Address& a) {
+    std::memcpy(&entry()->ip.dst, a.bytes.data(), 4);
+    std::memset(&entry()->ip.dmsk, 0xff, 4);
+  }
+  void tcp() { entry()->ip.proto = IPPROTO_TCP; }
+
+  template <class Info>
+  void match(const char* name, std::uint8_t revision, const Info& info) {
+    const std::size_t size = XT_ALIGN(sizeof(xt_entry_match)) + XT_ALIGN(sizeof(Info));
+    const std::size_t off = b_.size();
+    b_.resize(off + size);
+    auto* m = reinterpret_cast<xt_entry_match*>(b_.data() + off);
+    m->u.user.match_size = static_cast<std::uint16_t>(size);
+    std::strncpy(m->u.user.name, name, sizeof(m->u.user.name) - 1);
+    m->u.user.revision = revision;
+    std::memcpy(m->data, &info, sizeof(Info));
+    entry()->target_offset = static_cast<std::uint16_t>(b_.size());
+  }
+
+  // ACCEPT, DROP, RETURN or the name of a user chain: libiptc maps the label to a verdict/jump.
+  const ipt_entry* standard(const char* label) {
+    xt_standard_target t{};
+    return target(label, 0, t, true);
+  }
+
+  template <class Info>
+  const ipt_entry* target(const char* name, std::uint8_t revision, const Info& info, bool standard = false) {
+    const std::size_t size = standard ? XT_ALIGN(sizeof(xt_standard_target))
+                                      : XT_ALIGN(sizeof(xt_entry_target)) + XT_ALIGN(sizeof(Info));
+    const std::size_t off = b_.size();
+    b_.resize(off + size);
+    auto* t = reinterpret_cast<xt_entry_target*>(b_.data() + off);
+    if (!standard) std::memcpy(t->data, &info, sizeof(Info));
+    t->u.user.target_size = static_cast<std::uint16_t>(size);
+    std::strncpy(t->u.user.name, name, sizeof(t->u.user.name) - 1);
+    t->u.user.revision = revision;
+    entry()->next_offset = static_cast<std::uint16_t>(b_.size());
+    return entry();
+  }
+
+ private:
+  std::vector<std::uint8_t> b_;
+};
+
+xt_comment_info comment_info(const std::string& text) {
+  xt_comment_info c{};
+  std::strncpy(c.comment, text.c_str(), sizeof(c.comment) - 1);
+  return c;
+}
+
+// -p tcp -m tcp --dport P --tcp-flags FIN,SYN,RST,ACK SYN: only the first segment of a connection
+// (and its retransmissions); a stray ACK or RST to the port never matches.
+xt_tcp tcp_syn_to(std::uint16_t port) {
+  xt_tcp t{};
+  t.spts[0] = 0;
+  t.spts[1] = 0xffff;
+  t.dpts[0] = t.dpts[1] = port;
+  t.flg_mask = 0x01 | 0x02 | 0x04 | 0x10;  // FIN SYN RST ACK
+  t.flg_cmp = 0x02;                          // SYN
+  return t;
+}
+
+xt_tcp tcp_port(std::uint16_t port, bool source) {
+  xt_tcp t{};
+  t.spts[1] = t.dpts[1] = 0xffff;
+  if (source) t.spts[0] = t.spts[1] = port;
+  else t.dpts[0] = t.dpts[1] = port;
+  return t;
+}
+
+Result<xt_time_info> time_until(Clock::time_point expires) {
+  const auto secs = std::chrono::duration_cast<std::chrono::seconds>(expires.time_since_epoch()).count();
+  // date_stop is a u32 of UTC seconds; iptables reserves INT_MAX for "no end".
+  if (secs <= 0 || secs >= INT_MAX) return make_error("opening expiry out of range: " + std::to_string(secs));
+  xt_time_info t{};
+  t.date_start = 0;
+  t.date_stop = static_cast<std::uint32_t>(secs);
+  t.daytime_start = XT_TIME_MIN_DAYTIME;
+  t.daytime_stop = XT_TIME_MAX_DAYTIME;
+  t.monthdays_match = XT_TIME_ALL_MONTHDAYS;
+  t.weekdays_match = XT_TIME_ALL_WEEKDAYS;
+  t.flags = 0;  // UTC (no --kerneltz)
+  return t;
+}
+
+std::uint32_t be32(const Address& a) {
+  std::uint32_t v;
+  std::memcpy(&v, a.bytes.data(), 4);
+  return v;
+}
+
+Address from_be32(std::uint32_t v) {
+  Address a;
+  std::memcpy(a.bytes.data(), &v, 4);
+  return a;
+}
+
+// The three parts of an opening. Each matches the first SYN as the packet shows it at that hook.
+Result<RuleBuf> accept_rule(const Opening& o) {
+  auto t = time_until(o.expires);
+  if (!t) return t.error();
+  const Endpoint dst = o.accepted_destination();
+  RuleBuf r;
+  r.src(o.source);
+  r.dst(dst.addr);
+  r.tcp();
+  r.match("tcp", 0, tcp_syn_to(dst.port));
+  r.match("time", 0, *t);
+  r.match("comment", 0, comment_info(format_opening_comment(o.id)));
+  r.standard("ACCEPT");
+  return r;
+}
+
+// -j DNAT --to-destination I:Q, revision 2 (nf_nat_range2, kernel >= 4.18), what iptables 1.8.9
+// itself writes. Revision 0 (nf_nat_ipv4_multi_range_compat) is accepted by the kernel, but
+// iptables >= 1.8.8 prints it as "DNAT [unsupported revision]", which iptables-restore refuses:
+// an admin's iptables-save | iptables-restore would then fail on the daemon's rules.
+Result<RuleBuf> dnat_rule(const Opening& o) {
+  auto t = time_until(o.expires);
+  if (!t) return t.error();
+  RuleBuf r;
+  r.src(o.source);
+  r.dst(o.destination.addr);
+  r.tcp();
+  r.match("tcp", 0, tcp_syn_to(o.destination.port));
+  r.match("time", 0, *t);
+  r.match("comment", 0, comment_info(format_opening_comment(o.id)));
+  nf_nat_range2 nat{};
+  nat.flags = NF_NAT_RANGE_MAP_IPS | NF_NAT_RANGE_PROTO_SPECIFIED;
+  nat.min_addr.ip = nat.max_addr.ip = be32(o.dnat_to->addr);
+  nat.min_proto.tcp.port = nat.max_proto.tcp.port = htons(o.dnat_to->port);
+  r.target("DNAT", 2, nat);
+  return r;
+}
+
+// -j SNAT --to-source A, revision 0 (nf_nat_ipv4_multi_range_compat): what iptables-legacy 1.8.9
+// writes for IPv4 SNAT, and the only SNAT revision its save prints (1 and 2 print as "SNAT
+// [unsupported revision]"; for DNAT it is the other way round). POSTROUTING sees the destination
+// after DNAT.
+Result<RuleBuf> snat_rule(const Opening& o) {
+  auto t = time_until(o.expires);
+  if (!t) return t.error();
+  const Endpoint dst = o.accepted_destination();
+  RuleBuf r;
+  r.src(o.source);
+  r.dst(dst.addr);
+  r.tcp();
+  r.match("tcp", 0, tcp_syn_to(dst.port));
+  r.match("time", 0, *t);
+  r.match("comment", 0, comment_info(format_opening_comment(o.id)));
+  nf_nat_ipv4_multi_range_compat nat{};
+  nat.rangesize = 1;
+  nat.range[0].flags = NF_NAT_RANGE_MAP_IPS;
+  nat.range[0].min_ip = nat.range[0].max_ip = be32(*o.snat_to);
+  r.target("SNAT", 0, nat);
+  return r;
+}
+
+// -p tcp -m comment --comment "ftpwall hook" -j <chain>
+RuleBuf jump_rule(const char* chain) {
+  RuleBuf r;
+  r.tcp();
+  r.match("comment", 0, comment_info(hook_comment));
+  r.standard(chain);
+  return r;
+}
+
+// -p tcp -m tcp --dport|--sport P [-m connmark ! --mark M/M] -m comment --comment "ftpwall hook"
+//   -j NFQUEUE --queue-num N [--queue-bypass]
+RuleBuf steer_rule(const HookSpec& spec, std::uint16_t port, bool source) {
+  RuleBuf r;
+  r.tcp();
+  r.match("tcp", 0, tcp_port(port, source));
+  if (spec.exempt_mark != 0) {
+    xt_connmark_mtinfo1 cm{};
+    cm.mark = cm.mask = spec.exempt_mark;
+    cm.invert = 1;
+    r.match("connmark", 1, cm);
+  }
+  r.match("comment", 0, comment_info(hook_comment));
+  xt_NFQ_info_v3 q{};
+  q.queuenum = spec.queue_num;
+  q.queues_total = 1;
+  q.flags = spec.queue_bypass ? NFQ_FLAG_BYPASS : 0;
+  r.target("NFQUEUE", 3, q);
+  return r;
+}
+
+// ---- reading rules back ----
+
+template <class F>
+void for_each_match(const ipt_entry* e, F&& f) {
+  const auto* base = reinterpret_cast<const std::uint8_t*>(e);
+  for (std::size_t i = sizeof(ipt_entry); i < e->target_offset;) {
+    const auto* m = reinterpret_cast<const xt_entry_match*>(base + i);
+    if (m->u.match_size < sizeof(xt_entry_match)) break;
+    f(*m);
+    i += m->u.match_size;
+  }
+}
+
+std::string comment_of(const ipt_entry* e) {
+  std::string out;
+  for_each_match(e, [&](const xt_entry_match& m) {
+    if (std::strcmp(m.u.user.name, "comment") == 0) {
+      const auto* c = reinterpret_cast<const xt_comment_info*>(m.data);
+      out.assign(c->comment, strnlen(c->comment, sizeof(c->comment)));
+    }
+  });
+  return out;
+}
+
+const xt_entry_target* target_of(const ipt_entry* e) {
+  return reinterpret_cast<const xt_entry_target*>(reinterpret_cast<const std::uint8_t*>(e) + e->target_offset);
+}
+
+struct ParsedRule {
+  OpeningId id;
+  Address src;
+  Endpoint dst;
+  Clock::time_point expires;
+  const xt_entry_target* target = nullptr;
+};
+
+std::optional<ParsedRule> parse_opening_rule(const ipt_entry* e) {
+  auto id = parse_opening_comment(comment_of(e));
+  if (!id) return std::nullopt;
+  ParsedRule p;
+  p.id = *id;
+  p.src = from_be32(e->ip.src.s_addr);
+  p.dst.addr = from_be32(e->ip.dst.s_addr);
+  for_each_match(e, [&](const xt_entry_match& m) {
+    if (std::strcmp(m.u.user.name, "tcp") == 0) {
+      p.dst.port = reinterpret_cast<const xt_tcp*>(m.data)->dpts[0];
+    } else if (std::strcmp(m.u.user.name, "time") == 0) {
+      p.expires = Clock::time_point(std::chrono::seconds(reinterpret_cast<const xt_time_info*>(m.data)->date_stop));
+    }
+  });
+  p.target = target_of(e);
+  return p;
+}
+
+// Deletes the rules of `chain` whose comment satisfies `pred`, highest index first so the indices
+// of the rest stay valid. Returns how many were deleted.
+Result<unsigned> delete_where(xtc_handle* h, const char* chain, const std::function<bool(const std::string&)>& pred) {
+  std::vector<unsigned> doomed;
+  unsigned index = 0;
+  for (const ipt_entry* e = iptc_first_rule(chain, h); e; e = iptc_next_rule(e, h), ++index) {
+    if (pred(comment_of(e))) doomed.push_back(index);
+  }
+  for (auto it = doomed.rbegin(); it != doomed.rend(); ++it) {
+    if (!iptc_delete_num_entry(chain, *it, h)) return iptc_error(std::string("delete rule in ") + chain);
+  }
+  return static_cast<unsigned>(doomed.size());
+}
+
+bool is_hook(const std::string& c) { return c == hook_comment; }
+
+const char* const builtin_chains[] = {"PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"};
+
+}  // namespace
+
+// ---- table transactions ----
+
+namespace {
+
+// Runs `edit` on a fresh snapshot of `table` and commits it if it changed anything, holding the
+// xtables lock; on EAGAIN (another writer replaced the table between snapshot and commit) it starts
+// again from a new snapshot. `edit` returns whether it changed something.
+Result<void> transact(const IptcOptions& opt, BackendStats& stats, const char* table,
+                      const std::function<Result<bool>(xtc_handle*)>& edit) {
+  auto lock = XtablesLock::acquire(opt.lock_path, opt.lock_timeout);
+  if (!lock) return lock.error();
+  for (unsigned attempt = 1;; ++attempt) {
+    Handle h(iptc_init(table), &iptc_free);
+    if (!h) return iptc_error(std::string("iptables-legacy table ") + table);
+    auto changed = edit(h.get());
+    if (!changed) return changed.error();
+    if (!*changed) return {};
+    const auto t0 = std::chrono::steady_clock::now();
+    if (iptc_commit(h.get())) {
+      const auto us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count();
+      ++stats.commits;
+      stats.last_commit_us += static_cast<std::uint64_t>(us);
+      return {};
+    }
+    if (errno != EAGAIN || attempt >= opt.max_commit_attempts) {
+      return iptc_error(std::string("commit of table ") + table + " (attempt " + std::to_string(attempt) + ")");
+    }
+    ++stats.commit_retries;
+  }
+}
+
+Result<void> require_chain(xtc_handle* h, const char* chain, const char* table) {
+  if (iptc_is_chain(chain, h)) return {};
+  return make_error(std::string(chain) + " is missing in table " + table +
+                    " (hooks not installed, or removed by an iptables-restore)");
+}
+
+}  // namespace
+
+IptcBackend::IptcBackend(IptcOptions options) : options_(std::move(options)) {}
+
+Result<void> IptcBackend::apply(std::span<const Change> changes) {
+  std::vector<const Opening*> opens;
+  std::set<OpeningId> closing;  // also the ids being (re)opened: an open replaces a same-id rule
+  for (const auto& c : changes) {
+    if (const auto* o = std::get_if<OpenStep>(&c)) {
+      if (o->opening.family != Family::v4 || o->opening.source.family != Family::v4 ||
+          o->opening.destination.addr.family != Family::v4 ||
+          (o->opening.dnat_to && o->opening.dnat_to->addr.family != Family::v4) ||
+          (o->opening.snat_to && o->opening.snat_to->family != Family::v4)) {
+        return make_error("iptables-legacy backend: IPv4 openings only");
+      }
+      opens.push_back(&o->opening);
+      closing.insert(o->opening.id);
+    } else {
+      closing.insert(std::get<CloseStep>(c).id);
+    }
+  }
+  auto doomed = [&](const std::string& comment) {
+    auto id = parse_opening_comment(comment);
+    return id && closing.contains(*id);
+  };
+
+  bool nat_needed = false;
+  for (const auto* o : opens) nat_needed |= o->dnat_to || o->snat_to;
+  // A backend that has not yet read the nat table (a new process) cannot know whether the openings
+  // it closes have NAT parts: it looks once.
+  for (const auto& id : closing) nat_needed |= !nat_parts_known_ || nat_parts_.contains(id);
+
+  auto filter_step = [&]() -> Result<void> {
+    std::vector<RuleBuf> rules;
+    for (const auto* o : opens) {
+      auto r = accept_rule(*o);
+      if (!r) return r.error();
+      rules.push_back(std::move(*r));
+    }
+    return transact(options_, stats_, "filter", [&](xtc_handle* h) -> Result<bool> {
+      if (auto ok = require_chain(h, accept_chain, "filter"); !ok) return ok.error();
+      auto n = delete_where(h, accept_chain, doomed);
+      if (!n) return n.error();
+      for (auto& r : rules) {
+        if (!iptc_append_entry(accept_chain, r.entry(), h)) return iptc_error("append to FTPWALL-ACCEPT");
+      }
+      return *n > 0 || !rules.empty();
+    });
+  };
+  auto nat_step = [&]() -> Result<void> {
+    if (!nat_needed) return {};
+    std::vector<RuleBuf> dnat, snat;
+    for (const auto* o : opens) {
+      if (o->dnat_to) {
+        auto r = dnat_rule(*o);
+        if (!r) return r.error();
+        dnat.push_back(std::move(*r));
+      }
+      if (o->snat_to) {
+        auto r = snat_rule(*o);
+        if (!r) return r.error();
+        snat.push_back(std::move(*r));
+      }
+    }
+    std::set<OpeningId> seen;
+    auto done = transact(options_, stats_, "nat", [&](xtc_handle* h) -> Result<bool> {
+      seen.clear();
+      if (dnat.empty() && snat.empty() && (!iptc_is_chain(dnat_chain, h) || !iptc_is_chain(snat_chain, h))) {
+        return false;  // removals only, and no NAT chains: nothing to remove
+      }
+      if (auto ok = require_chain(h, dnat_chain, "nat"); !ok) return ok.error();
+      if (auto ok = require_chain(h, snat_chain, "nat"); !ok) return ok.error();
+      auto n1 = delete_where(h, dnat_chain, doomed);
+      if (!n1) return n1.error();
+      auto n2 = delete_where(h, snat_chain, doomed);
+      if (!n2) return n2.error();
+      for (auto& r : dnat) {
+        if (!iptc_append_entry(dnat_chain, r.entry(), h)) return iptc_error("append to FTPWALL-DNAT");
+      }
+      for (auto& r : snat) {
+        if (!iptc_append_entry(snat_chain, r.entry(), h)) return iptc_error("append to FTPWALL-SNAT");
+      }
+      for (const char* chain : {dnat_chain, snat_chain}) {
+        for (const ipt_entry* e = iptc_first_rule(chain, h); e; e = iptc_next_rule(e, h)) {
+          if (auto id = parse_opening_comment(comment_of(e))) seen.insert(*id);
+        }
+      }
+      return *n1 + *n2 > 0 || !dnat.empty() || !snat.empty();
+    });
+    if (!done) return done;
+    nat_parts_ = std::move(seen);  // exact after every nat transaction
+    nat_parts_known_ = true;
+      return {};
+  };
+
+  const auto t0 = std::chrono::steady_clock::now();
+  stats_.last_commit_us = 0;
+  // Install: the NAT parts first, so that no SYN the ACCEPT admits can miss its translation.
+  // Removal only: the ACCEPT first, so that nothing is admitted untranslated.
+  Result<void> r;
+  if (!opens.empty()) {
+    r = nat_step();
+    if (r) r = filter_step();
+  } else {
+    r = filter_step();
+    if (r) r = nat_step();
+  }
+  stats_.last_apply_us = static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count());
+  stats_.max_apply_us = std::max(stats_.max_apply_us, stats_.last_apply_us);
+  return r;
+}
+
+Result<void> IptcBackend::close_session(std::uint64_t session) {
+  auto of_session = [session](const std::string& comment) {
+    auto id = parse_opening_comment(comment);
+    return id && id->session == session;
+  };
+  auto r = transact(options_, stats_, "filter", [&](xtc_handle* h) -> Result<bool> {
+    if (!iptc_is_chain(accept_chain, h)) return false;
+    auto n = delete_where(h, accept_chain, of_session);
+    if (!n) return n.error();
+    return *n > 0;
+  });
+  if (!r) return r;
+  bool nat = !nat_parts_known_;
+  for (const auto& id : nat_parts_) nat |= id.session == session;
+  if (!nat) return {};
+  r = transact(options_, stats_, "nat", [&](xtc_handle* h) -> Result<bool> {
+    unsigned total = 0;
+    for (const char* chain : {dnat_chain, snat_chain}) {
+      if (!iptc_is_chain(chain, h)) continue;
+      auto n = delete_where(h, chain, of_session);
+      if (!n) return n.error();
+      total += *n;
+    }
+    return total > 0;
+  });
+  if (r) {
+    std::erase_if(nat_parts_, [session](const OpeningId& id) { return id.session == session; });
+    nat_parts_known_ = true;
+  }
+  return r;
+}
+
+Result<void> IptcBackend::flush_own() {
+  auto flush = [&](const char* table, std::initializer_list<const char*> chains) {
+    return transact(options_, stats_, table, [&](xtc_handle* h) -> Result<bool> {
+      bool changed = false;
+      for (const char* c : chains) {
+        if (!iptc_is_chain(c, h) || !iptc_first_rule(c, h)) continue;
+        if (!iptc_flush_entries(c, h)) return iptc_error(std::string("flush ") + c);
+        changed = true;
+      }
+      return changed;
+    });
+  };
+  if (auto r = flush("filter", {accept_chain}); !r) return r;
+  if (auto r = flush("nat", {dnat_chain, snat_chain}); !r) return r;
+  nat_parts_.clear();
+  nat_parts_known_ = true;
+  return {};
+}
+
+Result<std::vector<Opening>> IptcBackend::list_own() {
+  std::map<OpeningId, Opening> found;
+  {
+    Handle h(iptc_init("filter"), &iptc_free);
+    if (!h) return iptc_error("iptables-legacy table filter");
+    if (iptc_is_chain(accept_chain, h.get())) {
+      for (const ipt_entry* e = iptc_first_rule(accept_chain, h.get()); e; e = iptc_next_rule(e, h.get())) {
+        auto p = parse_opening_rule(e);
+        if (!p) continue;
+        Opening& o = found[p->id];
+        o.id = p->id;
+        o.source = p->src;
+        o.destination = p->dst;
+        o.expires = p->expires;
+      }
+    }
+  }
+  Handle h(iptc_init("nat"), &iptc_free);
+  if (!h) return iptc_error("iptables-legacy table nat");
+  nat_parts_.clear();
+  for (const char* chain : {dnat_chain, snat_chain}) {
+    if (!iptc_is_chain(chain, h.get())) continue;
+    for (const ipt_entry* e = iptc_first_rule(chain, h.get()); e; e = iptc_next_rule(e, h.get())) {
+      auto p = parse_opening_rule(e);
+      if (!p) continue;
+      nat_parts_.insert(p->id);
+      auto it = found.find(p->id);
+      if (it == found.end()) continue;  // a NAT part without its ACCEPT: flush_own() removes it
+      const std::size_t data = p->target->u.target_size - XT_ALIGN(sizeof(xt_entry_target));
+      if (chain == dnat_chain && p->target->u.user.revision == 2 && data >= sizeof(nf_nat_range2)) {
+        const auto* nat = reinterpret_cast<const nf_nat_range2*>(p->target->data);
+        it->second.destination = p->dst;
+        it->second.dnat_to = Endpoint{from_be32(nat->min_addr.ip), ntohs(nat->min_proto.tcp.port)};
+      } else if (chain == snat_chain && p->target->u.user.revision == 0 && data >= sizeof(nf_nat_ipv4_multi_range_compat)) {
+        const auto* nat = reinterpret_cast<const nf_nat_ipv4_multi_range_compat*>(p->target->data);
+        it->second.snat_to = from_be32(nat->range[0].min_ip);
+      }
+    }
+  }
+  nat_parts_known_ = true;
+  std::vector<Opening> out;
+  out.reserve(found.size());
+  for (auto& [id, o] : found) out.push_back(std::move(o));
+  return out;
+}
+
+Result<void> IptcBackend::install_hooks(const HookSpec& spec) {
+  const bool gateway = spec.role == Role::gateway;
+  // nat, then filter, then the steering last: nothing is queued before its chains exist.
+  if (spec.nat) {
+    auto r = transact(options_, stats_, "nat", [&](xtc_handle* h) -> Result<bool> {
+      for (const char* chain : {dnat_chain, snat_chain}) {
+        if (!iptc_is_chain(chain, h) && !iptc_create_chain(chain, h)) return iptc_error(std::string("create ") + chain);
+      }
+      for (const char* b : {"PREROUTING", "POSTROUTING", "OUTPUT", "INPUT"}) {
+        if (auto n = delete_where(h, b, is_hook); !n) return n.error();
+      }
+      auto d = jump_rule(dnat_chain);
+      auto s = jump_rule(snat_chain);
+      if (!iptc_insert_entry("PREROUTING", d.entry(), 0, h)) return iptc_error("hook nat PREROUTING");
+      if (!iptc_insert_entry("POSTROUTING", s.entry(), 0, h)) return iptc_error("hook nat POSTROUTING");
+      return true;
+    });
+    if (!r) return r;
+  }
+  auto r = transact(options_, stats_, "filter", [&](xtc_handle* h) -> Result<bool> {
+    if (!iptc_is_chain(accept_chain, h) && !iptc_create_chain(accept_chain, h)) return iptc_error("create FTPWALL-ACCEPT");
+    for (const char* b : {"INPUT", "FORWARD", "OUTPUT"}) {
+      if (auto n = delete_where(h, b, is_hook); !n) return n.error();
+    }
+    std::vector<const char*> hooks = gateway ? std::vector<const char*>{"FORWARD"} : std::vector<const char*>{"INPUT", "OUTPUT"};
+    for (const char* b : hooks) {
+      auto j = jump_rule(accept_chain);
+      if (!iptc_insert_entry(b, j.entry(), 0, h)) return iptc_error(std::string("hook filter ") + b);
+    }
+    return true;
+  });
+  if (!r) return r;
+  return transact(options_, stats_, "mangle", [&](xtc_handle* h) -> Result<bool> {
+    for (const char* b : builtin_chains) {
+      if (auto n = delete_where(h, b, is_hook); !n) return n.error();
+    }
+    // gateway: FORWARD sees both directions; server: INPUT the client's side, OUTPUT the server's.
+    struct Hook { const char* chain; bool source; };
+    std::vector<Hook> hooks = gateway ? std::vector<Hook>{{"FORWARD", false}, {"FORWARD", true}}
+                                      : std::vector<Hook>{{"INPUT", false}, {"OUTPUT", true}};
+    // Inserted at the top in reverse, so they end up first and in the order listed.
+    for (auto hk = hooks.rbegin(); hk != hooks.rend(); ++hk) {
+      for (auto p = spec.control_ports.rbegin(); p != spec.control_ports.rend(); ++p) {
+        auto s = steer_rule(spec, *p, hk->source);
+        if (!iptc_insert_entry(hk->chain, s.entry(), 0, h)) return iptc_error(std::string("hook mangle ") + hk->chain);
+      }
+    }
+    return true;
+  });
+}
+
+Result<void> IptcBackend::remove_hooks() {
+  // The steering first (stop queueing), then filter before nat.
+  auto remove = [&](const char* table, std::initializer_list<const char*> chains) {
+    return transact(options_, stats_, table, [&](xtc_handle* h) -> Result<bool> {
+      bool changed = false;
+      for (const char* b : builtin_chains) {
+        if (!iptc_builtin(b, h)) continue;
+        auto n = delete_where(h, b, is_hook);
+        if (!n) return n.error();
+        changed |= *n > 0;
+      }
+      for (const char* c : chains) {
+        if (!iptc_is_chain(c, h)) continue;
+        if (iptc_first_rule(c, h)) {
+          if (!iptc_flush_entries(c, h)) return iptc_error(std::string("flush ") + c);
+          changed = true;
+        }
+        unsigned refs = 0;
+        if (!iptc_get_references(&refs, c, h)) return iptc_error(std::string("references of ") + c);
+        if (refs == 0) {  // the admin's jumps keep a chain alive (admin mode): flushed only
+          if (!iptc_delete_chain(c, h)) return iptc_error(std::string("delete ") + c);
+          changed = true;
+        }
+      }
+      return changed;
+    });
+  };
+  if (auto r = remove("mangle", {}); !r) return r;
+  if (auto r = remove("filter", {accept_chain}); !r) return r;
+  if (auto r = remove("nat", {dnat_chain, snat_chain}); !r) return r;
+  nat_parts_.clear();
+  nat_parts_known_ = true;
+  return {};
+}
+
+Result<HookState> IptcBackend::hook_state() {
+  HookState s;
+  for (const char* table : {"mangle", "filter", "nat"}) {
+    Handle h(iptc_init(table), &iptc_free);
+    if (!h) return iptc_error(std::string("iptables-legacy table ") + table);
+    const bool filter = std::strcmp(table, "filter") == 0;
+    if (filter) {
+      s.accept_chain = iptc_is_chain(accept_chain, h.get());
+      if (s.accept_chain) {
+        for (const ipt_entry* e = iptc_first_rule(accept_chain, h.get()); e; e = iptc_next_rule(e, h.get())) {
+          s.openings += parse_opening_comment(comment_of(e)).has_value();
+        }
+      }
+    } else if (std::strcmp(table, "nat") == 0) {
+      s.dnat_chain = iptc_is_chain(dnat_chain, h.get());
+      s.snat_chain = iptc_is_chain(snat_chain, h.get());
+    }
+    for (const char* c = iptc_first_chain(h.get()); c; c = iptc_next_chain(h.get())) {
+      for (const ipt_entry* e = iptc_first_rule(c, h.get()); e; e = iptc_next_rule(e, h.get())) {
+        const bool own = is_hook(comment_of(e));
+        const std::string target = iptc_get_target(e, h.get());
+        if (own) {
+          ++s.own_hooks;
+        } else if (target == accept_chain || target == dnat_chain || target == snat_chain) {
+          ++s.foreign_jumps;
+        } else if (target == "NFQUEUE") {
+          ++s.foreign_queue;
+        }
+      }
+    }
+  }
+  return s;
+}
+
+}  // namespace ftpwall::firewall

@@ -1,0 +1,56 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+// FirewallBackend over libiptc (iptables-legacy, IPv4). Rules are built by hand in the kernel's
+// struct layouts (xt_tcp, xt_time_info, xt_comment_info, xt_connmark_mtinfo1, xt_NFQ_info_v3,
+// nf_nat_range2 for DNAT, nf_nat_ipv4_multi_range_compat for SNAT: the revisions iptables 1.8.9 writes), so no libxtables plugin is loaded at run time; the
+// iptables-legacy-save output of every rule is checked by tests/netns/200-adapter-iptc.
+//
+// libiptc reads a whole table, edits it in memory and replaces it in one setsockopt: a commit costs
+// O(size of the table), and a commit fails with EAGAIN when another writer replaced the table in
+// between. So: one commit per table per batch, under the xtables lock (the file iptables -w uses,
+// /run/xtables.lock, or $XTABLES_LOCKFILE), rebuilt from a fresh snapshot and retried on EAGAIN.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <set>
+#include <string>
+
+#include "ftpwall/firewall/backend.hpp"
+
+namespace ftpwall::firewall {
+
+inline constexpr const char* accept_chain = "FTPWALL-ACCEPT";
+inline constexpr const char* dnat_chain = "FTPWALL-DNAT";
+inline constexpr const char* snat_chain = "FTPWALL-SNAT";
+inline constexpr const char* hook_comment = "ftpwall hook";
+
+struct IptcOptions {
+  std::string lock_path;  // empty: $XTABLES_LOCKFILE, else /run/xtables.lock
+  std::chrono::milliseconds lock_timeout{5000};
+  unsigned max_commit_attempts = 5;  // EAGAIN retries per table and batch
+};
+
+class IptcBackend final : public FirewallBackend {
+ public:
+  explicit IptcBackend(IptcOptions options = {});
+  std::string_view name() const override { return "iptables-legacy"; }
+
+  Result<void> apply(std::span<const Change> changes) override;
+  Result<void> close_session(std::uint64_t session) override;
+  Result<void> flush_own() override;
+  Result<std::vector<Opening>> list_own() override;
+  Result<void> install_hooks(const HookSpec& spec) override;
+  Result<void> remove_hooks() override;
+  Result<HookState> hook_state() override;
+  BackendStats stats() const override { return stats_; }
+
+ private:
+  IptcOptions options_;
+  BackendStats stats_;
+  // Openings that have NAT parts, so that closing one without them costs no nat commit. Exact after
+  // every nat transaction and list_own(); until the first, closes look at the nat table.
+  std::set<OpeningId> nat_parts_;
+  bool nat_parts_known_ = false;
+};
+
+}  // namespace ftpwall::firewall

@@ -1,0 +1,145 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+// Drives IptcBackend from the shell for tests/netns/200-adapter-iptc (run inside a throw-away
+// network namespace as root). Prints what the backend reads back; the story compares the kernel's
+// view through iptables-legacy-save.
+//   iptc_probe install [--role gateway|server] [--queue N] [--bypass] [--port P]... [--exempt-mark M] [--nat]
+//   iptc_probe open SESSION OPENING SRC DST:PORT EXPIRES_UNIX [--dnat IP:PORT] [--snat IP]
+//   iptc_probe close SESSION OPENING | close-session SESSION | flush | list | state | remove
+//   iptc_probe bench N...     commit time of one open and one close with N openings in the chain
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "firewall/iptc_backend.hpp"
+
+using namespace ftpwall;
+using namespace ftpwall::firewall;
+
+namespace {
+
+[[noreturn]] void die(const std::string& msg) {
+  std::fprintf(stderr, "iptc_probe: %s\n", msg.c_str());
+  std::exit(1);
+}
+
+void check(const Result<void>& r) {
+  if (!r) die(r.error().message);
+}
+
+Address addr(std::string_view s) {
+  auto a = Address::parse(s, Family::v4);
+  if (!a) die("bad address " + std::string(s));
+  return *a;
+}
+
+Endpoint endpoint(std::string_view s) {
+  const auto colon = s.rfind(':');
+  if (colon == std::string_view::npos) die("bad endpoint " + std::string(s));
+  return Endpoint{addr(s.substr(0, colon)), static_cast<std::uint16_t>(std::stoul(std::string(s.substr(colon + 1))))};
+}
+
+std::string show(const Opening& o) {
+  std::string s = "s" + std::to_string(o.id.session) + " o" + std::to_string(o.id.opening) + " " + o.source.to_string() +
+                  " -> " + o.destination.to_string() + " until " +
+                  std::to_string(std::chrono::duration_cast<std::chrono::seconds>(o.expires.time_since_epoch()).count());
+  if (o.dnat_to) s += " dnat " + o.dnat_to->to_string();
+  if (o.snat_to) s += " snat " + o.snat_to->to_string();
+  return s;
+}
+
+Opening synthetic(std::uint64_t session, std::uint32_t n, Clock::time_point expires) {
+  Opening o;
+  o.id = {session, n};
+  o.source = Address::v4(198, 51, 100, static_cast<std::uint8_t>(1 + n % 250));
+  o.destination = Endpoint{Address::v4(203, 0, 113, 1), static_cast<std::uint16_t>(40000 + n)};
+  o.expires = expires;
+  return o;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> a(argv + 1, argv + argc);
+  if (a.empty()) die("usage: iptc_probe install|open|close|close-session|flush|list|state|remove|bench ...");
+  IptcBackend b;
+  const std::string cmd = a[0];
+  if (cmd == "install") {
+    HookSpec spec;
+    spec.control_ports.clear();
+    for (std::size_t i = 1; i < a.size(); ++i) {
+      if (a[i] == "--role" && i + 1 < a.size()) spec.role = a[++i] == "server" ? Role::server : Role::gateway;
+      else if (a[i] == "--queue" && i + 1 < a.size()) spec.queue_num = static_cast<std::uint16_t>(std::stoul(a[++i]));
+      else if (a[i] == "--bypass") spec.queue_bypass = true;
+      else if (a[i] == "--port" && i + 1 < a.size()) spec.control_ports.push_back(static_cast<std::uint16_t>(std::stoul(a[++i])));
+      else if (a[i] == "--exempt-mark" && i + 1 < a.size()) spec.exempt_mark = static_cast<std::uint32_t>(std::stoul(a[++i], nullptr, 0));
+      else if (a[i] == "--nat") spec.nat = true;
+      else die("install: unknown option " + a[i]);
+    }
+    if (spec.control_ports.empty()) spec.control_ports.push_back(21);
+    check(b.install_hooks(spec));
+  } else if (cmd == "open" && a.size() >= 6) {
+    Opening o;
+    o.id = {std::stoull(a[1]), static_cast<std::uint32_t>(std::stoul(a[2]))};
+    o.source = addr(a[3]);
+    o.destination = endpoint(a[4]);
+    o.expires = Clock::time_point(std::chrono::seconds(std::stoll(a[5])));
+    for (std::size_t i = 6; i + 1 < a.size(); i += 2) {
+      if (a[i] == "--dnat") o.dnat_to = endpoint(a[i + 1]);
+      else if (a[i] == "--snat") o.snat_to = addr(a[i + 1]);
+      else die("open: unknown option " + a[i]);
+    }
+    check(b.open(o));
+  } else if (cmd == "close" && a.size() == 3) {
+    check(b.close(OpeningId{std::stoull(a[1]), static_cast<std::uint32_t>(std::stoul(a[2]))}));
+  } else if (cmd == "close-session" && a.size() == 2) {
+    check(b.close_session(std::stoull(a[1])));
+  } else if (cmd == "flush") {
+    check(b.flush_own());
+  } else if (cmd == "remove") {
+    check(b.remove_hooks());
+  } else if (cmd == "list") {
+    auto l = b.list_own();
+    if (!l) die(l.error().message);
+    for (const auto& o : *l) std::printf("%s\n", show(o).c_str());
+  } else if (cmd == "state") {
+    auto s = b.hook_state();
+    if (!s) die(s.error().message);
+    std::printf("accept_chain=%d dnat_chain=%d snat_chain=%d own_hooks=%u foreign_jumps=%u foreign_queue=%u openings=%u\n",
+                s->accept_chain, s->dnat_chain, s->snat_chain, s->own_hooks, s->foreign_jumps, s->foreign_queue,
+                s->openings);
+  } else if (cmd == "bench") {
+    const auto expires = Clock::now() + std::chrono::hours(1);
+    for (std::size_t i = 1; i < a.size(); ++i) {
+      const auto n = static_cast<std::uint32_t>(std::stoul(a[i]));
+      check(b.flush_own());
+      std::vector<Change> fill;
+      for (std::uint32_t k = 0; k < n; ++k) fill.push_back(OpenStep{synthetic(1, k, expires)});
+      check(b.apply(fill));
+      // One opening added and removed at a time, as the daemon does: two filter commits per round.
+      // commit = the iptc_commit (table replace) alone; apply = lock + snapshot + edit + commit.
+      std::vector<double> open_commit, open_apply, close_commit, close_apply;
+      for (int round = 0; round < 21; ++round) {
+        check(b.open(synthetic(2, static_cast<std::uint32_t>(round), expires)));
+        open_commit.push_back(static_cast<double>(b.stats().last_commit_us));
+        open_apply.push_back(static_cast<double>(b.stats().last_apply_us));
+        check(b.close(OpeningId{2, static_cast<std::uint32_t>(round)}));
+        close_commit.push_back(static_cast<double>(b.stats().last_commit_us));
+        close_apply.push_back(static_cast<double>(b.stats().last_apply_us));
+      }
+      for (auto* v : {&open_commit, &open_apply, &close_commit, &close_apply}) std::sort(v->begin(), v->end());
+      auto st = b.hook_state();
+      std::printf("openings=%u open: commit_p50_us=%.0f apply_p50_us=%.0f apply_max_us=%.0f"
+                  " close: commit_p50_us=%.0f apply_p50_us=%.0f apply_max_us=%.0f\n",
+                  st ? st->openings : 0u, open_commit[10], open_apply[10], open_apply.back(), close_commit[10],
+                  close_apply[10], close_apply.back());
+    }
+    check(b.flush_own());
+  } else {
+    die("unknown command or wrong arguments: " + cmd);
+  }
+  return 0;
+}
