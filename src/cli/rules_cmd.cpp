@@ -252,7 +252,9 @@ int run_rules(const RawOptions& o, const std::vector<std::string>& args, std::os
   bool print_ruleset = true;
   if (!server_text.empty()) {
     if (o.server_output.empty()) {
-      text += "#\n# Settings for " + std::string(rules::name(spec.server)) + " that agree with this ruleset:\n" + commented(server_text);
+      // Its first line repeats the command already in the header.
+      const std::string body = server_text.substr(server_text.find('\n') + 1);
+      text += "#\n# Settings for " + std::string(rules::name(spec.server)) + " that agree with this ruleset:\n" + commented(body);
     } else if (o.server_output == "-") {
       out << server_text;
       print_ruleset = !o.output.empty();

@@ -159,7 +159,8 @@ Result<Validated> validate(RulesetSpec spec) {
     if (r.low < first_unprivileged_port && !spec.force)
       return make_error("--passive-ports " + r.to_string() + " reaches below 1024 (privileged ports); add --force if you mean it");
   }
-  if (spec.helper == Helper::none && v.passive.empty())
+  // Behind a masquerading gateway the passive ports are the outside servers' choice: no range here.
+  if (spec.helper == Helper::none && v.passive.empty() && (spec.role == Role::server || spec.internal_server))
     return make_error("--helper none opens the passive range statically: give --passive-ports LOW-HIGH or auto");
   if (spec.server != ServerSoftware::none && v.passive.size() != 1)
     return make_error(std::string("--server ") + std::string(name(spec.server)) +
