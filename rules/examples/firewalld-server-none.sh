@@ -3,7 +3,7 @@
 #   ftpwall rules --role server --helper none --passive-ports 61000-61100 --allow-from 198.51.100.0/24 --format firewalld
 # Role server, helper none, control port(s) 21, active mode yes, passive ports 61000-61100.
 # No helper: the passive range is open statically (what FTPS needs: no helper can read an
-# encrypted control connection). Leave nf_conntrack_ftp out of IPTABLES_MODULES.
+# encrypted control connection).
 # Installs firewalld service "ftpwall-ftp" and enables it in zone public.
 set -e
 cat > /etc/firewalld/services/ftpwall-ftp.xml <<'EOF'

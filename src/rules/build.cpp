@@ -386,6 +386,11 @@ class Builder {
       case Helper::kernel: {
         const bool nat = v_.server_nat() || v_.client_nat();
         rs_.nat_helper = nat;
+        if (s_.format == Format::firewalld) {
+          n.push_back("Kernel helper: firewalld attaches nf_conntrack_ftp to this service's control connections");
+          n.push_back("(<module>) and accepts RELATED itself, for every helper.");
+          break;
+        }
         if (s_.format == Format::nft) {
           n.push_back("Kernel helper: chain prerouting_helper attaches the ct helper object \"ftp\" (nf_conntrack_ftp) to new");
           n.push_back("control connections; RELATED is accepted only for helper ftp, toward ports >= 1024.");
@@ -405,7 +410,7 @@ class Builder {
       }
       case Helper::none:
         n.push_back("No helper: the passive range is open statically (what FTPS needs: no helper can read an");
-        n.push_back(s_.format == Format::nft ? "encrypted control connection)."
+        n.push_back(s_.format == Format::nft || s_.format == Format::firewalld ? "encrypted control connection)."
                                               : "encrypted control connection). Leave nf_conntrack_ftp out of IPTABLES_MODULES.");
         break;
       case Helper::ftpwalld: {
