@@ -459,6 +459,27 @@ TEST_F(SessionTest, ViolationBytesAreBounded) {
   EXPECT_EQ(all<Violation>()[0].bytes.size(), limits::max_violation_bytes);
 }
 
+TEST_F(SessionTest, ViolationBytesKeptWholeAtTheBound) {
+  start(client_snat());
+  login();
+  std::string at = "PORT " + std::string(limits::max_violation_bytes - 5, '9');
+  ASSERT_EQ(at.size(), limits::max_violation_bytes);
+  c(at);
+  s("501 no");
+  c(at + "9");  // one past it
+  ASSERT_EQ(all<Violation>().size(), 2u);
+  EXPECT_EQ(all<Violation>()[0].bytes, at);
+  EXPECT_EQ(all<Violation>()[1].bytes, at);
+}
+
+TEST_F(SessionTest, DecisionTextEscapesOddBytes) {
+  start(client_snat());
+  login();
+  c("PORT 10,0,0,5,195,80\x16\"\\");
+  ASSERT_EQ(texts().size(), 1u);
+  EXPECT_EQ(texts()[0], "violation bad_syntax client_to_server @28 \"PORT 10,0,0,5,195,80\\x16\\x22\\x5c\" pass");
+}
+
 TEST_F(SessionTest, ViolationCarriesConfiguredAction) {
   PolicyConfig cfg;
   cfg.on_violation = ViolationAction::reset;
