@@ -46,7 +46,9 @@ namespace ftpwall {
   X(transfer_done)                 /* CloseData: the transfer command that used the opening got its final reply */ \
   X(reinitialized)                 /* CloseData: REIN answered with 220, data parameters reset */ \
   X(service_closing)               /* CloseData/SessionEnd: 421 from the server */ \
-  X(session_quit)                  /* CloseData/SessionEnd: QUIT answered with 221 */
+  X(session_quit)                  /* CloseData/SessionEnd: QUIT answered with 221 */ \
+  X(connection_closed)             /* SessionEnd: both directions ended with FIN before any 221/421 */ \
+  X(connection_reset)              /* SessionEnd: an accepted RST (exact sequence number) ended the connection */
 
 enum class Reason : std::uint8_t {
 #define FTPWALL_REASON_ENUM(n) n,

@@ -1,0 +1,189 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+// Tracker: the one façade the daemon calls, per packet of one session (MODELS item 3).
+//
+//   packet bytes -> PacketView -> StreamAssembler (per direction) -> LineFramer -> Session
+//     -> decisions (OpenData, Rewrite, Violation, CloseData, Encrypted, SessionEnd)
+//     -> corrections recorded in SeqAdjust -> the packet (and earlier held ones) transformed
+//
+// Usage in the daemon (one Tracker per control connection; time is a monotonic millisecond count):
+//   Tracker t(tuples, policy);
+//   PacketOutcome o = t.on_packet(Direction::client_to_server, nfq_payload, now_ms, nfq_packet_id);
+//   act on o.decisions (install/remove openings, log, reset);
+//   o.verdict == accept: NF_ACCEPT (with o.bytes when o.modified); hold: no verdict yet;
+//   for each o.released: NF_ACCEPT that packet (by its tag) with its bytes;
+//   when t.next_deadline() passes: t.on_timer(now_ms) and act on its outcome the same way.
+//
+// Holding (issue 3 item 3). The Session decides an announcement only once its line is complete, but
+// the rewrite must replace the whole address, which may be spread over several packets. So in a
+// direction where a rewrite is possible at all (client -> server when the client is behind NAT,
+// server -> client when the server is), a data packet is held when
+//   * it carries bytes of a line that is not complete and may still be an announcement from that
+//     side (LineFramer::partial_may_be_announcement: a keyword or its prefix, within
+//     limits::max_announcement_line), or
+//   * it carries bytes the stream cannot deliver yet (out of order: they may belong to such a line),
+//     or
+//   * an earlier packet of the direction is held (packets of a direction leave in order; pure ACKs,
+//     which carry no stream bytes, are not queued).
+// The other direction is never held. When the line completes, the Session's Rewrite becomes a
+// correction (SeqAdjust::record) and every held packet is released transformed by SeqAdjust (each
+// carries the whole rewritten region, see seq_adjust.hpp). Without NAT nothing is held: the opening
+// is decided on the packet that completes the line, and that packet's verdict waits for the daemon to
+// install it, so the peer never sees an announcement before its opening exists.
+//
+// Bounds: the held packets of a direction are released unrewritten, with a Violation
+// rewrite_split_timeout, when the first of them has waited limits::hold_timeout_ms or when together
+// they exceed limits::hold_bytes. If the line completes later, its Rewrite is dropped (its bytes are
+// gone) and so is its OpenData (the peer read the inside address, which the opening would not
+// match); the Violation already said why.
+//
+// Nagle (RFC 896). A sender with Nagle on that split an announcement sends its second segment only
+// when the first is acknowledged; the receiver never sees the held first segment, so no ACK comes
+// and the line cannot complete: the hold ends by the timeout (300 ms), the announcement goes out
+// unrewritten and that one data connection fails under NAT (clients retry or fall back). We chose
+// this over acknowledging the held bytes ourselves: a forged ACK makes the firewall a TCP endpoint
+// (it acknowledges bytes the receiver has not got, which are lost for good if the held packet is
+// then lost), and it needs forged timestamps/SACK options. Real clients write a command in one
+// send(), so a split announcement needs a tiny MSS or a deliberate split; the test
+// TrackerTest.NagleSplitReleasedByTimeout pins this behaviour.
+//
+// Violations from the stream: out_of_window, syn_mismatch and segment_before_syn are reported with
+// action pass (a stray or forged segment must not let a third party reset the session);
+// overlap_mismatch, stream_gap, line_too_long, telnet_in_announcement, correction_* with the policy's
+// action (correction_history_full and correction_mismatch always reset: the stream is no longer the
+// one either peer sent). A line the framer flags (too long, Telnet inside) still goes to the Session
+// for pairing, but its OpenData and Rewrite are dropped and replaced by the framer's Violation. An
+// incomplete line (stream gap or end) does not reach the Session. After Encrypted, lines are no
+// longer read; corrections keep being applied until the connection ends.
+//
+// CloseData may name an opening the daemon never got (dropped as above): ignore unknown ids.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <span>
+#include <vector>
+
+#include "ftpwall/core/conn.hpp"
+#include "ftpwall/core/decision.hpp"
+#include "ftpwall/core/line_framer.hpp"
+#include "ftpwall/core/policy.hpp"
+#include "ftpwall/core/result.hpp"
+#include "ftpwall/core/seq_adjust.hpp"
+#include "ftpwall/core/session.hpp"
+#include "ftpwall/core/stream.hpp"
+
+namespace ftpwall {
+
+// A packet held earlier, now released with its final bytes (corrections applied).
+struct ReleasedPacket {
+  std::uint64_t tag = 0;           // the tag given to on_packet (the daemon's NFQUEUE packet id)
+  Direction direction = Direction::client_to_server;
+  std::vector<std::uint8_t> bytes;
+};
+
+struct PacketOutcome {
+  enum class Verdict : std::uint8_t { accept, hold };
+  Verdict verdict = Verdict::accept;
+  bool modified = false;            // accept: the packet must go out as `bytes`
+  std::vector<std::uint8_t> bytes;  // the final packet when modified
+  std::vector<Decision> decisions;
+  std::vector<ReleasedPacket> released;  // earlier held packets, in their direction's order
+};
+
+struct TrackerStats {
+  std::uint64_t packets = 0;
+  std::uint64_t bad_packets = 0;
+  std::uint64_t held_packets = 0;
+  std::uint64_t hold_expiries = 0;
+  std::uint64_t rewrites = 0;
+  std::uint64_t lines = 0;
+};
+
+class Tracker {
+ public:
+  // A session seen from its SYN. The first constructor borrows `policy` (the daemon's, one for all
+  // sessions; it must outlive the Tracker); the second owns a Policy built from `config`.
+  Tracker(const ConnTuples& tuples, const Policy& policy);
+  Tracker(const ConnTuples& tuples, PolicyConfig config);
+  Tracker(Tracker&&) noexcept;
+  Tracker& operator=(Tracker&&) noexcept;
+  ~Tracker();
+
+  // A session picked up mid-stream (daemon restart, no SYN seen). `history` says what is known of
+  // its corrections; `restored` is the saved correction history (SeqAdjust::parse) when
+  // history == restored. Refused with pickup_without_history when history == unknown: a session
+  // with corrections cannot be rebuilt from the wire, and guessing would corrupt it.
+  static Result<Tracker> pick_up(const ConnTuples& tuples, const Policy& policy, PickupHistory history,
+                                 SeqAdjust restored = {});
+
+  // One packet of `dir`, starting at its IP header. The bytes may be modified in place (and are
+  // then also copied into the outcome). `tag` identifies the packet when it is released later.
+  PacketOutcome on_packet(Direction dir, std::span<std::uint8_t> packet, std::uint64_t now_ms,
+                          std::uint64_t tag = 0);
+  // Hold expiry: releases held packets whose time is up.
+  PacketOutcome on_timer(std::uint64_t now_ms);
+  // When on_timer must be called next (empty: nothing held).
+  std::optional<std::uint64_t> next_deadline() const;
+
+  const Session& session() const { return session_; }
+  const SeqAdjust& corrections() const { return seq_; }  // serialize() for the state file
+  const StreamAssembler& stream(Direction d) const { return dirs_[idx(d)].stream; }
+  const LineFramer& framer(Direction d) const { return dirs_[idx(d)].framer; }
+  bool holding(Direction d) const { return !dirs_[idx(d)].held.empty(); }
+  bool hold_enabled(Direction d) const { return dirs_[idx(d)].hold_enabled; }
+  bool ended() const { return ended_; }
+  const TrackerStats& stats() const { return stats_; }
+  // Heap bytes owned now (held packets, buffers, correction history), for the memory budget.
+  std::size_t heap_bytes() const;
+
+ private:
+  struct Held {
+    std::uint64_t tag;
+    std::uint64_t since_ms;
+    std::vector<std::uint8_t> bytes;
+  };
+  struct Dir {
+    explicit Dir(Direction d) : framer(d) {}
+    StreamAssembler stream;
+    LineFramer framer;
+    std::deque<Held> held;
+    std::size_t held_bytes = 0;
+    std::uint64_t held_end = 0;           // stream offset after the last byte a held packet carries
+    std::uint64_t no_rewrite_before = 0;  // stream bytes before this offset went out unrewritten
+    std::optional<std::uint8_t> wscale;   // window scale the sender announced in its SYN
+    bool syn_seen = false;
+    bool ended = false;
+    bool hold_enabled = false;
+  };
+  class Pipe;  // StreamSink + LineSink glue for one packet
+
+  Tracker(const ConnTuples& tuples, const Policy* policy, std::unique_ptr<Policy> owned, Session::Start start);
+  static std::size_t idx(Direction d) { return static_cast<std::size_t>(d); }
+  Dir& dir(Direction d) { return dirs_[idx(d)]; }
+  void on_line(Direction d, const Line& line, PacketOutcome& out);
+  void record_rewrite(Direction d, const Rewrite& rw, std::vector<Decision>& out);
+  enum class Act : std::uint8_t { pass, policy, reset };
+  void violation(Reason r, Direction d, std::uint64_t offset, std::span<const std::uint8_t> bytes, Act act,
+                 std::vector<Decision>& out) const;
+  void release_all(Direction d, PacketOutcome& out);
+  void expire(Direction d, PacketOutcome& out);
+  void finish(PacketView& packet, Direction d, PacketOutcome& out);
+  bool release_due(Direction d) const;
+  std::uint32_t scaled_window(Direction d, std::uint16_t raw) const;
+
+  ConnTuples tuples_;
+  std::unique_ptr<Policy> owned_policy_;
+  const Policy* policy_;
+  Session session_;
+  SeqAdjust seq_;
+  Dir dirs_[2] = {Dir(Direction::client_to_server), Dir(Direction::server_to_client)};
+  std::vector<std::uint8_t> scratch_;
+  bool encrypted_ = false;
+  bool ended_ = false;
+  bool picked_up_ = false;
+  TrackerStats stats_;
+};
+
+}  // namespace ftpwall

@@ -1,0 +1,328 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include "ftpwall/core/tracker.hpp"
+
+#include <algorithm>
+#include <utility>
+
+#include "ftpwall/core/limits.hpp"
+#include "ftpwall/core/packet.hpp"
+
+namespace ftpwall {
+
+namespace {
+
+std::span<const std::uint8_t> bytes_of(std::string_view s) {
+  return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
+}
+
+// RFC 7323 §2.3: the largest shift; used when the handshake was not seen (pick-up), which makes the
+// window check lax rather than wrong.
+constexpr std::uint8_t unknown_window_shift = 14;
+
+}  // namespace
+
+// Glue for one packet: stream output goes to the framer, lines go to the Tracker.
+class Tracker::Pipe final : public StreamSink, public LineSink {
+ public:
+  Pipe(Tracker& t, Direction d, PacketOutcome& out) : t_(t), d_(d), out_(out) {}
+  void on_data(std::uint64_t offset, std::span<const std::uint8_t> bytes) override {
+    if (t_.encrypted_) return;  // TLS from here on: no lines to read
+    t_.dir(d_).framer.feed(offset, bytes, *this);
+  }
+  void on_gap(std::uint64_t offset, std::uint64_t length) override { t_.dir(d_).framer.gap(offset + length, *this); }
+  void on_end(std::uint64_t, bool reset) override {
+    Dir& D = t_.dir(d_);
+    D.framer.end(*this);
+    D.ended = true;
+    const bool both = t_.dir(other(d_)).ended;
+    if ((reset || both) && !t_.ended_) {
+      t_.ended_ = true;
+      if (!t_.session_.ended()) {
+        out_.decisions.emplace_back(SessionEnd{reset ? Reason::connection_reset : Reason::connection_closed});
+      }
+    }
+  }
+  void on_line(const Line& line) override { t_.on_line(d_, line, out_); }
+
+ private:
+  Tracker& t_;
+  Direction d_;
+  PacketOutcome& out_;
+};
+
+Tracker::Tracker(const ConnTuples& tuples, const Policy* policy, std::unique_ptr<Policy> owned,
+                 Session::Start start)
+    : tuples_(tuples),
+      owned_policy_(std::move(owned)),
+      policy_(owned_policy_ ? owned_policy_.get() : policy),
+      session_(tuples, *policy_, start) {
+  // A rewrite can only happen where a side is behind NAT: the client's PORT/EPRT when the client
+  // is (SNAT/MASQUERADE), the server's 227 when the server is (DNAT). Elsewhere nothing is held.
+  dir(Direction::client_to_server).hold_enabled = tuples.client_nat();
+  dir(Direction::server_to_client).hold_enabled = tuples.server_nat();
+}
+
+Tracker::Tracker(const ConnTuples& tuples, const Policy& policy)
+    : Tracker(tuples, &policy, nullptr, Session::Start::fresh) {}
+
+Tracker::Tracker(const ConnTuples& tuples, PolicyConfig config)
+    : Tracker(tuples, nullptr, std::make_unique<Policy>(std::move(config)), Session::Start::fresh) {}
+
+Tracker::Tracker(Tracker&&) noexcept = default;
+Tracker& Tracker::operator=(Tracker&&) noexcept = default;
+Tracker::~Tracker() = default;
+
+Result<Tracker> Tracker::pick_up(const ConnTuples& tuples, const Policy& policy, PickupHistory history,
+                                 SeqAdjust restored) {
+  Tracker t(tuples, &policy, nullptr, Session::Start::mid_stream);
+  for (Dir& D : t.dirs_) {
+    auto ok = D.stream.allow_pickup(history);
+    if (!ok) return ok.error();
+    D.framer.resync();  // the first byte seen may be in the middle of a line
+  }
+  if (history == PickupHistory::restored) t.seq_ = std::move(restored);
+  t.picked_up_ = true;
+  return t;
+}
+
+std::uint32_t Tracker::scaled_window(Direction d, std::uint16_t raw) const {
+  const Dir& me = dirs_[idx(d)];
+  const Dir& peer = dirs_[idx(other(d))];
+  if (!me.syn_seen || !peer.syn_seen) return std::uint32_t{raw} << unknown_window_shift;
+  // RFC 7323 §2.2: scaling is in effect only when both SYNs carried the option.
+  if (!me.wscale || !peer.wscale) return raw;
+  return std::uint32_t{raw} << std::min<std::uint8_t>(*me.wscale, unknown_window_shift);
+}
+
+void Tracker::violation(Reason r, Direction d, std::uint64_t offset, std::span<const std::uint8_t> bytes, Act act,
+                        std::vector<Decision>& out) const {
+  Violation v;
+  v.reason = r;
+  v.direction = d;
+  v.line_offset = offset;
+  const std::size_t n = std::min(bytes.size(), limits::max_violation_bytes);
+  v.bytes.assign(reinterpret_cast<const char*>(bytes.data()), n);
+  v.action = act == Act::pass ? ViolationAction::pass
+             : act == Act::reset ? ViolationAction::reset
+                                 : policy_->on_violation();
+  out.emplace_back(std::move(v));
+}
+
+void Tracker::record_rewrite(Direction d, const Rewrite& rw, std::vector<Decision>& out) {
+  const std::uint32_t pos = dir(d).stream.seq_of(rw.stream_offset);
+  auto ok = seq_.record(d, pos, bytes_of(rw.old_bytes), bytes_of(rw.new_bytes));
+  if (!ok) {
+    const Reason r = reason_of(ok.error());
+    violation(r == Reason::none ? Reason::correction_invalid : r, d, rw.line_offset, bytes_of(rw.old_bytes),
+              r == Reason::correction_history_full ? Act::reset : Act::policy, out);
+    return;
+  }
+  stats_.rewrites++;
+  out.emplace_back(rw);
+}
+
+void Tracker::on_line(Direction d, const Line& line, PacketOutcome& out) {
+  stats_.lines++;
+  // After the 234 the bytes are TLS; after a gap or at the end the line is not what the receiver
+  // read as a whole: neither reaches the Session.
+  if (encrypted_ || !line.complete) return;
+  Dir& D = dir(d);
+  std::vector<Decision> got;
+  session_.on_line(d, line.text, line.offset, got);
+  const bool framer_refused = line.reason != Reason::none;
+  bool drop_open = framer_refused;
+  for (Decision& dec : got) {
+    if (auto* rw = std::get_if<Rewrite>(&dec)) {
+      if (drop_open) continue;
+      if (rw->stream_offset < D.no_rewrite_before) {  // the hold expired: these bytes went out as they were
+        drop_open = true;
+        continue;
+      }
+      const std::size_t before = out.decisions.size();
+      record_rewrite(d, *rw, out.decisions);
+      if (out.decisions.size() == before || !std::holds_alternative<Rewrite>(out.decisions.back())) drop_open = true;
+      continue;
+    }
+    if (std::holds_alternative<OpenData>(dec) && drop_open) continue;
+    if (std::holds_alternative<Violation>(dec) && framer_refused) continue;  // the framer's reason replaces it
+    if (std::holds_alternative<Encrypted>(dec)) encrypted_ = true;
+    out.decisions.push_back(std::move(dec));
+  }
+  if (framer_refused) violation(line.reason, d, line.offset, bytes_of(line.text), Act::policy, out.decisions);
+}
+
+void Tracker::finish(PacketView& p, Direction d, PacketOutcome& out) {
+  const auto applied = seq_.apply(p, d, scratch_);
+  if (!applied) {
+    violation(reason_of(applied.error()), d, 0, {}, Act::policy, out.decisions);
+    return;
+  }
+  if (applied->violation) {
+    violation(Reason::correction_mismatch, d, 0, p.payload(), Act::reset, out.decisions);
+  }
+  if (applied->moved || applied->changed) {
+    out.modified = true;
+    out.bytes.assign(p.bytes().begin(), p.bytes().end());
+  }
+}
+
+void Tracker::release_all(Direction d, PacketOutcome& out) {
+  Dir& D = dir(d);
+  while (!D.held.empty()) {
+    Held h = std::move(D.held.front());
+    D.held.pop_front();
+    ReleasedPacket rel;
+    rel.tag = h.tag;
+    rel.direction = d;
+    auto pv = PacketView::parse(std::span<std::uint8_t>(h.bytes));
+    if (pv) {
+      PacketOutcome tmp;
+      finish(*pv, d, tmp);
+      for (auto& dec : tmp.decisions) out.decisions.push_back(std::move(dec));
+      rel.bytes = tmp.modified ? std::move(tmp.bytes) : std::move(h.bytes);
+    } else {
+      rel.bytes = std::move(h.bytes);  // parsed once already; cannot happen
+    }
+    out.released.push_back(std::move(rel));
+  }
+  D.held_bytes = 0;
+  D.held_end = 0;
+  D.held.shrink_to_fit();
+}
+
+void Tracker::expire(Direction d, PacketOutcome& out) {
+  Dir& D = dir(d);
+  stats_.hold_expiries++;
+  violation(Reason::rewrite_split_timeout, d, D.framer.in_line() ? D.framer.line_offset() : D.stream.next_offset(),
+            bytes_of(D.framer.partial_text()), Act::pass, out.decisions);
+  D.no_rewrite_before = std::max(D.stream.next_offset(), D.held_end);
+  release_all(d, out);
+}
+
+// The held packets of `d` may go: no line they carry can still become an announcement, and the
+// stream has delivered every byte they carry.
+bool Tracker::release_due(Direction d) const {
+  const Dir& D = dirs_[idx(d)];
+  if (D.stream.next_offset() < D.held_end) return false;
+  if (D.framer.partial_may_be_announcement() && D.framer.line_offset() < D.held_end &&
+      D.framer.line_offset() >= D.no_rewrite_before) {
+    return false;
+  }
+  return true;
+}
+
+std::optional<std::uint64_t> Tracker::next_deadline() const {
+  std::optional<std::uint64_t> t;
+  for (const Dir& D : dirs_) {
+    if (D.held.empty()) continue;
+    const std::uint64_t due = D.held.front().since_ms + limits::hold_timeout_ms;
+    if (!t || due < *t) t = due;
+  }
+  return t;
+}
+
+PacketOutcome Tracker::on_timer(std::uint64_t now_ms) {
+  PacketOutcome out;
+  for (Direction d : {Direction::client_to_server, Direction::server_to_client}) {
+    Dir& D = dir(d);
+    if (!D.held.empty() && now_ms >= D.held.front().since_ms + limits::hold_timeout_ms) expire(d, out);
+  }
+  return out;
+}
+
+PacketOutcome Tracker::on_packet(Direction d, std::span<std::uint8_t> packet, std::uint64_t now_ms, std::uint64_t tag) {
+  PacketOutcome out = on_timer(now_ms);
+  stats_.packets++;
+  auto pv = PacketView::parse(packet);
+  if (!pv) {
+    stats_.bad_packets++;
+    violation(reason_of(pv.error()), d, 0, {}, Act::pass, out.decisions);
+    return out;
+  }
+  PacketView& p = *pv;
+  Dir& D = dir(d);
+  const bool syn = p.has_flag(tcp_flag::syn), fin = p.has_flag(tcp_flag::fin), rst = p.has_flag(tcp_flag::rst);
+  if (syn) {
+    D.syn_seen = true;
+    D.wscale = p.window_scale();
+  }
+  if (p.has_flag(tcp_flag::ack) && !rst) {
+    // The ack travels in the receiver's view of the other direction: map it back to the sender's
+    // numbering, in which that direction's stream is assembled. RFC 7323 §2.2: a SYN's window is
+    // never scaled.
+    const Direction o = other(d);
+    const std::uint32_t window = syn ? p.window() : scaled_window(d, p.window());
+    const std::uint32_t ack_o = seq_.map_ack(o, p.ack());
+    const std::uint32_t edge_o = seq_.map_ack(o, p.ack() + window);
+    dir(o).stream.on_peer_ack(ack_o, edge_o - ack_o);
+  }
+
+  const auto payload = p.payload();
+  SegmentReport r;
+  if (!encrypted_ || !payload.empty() || fin || rst || syn) {
+    Pipe pipe(*this, d, out);
+    r = D.stream.on_segment(Segment{p.seq(), syn, fin, rst, payload}, pipe);
+    switch (r.reason) {
+      case Reason::none:
+        break;
+      case Reason::overlap_mismatch:
+      case Reason::stream_gap:
+        violation(r.reason, d, r.offset.value_or(0), payload, Act::policy, out.decisions);
+        break;
+      default:  // out_of_window, syn_mismatch, segment_before_syn: never a reason to reset
+        violation(r.reason, d, r.offset.value_or(0), payload, Act::pass, out.decisions);
+        break;
+    }
+  }
+
+  const bool stream_bytes = !payload.empty() || fin || rst;
+  if (!D.hold_enabled || !stream_bytes || encrypted_) {
+    if (!D.held.empty() && release_due(d)) release_all(d, out);
+    finish(p, d, out);
+    return out;
+  }
+
+  // Does this packet need to wait?
+  bool hold = !D.held.empty();
+  std::uint64_t seg_end = 0;
+  if (r.accepted && r.offset) {
+    seg_end = *r.offset + payload.size();
+    if (seg_end > D.stream.next_offset() && D.stream.state() == StreamAssembler::State::open) hold = true;
+    if (D.framer.partial_may_be_announcement() && D.framer.line_offset() < seg_end &&
+        D.framer.line_offset() >= D.no_rewrite_before) {
+      hold = true;
+    }
+  }
+  if (hold) {
+    if (D.held.empty() || seg_end > D.held_end) D.held_end = std::max(D.held_end, seg_end);
+    if (!D.held.empty() && release_due(d)) {
+      release_all(d, out);
+      finish(p, d, out);
+      return out;
+    }
+    if (D.held_bytes + packet.size() > limits::hold_bytes) {
+      expire(d, out);  // past the byte bound: out they go, unrewritten, this one last
+      finish(p, d, out);
+      return out;
+    }
+    D.held.push_back(Held{tag, now_ms, std::vector<std::uint8_t>(p.bytes().begin(), p.bytes().end())});
+    D.held_bytes += p.size();
+    stats_.held_packets++;
+    out.verdict = PacketOutcome::Verdict::hold;
+    return out;
+  }
+  finish(p, d, out);
+  return out;
+}
+
+std::size_t Tracker::heap_bytes() const {
+  std::size_t n = owned_policy_ ? sizeof(Policy) : 0;
+  for (const Dir& D : dirs_) {
+    n += D.stream.heap_bytes() + D.framer.heap_bytes();
+    for (const Held& h : D.held) n += h.bytes.capacity() + sizeof(Held);
+  }
+  n += scratch_.capacity();
+  return n;
+}
+
+}  // namespace ftpwall
