@@ -1,0 +1,87 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+// ctnetlink, plainly (M: libmnl examples/netfilter/nfct-*.c): one synchronous query per session
+// (IPCTNL_MSG_CT_GET by tuple) and two updates of an existing entry (IPCTNL_MSG_CT_NEW without
+// NLM_F_CREATE): TCP "be liberal" on both directions, and the connmark. Results come back as core
+// types (ConnTuples); nothing from libmnl or the netfilter headers appears here.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "ftpwall/core/conn.hpp"
+#include "ftpwall/core/result.hpp"
+
+struct mnl_socket;
+
+namespace ftpwall::netlink {
+
+// The conntrack entry of one connection, as ctnetlink reports it.
+struct ConntrackEntry {
+  ConnTuples tuples;
+  std::uint32_t id = 0;        // CTA_ID: stable for the entry's life (a reused 4-tuple gets a new id)
+  std::uint32_t mark = 0;      // CTA_MARK (connmark)
+  std::uint32_t status = 0;    // CTA_STATUS, IPS_* bits
+  std::string helper;          // CTA_HELP name ("ftp" when the kernel helper is attached); empty = none
+  std::uint8_t tcp_state = 0;  // TCP_CONNTRACK_* (3 = ESTABLISHED)
+  std::uint8_t tcp_flags_original = 0;  // IP_CT_TCP_FLAG_* of the original direction
+  std::uint8_t tcp_flags_reply = 0;
+
+  static constexpr std::uint32_t status_seen_reply = 1u << 1;
+  static constexpr std::uint32_t status_assured = 1u << 2;
+  static constexpr std::uint32_t status_confirmed = 1u << 3;
+  static constexpr std::uint32_t status_src_nat = 1u << 4;
+  static constexpr std::uint32_t status_dst_nat = 1u << 5;
+  static constexpr std::uint32_t status_seq_adjust = 1u << 6;
+  static constexpr std::uint8_t tcp_flag_be_liberal = 0x08;
+
+  bool has_helper() const { return !helper.empty(); }
+  bool liberal() const {
+    return (tcp_flags_original & tcp_flag_be_liberal) && (tcp_flags_reply & tcp_flag_be_liberal);
+  }
+};
+
+// Which of the entry's two tuples a lookup names.
+enum class TupleKind : std::uint8_t { original, reply };
+
+class Conntrack {
+ public:
+  static Result<std::unique_ptr<Conntrack>> open();
+  ~Conntrack();
+  Conntrack(const Conntrack&) = delete;
+  Conntrack& operator=(const Conntrack&) = delete;
+
+  // TCP entry whose original (or reply) tuple is `t`. nullopt when there is none (ENOENT).
+  Result<std::optional<ConntrackEntry>> get(const Tuple& t, TupleKind kind = TupleKind::original);
+
+  // The entry of a packet (src, dst as a hook shows it). Mid-path (mangle FORWARD) a packet has
+  // DNAT applied and SNAT not yet, so client -> server shows {original.src, reply.src} and
+  // server -> client its reverse. Tried in this order: as the original tuple (no NAT, or client
+  // NAT, client side), as the reply tuple reversed (server NAT, client side), as the reply tuple
+  // (server side), as the original reversed (client NAT, server side). At most four queries, once
+  // per session. With both DNAT and SNAT on one connection none matches: nullopt.
+  Result<std::optional<ConntrackEntry>> lookup_packet(const Tuple& seen);
+
+  // Sets IP_CT_TCP_FLAG_BE_LIBERAL on both directions (CTA_PROTOINFO_TCP flags + mask): conntrack
+  // stops judging TCP windows for this connection, needed once ftpwalld shifts sequence numbers
+  // that the kernel does not know about. Entry named by its original tuple.
+  Result<void> set_liberal(const Tuple& original);
+
+  // connmark = (connmark & ~mask) | (mark & mask) (CTA_MARK + CTA_MARK_MASK). FTPS sessions get
+  // the steering rule's exempt bit so that their packets stop being queued.
+  Result<void> set_mark(const Tuple& original, std::uint32_t mark, std::uint32_t mask);
+
+ private:
+  explicit Conntrack(mnl_socket* sock);
+  Result<std::optional<ConntrackEntry>> run(std::vector<std::uint8_t>& request, bool expect_entry,
+                                            bool* missing = nullptr);
+
+  mnl_socket* sock_ = nullptr;
+  std::uint32_t portid_ = 0;
+  std::uint32_t seq_ = 0;
+  std::vector<std::uint8_t> buf_;
+};
+
+}  // namespace ftpwall::netlink

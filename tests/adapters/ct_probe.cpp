@@ -1,0 +1,68 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+// Drives the ctnetlink adapter for tests/netns/202-adapter-conntrack. Prints one line per entry:
+//   id=<n> mark=0x<hex> status=0x<hex> helper=<name|-> state=<n> liberal=<0|1> original=<src>-><dst> reply=<src>-><dst>
+//   ct_probe get SRC:PORT DST:PORT [original|reply]     ct_probe lookup SRC:PORT DST:PORT
+//   ct_probe liberal SRC:PORT DST:PORT                   ct_probe mark SRC:PORT DST:PORT MARK MASK
+#include <cstdio>
+#include <string>
+#include <string_view>
+
+#include "netlink/conntrack.hpp"
+
+using namespace ftpwall;
+using namespace ftpwall::netlink;
+
+namespace {
+
+[[noreturn]] void die(const std::string& m) {
+  std::fprintf(stderr, "ct_probe: %s\n", m.c_str());
+  std::exit(1);
+}
+
+Endpoint endpoint(std::string_view s) {
+  const auto colon = s.rfind(':');
+  if (colon == std::string_view::npos) die("bad endpoint " + std::string(s));
+  auto a = Address::parse(s.substr(0, colon));
+  if (!a) die("bad address in " + std::string(s));
+  return Endpoint{*a, static_cast<std::uint16_t>(std::stoul(std::string(s.substr(colon + 1))))};
+}
+
+void print(const Result<std::optional<ConntrackEntry>>& r) {
+  if (!r) die(r.error().message);
+  if (!r->has_value()) {
+    std::printf("none\n");
+    return;
+  }
+  const ConntrackEntry& e = **r;
+  std::printf("id=%u mark=0x%x status=0x%x helper=%s state=%u liberal=%d original=%s->%s reply=%s->%s\n", e.id, e.mark,
+              e.status, e.has_helper() ? e.helper.c_str() : "-", e.tcp_state, e.liberal(),
+              e.tuples.original.src.to_string().c_str(), e.tuples.original.dst.to_string().c_str(),
+              e.tuples.reply.src.to_string().c_str(), e.tuples.reply.dst.to_string().c_str());
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 4) die("usage: ct_probe get|lookup|liberal|mark SRC:PORT DST:PORT ...");
+  const std::string cmd = argv[1];
+  const Tuple t{endpoint(argv[2]), endpoint(argv[3])};
+  auto ct = Conntrack::open();
+  if (!ct) die(ct.error().message);
+  if (cmd == "get") {
+    const bool reply = argc > 4 && std::string(argv[4]) == "reply";
+    print((*ct)->get(t, reply ? TupleKind::reply : TupleKind::original));
+  } else if (cmd == "lookup") {
+    print((*ct)->lookup_packet(t));
+  } else if (cmd == "liberal") {
+    if (auto r = (*ct)->set_liberal(t); !r) die(r.error().message);
+  } else if (cmd == "mark" && argc == 6) {
+    if (auto r = (*ct)->set_mark(t, static_cast<std::uint32_t>(std::stoul(argv[4], nullptr, 0)),
+                                 static_cast<std::uint32_t>(std::stoul(argv[5], nullptr, 0)));
+        !r) {
+      die(r.error().message);
+    }
+  } else {
+    die("unknown command " + cmd);
+  }
+  return 0;
+}
