@@ -85,7 +85,7 @@ void Session::on_client_line(std::string_view line, std::uint64_t off, std::vect
       f.from = dir;
       f.greeted = greeted_;
       f.logged_in = logged_in_;
-      f.command_outstanding = commands_outstanding() > 0;
+      f.command_outstanding = commands_outstanding() - (head_is_optional_abor() ? 1 : 0) > 0;
       f.epsv_all = epsv_all_;
       on_announcement(row->announces, dir, row->parse, line, cmd.args_offset, off, f, out);
     }
@@ -143,6 +143,12 @@ void Session::on_final_reply(const ReplyLine& r, std::string_view line, std::uin
     out.emplace_back(SessionEnd{Reason::service_closing});
     ended_ = true;
     return;
+  }
+  if (head_is_optional_abor()) {
+    // ABOR never gets a 1yz and answers only 225/226 (or 500-502): anything else shows the
+    // server merged the ABOR's reply into the transfer's.
+    const bool abor_reply = r.code == 225 || r.code == 226 || (r.code >= 500 && r.code <= 502);
+    if (!abor_reply) pop();
   }
   if (cls == 1) {
     // Preliminary: the command stays outstanding, its final reply follows.
@@ -213,6 +219,9 @@ void Session::on_final_reply(const ReplyLine& r, std::string_view line, std::uin
       // A transfer that got its 1yz used the data connection; its final reply ends it, and the
       // opening must not let a second connection in.
       if (is_transfer(answered.verb) && (answered.flags & preliminary_seen)) close_opening(Reason::transfer_done, out);
+      if (is_transfer(answered.verb) && positive) {
+        if (Pending* next = head(); next && next->verb == Verb::abor) next->flags |= abor_reply_optional;
+      }
       break;
   }
 }

@@ -23,6 +23,11 @@
 //   Session s(tuples, policy);
 //   std::vector<Decision> out;
 //   s.on_line(Direction::client_to_server, "PORT 10,0,0,5,195,80", offset_of_line, out);
+//
+// Known servers that answer ABOR during a transfer with a single reply instead of RFC 959's two
+// (426 + 226) would leave the ABOR outstanding forever; an ABOR queued behind a transfer that got
+// a positive final reply is therefore answered only by 225/226/500-502, and silently dropped when
+// another reply (or a 1yz) shows that its answer was merged.
 #pragma once
 
 #include <array>
@@ -63,10 +68,14 @@ class Session {
  private:
   struct Pending {
     Verb verb = Verb::other;
-    std::uint8_t flags = 0;  // preliminary_seen | epsv_all
+    std::uint8_t flags = 0;  // preliminary_seen | epsv_all_flag | abor_reply_optional
   };
   static constexpr std::uint8_t preliminary_seen = 1;
   static constexpr std::uint8_t epsv_all_flag = 2;
+  // An ABOR sent during a transfer whose final reply was positive: RFC 959 wants a second reply
+  // (226/225) for the ABOR, but some servers send only one. Such an ABOR is not counted as
+  // outstanding for announcements and is dropped when a reply arrives that it cannot have.
+  static constexpr std::uint8_t abor_reply_optional = 4;
 
   void on_client_line(std::string_view line, std::uint64_t off, std::vector<Decision>& out);
   void on_server_line(std::string_view line, std::uint64_t off, std::vector<Decision>& out);
@@ -78,6 +87,7 @@ class Session {
   void close_opening(Reason r, std::vector<Decision>& out);
   void push(Verb v, std::uint8_t flags, std::vector<Decision>& out, std::string_view line, std::uint64_t off);
   Pending* head() { return count_ ? &queue_[head_] : nullptr; }
+  bool head_is_optional_abor() const { return count_ && (queue_[head_].flags & abor_reply_optional); }
   void pop();
 
   ConnTuples tuples_;

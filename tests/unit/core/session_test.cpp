@@ -582,6 +582,60 @@ TEST_F(SessionTest, AborDuringTransferPairs426And226) {
   EXPECT_EQ(all<OpenData>().size(), 1u) << dump();
 }
 
+TEST_F(SessionTest, AborCrossingTheTransferEndGetsItsOwnReply) {
+  start(client_snat());
+  login();
+  c("PORT 10,0,0,5,195,80");
+  s("200 ok");
+  c("RETR small");
+  s("150 Opening");
+  c("ABOR");
+  s("226 Transfer complete.");  // sent before the server read ABOR: answers RETR
+  EXPECT_EQ(session_->commands_outstanding(), 1u);
+  s("225 No transfer to ABOR.");
+  EXPECT_EQ(session_->commands_outstanding(), 0u);
+  c("PASV");
+  s("227 Entering Passive Mode (198,51,100,9,195,81)");
+  EXPECT_EQ(all<OpenData>().size(), 2u) << dump();
+  EXPECT_TRUE(reasons().empty()) << dump();
+}
+
+TEST_F(SessionTest, AborAnsweredOnceByANonConformingServerDoesNotStickForever) {
+  start(client_snat());
+  login();
+  c("PORT 10,0,0,5,195,80");
+  s("200 ok");
+  c("RETR big");
+  s("150 Opening");
+  c("ABOR");
+  s("226 Abort successful");  // the only reply: RETR's and ABOR's merged
+  c("PASV");
+  s("227 Entering Passive Mode (198,51,100,9,195,81)");  // shows ABOR got no reply of its own
+  EXPECT_EQ(session_->commands_outstanding(), 0u);
+  c("RETR x");
+  s("150 go");
+  c("ABOR");
+  s("226 Abort successful");
+  c("PORT 10,0,0,5,195,82");  // the client moved on: the ABOR is not held against it
+  s("200 PORT ok");
+  EXPECT_EQ(session_->commands_outstanding(), 0u);
+  EXPECT_TRUE(reasons().empty()) << dump();
+  EXPECT_EQ(all<OpenData>().size(), 3u) << dump();
+}
+
+TEST_F(SessionTest, AborAfterFailedTransferStaysOutstanding) {
+  start(client_snat());
+  login();
+  c("PORT 10,0,0,5,195,80");
+  s("200 ok");
+  c("RETR big");
+  s("150 Opening");
+  c("ABOR");
+  s("426 Connection closed; transfer aborted.");
+  c("PORT 10,0,0,5,195,81");  // pipelined before ABOR's 226: still outstanding
+  EXPECT_EQ(reasons(), (std::vector<Reason>{Reason::command_outstanding}));
+}
+
 TEST_F(SessionTest, AborWithoutTransfer) {
   start(client_snat());
   login();
@@ -695,6 +749,74 @@ TEST_F(SessionTest, RecordedVsftpdPassiveSession) {
                          "close_data #1 transfer_done",
                          "open_data #2 pasv_reply v4 from 198.51.100.7 to 203.0.113.1:30002 inside 10.1.1.2:30002",
                          "close_data #2 transfer_done",
+                         "session_end session_quit"}));
+}
+
+TEST_F(SessionTest, RecordedPureFtpdActiveSessionClientBehindSnat) {
+  // Shape of a pure-ftpd 1.0 session (dashed multi-line greeting), client behind SNAT, active mode.
+  start(client_snat());
+  s("220---------- Welcome to Pure-FTPd [privsep] [TLS] ----------");
+  s("220-You are user number 1 of 50 allowed.");
+  s("220-Local time is now 12:00. Server port: 21.");
+  s("220 You will be disconnected after 15 minutes of inactivity.");
+  c("USER ftpuser");
+  s("331 User ftpuser OK. Password required");
+  c("PASS secret");
+  s("230-Your bandwidth usage is restricted");
+  s("230 OK. Current directory is /");
+  c("TYPE I");
+  s("200 TYPE is now 8-bit binary");
+  c("PORT 10,0,0,5,156,64");
+  s("200 PORT command successful");
+  c("STOR upload.bin");
+  s("150 Connecting to port 40000");
+  s("226-File successfully transferred");
+  s("226 0.012 seconds (measured here), 83.21 Mbytes per second");
+  c("EPRT |1|10.0.0.5|40123|");
+  s("200-FXP transfers are disabled");
+  s("200 PORT command successful");
+  c("NLST");
+  s("150 Connecting to port 40123");
+  s("226 2 matches total");
+  c("QUIT");
+  s("221-Goodbye. You uploaded 1024 and downloaded 0 kbytes.");
+  s("221 Logout.");
+  EXPECT_EQ(texts(), (std::vector<std::string>{
+                         "rewrite client_to_server @40 \"10,0,0,5,156,64\" -> \"203,0,113,1,156,64\"",
+                         "open_data #1 port v4 from 198.51.100.9 to 203.0.113.1:40000 inside 10.0.0.5:40000",
+                         "close_data #1 transfer_done",
+                         "rewrite client_to_server @79 \"|1|10.0.0.5|40123|\" -> \"|1|203.0.113.1|40123|\"",
+                         "open_data #2 eprt v4 from 198.51.100.9 to 203.0.113.1:40123 inside 10.0.0.5:40123",
+                         "close_data #2 transfer_done",
+                         "session_end session_quit"}));
+}
+
+TEST_F(SessionTest, RecordedProftpdPassiveSessionWithAbort) {
+  // Shape of a proftpd 1.3 session behind DNAT announcing its inside address, lftp aborting a
+  // download (426 to RETR, then 226 to ABOR).
+  start(server_dnat());
+  s("220 ProFTPD Server (Debian) [10.1.1.2]");
+  c("USER ftp");
+  s("331 Anonymous login ok, send your complete email address as your password");
+  c("PASS lftp@");
+  s("230 Anonymous access granted, restrictions apply");
+  c("PASV");
+  s("227 Entering Passive Mode (10,1,1,2,117,48).");
+  c("RETR big.iso");
+  s("150 Opening BINARY mode data connection for big.iso (734003200 bytes)");
+  c("ABOR");
+  s("426 Transfer aborted. Data connection closed");
+  s("226 Abort successful");
+  c("EPSV");
+  s("229 Entering Extended Passive Mode (|||30001|)");
+  c("QUIT");
+  s("221 Goodbye.");
+  EXPECT_EQ(texts(), (std::vector<std::string>{
+                         "rewrite server_to_client @192 \"10,1,1,2,117,48\" -> \"203,0,113,1,117,48\"",
+                         "open_data #1 pasv_reply v4 from 198.51.100.7 to 203.0.113.1:30000 inside 10.1.1.2:30000",
+                         "close_data #1 transfer_done",
+                         "open_data #2 epsv_reply v4 from 198.51.100.7 to 203.0.113.1:30001 inside 10.1.1.2:30001",
+                         "close_data #2 session_quit",
                          "session_end session_quit"}));
 }
 
