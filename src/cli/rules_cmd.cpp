@@ -360,6 +360,10 @@ int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
   CLI::App* rules = app.add_subcommand("rules", "generate a static FTP ruleset (iptables-save, shell, nft, firewalld)");
   add_rules_options(*rules, o);
 
+  if (!args.empty() && !args.front().starts_with("-") && args.front() != "rules") {
+    err << "ftpwall: error: unknown command '" << one_line(args.front()) << "' (commands: rules; see ftpwall --help)\n";
+    return exit_usage;
+  }
   std::vector<std::string> reversed(args.rbegin(), args.rend());
   try {
     app.parse(reversed);

@@ -118,6 +118,7 @@ bool Validated::server_announces_public() const {
 
 Result<Validated> validate(RulesetSpec spec) {
   Validated v;
+  v.spec = spec;  // the profile predicates (server_nat(), client_nat(), ...) read it below
   const Family fam = spec.family;
 
   // ---- control ports ----
@@ -268,7 +269,6 @@ Result<Validated> validate(RulesetSpec spec) {
                          ", not its own address: nf_conntrack_ftp ignores such 227 replies (unless loaded with loose=1), "
                          "so passive transfers need --helper none");
 
-  v.spec = std::move(spec);
   return v;
 }
 
