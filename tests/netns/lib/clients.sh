@@ -1,0 +1,155 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+# FTP clients for the bench: lftp, curl, python3 ftplib (ftpc.py), each run in host c with debug
+# output kept, forced into one data mode, trusting the address the server announces, and checked
+# on the wire: the intended data command (PASV, EPSV, PORT or EPRT) was sent and no other.
+
+# The data command each mode must put on the wire, and how each tool's debug output shows a
+# command it sent:  lftp "---> PASV", curl "> PASV", ftplib "*cmd* 'PASV'".
+_cmd_pattern() {
+  case $1 in
+    lftp) echo '^---> ';; curl) echo '^> ';; ftplib) echo "^\\*cmd\\* '";;
+  esac
+}
+# _sent_data_cmds TOOL LOG: the data commands sent, sorted and unique ("EPSV PASV").
+_sent_data_cmds() {
+  grep -aoE "$(_cmd_pattern "$1")(PASV|EPSV|PORT|EPRT)" "$2" | grep -oE '(PASV|EPSV|PORT|EPRT)$' |
+    sort -u | tr '\n' ' ' | sed 's/ $//'
+}
+# _logged_in TOOL LOG: the server accepted the login (230), so a failure came later.
+_logged_in() {
+  case $1 in
+    lftp) grep -aqE '^<--- 230' "$2";; curl) grep -aqE '^< 230' "$2";;
+    ftplib) grep -aqE "^\\*resp\\* '230" "$2";;
+  esac
+}
+
+BENCH_XFER_N=0
+
+# ftp_transfer TOOL MODE [--expect pass|fail] [--timeout S] [--from IP] [--get "F..."] [--put "F..."]
+#   One client run against $SERVER_ADDR: downloads --get files (default all bench files), uploads
+#   --put files (default f1500 f3m) to up/, compares every file's sha256 with the original.
+#   --expect pass: exit 0, every sha256 equal, MODE's command and no other data command on the wire.
+#   --expect fail (negative control): login succeeded, MODE's command was sent, and the transfer
+#   failed within the short timeout (default 4 s).
+#   --from IP: bind the client to IP (e.g. $CLIENT_OUT_IP).
+#   Prints one transcript line; returns 0 when the expectation holds. Sets XFER_LOG.
+ftp_transfer() {
+  local tool=$1 mode=$2; shift 2
+  local expect=pass timeout="" from="" gets="${BENCH_FILES[*]}" puts="f1500 f3m"
+  while [ $# -gt 0 ]; do
+    case $1 in
+      --expect) expect=$2;; --timeout) timeout=$2;; --from) from=$2;;
+      --get) gets=$2;; --put) puts=$2;;
+      *) fail "ftp_transfer: unknown option $1";;
+    esac
+    shift 2
+  done
+  if [ "$expect" = fail ]; then timeout=${timeout:-4}; gets=f1500; puts=""; else timeout=${timeout:-15}; fi
+  bench_files
+  BENCH_XFER_N=$((BENCH_XFER_N + 1))
+  local id="$tool-$mode-$BENCH_XFER_N" dl="$BENCH_WORK/dl-$tool-$mode-$BENCH_XFER_N" f rc=0
+  local log="$BENCH_WORK/$id.log" files="$BENCH_WORK/files" t0=${EPOCHREALTIME/./}
+  XFER_LOG=$log
+  mkdir -p "$dl"
+  local hard=$((timeout * 4 + 20))   # a hard bound on the whole client run
+  case $tool in
+    lftp)
+      local set pasv epsv script=""
+      case $mode in
+        PASV) pasv=yes epsv=no;; EPSV) pasv=yes epsv=yes;; PORT) pasv=no epsv=no;;
+        EPRT) bad "lftp sends EPRT only over IPv6: use curl or ftplib for IPv4 EPRT"; return 1;;
+      esac
+      set="set net:timeout $timeout; set net:max-retries 1; set net:persist-retries 0;"
+      set+=" set net:reconnect-interval-base 1; set cmd:fail-exit yes; set xfer:clobber yes;"
+      set+=" set ftp:ssl-allow no; set ftp:fix-pasv-address no; set ftp:verify-address yes;"
+      set+=" set ftp:auto-passive-mode no; set ftp:passive-mode $pasv; set ftp:prefer-epsv $epsv;"
+      [ -n "$from" ] && set+=" set net:socket-bind-ipv4 $from;"
+      script="$set open -u anonymous,bench@ ftp://$SERVER_ADDR;"
+      for f in $gets; do script+=" get $f -o $dl/$f;"; done
+      for f in $puts; do script+=" put $files/$f -o up/$id-$f;"; done
+      on c timeout "$hard" lftp -d -c "$script" >"$log" 2>&1 || rc=$?
+      ;;
+    curl)
+      local opts=(-sS -v --no-ftp-skip-pasv-ip --connect-timeout "$timeout" --max-time $((timeout * 3 + 5)))
+      local port_from=${from:--}
+      case $mode in
+        PASV) opts+=(--ftp-pasv --disable-epsv);; EPSV) opts+=(--ftp-pasv);;
+        PORT) opts+=(--ftp-port "$port_from" --disable-eprt);; EPRT) opts+=(--ftp-port "$port_from");;
+      esac
+      [ -n "$from" ] && opts+=(--interface "$from")
+      local args=()
+      for f in $gets; do args+=("ftp://$SERVER_ADDR/$f" -o "$dl/$f"); done
+      # curl reuses one session for all URLs of a run; uploads are a second run (a second session).
+      if [ -n "$gets" ]; then on c timeout "$hard" curl "${opts[@]}" "${args[@]}" >"$log" 2>&1 || rc=$?; fi
+      for f in $puts; do
+        [ $rc = 0 ] || break
+        on c timeout "$hard" curl "${opts[@]}" -T "$files/$f" "ftp://$SERVER_ADDR/up/$id-$f" >>"$log" 2>&1 || rc=$?
+      done
+      ;;
+    ftplib)
+      local args=(--host "$SERVER_ADDR" --mode "$mode" --timeout "$timeout")
+      [ -n "$from" ] && args+=(--source "$from")
+      for f in $gets; do args+=(--get "$f" "$dl/$f"); done
+      for f in $puts; do args+=(--put "$files/$f" "up/$id-$f"); done
+      on c timeout "$hard" "$BENCH_PY" "$BENCH_LIB/ftpc.py" "${args[@]}" >"$log" 2>&1 || rc=$?
+      ;;
+    *) fail "ftp_transfer: unknown client $tool";;
+  esac
+  local secs; secs=$(( (${EPOCHREALTIME/./} - t0) / 100000 )); secs="$((secs / 10)).$((secs % 10)) s"
+  local sent; sent=$(_sent_data_cmds "$tool" "$log")
+  local what="$mode $tool -> ${SERVER_TYPE:-server}${from:+ from $from}"
+
+  if [ "$expect" = fail ]; then
+    if [ $rc = 0 ]; then bad "$what: transfer passed but was expected to fail (negative control)"; _log_tail "$log"; return 1; fi
+    if ! _logged_in "$tool" "$log"; then bad "$what: failed before login, not in the data connection (exit $rc)"; _log_tail "$log"; return 1; fi
+    case " $sent " in *" $mode "*) ;; *) bad "$what: $mode never sent (sent: ${sent:-none})"; _log_tail "$log"; return 1;; esac
+    ok "$what: fails as expected after $secs (login ok, $mode sent, data connection blocked)"
+    return 0
+  fi
+
+  if [ $rc != 0 ]; then bad "$what: client failed (exit $rc) after $secs"; _log_tail "$log"; return 1; fi
+  if [ "$sent" != "$mode" ]; then bad "$what: data commands on the wire were '${sent:-none}', wanted $mode"; _log_tail "$log"; return 1; fi
+  local n=0 bytes=0
+  for f in $gets; do
+    if [ "$(sha "$dl/$f")" != "$(sha "$files/$f")" ]; then bad "$what: download $f differs"; return 1; fi
+    n=$((n + 1)); bytes=$((bytes + $(stat -c %s "$files/$f")))
+  done
+  for f in $puts; do
+    if [ ! -f "$SERVER_ROOT/up/$id-$f" ] || [ "$(sha "$SERVER_ROOT/up/$id-$f")" != "$(sha "$files/$f")" ]; then
+      bad "$what: upload $f differs on the server"; return 1
+    fi
+    n=$((n + 1)); bytes=$((bytes + $(stat -c %s "$files/$f")))
+  done
+  rm -rf "$dl"
+  ok "$what: $n files ($bytes bytes) byte-exact in $secs, $mode on the wire"
+}
+
+_log_tail() { tail -n 12 "$1" | sed 's/^/      | /'; }
+
+# tcp_probe FROM_ROLE HOST PORT [TIMEOUT [SOURCE_IP]]: 0 if a TCP connection is accepted within
+# TIMEOUT seconds (default 3), 1 if refused or dropped.
+tcp_probe() {
+  local role=$1 host=$2 port=$3 t=${4:-3} src=${5:-}
+  on "$role" timeout "$t" "$BENCH_PY" -c '
+import socket, sys
+s = socket.socket()
+if sys.argv[3]: s.bind((sys.argv[3], 0))
+s.settimeout(float(sys.argv[4]))
+s.connect((sys.argv[1], int(sys.argv[2])))
+' "$host" "$port" "$src" "$t" 2>/dev/null
+}
+
+# listen_port ROLE PORT: a listener on PORT in host ROLE that accepts and closes (so a probe
+# distinguishes "firewall dropped it" from "nothing listens"). Killed by cleanup.
+listen_port() {
+  on_bg "$1" "$BENCH_PY" -c '
+import socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("0.0.0.0", int(sys.argv[1]))); s.listen(16)
+while True:
+    c, _ = s.accept(); c.close()
+' "$2" >/dev/null 2>&1
+  local i
+  for i in $(seq 30); do on "$1" ss -Hltn "sport = :$2" | grep -q . && return 0; sleep 0.1; done
+  fail "listener on port $2 did not start"
+}
