@@ -1,0 +1,214 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+// Every emitter against the shipped examples in rules/examples/ (built here from a RulesetSpec, not
+// through the CLI; the CLI test runs the README commands). FTPWALL_UPDATE_GOLDEN=1 rewrites.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <functional>
+#include <sstream>
+#include <string>
+
+#include "ftpwall/rules/ruleset.hpp"
+
+namespace {
+
+using namespace ftpwall::rules;
+using ftpwall::Address;
+using ftpwall::Cidr;
+
+const std::string examples = std::string(FTPWALL_SOURCE_DIR) + "/rules/examples/";
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+void expect_golden(const std::string& file, const std::string& actual) {
+  if (std::getenv("FTPWALL_UPDATE_GOLDEN")) {
+    std::ofstream(examples + file, std::ios::binary | std::ios::trunc) << actual;
+    return;
+  }
+  EXPECT_EQ(actual, slurp(examples + file)) << file;
+}
+
+Validated valid(RulesetSpec s) {
+  auto v = validate(std::move(s));
+  EXPECT_TRUE(v.ok()) << (v.ok() ? "" : v.error().message);
+  return *v;
+}
+
+RulesetSpec gateway(Helper h, Format f, const std::string& cmd) {
+  RulesetSpec s;
+  s.role = Role::gateway;
+  s.public_address = *Address::parse("203.0.113.1");
+  s.internal_server = *Address::parse("10.0.0.2");
+  s.interface = "eth0";
+  s.helper = h;
+  s.format = f;
+  if (h == Helper::none) s.passive_ports = {{61000, 61100}};
+  s.command_line = cmd;
+  return s;
+}
+
+TEST(IptablesSave, GatewayServerNatKernel) {
+  auto s = gateway(Helper::kernel, Format::iptables_save,
+                   "ftpwall rules --role gateway --public-address 203.0.113.1 --internal-server 10.0.0.2 --interface eth0 --helper kernel");
+  const std::string out = emit_iptables_save(build_ruleset(valid(s)));
+  expect_golden("gateway-server-nat-kernel.iptables", out);
+  EXPECT_NE(out.find("IPTABLES_MODULES=\"nf_conntrack_ftp nf_nat_ftp\""), std::string::npos);
+}
+
+TEST(IptablesSave, GatewayServerNatNone) {
+  auto s = gateway(Helper::none, Format::iptables_save,
+                   "ftpwall rules --role gateway --public-address 203.0.113.1 --internal-server 10.0.0.2 --interface eth0 --helper none "
+                   "--passive-ports 61000-61100");
+  expect_golden("gateway-server-nat-none.iptables", emit_iptables_save(build_ruleset(valid(s))));
+}
+
+TEST(IptablesSave, Ip6tablesLayout) {
+  RulesetSpec s;
+  s.family = ftpwall::Family::v6;
+  s.passive_ports = {{61000, 61100}};
+  s.command_line = "ftpwall rules --role server --helper kernel --family 6 --passive-ports 61000-61100";
+  const std::string out = emit_iptables_save(build_ruleset(valid(s)));
+  expect_golden("server-kernel.ip6tables", out);
+  EXPECT_NE(out.find("-p ipv6-icmp"), std::string::npos);
+  EXPECT_NE(out.find("--reject-with icmp6-adm-prohibited"), std::string::npos);
+  EXPECT_NE(out.find("/etc/sysconfig/ip6tables-config"), std::string::npos);
+}
+
+TEST(IptablesSave, FtpwalldAdminHooks) {
+  auto s = gateway(Helper::ftpwalld, Format::iptables_save,
+                   "ftpwall rules --role gateway --public-address 203.0.113.1 --internal-server 10.0.0.2 --interface eth0 --helper ftpwalld "
+                   "--hooks admin --queue-bypass");
+  s.hooks = Hooks::admin;
+  s.queue_bypass = true;
+  const std::string out = emit_iptables_save(build_ruleset(valid(s)));
+  expect_golden("ftpwalld-gateway-admin-hooks.iptables", out);
+  EXPECT_NE(out.find(":FTPWALL-ACCEPT - [0:0]"), std::string::npos);
+  EXPECT_NE(out.find("-j NFQUEUE --queue-num 0 --queue-bypass"), std::string::npos);
+}
+
+TEST(Shell, ServerWithAllowFrom) {
+  RulesetSpec s;
+  s.allow_from = {*Cidr::parse("198.51.100.0/24")};
+  s.interface = "eth0";
+  s.format = Format::shell;
+  s.command_line = "ftpwall rules --role server --helper kernel --allow-from 198.51.100.0/24 --interface eth0 --format shell";
+  const std::string out = emit_shell(build_ruleset(valid(s)));
+  expect_golden("server-kernel-allow.sh", out);
+  EXPECT_NE(out.find("iptables-legacy -w -t raw -A PREROUTING"), std::string::npos);
+  EXPECT_NE(out.find("plain `iptables`"), std::string::npos);
+  EXPECT_NE(out.find("--comment 'ftpwall: ftp control 21'"), std::string::npos);
+}
+
+TEST(Shell, FtpwalldServerAdminHooks) {
+  RulesetSpec s;
+  s.helper = Helper::ftpwalld;
+  s.hooks = Hooks::admin;
+  s.format = Format::shell;
+  s.command_line = "ftpwall rules --role server --helper ftpwalld --hooks admin --format shell";
+  const std::string out = emit_shell(build_ruleset(valid(s)));
+  expect_golden("ftpwalld-server-admin-hooks.sh", out);
+  EXPECT_NE(out.find("iptables-legacy -w -t filter -N FTPWALL-ACCEPT"), std::string::npos);
+}
+
+TEST(Nft, GatewayServerNatKernel) {
+  auto s = gateway(Helper::kernel, Format::nft,
+                   "ftpwall rules --role gateway --public-address 203.0.113.1 --internal-server 10.0.0.2 --interface eth0 --helper kernel "
+                   "--format nft");
+  const std::string out = emit_nft(build_ruleset(valid(s)));
+  expect_golden("gateway-server-nat-kernel.nft", out);
+  EXPECT_NE(out.find("type filter hook prerouting priority -150;"), std::string::npos);
+  EXPECT_NE(out.find("ct state related ct helper \"ftp\" tcp dport 1024-65535 accept"), std::string::npos);
+}
+
+TEST(Nft, GatewayServerNatNone) {
+  auto s = gateway(Helper::none, Format::nft,
+                   "ftpwall rules --role gateway --public-address 203.0.113.1 --internal-server 10.0.0.2 --interface eth0 --helper none "
+                   "--passive-ports 61000-61100 --format nft");
+  expect_golden("gateway-server-nat-none.nft", emit_nft(build_ruleset(valid(s))));
+}
+
+TEST(Nft, GatewayClientNatKernel) {
+  RulesetSpec s;
+  s.role = Role::gateway;
+  s.inside_network = *Cidr::parse("10.1.0.0/24");
+  s.interface = "eth0";
+  s.format = Format::nft;
+  s.command_line = "ftpwall rules --role gateway --inside-network 10.1.0.0/24 --interface eth0 --helper kernel --format nft";
+  const std::string out = emit_nft(build_ruleset(valid(s)));
+  expect_golden("gateway-client-nat-kernel.nft", out);
+  EXPECT_NE(out.find("oifname \"eth0\" ip saddr 10.1.0.0/24 masquerade"), std::string::npos);
+}
+
+TEST(Nft, FamilyPinnedOnFtpRulesWithoutAddresses) {
+  RulesetSpec s;
+  s.format = Format::nft;
+  const std::string out = emit_nft(build_ruleset(valid(s)));
+  EXPECT_NE(out.find("meta nfproto ipv4 ct state new tcp dport 21 accept"), std::string::npos);
+  EXPECT_NE(out.find("\t\tct state new tcp dport 22 accept"), std::string::npos);  // base rules serve both families
+}
+
+TEST(Firewalld, ServerKernelAndNone) {
+  RulesetSpec k;
+  k.format = Format::firewalld;
+  k.command_line = "ftpwall rules --role server --helper kernel --format firewalld";
+  auto fk = emit_firewalld(valid(k));
+  ASSERT_TRUE(fk.ok());
+  expect_golden("firewalld-server-kernel.sh", *fk);
+  EXPECT_NE(fk->find("<module name=\"nf_conntrack_ftp\"/>"), std::string::npos);
+  EXPECT_NE(fk->find("firewall-offline-cmd --zone=public --add-service=ftpwall-ftp"), std::string::npos);
+
+  RulesetSpec n;
+  n.format = Format::firewalld;
+  n.helper = Helper::none;
+  n.passive_ports = {{61000, 61100}};
+  n.allow_from = {*Cidr::parse("198.51.100.0/24")};
+  n.command_line = "ftpwall rules --role server --helper none --passive-ports 61000-61100 --allow-from 198.51.100.0/24 --format firewalld";
+  auto fn = emit_firewalld(valid(n));
+  ASSERT_TRUE(fn.ok());
+  expect_golden("firewalld-server-none.sh", *fn);
+  EXPECT_NE(fn->find("<port protocol=\"tcp\" port=\"61000-61100\"/>"), std::string::npos);
+  EXPECT_EQ(fn->find("--add-service="), std::string::npos);  // rich rules only: the service alone admits everyone
+}
+
+class ServerConfig : public ::testing::TestWithParam<std::pair<ServerSoftware, const char*>> {};
+
+TEST_P(ServerConfig, BehindNatWithoutHelperAnnouncesThePublicAddress) {
+  const auto [sw, file] = GetParam();
+  auto s = gateway(Helper::none, Format::iptables_save,
+                   "ftpwall rules --role gateway --public-address 203.0.113.1 --internal-server 10.0.0.2 --helper none "
+                   "--passive-ports 61000-61100 --server " + std::string(name(sw)) + " --server-output -");
+  s.interface.clear();
+  s.server = sw;
+  const std::string out = emit_server_config(valid(s));
+  expect_golden(file, out);
+  EXPECT_NE(out.find("203.0.113.1"), std::string::npos);
+  EXPECT_NE(out.find("61000"), std::string::npos);
+  // With the kernel helper, nf_nat_ftp rewrites: the server must not announce the public address.
+  auto k = gateway(Helper::kernel, Format::iptables_save, "");
+  k.passive_ports = {{61000, 61100}};
+  k.server = sw;
+  const std::string ko = emit_server_config(valid(k));
+  EXPECT_EQ(ko.find("203.0.113.1"), std::string::npos) << ko;
+}
+
+INSTANTIATE_TEST_SUITE_P(All, ServerConfig,
+                         ::testing::Values(std::make_pair(ServerSoftware::vsftpd, "vsftpd.conf"),
+                                           std::make_pair(ServerSoftware::proftpd, "proftpd.conf"),
+                                           std::make_pair(ServerSoftware::pure_ftpd, "pure-ftpd.conf")));
+
+TEST(ServerConfigVsftpd, ActiveNoRefusesPort) {
+  RulesetSpec s;
+  s.passive_ports = {{61000, 61100}};
+  s.server = ServerSoftware::vsftpd;
+  s.active = false;
+  const std::string out = emit_server_config(valid(s));
+  EXPECT_NE(out.find("port_enable=NO\nconnect_from_port_20=NO\n"), std::string::npos);
+}
+
+}  // namespace
