@@ -1,0 +1,97 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+// ftpwalld's configuration: a TOML file (ftpwall.conf(5)), every key optional. No file at all is
+// the common case: queue 0, control port 21, gateway, hooks installed by the daemon.
+//
+//   role = "gateway"              # gateway | server
+//   hooks = "daemon"              # daemon (install and remove hooks) | admin (fill own chains only)
+//   control_ports = [21]
+//   log_level = "info"            # trace debug info warn error critical off
+//   [queue]
+//   number = 0                    # NFQUEUE number; the steering rule's --queue-num
+//   bypass = false                # the steering rule's --queue-bypass (no daemon: accept)
+//   fail_open = true              # NFQA_CFG_F_FAIL_OPEN (queue full: accept)
+//   max_len = 4096                # packets waiting for a verdict
+//   socket_buffer = 8388608       # bytes
+//   exempt_mark = 0x10000000      # connmark bit that takes FTPS sessions out of the queue
+//   [openings]
+//   lifetime = 30                 # seconds; also the kernel's -m time --datestop
+//   max_total = 4096              # openings installed at once
+//   max_sessions = 65536          # sessions tracked at once
+//   [policy]
+//   port_floor = 1024
+//   third_party_networks = []     # CIDRs FXP transfers may name
+//   require_login = false
+//   violation_action = "pass"     # pass | reset
+//
+// Every error is one line: "FILE:LINE: key: message" (FILE:LINE only when known).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ftpwall/core/policy.hpp"
+#include "ftpwall/core/result.hpp"
+
+namespace ftpwall::config {
+
+// Accepted ranges of the numeric keys, each named once and tested at the bound and past it.
+namespace bounds {
+inline constexpr std::int64_t max_queue_number = 65535;
+inline constexpr std::int64_t min_lifetime_s = 1;
+inline constexpr std::int64_t max_lifetime_s = 3600;  // an unused opening must not outlive an hour
+inline constexpr std::int64_t max_openings = 1'000'000;
+inline constexpr std::int64_t max_sessions = 1'000'000;
+inline constexpr std::int64_t max_queue_len = 1'048'576;
+inline constexpr std::int64_t min_socket_buffer = 64 * 1024;
+inline constexpr std::int64_t max_socket_buffer = 1024 * 1024 * 1024;
+inline constexpr std::size_t max_control_ports = 16;
+}  // namespace bounds
+
+enum class Role : std::uint8_t { gateway, server };
+enum class HooksMode : std::uint8_t { daemon, admin };
+enum class LogLevel : std::uint8_t { trace, debug, info, warn, error, critical, off };
+std::string_view name(Role r);
+std::string_view name(HooksMode h);
+std::string_view name(LogLevel l);
+
+struct QueueConfig {
+  std::uint16_t number = 0;
+  bool bypass = false;
+  bool fail_open = true;
+  std::uint32_t max_len = 4096;
+  std::uint32_t socket_buffer = 8 * 1024 * 1024;
+  std::uint32_t exempt_mark = 0x10000000;
+  bool operator==(const QueueConfig&) const = default;
+};
+
+struct OpeningsConfig {
+  std::uint32_t lifetime_s = 30;
+  std::uint32_t max_total = 4096;
+  std::uint32_t max_sessions = 65536;
+  bool operator==(const OpeningsConfig&) const = default;
+};
+
+struct Config {
+  std::string source = "(built-in defaults)";  // the file it came from
+  Role role = Role::gateway;
+  HooksMode hooks = HooksMode::daemon;
+  std::vector<std::uint16_t> control_ports{21};
+  LogLevel log_level = LogLevel::info;
+  QueueConfig queue;
+  OpeningsConfig openings;
+  PolicyConfig policy;
+};
+
+inline constexpr const char* default_path = "/etc/ftpwall/ftpwalld.conf";
+
+// Parses TOML text; `name` is the file name used in error messages.
+Result<Config> parse(std::string_view text, std::string_view name);
+// Reads and parses a file; a missing file is an error (the admin named it).
+Result<Config> load_file(const std::string& path);
+// The daemon's start-up: the named file if given, else default_path if it exists, else defaults.
+Result<Config> load(const std::optional<std::string>& path, const std::string& fallback = default_path);
+
+}  // namespace ftpwall::config

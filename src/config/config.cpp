@@ -1,0 +1,221 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include "ftpwall/config/config.hpp"
+
+#include <algorithm>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <sys/stat.h>
+
+#include <toml++/toml.h>
+
+namespace ftpwall::config {
+
+std::string_view name(Role r) { return r == Role::gateway ? "gateway" : "server"; }
+std::string_view name(HooksMode h) { return h == HooksMode::daemon ? "daemon" : "admin"; }
+std::string_view name(LogLevel l) {
+  static constexpr std::string_view names[] = {"trace", "debug", "info", "warn", "error", "critical", "off"};
+  return names[static_cast<int>(l)];
+}
+
+namespace {
+
+// Collects the first error; every check reports "FILE:LINE: key: message".
+class Reader {
+ public:
+  explicit Reader(std::string_view file) : file_(file) {}
+
+  bool failed() const { return error_.has_value(); }
+  Error error() const { return *error_; }
+
+  void fail(const toml::source_region& where, std::string_view key, const std::string& message) {
+    if (error_) return;
+    std::string out(file_);
+    if (where.begin.line > 0) out += ":" + std::to_string(where.begin.line);
+    out += ": ";
+    out += key;
+    out += ": " + message;
+    error_ = make_error(std::move(out));
+  }
+
+  // Unknown keys are errors: a misspelt key must not silently keep its default.
+  void only(const toml::table& t, std::string_view prefix, std::initializer_list<std::string_view> known) {
+    for (auto&& [k, v] : t) {
+      if (std::find(known.begin(), known.end(), k.str()) == known.end()) {
+        fail(k.source(), qualified(prefix, k.str()), "unknown key");
+      }
+    }
+  }
+
+  template <class T>
+  void integer(const toml::table& t, std::string_view prefix, std::string_view key, std::int64_t lo, std::int64_t hi,
+               T& out) {
+    const toml::node* n = t.get(key);
+    if (!n) return;
+    const auto* v = n->as_integer();
+    if (!v) return fail(n->source(), qualified(prefix, key), "expected an integer");
+    const std::int64_t x = v->get();
+    if (x < lo || x > hi) {
+      return fail(n->source(), qualified(prefix, key),
+                  std::to_string(x) + " is out of range " + std::to_string(lo) + "-" + std::to_string(hi));
+    }
+    out = static_cast<T>(x);
+  }
+
+  void boolean(const toml::table& t, std::string_view prefix, std::string_view key, bool& out) {
+    const toml::node* n = t.get(key);
+    if (!n) return;
+    const auto* v = n->as_boolean();
+    if (!v) return fail(n->source(), qualified(prefix, key), "expected true or false");
+    out = v->get();
+  }
+
+  template <class E, std::size_t N>
+  void choice(const toml::table& t, std::string_view prefix, std::string_view key,
+              const std::pair<std::string_view, E> (&options)[N], E& out) {
+    const toml::node* n = t.get(key);
+    if (!n) return;
+    const auto* v = n->as_string();
+    std::string list;
+    for (const auto& [word, value] : options) list += (list.empty() ? "" : "|") + std::string(word);
+    if (!v) return fail(n->source(), qualified(prefix, key), "expected a string: " + list);
+    for (const auto& [word, value] : options) {
+      if (v->get() == word) {
+        out = value;
+        return;
+      }
+    }
+    fail(n->source(), qualified(prefix, key), "\"" + v->get() + "\" is not one of " + list);
+  }
+
+  const toml::table* section(const toml::table& root, std::string_view key) {
+    const toml::node* n = root.get(key);
+    if (!n) return nullptr;
+    if (!n->as_table()) {
+      fail(n->source(), key, "expected a table ([" + std::string(key) + "])");
+      return nullptr;
+    }
+    return n->as_table();
+  }
+
+  static std::string qualified(std::string_view prefix, std::string_view key) {
+    return prefix.empty() ? std::string(key) : std::string(prefix) + "." + std::string(key);
+  }
+
+ private:
+  std::string_view file_;
+  std::optional<Error> error_;
+};
+
+}  // namespace
+
+Result<Config> parse(std::string_view text, std::string_view file) {
+  toml::table root;
+  try {
+    root = toml::parse(text, file);
+  } catch (const toml::parse_error& e) {
+    std::string out(file);
+    if (e.source().begin.line > 0) out += ":" + std::to_string(e.source().begin.line);
+    return make_error(out + ": syntax: " + std::string(e.description()));
+  }
+
+  Config c;
+  c.source = std::string(file);
+  Reader r(file);
+  r.only(root, "", {"role", "hooks", "control_ports", "log_level", "queue", "openings", "policy"});
+
+  static constexpr std::pair<std::string_view, Role> roles[] = {{"gateway", Role::gateway}, {"server", Role::server}};
+  static constexpr std::pair<std::string_view, HooksMode> hooks[] = {{"daemon", HooksMode::daemon},
+                                                                      {"admin", HooksMode::admin}};
+  static constexpr std::pair<std::string_view, LogLevel> levels[] = {
+      {"trace", LogLevel::trace}, {"debug", LogLevel::debug}, {"info", LogLevel::info},   {"warn", LogLevel::warn},
+      {"error", LogLevel::error}, {"critical", LogLevel::critical}, {"off", LogLevel::off}};
+  static constexpr std::pair<std::string_view, ViolationAction> actions[] = {{"pass", ViolationAction::pass},
+                                                                             {"reset", ViolationAction::reset}};
+  r.choice(root, "", "role", roles, c.role);
+  r.choice(root, "", "hooks", hooks, c.hooks);
+  r.choice(root, "", "log_level", levels, c.log_level);
+
+  if (const toml::node* n = root.get("control_ports")) {
+    const auto* arr = n->as_array();
+    if (!arr) {
+      r.fail(n->source(), "control_ports", "expected an array of ports, e.g. [21]");
+    } else if (arr->empty() || arr->size() > bounds::max_control_ports) {
+      r.fail(n->source(), "control_ports", "needs 1 to " + std::to_string(bounds::max_control_ports) + " ports");
+    } else {
+      std::vector<std::uint16_t> ports;
+      for (const toml::node& e : *arr) {
+        const auto* v = e.as_integer();
+        if (!v || v->get() < 1 || v->get() > 65535) {
+          r.fail(e.source().begin.line ? e.source() : n->source(), "control_ports", "ports are integers 1-65535");
+          break;
+        }
+        const auto p = static_cast<std::uint16_t>(v->get());
+        if (std::find(ports.begin(), ports.end(), p) != ports.end()) {
+          r.fail(e.source().begin.line ? e.source() : n->source(), "control_ports", std::to_string(p) + " is listed twice");
+          break;
+        }
+        ports.push_back(p);
+      }
+      c.control_ports = std::move(ports);
+    }
+  }
+
+  if (const toml::table* q = r.section(root, "queue")) {
+    r.only(*q, "queue", {"number", "bypass", "fail_open", "max_len", "socket_buffer", "exempt_mark"});
+    r.integer(*q, "queue", "number", 0, bounds::max_queue_number, c.queue.number);
+    r.boolean(*q, "queue", "bypass", c.queue.bypass);
+    r.boolean(*q, "queue", "fail_open", c.queue.fail_open);
+    r.integer(*q, "queue", "max_len", 1, bounds::max_queue_len, c.queue.max_len);
+    r.integer(*q, "queue", "socket_buffer", bounds::min_socket_buffer, bounds::max_socket_buffer, c.queue.socket_buffer);
+    r.integer(*q, "queue", "exempt_mark", 0, 0xffffffffLL, c.queue.exempt_mark);
+  }
+  if (const toml::table* o = r.section(root, "openings")) {
+    r.only(*o, "openings", {"lifetime", "max_total", "max_sessions"});
+    r.integer(*o, "openings", "lifetime", bounds::min_lifetime_s, bounds::max_lifetime_s, c.openings.lifetime_s);
+    r.integer(*o, "openings", "max_total", 1, bounds::max_openings, c.openings.max_total);
+    r.integer(*o, "openings", "max_sessions", 1, bounds::max_sessions, c.openings.max_sessions);
+  }
+  if (const toml::table* p = r.section(root, "policy")) {
+    r.only(*p, "policy", {"port_floor", "third_party_networks", "require_login", "violation_action"});
+    r.integer(*p, "policy", "port_floor", 1, 65535, c.policy.port_floor);
+    r.boolean(*p, "policy", "require_login", c.policy.require_login);
+    r.choice(*p, "policy", "violation_action", actions, c.policy.on_violation);
+    if (const toml::node* n = p->get("third_party_networks")) {
+      const auto* arr = n->as_array();
+      if (!arr) {
+        r.fail(n->source(), "policy.third_party_networks", "expected an array of CIDR strings");
+      } else {
+        for (const toml::node& e : *arr) {
+          const auto* s = e.as_string();
+          auto cidr = s ? Cidr::parse(s->get()) : Result<Cidr>(make_error("expected a CIDR string"));
+          if (!cidr) {
+            r.fail(e.source().begin.line ? e.source() : n->source(), "policy.third_party_networks",
+                   (s ? "\"" + s->get() + "\": " : std::string()) + cidr.error().message);
+            break;
+          }
+          c.policy.allow_third_party.push_back(*cidr);
+        }
+      }
+    }
+  }
+  if (r.failed()) return r.error();
+  return c;
+}
+
+Result<Config> load_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return make_error(path + ": cannot read the configuration file");
+  std::ostringstream text;
+  text << in.rdbuf();
+  return parse(text.str(), path);
+}
+
+Result<Config> load(const std::optional<std::string>& path, const std::string& fallback) {
+  if (path) return load_file(*path);
+  struct stat st {};
+  if (::stat(fallback.c_str(), &st) != 0) return Config{};
+  return load_file(fallback);
+}
+
+}  // namespace ftpwall::config
