@@ -168,9 +168,7 @@ void Tracker::finish(PacketView& p, Direction d, PacketOutcome& out) {
 
 void Tracker::release_all(Direction d, PacketOutcome& out) {
   Dir& D = dir(d);
-  while (!D.held.empty()) {
-    Held h = std::move(D.held.front());
-    D.held.pop_front();
+  for (Held& h : D.held) {
     ReleasedPacket rel;
     rel.tag = h.tag;
     rel.direction = d;
@@ -185,9 +183,10 @@ void Tracker::release_all(Direction d, PacketOutcome& out) {
     }
     out.released.push_back(std::move(rel));
   }
+  D.held.clear();
+  D.held.shrink_to_fit();
   D.held_bytes = 0;
   D.held_end = 0;
-  D.held.shrink_to_fit();
 }
 
 void Tracker::expire(Direction d, PacketOutcome& out) {

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // libFuzzer target: one input -> chunks with a direction bit and sequence jitter -> StreamAssembler
-// + LineFramer per direction (MODELS item 13). Checks the invariants the daemon relies on: bytes are
-// delivered once and in order, lines tile the delivered stream, every bound holds.
+// + LineFramer per direction, then the same chunks as IPv4 packets -> Tracker (MODELS item 13).
+// Checks the invariants the daemon relies on: bytes are delivered once and in order, lines tile the
+// delivered stream, every bound holds, every held packet is released by the timer, every packet
+// that leaves is well-formed with a correct checksum.
 //
 // Input format, repeated: [ctl][jitter][len] then len payload bytes (fewer at the end of input).
 //   ctl bit 0: direction (0 client->server, 1 server->client)
@@ -15,7 +17,11 @@
 
 #include "ftpwall/core/limits.hpp"
 #include "ftpwall/core/line_framer.hpp"
+#include "ftpwall/core/packet.hpp"
 #include "ftpwall/core/stream.hpp"
+#include "ftpwall/core/tracker.hpp"
+
+#include <vector>
 
 namespace {
 
@@ -57,6 +63,95 @@ struct Dir : StreamSink, LineSink {
   }
 };
 
+void put16(std::vector<std::uint8_t>& b, std::size_t at, std::uint32_t v) {
+  b[at] = static_cast<std::uint8_t>(v >> 8);
+  b[at + 1] = static_cast<std::uint8_t>(v);
+}
+void put32(std::vector<std::uint8_t>& b, std::size_t at, std::uint32_t v) {
+  put16(b, at, v >> 16);
+  put16(b, at + 2, v & 0xffff);
+}
+
+Endpoint ep(std::uint8_t a, std::uint8_t b, std::uint8_t c, std::uint8_t d, std::uint16_t port) {
+  return Endpoint{Address::v4(a, b, c, d), port};
+}
+
+std::vector<std::uint8_t> build(const Tuple& t, std::uint32_t seq, std::uint32_t ack, std::uint8_t flags,
+                                std::span<const std::uint8_t> payload) {
+  std::vector<std::uint8_t> p(40 + payload.size());
+  p[0] = 0x45;
+  put16(p, 2, static_cast<std::uint32_t>(p.size()));
+  p[8] = 64;
+  p[9] = 6;
+  for (int i = 0; i < 4; ++i) {
+    p[12 + i] = t.src.addr.bytes[i];
+    p[16 + i] = t.dst.addr.bytes[i];
+  }
+  put16(p, 20, t.src.port);
+  put16(p, 22, t.dst.port);
+  put32(p, 24, seq);
+  put32(p, 28, ack);
+  p[32] = 5 << 4;
+  p[33] = flags;
+  put16(p, 34, 65535);
+  for (std::size_t i = 0; i < payload.size(); ++i) p[40 + i] = payload[i];
+  auto v = PacketView::parse(std::span<std::uint8_t>(p));
+  check(v.ok());
+  v->fix_checksums();
+  return p;
+}
+
+void check_out(const std::vector<std::uint8_t>& bytes) {
+  std::vector<std::uint8_t> copy = bytes;
+  auto v = PacketView::parse(std::span<std::uint8_t>(copy));
+  check(v.ok());
+  check(v->tcp_checksum_ok());
+}
+
+// The same chunks through the Tracker: client 10.0.0.5 (SNAT 203.0.113.1) and server 10.1.1.2
+// (DNAT 198.51.100.9), so both directions hold and rewrite.
+void run_tracker(const std::uint8_t* data, std::size_t size) {
+  const ConnTuples tuples{{ep(10, 0, 0, 5, 40000), ep(198, 51, 100, 9, 21)}, {ep(10, 1, 1, 2, 21), ep(203, 0, 113, 1, 40000)}};
+  Tracker t(tuples, PolicyConfig{});
+  const Tuple* way[2] = {&tuples.original, &tuples.reply};
+  std::uint32_t next[2] = {0xFFFFFF00u, 1000u};
+  std::uint64_t now = 1;
+  auto send = [&](int d, std::uint32_t seq, std::uint32_t ack, std::uint8_t flags, std::span<const std::uint8_t> pl) {
+    auto pkt = build(*way[d], seq, ack, flags, pl);
+    const std::size_t before = pkt.size();
+    PacketOutcome o = t.on_packet(d == 0 ? Direction::client_to_server : Direction::server_to_client,
+                                  std::span<std::uint8_t>(pkt), now, now);
+    if (o.verdict == PacketOutcome::Verdict::accept) check_out(o.modified ? o.bytes : pkt);
+    for (const auto& r : o.released) check_out(r.bytes);
+    (void)before;
+  };
+  send(0, next[0], 0, tcp_flag::syn, {});
+  send(1, next[1], next[0] + 1, tcp_flag::syn | tcp_flag::ack, {});
+  next[0]++;
+  next[1]++;
+  std::size_t i = 0;
+  while (i + 3 <= size) {
+    const std::uint8_t ctl = data[i];
+    const auto jitter = static_cast<std::int8_t>(data[i + 1]);
+    std::size_t len = data[i + 2];
+    i += 3;
+    if (len > size - i) len = size - i;
+    const int d = ctl & 1;
+    now += static_cast<std::uint8_t>(jitter) & 0x3f;
+    std::uint8_t flags = tcp_flag::ack | tcp_flag::psh;
+    if ((ctl & 2) && (ctl >> 3) == 0x1f) flags |= tcp_flag::fin;
+    if ((ctl >> 2) == 0x3f) flags |= tcp_flag::rst;
+    const std::uint32_t seq = next[d] + static_cast<std::uint32_t>(static_cast<std::int32_t>(jitter) * 7);
+    send(d, seq, next[d ^ 1], flags, std::span<const std::uint8_t>(data + i, len));
+    if (jitter >= 0) next[d] = seq + static_cast<std::uint32_t>(len);
+    i += len;
+    check(!t.holding(Direction::client_to_server) || t.next_deadline().has_value());
+  }
+  PacketOutcome o = t.on_timer(now + limits::hold_timeout_ms);
+  for (const auto& r : o.released) check_out(r.bytes);
+  check(!t.holding(Direction::client_to_server) && !t.holding(Direction::server_to_client));
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -91,5 +186,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     (void)dir.framer.partial_may_be_announcement();
     i += len;
   }
+  run_tracker(data, size);
   return 0;
 }

@@ -59,7 +59,6 @@
 #pragma once
 
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <optional>
 #include <span>
@@ -148,7 +147,7 @@ class Tracker {
     explicit Dir(Direction d) : framer(d) {}
     StreamAssembler stream;
     LineFramer framer;
-    std::deque<Held> held;
+    std::vector<Held> held;  // few and short-lived: a vector, released all at once
     std::size_t held_bytes = 0;
     std::uint64_t held_end = 0;           // stream offset after the last byte a held packet carries
     std::uint64_t no_rewrite_before = 0;  // stream bytes before this offset went out unrewritten
