@@ -3,7 +3,9 @@
 // line "ftpwall: error: ..." with exit status 2.
 #include <gtest/gtest.h>
 
+#include <cctype>
 #include <cstdio>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -129,6 +131,15 @@ struct BadInput {
   std::vector<std::string> args;
   std::string message;  // a substring of the one error line
 };
+
+// Short, ctest-friendly parameter names: the options, joined.
+void PrintTo(const BadInput& b, std::ostream* os) {
+  std::string s;
+  for (const auto& a : b.args) s += (s.empty() ? "" : "_") + a;
+  for (char& c : s)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_') c = '_';
+  *os << (s.empty() ? std::string("no_args") : s);
+}
 
 class RulesCmdBadInput : public ::testing::TestWithParam<BadInput> {};
 
