@@ -378,7 +378,12 @@ Result<void> transact(const IptcOptions& opt, BackendStats& stats, const char* t
       stats.last_commit_us += static_cast<std::uint64_t>(us);
       return {};
     }
-    if (errno != EAGAIN || attempt >= opt.max_commit_attempts) {
+    // EAGAIN: the table changed between our snapshot and SO_SET_REPLACE (its rule count differs).
+    // EINVAL after a successful replace: libiptc's second step, SO_SET_ADD_COUNTERS, met a table
+    // that a writer ignoring the lock had replaced again in between (seen in 200-adapter-iptc).
+    // Every edit here is idempotent on a fresh snapshot (an open first deletes its own id), so
+    // both are retried; a rule the kernel really refuses fails the same way every attempt.
+    if ((errno != EAGAIN && errno != EINVAL) || attempt >= opt.max_commit_attempts) {
       return iptc_error(std::string("commit of table ") + table + " (attempt " + std::to_string(attempt) + ")");
     }
     ++stats.commit_retries;

@@ -7,7 +7,8 @@
 // libiptc reads a whole table, edits it in memory and replaces it in one setsockopt: a commit costs
 // O(size of the table), and a commit fails with EAGAIN when another writer replaced the table in
 // between. So: one commit per table per batch, under the xtables lock (the file iptables -w uses,
-// /run/xtables.lock, or $XTABLES_LOCKFILE), rebuilt from a fresh snapshot and retried on EAGAIN.
+// /run/xtables.lock, or $XTABLES_LOCKFILE), rebuilt from a fresh snapshot and retried on EAGAIN
+// (and on EINVAL from the counters step, see transact()).
 #pragma once
 
 #include <chrono>
@@ -27,7 +28,7 @@ inline constexpr const char* hook_comment = "ftpwall hook";
 struct IptcOptions {
   std::string lock_path;  // empty: $XTABLES_LOCKFILE, else /run/xtables.lock
   std::chrono::milliseconds lock_timeout{5000};
-  unsigned max_commit_attempts = 5;  // EAGAIN retries per table and batch
+  unsigned max_commit_attempts = 8;  // attempts per table and batch (EAGAIN/EINVAL races)
 };
 
 class IptcBackend final : public FirewallBackend {

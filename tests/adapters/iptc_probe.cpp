@@ -6,6 +6,7 @@
 //   iptc_probe open SESSION OPENING SRC DST:PORT EXPIRES_UNIX [--dnat IP:PORT] [--snat IP]
 //   iptc_probe close SESSION OPENING | close-session SESSION | flush | list | state | remove
 //   iptc_probe bench N...     commit time of one open and one close with N openings in the chain
+//   iptc_probe stress N       N opens and closes, one commit each; prints commits and EAGAIN retries
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -111,6 +112,16 @@ int main(int argc, char** argv) {
     std::printf("accept_chain=%d dnat_chain=%d snat_chain=%d own_hooks=%u foreign_jumps=%u foreign_queue=%u openings=%u\n",
                 s->accept_chain, s->dnat_chain, s->snat_chain, s->own_hooks, s->foreign_jumps, s->foreign_queue,
                 s->openings);
+  } else if (cmd == "stress" && a.size() == 2) {
+    // Opens and closes N openings one by one; another writer may be changing the table meanwhile.
+    const auto expires = Clock::now() + std::chrono::hours(1);
+    const auto n = static_cast<std::uint32_t>(std::stoul(a[1]));
+    for (std::uint32_t k = 0; k < n; ++k) {
+      check(b.open(synthetic(5, k, expires)));
+      check(b.close(OpeningId{5, k}));
+    }
+    std::printf("commits=%llu retries=%llu\n", static_cast<unsigned long long>(b.stats().commits),
+                static_cast<unsigned long long>(b.stats().commit_retries));
   } else if (cmd == "bench") {
     const auto expires = Clock::now() + std::chrono::hours(1);
     for (std::size_t i = 1; i < a.size(); ++i) {
