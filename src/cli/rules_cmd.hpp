@@ -16,7 +16,7 @@
 
 namespace ftpwall::cli {
 
-inline constexpr std::string_view version = "0.1.0";  // keep equal to project(VERSION) in CMakeLists.txt
+inline constexpr std::string_view version = FTPWALL_VERSION;  // project(VERSION) in CMakeLists.txt
 
 inline constexpr int exit_ok = 0;
 inline constexpr int exit_failed = 1;
