@@ -180,20 +180,20 @@ topo_gateway_plain() {
   say "topology gateway-plain: client $CLIENT_IP --- gateway (FORWARD DROP) --- server $SERVER_IP"
 }
 
-# gateway-client-nat: client 192.168.1.10 --- 192.168.1.1 [gateway, MASQUERADE] 203.0.113.1 ---
+# gateway-client-nat: client 192.168.1.10 (+ .200) --- 192.168.1.1 [gateway, MASQUERADE] 203.0.113.1 ---
 # server 198.51.100.10. The server has no route to 192.168/16: only NAT makes replies possible.
 topo_gateway_client_nat() {
   ns_new c; ns_new g; ns_new s
   link c eth0 192.168.1.10/24 g eth0 192.168.1.1/24
   link g eth1 203.0.113.1/24 s eth0 198.51.100.10/24
-  on c ip addr add 192.168.1.20/24 dev eth0
+  on c ip addr add 192.168.1.200/24 dev eth0
   on c ip route add default via 192.168.1.1
   on g ip route add 198.51.100.0/24 dev eth1
   on s ip route add 203.0.113.0/24 dev eth0
   _no_private_routes s
   _gateway_forwarding
   on g iptables-legacy -t nat -A POSTROUTING -o eth1 -s 192.168.1.0/24 -j MASQUERADE
-  CLIENT_IP=192.168.1.10 CLIENT_OUT_IP=192.168.1.20 CLIENT_SEEN=203.0.113.1
+  CLIENT_IP=192.168.1.10 CLIENT_OUT_IP=192.168.1.200 CLIENT_SEEN=203.0.113.1
   SERVER_IP=198.51.100.10 SERVER_ADDR=198.51.100.10 FW=g GW_PUBLIC=203.0.113.1 INSIDE_NET=192.168.1.0/24
   say "topology gateway-client-nat: client $CLIENT_IP --- gateway (MASQUERADE as $GW_PUBLIC, FORWARD DROP) --- server $SERVER_IP"
 }
@@ -262,13 +262,14 @@ sha() { sha256sum "$1" | cut -c1-64; }
 
 # bench_cell NAME FUNCTION ARGS...: runs FUNCTION in a subshell with its own namespaces
 # ("<prefix><NAME>-c" ...), its own scratch dir and its own cleanup, in the background; the
-# transcript lines are prefixed with NAME. Collect results with bench_wait.
+# transcript goes to a file that bench_wait prints as one block. Collect results with bench_wait.
 BENCH_CELL_PIDS=()
 BENCH_CELL_NAMES=()
 bench_cell() {
   local name=$1; shift
   bench_files
   (
+    exec >"$BENCH_WORK/cell-$name.out" 2>&1   # printed as one block by bench_wait
     BENCH_CELL=$name
     BENCH_PREFIX="${BENCH_PREFIX}${name}-"
     BENCH_NS=()
@@ -278,19 +279,23 @@ bench_cell() {
     BENCH_FAILED=0
     trap bench_cleanup EXIT
     trap 'exit 130' INT TERM
-    "$@"
+    "$@" || BENCH_FAILED=1
     exit "$BENCH_FAILED"
   ) &
   BENCH_CELL_PIDS+=($!)
   BENCH_CELL_NAMES+=("$name")
 }
 
-# bench_wait: waits for all cells; a failed cell fails the story. Prints a one-line summary.
+# bench_wait: waits for the cells in the order they were started, prints each cell's transcript
+# as one block, and fails the story if a cell failed. Prints a one-line summary.
 bench_wait() {
-  local i rc nfail=0
+  local i rc nfail=0 name
   for i in "${!BENCH_CELL_PIDS[@]}"; do
+    name=${BENCH_CELL_NAMES[$i]}
     wait "${BENCH_CELL_PIDS[$i]}"; rc=$?
-    if [ $rc != 0 ]; then nfail=$((nfail + 1)); bad "cell ${BENCH_CELL_NAMES[$i]} failed (exit $rc)"; fi
+    echo "-- cell $name"
+    sed "s/] $name: /] /" "$BENCH_WORK/cell-$name.out"
+    if [ $rc != 0 ]; then nfail=$((nfail + 1)); bad "cell $name failed (exit $rc)"; fi
   done
   say "${#BENCH_CELL_PIDS[@]} cells, $nfail failed"
   BENCH_CELL_PIDS=(); BENCH_CELL_NAMES=()
@@ -304,3 +309,4 @@ bench_jobs() {
 . "$BENCH_LIB/servers.sh"
 . "$BENCH_LIB/clients.sh"
 . "$BENCH_LIB/record.sh"
+. "$BENCH_LIB/rules.sh"
