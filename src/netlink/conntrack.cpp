@@ -2,6 +2,7 @@
 // ctnetlink with libmnl: a builder per message, a validate callback per attribute level, unknown
 // attributes skipped, sequence number and port id checked by mnl_cb_run (M: nfct-*.c).
 #include "conntrack.hpp"
+#include "ct_parse.hpp"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -165,25 +166,12 @@ std::optional<Tuple> parse_tuple(const nlattr* nest) {
   return out;
 }
 
-struct Reply {
-  std::optional<ConntrackEntry> entry;
-  bool malformed = false;
-};
-
-int on_entry(const nlmsghdr* nlh, void* data) {
-  auto* reply = static_cast<Reply*>(data);
-  Level<CTA_MAX> ct{.types = &ct_types};
-  if (mnl_attr_parse(nlh, sizeof(nfgenmsg), collect<CTA_MAX>, &ct) < MNL_CB_STOP || !ct.tb[CTA_TUPLE_ORIG] ||
-      !ct.tb[CTA_TUPLE_REPLY]) {
-    reply->malformed = true;
-    return MNL_CB_OK;
-  }
+// The CTA_* attributes of one entry (a ctnetlink message, or NFQUEUE's NFQA_CT nest).
+std::optional<ConntrackEntry> entry_from(const Level<CTA_MAX>& ct) {
+  if (!ct.tb[CTA_TUPLE_ORIG] || !ct.tb[CTA_TUPLE_REPLY]) return std::nullopt;
   auto orig = parse_tuple(ct.tb[CTA_TUPLE_ORIG]);
   auto rep = parse_tuple(ct.tb[CTA_TUPLE_REPLY]);
-  if (!orig || !rep) {
-    reply->malformed = true;
-    return MNL_CB_OK;
-  }
+  if (!orig || !rep) return std::nullopt;
   ConntrackEntry e;
   e.tuples = ConnTuples{*orig, *rep};
   if (ct.tb[CTA_ID]) e.id = ntohl(mnl_attr_get_u32(ct.tb[CTA_ID]));
@@ -206,13 +194,35 @@ int on_entry(const nlmsghdr* nlh, void* data) {
       }
     }
   }
-  reply->entry = std::move(e);
+  return e;
+}
+
+struct Reply {
+  std::optional<ConntrackEntry> entry;
+  bool malformed = false;
+};
+
+int on_entry(const nlmsghdr* nlh, void* data) {
+  auto* reply = static_cast<Reply*>(data);
+  Level<CTA_MAX> ct{.types = &ct_types};
+  if (mnl_attr_parse(nlh, sizeof(nfgenmsg), collect<CTA_MAX>, &ct) < MNL_CB_STOP) {
+    reply->malformed = true;
+    return MNL_CB_OK;
+  }
+  reply->entry = entry_from(ct);
+  reply->malformed = !reply->entry;
   return MNL_CB_OK;
 }
 
 Tuple reversed(const Tuple& t) { return Tuple{t.dst, t.src}; }
 
 }  // namespace
+
+std::optional<ConntrackEntry> parse_conntrack_nest(const void* nest) {
+  Level<CTA_MAX> ct{.types = &ct_types};
+  if (!parse_nested(static_cast<const nlattr*>(nest), ct)) return std::nullopt;
+  return entry_from(ct);
+}
 
 Conntrack::Conntrack(mnl_socket* sock) : sock_(sock), buf_(MNL_SOCKET_BUFFER_SIZE) {
   portid_ = mnl_socket_get_portid(sock);

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // NFQUEUE with libmnl + libnetfilter_queue's nfq_nlmsg_* builders (M: examples/nf-queue.c).
 #include "nfqueue.hpp"
+#include "ct_parse.hpp"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -115,8 +116,9 @@ Result<void> NfQueue::configure() {
     std::uint32_t flags = 0;
     if (options_.fail_open) flags |= NFQA_CFG_F_FAIL_OPEN;
     if (options_.gso) flags |= NFQA_CFG_F_GSO;
+    if (options_.conntrack) flags |= NFQA_CFG_F_CONNTRACK;
     mnl_attr_put_u32(nlh, NFQA_CFG_FLAGS, htonl(flags));
-    mnl_attr_put_u32(nlh, NFQA_CFG_MASK, htonl(NFQA_CFG_F_FAIL_OPEN | NFQA_CFG_F_GSO));
+    mnl_attr_put_u32(nlh, NFQA_CFG_MASK, htonl(NFQA_CFG_F_FAIL_OPEN | NFQA_CFG_F_GSO | NFQA_CFG_F_CONNTRACK));
     mnl_nlmsg_batch_next(batch);
   }
   const auto sent = send(mnl_nlmsg_batch_head(batch), mnl_nlmsg_batch_size(batch));
@@ -143,6 +145,10 @@ Result<void> NfQueue::configure() {
           // queue (nfqnl_recv_config checks the peer's portid before the command).
           if (err == EPERM) why += " (another process is bound to this queue, or CAP_NET_ADMIN is missing)";
           if (err == EBUSY) why += " (this socket is bound to the queue already)";
+          // nfnetlink_queue refuses F_CONNTRACK without the ctnetlink glue in the kernel.
+          if (err == EOPNOTSUPP && i == 3 && options_.conntrack) {
+            why += " (NFQA_CFG_F_CONNTRACK needs CONFIG_NETFILTER_NETLINK_GLUE_CT: query ctnetlink per session instead)";
+          }
           return make_error("NFQUEUE " + std::to_string(q) + ": " + (i < 4 ? steps[i] : "config") + ": " + why);
         }
         ++acked;
@@ -181,6 +187,10 @@ bool NfQueue::handle_packet_message(const void* msg, const std::function<void(co
     const std::uint32_t info = ntohl(mnl_attr_get_u32(attr[NFQA_SKB_INFO]));
     p.checksum_not_ready = info & NFQA_SKB_CSUMNOTREADY;
     p.gso = info & NFQA_SKB_GSO;
+  }
+  if (attr[NFQA_CT]) p.conntrack = parse_conntrack_nest(attr[NFQA_CT]);
+  if (attr[NFQA_CT_INFO] && mnl_attr_get_payload_len(attr[NFQA_CT_INFO]) >= 4) {
+    p.ctinfo = static_cast<std::uint8_t>(ntohl(mnl_attr_get_u32(attr[NFQA_CT_INFO])));
   }
   ++stats_.packets;
   on_packet(p);

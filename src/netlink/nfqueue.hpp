@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "ftpwall/core/result.hpp"
+#include "conntrack.hpp"
 
 struct mnl_socket;
 
@@ -40,6 +41,12 @@ struct QueueOptions {
   // NFQA_CFG_F_GSO: GSO/GRO super-packets arrive whole (up to 64 KiB) instead of being segmented
   // for us, and their checksums may be partial (QueuedPacket::checksum_not_ready).
   bool gso = true;
+  // NFQA_CFG_F_CONNTRACK: every packet carries its conntrack entry (QueuedPacket::conntrack) and
+  // its ctinfo (direction, NEW/ESTABLISHED). Costs a few hundred bytes per packet; it finds the
+  // entry where a lookup by tuple cannot (DNAT and SNAT on the same connection). Kernels built
+  // without CONFIG_NETFILTER_NETLINK_GLUE_CT (the one this was developed on) refuse it: open()
+  // fails with EOPNOTSUPP and says so.
+  bool conntrack = false;
 };
 
 // One queued packet. `payload` starts at the IP header and points into the queue's receive buffer:
@@ -57,7 +64,12 @@ struct QueuedPacket {
   // generated packet with checksum offload). A rewritten packet needs a full checksum computation.
   bool checksum_not_ready = false;
   bool gso = false;                  // NFQA_SKB_GSO: a super-packet larger than the MTU
+  // With QueueOptions::conntrack (NFQA_CT, NFQA_CT_INFO); absent for untracked packets.
+  std::optional<ConntrackEntry> conntrack;
+  std::optional<std::uint8_t> ctinfo;  // enum ip_conntrack_info: 0 established, 1 related, 2 new, +3 reply
   bool truncated() const { return original_length > payload.size(); }
+  // The packet travels in the connection's reply direction (server -> client for a session).
+  bool reply_direction() const { return ctinfo && *ctinfo >= 3; }
 };
 
 enum class Verdict : std::uint8_t { accept, drop };

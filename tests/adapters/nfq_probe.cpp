@@ -3,7 +3,8 @@
 // TCP payloads replaces FROM by TO (same length) with a full TCP checksum recomputation, so that
 // the peer sees whether modified verdicts arrive. Runs until SIGTERM/SIGINT or --seconds, then
 // prints its counters on one line.
-//   nfq_probe --queue N [--seconds S] [--replace FROM TO] [--ready FILE]
+//   nfq_probe --queue N [--seconds S] [--replace FROM TO] [--ready FILE] [--conntrack]
+// With --conntrack it also counts packets by direction and prints the first entry's tuples.
 #include <arpa/inet.h>
 #include <poll.h>
 #include <csignal>
@@ -77,6 +78,7 @@ int main(int argc, char** argv) {
     else if (a == "--seconds" && i + 1 < argc) seconds = std::stod(argv[++i]);
     else if (a == "--replace" && i + 2 < argc) { from = argv[++i]; to = argv[++i]; }
     else if (a == "--ready" && i + 1 < argc) ready = argv[++i];
+    else if (a == "--conntrack") opt.conntrack = true;
     else { std::fprintf(stderr, "nfq_probe: unknown option %s\n", a.c_str()); return 2; }
   }
   if (from.size() != to.size()) { std::fprintf(stderr, "nfq_probe: --replace needs equal lengths\n"); return 2; }
@@ -85,7 +87,8 @@ int main(int argc, char** argv) {
   auto q = NfQueue::open(opt);
   if (!q) { std::fprintf(stderr, "nfq_probe: %s\n", q.error().message.c_str()); return 1; }
   if (!ready.empty()) std::ofstream(ready) << "ready\n";
-  std::uint64_t csum_not_ready = 0, gso = 0, max_len = 0, hooks[5] = {};
+  std::uint64_t csum_not_ready = 0, gso = 0, max_len = 0, hooks[5] = {}, ct_original = 0, ct_reply = 0, ct_none = 0;
+  std::string first_ct;
   std::vector<std::uint8_t> copy;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
   while (!stop && std::chrono::steady_clock::now() < deadline) {
@@ -96,6 +99,16 @@ int main(int argc, char** argv) {
       gso += p.gso;
       max_len = std::max<std::uint64_t>(max_len, p.payload.size());
       if (p.hook != Hook::unknown) ++hooks[static_cast<int>(p.hook)];
+      if (!p.conntrack || !p.ctinfo) {
+        ++ct_none;
+      } else {
+        ++(p.reply_direction() ? ct_reply : ct_original);
+        if (first_ct.empty()) {
+          first_ct = " ct_first=" + p.conntrack->tuples.original.src.to_string() + "->" +
+                     p.conntrack->tuples.original.dst.to_string() + "/" + p.conntrack->tuples.reply.src.to_string() +
+                     "->" + p.conntrack->tuples.reply.dst.to_string() + " ct_id=" + std::to_string(p.conntrack->id);
+        }
+      }
       copy.assign(p.payload.begin(), p.payload.end());
       Result<void> v = !from.empty() && rewrite(copy, from, to) ? (*q)->verdict(p.id, Verdict::accept, copy)
                                                                  : (*q)->verdict(p.id, Verdict::accept);
@@ -105,11 +118,13 @@ int main(int argc, char** argv) {
   }
   const auto& s = (*q)->stats();
   std::printf("packets=%llu verdicts=%llu modified=%llu enobufs=%llu verdict_errors=%llu malformed=%llu "
-              "csum_not_ready=%llu gso=%llu max_len=%llu input=%llu output=%llu forward=%llu rcvbuf=%d\n",
+              "csum_not_ready=%llu gso=%llu max_len=%llu input=%llu output=%llu forward=%llu rcvbuf=%d "
+              "ct_original=%llu ct_reply=%llu ct_none=%llu%s\n",
               (unsigned long long)s.packets, (unsigned long long)s.verdicts, (unsigned long long)s.modified,
               (unsigned long long)s.enobufs, (unsigned long long)s.verdict_errors, (unsigned long long)s.malformed,
               (unsigned long long)csum_not_ready, (unsigned long long)gso, (unsigned long long)max_len,
               (unsigned long long)hooks[1], (unsigned long long)hooks[3], (unsigned long long)hooks[2],
-              (*q)->socket_buffer());
+              (*q)->socket_buffer(), (unsigned long long)ct_original, (unsigned long long)ct_reply,
+              (unsigned long long)ct_none, first_ct.c_str());
   return 0;
 }
