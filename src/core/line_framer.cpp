@@ -59,6 +59,9 @@ bool is_announcing(Direction dir, std::string_view text) {
 
 bool LineFramer::partial_may_be_announcement() const {
   if (skipping_ || !in_line_) return false;
+  // A line with a Telnet sequence can only end as telnet_in_announcement or as no announcement at
+  // all: never rewritten, nothing to wait for (lftp's IAC IP, IAC DM before ABOR is not held).
+  if (line_telnet_) return false;
   if (raw_len_ >= limits::max_announcement_line) return false;  // can only end as line_too_long
   return may_be_announcement(dir_, text_);
 }
@@ -136,6 +139,7 @@ void LineFramer::feed(std::uint64_t offset, std::span<const std::uint8_t> bytes,
       case Telnet::data:
         if (c == iac) {
           telnet_ = Telnet::iac;
+          line_telnet_ = true;
         } else if (c == '\n') {
           next_off_ = at + 1;
           emit(sink, true);

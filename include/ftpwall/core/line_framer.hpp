@@ -80,7 +80,8 @@ class LineFramer {
   std::uint64_t partial_raw_length() const { return raw_len_; }
   std::string_view partial_text() const { return text_; }
   std::uint64_t next_offset() const { return next_off_; }
-  // The current partial line may still become an announcement that fits the bound: hold it.
+  // The current partial line may still become an announcement that fits the bound and has no
+  // Telnet sequence (one that has can only be refused, never rewritten): worth holding.
   bool partial_may_be_announcement() const;
   std::uint64_t skipped_bytes() const { return skipped_; }
   std::size_t heap_bytes() const { return text_.capacity() > 15 ? text_.capacity() : 0; }

@@ -156,6 +156,19 @@ TEST_F(LineFramerTest, PartialHoldState) {
   EXPECT_EQ(client_.partial_text(), "RETR x");
 }
 
+TEST_F(LineFramerTest, PartialWithTelnetNotWorthHolding) {
+  feed(client_, "\xff\xf4\xff");  // lftp: IAC IP, IAC (urgent) ... DM follows in the next segment
+  EXPECT_TRUE(client_.in_line());
+  EXPECT_FALSE(client_.partial_may_be_announcement());
+  feed(client_, "\xf2" "ABOR\r\n");
+  ASSERT_EQ(lines_.size(), 1u);
+  EXPECT_EQ(lines_[0].text, "ABOR");
+  feed(client_, "PO");
+  EXPECT_TRUE(client_.partial_may_be_announcement());
+  feed(client_, "\xff\xf1");  // IAC NOP inside: it can only end as telnet_in_announcement
+  EXPECT_FALSE(client_.partial_may_be_announcement());
+}
+
 TEST_F(LineFramerTest, AnnouncementAtBoundAndPast) {
   // Raw length exactly max_announcement_line (CRLF included): fine.
   std::string at = "PORT " + std::string(limits::max_announcement_line - 7, '1') + "\r\n";

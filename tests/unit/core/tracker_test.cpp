@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <map>
@@ -37,6 +38,15 @@ ConnTuples server_nat() {
   return {{ep("192.0.2.7", 40000), ep("203.0.113.9", 21)}, {ep("10.1.1.2", 21), ep("192.0.2.7", 40000)}};
 }
 ConnTuples no_nat() { return ConnTuples::without_nat(ep("192.0.2.7", 40000), ep("198.51.100.2", 21)); }
+
+// The three ways a script's ends can sit: no NAT, the client behind SNAT (seen as 203.0.113.1),
+// the server behind DNAT (dialled as 203.0.113.9).
+std::vector<ConnTuples> placements(const std::string& client, const std::string& server) {
+  const Endpoint c = ep(client, 40000), s = ep(server, 21);
+  return {ConnTuples::without_nat(c, s),
+          {{c, s}, {s, ep("203.0.113.1", 40000)}},
+          {{c, ep("203.0.113.9", 21)}, {s, c}}};
+}
 
 void put16(Bytes& b, std::size_t at, std::uint32_t v) {
   b[at] = static_cast<std::uint8_t>(v >> 8);
@@ -249,16 +259,27 @@ C QUIT\r\n
 S 221 Goodbye.\r\n
 )";
 
-// Recorded sessions from the test bench, when present; the hand-written one otherwise.
-std::vector<std::vector<Turn>> sessions() {
-  std::vector<std::vector<Turn>> all{parse_session(hand_session)};
-  for (const char* name : {"vsftpd.txt", "proftpd.txt", "pure-ftpd.txt"}) {
-    std::ifstream f(std::string(FTPWALL_SOURCE_DIR) + "/tests/data/sessions/" + name);
-    if (!f) continue;
+// A session and the real addresses of its ends (its announcements carry them).
+struct Script {
+  std::string name;
+  std::vector<Turn> turns;
+  std::string client, server;
+};
+
+// The hand-written session plus every recording under tests/data/sessions/ (format in its README;
+// the bench records with client 192.0.2.10 and server 198.51.100.10).
+std::vector<Script> sessions() {
+  std::vector<Script> all{{"hand", parse_session(hand_session), "10.0.0.5", "198.51.100.2"}};
+  const std::filesystem::path dir = std::filesystem::path(FTPWALL_SOURCE_DIR) / "tests/data/sessions";
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
+    if (e.path().extension() != ".txt") continue;
+    std::ifstream f(e.path(), std::ios::binary);
     std::stringstream ss;
     ss << f.rdbuf();
-    auto t = parse_session(ss.str());
-    if (!t.empty()) all.push_back(std::move(t));
+    const std::string text = ss.str();
+    auto t = parse_session(text);
+    if (!t.empty()) all.push_back({e.path().filename().string(), std::move(t), "192.0.2.10", "198.51.100.10"});
   }
   return all;
 }
@@ -321,8 +342,11 @@ TEST(TrackerTest, HandSessionDecisionsAndRewrittenStream) {
 }
 
 TEST(TrackerTest, SplitAtEveryByteBoundaryYieldsSameDecisions) {
-  for (const auto& turns : sessions()) {
-    for (const ConnTuples& tuples : {client_nat(), server_nat(), no_nat()}) {
+  std::size_t runs = 0;
+  for (const auto& script : sessions()) {
+    const auto& turns = script.turns;
+    SCOPED_TRACE(script.name);
+    for (const ConnTuples& tuples : placements(script.client, script.server)) {
       const Replay base = play(tuples, turns, whole);
       // One byte per segment.
       const Replay bytes = play(tuples, turns, [](std::size_t, std::size_t n) {
@@ -333,28 +357,34 @@ TEST(TrackerTest, SplitAtEveryByteBoundaryYieldsSameDecisions) {
       EXPECT_EQ(bytes.decisions, base.decisions);
       EXPECT_EQ(bytes.to_server, base.to_server);
       EXPECT_EQ(bytes.to_client, base.to_client);
-      // Every single split point of every message (one message split per run).
-      for (std::size_t turn = 0; turn < turns.size(); ++turn) {
-        for (std::size_t k = 1; k < turns[turn].bytes.size(); ++k) {
-          const Replay r = play(tuples, turns, [&](std::size_t i, std::size_t n) -> std::vector<std::pair<std::size_t, std::size_t>> {
-            if (i != turn) return {{0, n}};
-            return {{0, k}, {k, n - k}};
-          });
-          ASSERT_EQ(r.decisions, base.decisions) << "turn " << turn << " split at " << k;
-          ASSERT_EQ(r.to_server, base.to_server) << "turn " << turn << " split at " << k;
-          ASSERT_EQ(r.to_client, base.to_client) << "turn " << turn << " split at " << k;
-        }
+      // Every split point of every message: run k cuts every message longer than k at byte k
+      // (messages are independent, so one run checks split point k of all of them at once).
+      std::size_t longest = 0;
+      for (const auto& t : turns) longest = std::max(longest, t.bytes.size());
+      for (std::size_t k = 1; k < longest; ++k) {
+        const Replay r = play(tuples, turns, [&](std::size_t, std::size_t n) -> std::vector<std::pair<std::size_t, std::size_t>> {
+          if (n <= k) return {{0, n}};
+          return {{0, k}, {k, n - k}};
+        });
+        ASSERT_EQ(r.decisions, base.decisions) << "split at " << k;
+        ASSERT_EQ(r.to_server, base.to_server) << "split at " << k;
+        ASSERT_EQ(r.to_client, base.to_client) << "split at " << k;
+        ++runs;
       }
     }
   }
+  EXPECT_GT(runs, 1000u);
 }
 
 TEST(TrackerTest, RandomSegmentationRetransmissionReorderYieldsSameDecisions) {
   std::mt19937 rng(20261123);
-  for (const auto& turns : sessions()) {
-    for (const ConnTuples& tuples : {client_nat(), server_nat(), no_nat()}) {
+  for (const auto& script : sessions()) {
+    const auto& turns = script.turns;
+    SCOPED_TRACE(script.name);
+    for (const ConnTuples& tuples : placements(script.client, script.server)) {
       const Replay base = play(tuples, turns, whole);
-      for (int round = 0; round < 150; ++round) {
+      const int rounds = script.name == "hand" ? 150 : 25;  // the recordings are many
+      for (int round = 0; round < rounds; ++round) {
         const Replay r = play(tuples, turns, [&](std::size_t, std::size_t n) {
           std::vector<std::pair<std::size_t, std::size_t>> segs;
           for (std::size_t at = 0; at < n;) {
