@@ -1,0 +1,115 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include "backend_worker.hpp"
+
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+
+namespace ftpwall::firewall {
+
+Result<std::unique_ptr<BackendWorker>> BackendWorker::start(FirewallBackend& backend, std::size_t max_batch) {
+  const int fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (fd < 0) return make_error(std::string("backend worker: eventfd: ") + std::strerror(errno));
+  return std::unique_ptr<BackendWorker>(new BackendWorker(backend, max_batch, fd));
+}
+
+BackendWorker::BackendWorker(FirewallBackend& backend, std::size_t max_batch, int event_fd)
+    : backend_(backend), max_batch_(max_batch == 0 ? 1 : max_batch), event_fd_(event_fd) {
+  thread_ = std::thread([this] { run(); });
+}
+
+BackendWorker::~BackendWorker() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_one();
+  thread_.join();
+  ::close(event_fd_);
+}
+
+void BackendWorker::submit(Change change, std::uint64_t token) {
+  {
+    std::lock_guard lock(mutex_);
+    queue_.push_back({std::move(change), token});
+  }
+  wake_.notify_one();
+}
+
+void BackendWorker::call(Task task, std::uint64_t token) {
+  {
+    std::lock_guard lock(mutex_);
+    queue_.push_back({std::move(task), token});
+  }
+  wake_.notify_one();
+}
+
+std::vector<BackendWorker::Completion> BackendWorker::take_completions() {
+  std::uint64_t n;
+  while (::read(event_fd_, &n, sizeof n) == sizeof n) {
+  }
+  std::lock_guard lock(mutex_);
+  return std::exchange(completions_, {});
+}
+
+std::uint64_t BackendWorker::batches() const {
+  std::lock_guard lock(mutex_);
+  return batches_;
+}
+
+void BackendWorker::post(std::vector<Completion> done) {
+  {
+    std::lock_guard lock(mutex_);
+    for (auto& c : done) completions_.push_back(std::move(c));
+  }
+  const std::uint64_t one = 1;
+  (void)!::write(event_fd_, &one, sizeof one);
+}
+
+void BackendWorker::run() {
+  for (;;) {
+    std::vector<Queued> work;
+    {
+      std::unique_lock lock(mutex_);
+      wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stopping, and everything was applied
+      // A run of consecutive changes becomes one batch; a task runs alone, in order.
+      if (std::holds_alternative<Task>(queue_.front().item)) {
+        work.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      } else {
+        while (!queue_.empty() && work.size() < max_batch_ && std::holds_alternative<Change>(queue_.front().item)) {
+          work.push_back(std::move(queue_.front()));
+          queue_.pop_front();
+        }
+      }
+    }
+    std::vector<Completion> done;
+    if (std::holds_alternative<Task>(work.front().item)) {
+      done.push_back({work.front().token, std::get<Task>(work.front().item)(backend_)});
+    } else {
+      std::vector<Change> batch;
+      batch.reserve(work.size());
+      for (auto& q : work) batch.push_back(std::get<Change>(q.item));
+      auto r = backend_.apply(batch);
+      std::uint64_t applies = 1;
+      if (r || batch.size() == 1) {
+        for (auto& q : work) done.push_back({q.token, r});
+      } else {
+        // One bad change must not fail its neighbours: apply them one by one to find it.
+        for (std::size_t i = 0; i < batch.size(); ++i) {
+          done.push_back({work[i].token, backend_.apply(std::span<const Change>(&batch[i], 1))});
+          ++applies;
+        }
+      }
+      std::lock_guard lock(mutex_);
+      batches_ += applies;
+    }
+    post(std::move(done));
+  }
+}
+
+}  // namespace ftpwall::firewall

@@ -1,0 +1,72 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+// The firewall backend on its own thread (issue 4: "the backend runs on its own worker thread with
+// its own queue; only the announcing packet waits for it"). The poll loop submits changes with a
+// token and goes on giving verdicts; the worker applies everything that queued up meanwhile as one
+// batch (one commit per table), then posts one completion per token and makes event_fd()
+// readable. The loop then releases the announcing packets whose openings are in the kernel.
+//
+// After construction only the worker thread touches the backend: everything else (flush, hooks,
+// list) goes through call(), in submission order with the changes.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <variant>
+#include <vector>
+
+#include "ftpwall/firewall/backend.hpp"
+
+namespace ftpwall::firewall {
+
+class BackendWorker {
+ public:
+  struct Completion {
+    std::uint64_t token = 0;
+    Result<void> result;
+  };
+  using Task = std::function<Result<void>(FirewallBackend&)>;
+
+  // max_batch bounds one commit's size (and the latency of the first change in it).
+  static Result<std::unique_ptr<BackendWorker>> start(FirewallBackend& backend, std::size_t max_batch = 256);
+  // Applies what is queued, then stops.
+  ~BackendWorker();
+  BackendWorker(const BackendWorker&) = delete;
+  BackendWorker& operator=(const BackendWorker&) = delete;
+
+  void submit(Change change, std::uint64_t token);
+  void call(Task task, std::uint64_t token);
+
+  // Readable (eventfd) while completions wait; take_completions() drains it.
+  int event_fd() const { return event_fd_; }
+  std::vector<Completion> take_completions();
+
+  std::uint64_t batches() const;  // apply() calls so far
+
+ private:
+  using Item = std::variant<Change, Task>;
+  struct Queued {
+    Item item;
+    std::uint64_t token;
+  };
+  BackendWorker(FirewallBackend& backend, std::size_t max_batch, int event_fd);
+  void run();
+  void post(std::vector<Completion> done);
+
+  FirewallBackend& backend_;
+  const std::size_t max_batch_;
+  int event_fd_ = -1;
+  mutable std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<Queued> queue_;
+  std::vector<Completion> completions_;
+  std::uint64_t batches_ = 0;
+  bool stopping_ = false;
+  std::thread thread_;  // last: starts after everything above exists
+};
+
+}  // namespace ftpwall::firewall

@@ -1,0 +1,194 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include "firewall/backend_worker.hpp"
+
+#include <gtest/gtest.h>
+#include <poll.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+
+namespace ftpwall::firewall {
+namespace {
+
+using namespace std::chrono_literals;
+
+// Records every apply(); can be held shut so that submissions pile up behind a running batch,
+// and refuses openings whose port is 666.
+class FakeBackend final : public FirewallBackend {
+ public:
+  std::string_view name() const override { return "fake"; }
+  Result<void> apply(std::span<const Change> changes) override {
+    std::unique_lock lock(m_);
+    ++entered_;
+    entered_cv_.notify_all();
+    gate_cv_.wait(lock, [this] { return open_; });
+    batches_.push_back(changes.size());
+    for (const auto& c : changes) {
+      if (const auto* o = std::get_if<OpenStep>(&c); o && o->opening.destination.port == 666) {
+        return make_error("port 666 refused");
+      }
+    }
+    return {};
+  }
+  Result<void> close_session(std::uint64_t) override { return {}; }
+  Result<void> flush_own() override {
+    std::lock_guard lock(m_);
+    ++flushes_;
+    return {};
+  }
+  Result<std::vector<Opening>> list_own() override { return std::vector<Opening>{}; }
+  Result<void> install_hooks(const HookSpec&) override { return {}; }
+  Result<void> remove_hooks() override { return {}; }
+  Result<HookState> hook_state() override { return HookState{}; }
+  BackendStats stats() const override { return {}; }
+
+  void hold() { std::lock_guard lock(m_); open_ = false; }
+  void release() {
+    { std::lock_guard lock(m_); open_ = true; }
+    gate_cv_.notify_all();
+  }
+  void wait_entered(int n) {
+    std::unique_lock lock(m_);
+    entered_cv_.wait(lock, [&] { return entered_ >= n; });
+  }
+  std::vector<std::size_t> batches() { std::lock_guard lock(m_); return batches_; }
+  int flushes() { std::lock_guard lock(m_); return flushes_; }
+
+ private:
+  std::mutex m_;
+  std::condition_variable gate_cv_, entered_cv_;
+  bool open_ = true;
+  int entered_ = 0;
+  int flushes_ = 0;
+  std::vector<std::size_t> batches_;
+};
+
+Change open_to(std::uint16_t port, std::uint32_t n) {
+  Opening o;
+  o.id = {1, n};
+  o.source = Address::v4(198, 51, 100, 2);
+  o.destination = {Address::v4(203, 0, 113, 1), port};
+  return OpenStep{o};
+}
+
+// Waits (poll on event_fd) until `n` completions have arrived.
+std::vector<BackendWorker::Completion> collect(BackendWorker& w, std::size_t n) {
+  std::vector<BackendWorker::Completion> all;
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (all.size() < n && std::chrono::steady_clock::now() < deadline) {
+    pollfd p{w.event_fd(), POLLIN, 0};
+    if (poll(&p, 1, 100) > 0) {
+      for (auto& c : w.take_completions()) all.push_back(std::move(c));
+    }
+  }
+  return all;
+}
+
+TEST(BackendWorker, ChangesQueuedDuringACommitBecomeOneBatch) {
+  FakeBackend b;
+  auto w = BackendWorker::start(b);
+  ASSERT_TRUE(w.ok());
+  b.hold();
+  (*w)->submit(open_to(5000, 1), 1);
+  b.wait_entered(1);  // the worker is inside apply() with the first change
+  for (std::uint32_t i = 2; i <= 4; ++i) (*w)->submit(open_to(static_cast<std::uint16_t>(5000 + i), i), i);
+  b.release();
+  auto done = collect(**w, 4);
+  ASSERT_EQ(done.size(), 4u);
+  for (std::size_t i = 0; i < done.size(); ++i) {
+    EXPECT_EQ(done[i].token, i + 1);
+    EXPECT_TRUE(done[i].result.ok());
+  }
+  EXPECT_EQ(b.batches(), (std::vector<std::size_t>{1, 3}));
+}
+
+TEST(BackendWorker, MaxBatchBoundsABatch) {
+  FakeBackend b;
+  auto w = BackendWorker::start(b, 2);
+  ASSERT_TRUE(w.ok());
+  b.hold();
+  (*w)->submit(open_to(5000, 0), 0);
+  b.wait_entered(1);
+  for (std::uint32_t i = 1; i <= 3; ++i) (*w)->submit(open_to(static_cast<std::uint16_t>(5000 + i), i), i);
+  b.release();
+  ASSERT_EQ(collect(**w, 4).size(), 4u);
+  EXPECT_EQ(b.batches(), (std::vector<std::size_t>{1, 2, 1}));
+}
+
+TEST(BackendWorker, ABadChangeFailsAloneNotItsBatch) {
+  FakeBackend b;
+  auto w = BackendWorker::start(b);
+  ASSERT_TRUE(w.ok());
+  b.hold();
+  (*w)->submit(open_to(5000, 0), 10);
+  b.wait_entered(1);
+  (*w)->submit(open_to(5001, 1), 11);
+  (*w)->submit(open_to(666, 2), 12);
+  (*w)->submit(open_to(5003, 3), 13);
+  b.release();
+  auto done = collect(**w, 4);
+  ASSERT_EQ(done.size(), 4u);
+  EXPECT_TRUE(done[0].result.ok());
+  EXPECT_TRUE(done[1].result.ok());
+  ASSERT_FALSE(done[2].result.ok());
+  EXPECT_EQ(done[2].result.error().message, "port 666 refused");
+  EXPECT_TRUE(done[3].result.ok());
+  // the batch of three failed, then each was applied alone
+  EXPECT_EQ(b.batches(), (std::vector<std::size_t>{1, 3, 1, 1, 1}));
+}
+
+TEST(BackendWorker, TasksRunInOrderBetweenBatches) {
+  FakeBackend b;
+  auto w = BackendWorker::start(b);
+  ASSERT_TRUE(w.ok());
+  b.hold();
+  (*w)->submit(open_to(5000, 0), 1);
+  b.wait_entered(1);
+  (*w)->submit(open_to(5001, 1), 2);
+  (*w)->call([](FirewallBackend& fb) { return fb.flush_own(); }, 3);
+  (*w)->submit(open_to(5002, 2), 4);
+  b.release();
+  auto done = collect(**w, 4);
+  ASSERT_EQ(done.size(), 4u);
+  for (std::size_t i = 0; i < 4; ++i) EXPECT_EQ(done[i].token, i + 1);
+  EXPECT_EQ(b.batches(), (std::vector<std::size_t>{1, 1, 1}));  // the flush splits the changes
+  EXPECT_EQ(b.flushes(), 1);
+}
+
+TEST(BackendWorker, DestructorAppliesWhatIsQueued) {
+  FakeBackend b;
+  {
+    auto w = BackendWorker::start(b);
+    ASSERT_TRUE(w.ok());
+    for (std::uint32_t i = 0; i < 5; ++i) (*w)->submit(open_to(static_cast<std::uint16_t>(5000 + i), i), i);
+  }
+  std::size_t total = 0;
+  for (auto n : b.batches()) total += n;
+  EXPECT_EQ(total, 5u);
+}
+
+TEST(OpeningComment, RoundTrip) {
+  const OpeningId id{18446744073709551615ull, 4294967295u};
+  EXPECT_EQ(format_opening_comment(id), "ftpwall s18446744073709551615 o4294967295");
+  EXPECT_EQ(parse_opening_comment(format_opening_comment(id)), id);
+  EXPECT_EQ(parse_opening_comment("ftpwall s7 o1"), (OpeningId{7, 1}));
+}
+
+TEST(OpeningComment, RejectsOtherComments) {
+  for (const char* c : {"ftpwall hook", "ftpwall s7", "ftpwall s07 o1", "ftpwall s7 o", "ftpwall s7 o1x", "ftpwall s-1 o1",
+                        "ftpwall s18446744073709551616 o1", "FTPWALL s7 o1", "", "ftpwall: 21 accept"}) {
+    EXPECT_FALSE(parse_opening_comment(c).has_value()) << c;
+  }
+}
+
+TEST(Opening, AcceptedDestinationIsAfterDnat) {
+  Opening o;
+  o.destination = {Address::v4(203, 0, 113, 1), 50000};
+  EXPECT_EQ(o.accepted_destination(), o.destination);
+  o.dnat_to = Endpoint{Address::v4(10, 0, 0, 2), 50001};
+  EXPECT_EQ(o.accepted_destination(), *o.dnat_to);
+}
+
+}  // namespace
+}  // namespace ftpwall::firewall
