@@ -134,7 +134,7 @@ void Tracker::on_line(Direction d, const Line& line, PacketOutcome& out) {
   for (Decision& dec : got) {
     if (auto* rw = std::get_if<Rewrite>(&dec)) {
       if (drop_open) continue;
-      if (rw->stream_offset < D.no_rewrite_before) {  // the hold expired: these bytes went out as they were
+      if (rw->stream_offset < D.out_end) {  // bytes of the region already went out as they were (hold expired)
         drop_open = true;
         continue;
       }
@@ -152,6 +152,12 @@ void Tracker::on_line(Direction d, const Line& line, PacketOutcome& out) {
 }
 
 void Tracker::finish(PacketView& p, Direction d, PacketOutcome& out) {
+  // Remember how far the stream has gone out (in the sender's numbering, before apply() maps it):
+  // a rewrite that starts before that point comes too late for bytes the receiver may have.
+  Dir& D = dir(d);
+  if (p.payload_size() > 0) {
+    if (auto off = D.stream.offset_of(p.seq())) D.out_end = std::max(D.out_end, *off + p.payload_size());
+  }
   const auto applied = seq_.apply(p, d, scratch_);
   if (!applied) {
     violation(reason_of(applied.error()), d, 0, {}, Act::policy, out.decisions);
@@ -194,7 +200,6 @@ void Tracker::expire(Direction d, PacketOutcome& out) {
   stats_.hold_expiries++;
   violation(Reason::rewrite_split_timeout, d, D.framer.in_line() ? D.framer.line_offset() : D.stream.next_offset(),
             bytes_of(D.framer.partial_text()), Act::pass, out.decisions);
-  D.no_rewrite_before = std::max(D.stream.next_offset(), D.held_end);
   release_all(d, out);
 }
 
@@ -204,7 +209,7 @@ bool Tracker::release_due(Direction d) const {
   const Dir& D = dirs_[idx(d)];
   if (D.stream.next_offset() < D.held_end) return false;
   if (D.framer.partial_may_be_announcement() && D.framer.line_offset() < D.held_end &&
-      D.framer.line_offset() >= D.no_rewrite_before) {
+      D.framer.line_offset() >= D.out_end) {
     return false;
   }
   return true;
@@ -288,7 +293,7 @@ PacketOutcome Tracker::on_packet(Direction d, std::span<std::uint8_t> packet, st
     seg_end = *r.offset + payload.size();
     if (seg_end > D.stream.next_offset() && D.stream.state() == StreamAssembler::State::open) hold = true;
     if (D.framer.partial_may_be_announcement() && D.framer.line_offset() < seg_end &&
-        D.framer.line_offset() >= D.no_rewrite_before) {
+        D.framer.line_offset() >= D.out_end) {
       hold = true;
     }
   }

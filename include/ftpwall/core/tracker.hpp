@@ -150,7 +150,7 @@ class Tracker {
     std::vector<Held> held;  // few and short-lived: a vector, released all at once
     std::size_t held_bytes = 0;
     std::uint64_t held_end = 0;           // stream offset after the last byte a held packet carries
-    std::uint64_t no_rewrite_before = 0;  // stream bytes before this offset went out unrewritten
+    std::uint64_t out_end = 0;            // stream offset after the last byte that went out (accepted/released)
     std::optional<std::uint8_t> wscale;   // window scale the sender announced in its SYN
     bool syn_seen = false;
     bool ended = false;
