@@ -350,6 +350,31 @@ Result<unsigned> delete_where(xtc_handle* h, const char* chain, const std::funct
 
 bool is_hook(const std::string& c) { return c == hook_comment; }
 
+// An NFQUEUE rule read back: the port from its tcp match, the queue from any target revision
+// (0: queuenum; 1: + queues_total; 2: + bypass; 3: + flags).
+SteeringRule steering_of(const char* chain, const ipt_entry* e, bool own) {
+  SteeringRule r;
+  r.chain = chain;
+  r.own = own;
+  for_each_match(e, [&](const xt_entry_match& m) {
+    if (std::strcmp(m.u.user.name, "tcp") != 0) return;
+    const auto* t = reinterpret_cast<const xt_tcp*>(m.data);
+    if (t->dpts[0] == t->dpts[1]) {
+      r.port = t->dpts[0];
+    } else if (t->spts[0] == t->spts[1]) {
+      r.port = t->spts[0];
+      r.source_port = true;
+    }
+  });
+  const xt_entry_target* t = target_of(e);
+  const std::size_t data = t->u.target_size - XT_ALIGN(sizeof(xt_entry_target));
+  const auto* d = reinterpret_cast<const std::uint16_t*>(t->data);  // all revisions start with u16 fields
+  if (data >= 2) r.queue_num = d[0];
+  if (t->u.user.revision >= 1 && data >= 4) r.queues_total = d[1];
+  if (t->u.user.revision >= 2 && data >= 6) r.bypass = d[2] & NFQ_FLAG_BYPASS;
+  return r;
+}
+
 const char* const builtin_chains[] = {"PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"};
 
 }  // namespace
@@ -720,6 +745,7 @@ Result<HookState> IptcBackend::hook_state() {
         } else if (target == "NFQUEUE") {
           ++s.foreign_queue;
         }
+        if (target == "NFQUEUE" && std::strcmp(table, "mangle") == 0) s.steering.push_back(steering_of(c, e, own));
       }
     }
   }

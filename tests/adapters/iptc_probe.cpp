@@ -112,6 +112,10 @@ int main(int argc, char** argv) {
     std::printf("accept_chain=%d dnat_chain=%d snat_chain=%d own_hooks=%u foreign_jumps=%u foreign_queue=%u openings=%u\n",
                 s->accept_chain, s->dnat_chain, s->snat_chain, s->own_hooks, s->foreign_jumps, s->foreign_queue,
                 s->openings);
+    for (const auto& r : s->steering) {
+      std::printf("steering %s %s %u queue %u/%u%s%s\n", r.chain.c_str(), r.source_port ? "sport" : "dport", r.port,
+                  r.queue_num, r.queues_total, r.bypass ? " bypass" : "", r.own ? " own" : "");
+    }
   } else if (cmd == "stress" && a.size() == 2) {
     // Opens and closes N openings one by one; another writer may be changing the table meanwhile.
     const auto expires = Clock::now() + std::chrono::hours(1);

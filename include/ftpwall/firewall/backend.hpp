@@ -95,6 +95,20 @@ struct HookSpec {
   bool nat = false;                // install the nat chains and jumps (gateway; issue 5)
 };
 
+// One NFQUEUE rule in mangle, the daemon's or the admin's: --check-config compares it with the
+// configured queue number and bypass setting (they must agree, or packets go to a queue nobody
+// reads, or are dropped when the daemon is down although the admin expected a bypass).
+struct SteeringRule {
+  std::string chain;             // FORWARD, INPUT, OUTPUT, ...
+  std::uint16_t port = 0;        // the single TCP port matched; 0 = none or a range
+  bool source_port = false;      // --sport (the server's side) rather than --dport
+  std::uint16_t queue_num = 0;
+  std::uint16_t queues_total = 1;
+  bool bypass = false;
+  bool own = false;              // commented "ftpwall hook"
+  bool operator==(const SteeringRule&) const = default;
+};
+
 // What is present in the kernel right now: for start-up checks ("both sets of hooks present") and
 // for noticing that an iptables-restore wiped the daemon's rules.
 struct HookState {
@@ -105,6 +119,7 @@ struct HookState {
   unsigned foreign_jumps = 0;  // jumps to FTPWALL-* without that comment (the admin's hooks)
   unsigned foreign_queue = 0;  // NFQUEUE rules in mangle without that comment (the admin's steering)
   unsigned openings = 0;       // opening rules in FTPWALL-ACCEPT
+  std::vector<SteeringRule> steering;  // every NFQUEUE rule in mangle, in table order
 };
 
 // Kernel interface counters, for `ftpwall status` and the benchmark in the issue note.
