@@ -25,6 +25,7 @@ spdlog::level::level_enum to_spdlog(config::LogLevel l) {
 }  // namespace
 
 void setup(config::LogLevel level) {
+  spdlog::drop("ftpwalld");  // a second setup() replaces the logger instead of throwing
   auto logger = spdlog::stderr_logger_st("ftpwalld");
   // Under systemd, journald stamps every line; a second timestamp is noise.
   logger->set_pattern(std::getenv("JOURNAL_STREAM") ? "%l: %v" : "%Y-%m-%dT%H:%M:%S.%e %l: %v");

@@ -2,6 +2,7 @@
 #include "log/log.hpp"
 
 #include <gtest/gtest.h>
+#include <spdlog/spdlog.h>
 
 namespace ftpwall::log {
 namespace {
@@ -47,6 +48,15 @@ TEST(RateLimiter, RefillIsCappedAtTheBurst) {
   EXPECT_TRUE(r.allow(1, t0 + 1h).log);
   EXPECT_TRUE(r.allow(1, t0 + 1h).log);
   EXPECT_FALSE(r.allow(1, t0 + 1h).log);
+}
+
+TEST(Setup, CanRunTwiceAndSetsTheLevel) {
+  setup(config::LogLevel::warn);
+  setup(config::LogLevel::debug);
+  EXPECT_EQ(spdlog::default_logger()->name(), "ftpwalld");
+  EXPECT_EQ(spdlog::default_logger()->level(), spdlog::level::debug);
+  set_level(config::LogLevel::error);
+  EXPECT_EQ(spdlog::default_logger()->level(), spdlog::level::err);
 }
 
 }  // namespace
