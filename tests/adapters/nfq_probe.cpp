@@ -4,6 +4,7 @@
 // the peer sees whether modified verdicts arrive. Runs until SIGTERM/SIGINT or --seconds, then
 // prints its counters on one line.
 //   nfq_probe --queue N [--seconds S] [--replace FROM TO] [--ready FILE] [--conntrack]
+//             [--rcvbuf BYTES] [--stall-ms MS]   (a small buffer and a pause: provoke ENOBUFS)
 // With --conntrack it also counts packets by direction and prints the first entry's tuples.
 #include <arpa/inet.h>
 #include <poll.h>
@@ -71,6 +72,7 @@ bool rewrite(std::vector<std::uint8_t>& pkt, const std::string& from, const std:
 int main(int argc, char** argv) {
   QueueOptions opt;
   double seconds = 60;
+  int stall_ms = 0;
   std::string from, to, ready;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -79,6 +81,8 @@ int main(int argc, char** argv) {
     else if (a == "--replace" && i + 2 < argc) { from = argv[++i]; to = argv[++i]; }
     else if (a == "--ready" && i + 1 < argc) ready = argv[++i];
     else if (a == "--conntrack") opt.conntrack = true;
+    else if (a == "--rcvbuf" && i + 1 < argc) opt.socket_buffer = std::stoi(argv[++i]);
+    else if (a == "--stall-ms" && i + 1 < argc) stall_ms = std::stoi(argv[++i]);
     else { std::fprintf(stderr, "nfq_probe: unknown option %s\n", a.c_str()); return 2; }
   }
   if (from.size() != to.size()) { std::fprintf(stderr, "nfq_probe: --replace needs equal lengths\n"); return 2; }
@@ -94,6 +98,10 @@ int main(int argc, char** argv) {
   while (!stop && std::chrono::steady_clock::now() < deadline) {
     pollfd pfd{(*q)->fd(), POLLIN, 0};
     if (poll(&pfd, 1, 100) <= 0) continue;
+    if (stall_ms > 0) {  // once, at the first packet: let the socket buffer overflow
+      poll(nullptr, 0, stall_ms);
+      stall_ms = 0;
+    }
     auto r = (*q)->receive([&](const QueuedPacket& p) {
       csum_not_ready += p.checksum_not_ready;
       gso += p.gso;
