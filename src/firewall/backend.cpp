@@ -8,6 +8,11 @@ namespace ftpwall::firewall {
 
 std::string_view name(Role r) { return r == Role::gateway ? "gateway" : "server"; }
 
+unsigned expected_own_hooks(const HookSpec& spec) {
+  const auto ports = static_cast<unsigned>(spec.control_ports.size());
+  return 2 * ports + (spec.role == Role::gateway ? 1 : 2) + (spec.nat ? 2 : 0);
+}
+
 // "ftpwall s<session> o<opening>", decimal, no leading zeros: the tag that names the daemon's rules
 // in the kernel (iptables-save shows it; a restarted daemon reads it back).
 std::string format_opening_comment(const OpeningId& id) {

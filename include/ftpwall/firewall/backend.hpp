@@ -21,6 +21,15 @@
 // The kernel enforces the lifetime too (-m time --datestop): a dead daemon leaves nothing open past
 // it. A retransmitted SYN of the admitted connection matches the same rule; the daemon closes the
 // opening once the first data connection is up, so a second connection meets a closed door.
+//
+// How an nftables implementation fits the same interface (a later issue):
+//   table ip ftpwall { set accept { type ipv4_addr . ipv4_addr . inet_service; flags timeout; }
+//                      map dnat { type ipv4_addr . ipv4_addr . inet_service : ipv4_addr . inet_service;
+//                                 flags timeout; } ... }
+//   open  = add element with `timeout` (expires - now) and the comment "ftpwall s7 o1" as element
+//           userdata; close = delete element; flush_own = flush set/map; list_own = dump elements;
+//   apply = one nf_tables netlink batch (atomic across sets, so no table ordering is needed);
+//   install_hooks = the table and its base chains; HookState the same questions about them.
 #pragma once
 
 #include <chrono>
@@ -130,6 +139,11 @@ struct BackendStats {
   std::uint64_t last_apply_us = 0;       // the whole last batch: lock, snapshots, edits, commits
   std::uint64_t max_apply_us = 0;
 };
+
+// How many rules install_hooks(spec) adds: steering (2 per control port), filter jumps (1 on a
+// gateway, 2 on a server), nat jumps (2 with spec.nat). HookState::own_hooks below it means an
+// iptables-restore (or an admin) removed some: the daemon reinstalls them.
+unsigned expected_own_hooks(const HookSpec& spec);
 
 class FirewallBackend {
  public:

@@ -182,6 +182,17 @@ TEST(OpeningComment, RejectsOtherComments) {
   }
 }
 
+TEST(HookSpec, ExpectedOwnHooks) {
+  HookSpec g;  // gateway, port 21, no nat: 2 steering + 1 jump
+  EXPECT_EQ(expected_own_hooks(g), 3u);
+  g.control_ports = {21, 2121};
+  g.nat = true;  // the layout 200-adapter-iptc installs: 4 + 1 + 2
+  EXPECT_EQ(expected_own_hooks(g), 7u);
+  HookSpec s;
+  s.role = Role::server;  // INPUT dport + OUTPUT sport, INPUT and OUTPUT jumps
+  EXPECT_EQ(expected_own_hooks(s), 4u);
+}
+
 TEST(Opening, AcceptedDestinationIsAfterDnat) {
   Opening o;
   o.destination = {Address::v4(203, 0, 113, 1), 50000};
