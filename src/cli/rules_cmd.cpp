@@ -202,7 +202,7 @@ void add_rules_options(CLI::App& rules, RawOptions& o) {
   rules.add_option("--queue-num", o.queue_num, "with --helper ftpwalld --hooks admin: NFQUEUE number (default: 0)")->type_name("N");
   rules.add_flag("--queue-bypass", o.queue_bypass,
                  "with --helper ftpwalld --hooks admin: let control packets pass when ftpwalld is not running (default: off)");
-  rules.add_option("--stock", o.stock, "emit the stock CentOS rules (loopback, icmp, ssh, final REJECT): yes | no (default: yes)");
+  rules.add_option("--stock", o.stock, "emit the stock CentOS accepts (loopback, icmp, ssh); the final REJECT is always there: yes | no (default: yes)");
   rules.add_option("--ssh-port", o.ssh_port, "port of the stock ssh accept, 0 for none (default: 22)")->type_name("N");
   rules.add_option("--server", o.server, "also write settings for vsftpd | proftpd | pure-ftpd (default: none)");
   rules.add_option("--server-output", o.server_output,

@@ -211,12 +211,14 @@ class Builder {
               "base ssh " + std::to_string(s_.ssh_port));
       }
       if (s_.role == Role::server) server_input();
-      if (s_.stock) add(Table::filter, "INPUT", {}, Action::reject, Purpose::stock, "base reject");
+      // The final REJECT is emitted also with --stock no: the output alone must never leave a
+      // chain open (policies are ACCEPT, as in the stock file).
+      add(Table::filter, "INPUT", {}, Action::reject, Purpose::stock, "base reject");
     }
     if (s_.role == Role::server) {
       if (s_.helper == Helper::ftpwalld && s_.hooks == Hooks::admin)
         add(Table::filter, "OUTPUT", {}, Action::jump, Purpose::ftp, "ftp ftpwalld openings").chain_target = "FTPWALL-ACCEPT";
-      if (s_.stock) add(Table::filter, "FORWARD", {}, Action::reject, Purpose::stock, "base reject");
+      add(Table::filter, "FORWARD", {}, Action::reject, Purpose::stock, "base reject");
       return;
     }
     // ---- FORWARD: the gateway ----
@@ -227,7 +229,7 @@ class Builder {
     if (v_.client_nat()) client_forward();
     if (s_.helper == Helper::ftpwalld && s_.hooks == Hooks::admin)
       add(Table::filter, "FORWARD", {}, Action::jump, Purpose::ftp, "ftp ftpwalld openings").chain_target = "FTPWALL-ACCEPT";
-    if (s_.stock) add(Table::filter, "FORWARD", {}, Action::reject, Purpose::stock, "base reject");
+    add(Table::filter, "FORWARD", {}, Action::reject, Purpose::stock, "base reject");
   }
 
   void server_input() {

@@ -104,7 +104,9 @@ TEST_P(MergeStock, MergingTwiceGivesTheSameFile) {
   auto a = lines_of(first.out), b = lines_of(second.out);
   ASSERT_EQ(a.size(), b.size());
   for (std::size_t i = 0; i < a.size(); ++i)
-    if (a[i].find("--merge") == std::string::npos) EXPECT_EQ(a[i], b[i]) << i;
+    if (a[i].find("--merge") == std::string::npos) {
+      EXPECT_EQ(a[i], b[i]) << i;
+    }
 }
 
 TEST_P(MergeStock, ANewRunReplacesTheEarlierRunsLines) {

@@ -136,7 +136,7 @@ TEST(Build, NoRuleOpensPort20OrTrustsSourcePort20) {
     ASSERT_TRUE(v.ok()) << v.error().message;
     for (const auto& r : build_ruleset(*v).rules) {
       for (const auto& p : r.match.dports)
-        if (r.action == Action::accept || r.action == Action::dnat) EXPECT_FALSE(p.contains(20)) << r.tag;
+        if (r.action == Action::accept || r.action == Action::dnat) { EXPECT_FALSE(p.contains(20)) << r.tag; }
       for (const auto& p : r.match.sports) EXPECT_FALSE(p.contains(20)) << r.tag;
     }
   }
@@ -175,8 +175,9 @@ TEST(Build, AllowFromRestrictsEveryNewAccept) {
   RulesetSpec s = server(Helper::none);
   s.allow_from = {net("198.51.100.0/24")};
   for (const auto& r : build_ruleset(*validate(s)).rules)
-    if (r.purpose == Purpose::ftp && r.action == Action::accept && (r.match.ct & ct_new))
+    if (r.purpose == Purpose::ftp && r.action == Action::accept && (r.match.ct & ct_new)) {
       EXPECT_EQ(r.match.src, net("198.51.100.0/24")) << r.tag;
+    }
 }
 
 TEST(Build, FtpwalldDefaultCarriesOnlyWhatTheAdminOwns) {
