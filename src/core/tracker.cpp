@@ -134,10 +134,11 @@ void Tracker::on_line(Direction d, const Line& line, PacketOutcome& out) {
   for (Decision& dec : got) {
     if (auto* rw = std::get_if<Rewrite>(&dec)) {
       if (drop_open) continue;
-      if (rw->stream_offset < D.out_end) {  // bytes of the region already went out as they were (hold expired)
-        drop_open = true;
-        continue;
-      }
+      // Bytes of the region already went out as they were (the hold expired: rewrite_split_timeout
+      // said so). No Rewrite and no correction, but the opening stays (issue 5): it is the one a
+      // rewrite would have made (public destination, DNAT to the inside endpoint), and clients
+      // that substitute the control connection's address for an unusable 227 address still use it.
+      if (rw->stream_offset < D.out_end) continue;
       const std::size_t before = out.decisions.size();
       record_rewrite(d, *rw, out.decisions);
       if (out.decisions.size() == before || !std::holds_alternative<Rewrite>(out.decisions.back())) drop_open = true;
@@ -151,11 +152,13 @@ void Tracker::on_line(Direction d, const Line& line, PacketOutcome& out) {
   if (framer_refused) violation(line.reason, d, line.offset, bytes_of(line.text), Act::policy, out.decisions);
 }
 
-void Tracker::finish(PacketView& p, Direction d, PacketOutcome& out) {
+void Tracker::finish(PacketView& p, Direction d, bool in_stream, PacketOutcome& out) {
   // Remember how far the stream has gone out (in the sender's numbering, before apply() maps it):
-  // a rewrite that starts before that point comes too late for bytes the receiver may have.
+  // a rewrite that starts before that point comes too late for bytes the receiver may have. Only
+  // segments the stream took count: an out-of-window one (forged, or far ahead) is dropped by the
+  // receiver too, and counting it would switch holding and rewriting off for the rest of the session.
   Dir& D = dir(d);
-  if (p.payload_size() > 0) {
+  if (in_stream && p.payload_size() > 0) {
     if (auto off = D.stream.offset_of(p.seq())) D.out_end = std::max(D.out_end, *off + p.payload_size());
   }
   const auto applied = seq_.apply(p, d, scratch_);
@@ -181,7 +184,7 @@ void Tracker::release_all(Direction d, PacketOutcome& out) {
     auto pv = PacketView::parse(std::span<std::uint8_t>(h.bytes));
     if (pv) {
       PacketOutcome tmp;
-      finish(*pv, d, tmp);
+      finish(*pv, d, h.in_stream, tmp);
       for (auto& dec : tmp.decisions) out.decisions.push_back(std::move(dec));
       rel.bytes = tmp.modified ? std::move(tmp.bytes) : std::move(h.bytes);
     } else {
@@ -282,7 +285,7 @@ PacketOutcome Tracker::on_packet(Direction d, std::span<std::uint8_t> packet, st
   const bool stream_bytes = !payload.empty() || fin || rst;
   if (!D.hold_enabled || !stream_bytes || encrypted_) {
     if (!D.held.empty() && release_due(d)) release_all(d, out);
-    finish(p, d, out);
+    finish(p, d, r.accepted, out);
     return out;
   }
 
@@ -301,21 +304,21 @@ PacketOutcome Tracker::on_packet(Direction d, std::span<std::uint8_t> packet, st
     if (D.held.empty() || seg_end > D.held_end) D.held_end = std::max(D.held_end, seg_end);
     if (!D.held.empty() && release_due(d)) {
       release_all(d, out);
-      finish(p, d, out);
+      finish(p, d, r.accepted, out);
       return out;
     }
     if (D.held_bytes + packet.size() > limits::hold_bytes) {
       expire(d, out);  // past the byte bound: out they go, unrewritten, this one last
-      finish(p, d, out);
+      finish(p, d, r.accepted, out);
       return out;
     }
-    D.held.push_back(Held{tag, now_ms, std::vector<std::uint8_t>(p.bytes().begin(), p.bytes().end())});
+    D.held.push_back(Held{tag, now_ms, r.accepted, std::vector<std::uint8_t>(p.bytes().begin(), p.bytes().end())});
     D.held_bytes += p.size();
     stats_.held_packets++;
     out.verdict = PacketOutcome::Verdict::hold;
     return out;
   }
-  finish(p, d, out);
+  finish(p, d, r.accepted, out);
   return out;
 }
 

@@ -31,15 +31,20 @@
 // install it, so the peer never sees an announcement before its opening exists.
 //
 // Bounds: the held packets of a direction are released unrewritten, with a Violation
-// rewrite_split_timeout, when the first of them has waited limits::hold_timeout_ms or when together
-// they exceed limits::hold_bytes. If the line completes later, its Rewrite is dropped (its bytes are
-// gone) and so is its OpenData (the peer read the inside address, which the opening would not
-// match); the Violation already said why.
+// rewrite_split_timeout (action pass), when the first of them has waited limits::hold_timeout_ms or
+// when together they exceed limits::hold_bytes. If the line completes later it still goes through
+// the Session and the Policy: its OpenData is emitted exactly as if it had been rewritten (the
+// public/as-seen destination, DNAT to the inside endpoint; issue 5), but no Rewrite and no
+// correction, since the peer already has the region's original bytes. The peer read the inside
+// address; clients that replace an unusable 227 address by the control connection's (curl's
+// default, lftp's ftp:fix-pasv-address) still connect through the opening. The same holds for any
+// rewrite whose region already went out (Dir::out_end), whatever released it.
 //
 // Nagle (RFC 896). A sender with Nagle on that split an announcement sends its second segment only
 // when the first is acknowledged; the receiver never sees the held first segment, so no ACK comes
 // and the line cannot complete: the hold ends by the timeout (300 ms), the announcement goes out
-// unrewritten and that one data connection fails under NAT (clients retry or fall back). We chose
+// unrewritten, the opening for the public address is still installed, and that data connection
+// works only for clients that ignore the announced address (they retry or fall back). We chose
 // this over acknowledging the held bytes ourselves: a forged ACK makes the firewall a TCP endpoint
 // (it acknowledges bytes the receiver has not got, which are lost for good if the held packet is
 // then lost), and it needs forged timestamps/SACK options. Real clients write a command in one
@@ -55,7 +60,8 @@
 // incomplete line (stream gap or end) does not reach the Session. After Encrypted, lines are no
 // longer read; corrections keep being applied until the connection ends.
 //
-// CloseData may name an opening the daemon never got (dropped as above): ignore unknown ids.
+// CloseData may name an opening the daemon never got (its OpenData was dropped with a violation, or
+// the daemon failed to install it): decision.hpp says to ignore unknown ids.
 #pragma once
 
 #include <cstdint>
@@ -141,6 +147,7 @@ class Tracker {
   struct Held {
     std::uint64_t tag;
     std::uint64_t since_ms;
+    bool in_stream;  // the stream took its bytes (not out of window)
     std::vector<std::uint8_t> bytes;
   };
   struct Dir {
@@ -168,7 +175,7 @@ class Tracker {
                  std::vector<Decision>& out) const;
   void release_all(Direction d, PacketOutcome& out);
   void expire(Direction d, PacketOutcome& out);
-  void finish(PacketView& packet, Direction d, PacketOutcome& out);
+  void finish(PacketView& packet, Direction d, bool in_stream, PacketOutcome& out);
   bool release_due(Direction d) const;
   std::uint32_t scaled_window(Direction d, std::uint16_t raw) const;
 

@@ -487,17 +487,77 @@ TEST(TrackerTest, NagleSplitReleasedByTimeout) {
   EXPECT_EQ(v->reason, Reason::rewrite_split_timeout);
   EXPECT_EQ(v->action, ViolationAction::pass);
   EXPECT_EQ(w.recv(c2s).data, "PORT 10,0,");
-  // The server ACKs, Nagle lets the rest go: it passes unrewritten, no opening for a line whose
-  // address went out as it was.
+  // The server ACKs, Nagle lets the rest go: it passes unrewritten (no Rewrite, no correction), but
+  // the opening is installed exactly as if the line had been rewritten (issue 5): the public
+  // address as destination, DNAT to the client's inside endpoint.
   w.ack(s2c);
   auto rest = w.segment(c2s, 10, port.size() - 10);
   EXPECT_EQ(rest.verdict, PacketOutcome::Verdict::accept);
+  EXPECT_FALSE(rest.modified);
   EXPECT_EQ(w.recv(c2s).data, port);
-  for (const auto& d : rest.decisions) {
-    EXPECT_FALSE(std::holds_alternative<OpenData>(d));
-    EXPECT_FALSE(std::holds_alternative<Rewrite>(d));
-  }
+  ASSERT_EQ(rest.decisions.size(), 1u) << join(w.decisions());
+  const auto* open = std::get_if<OpenData>(&rest.decisions[0]);
+  ASSERT_NE(open, nullptr) << to_string(rest.decisions[0]);
+  EXPECT_EQ(open->kind, AnnouncementKind::port);
+  EXPECT_EQ(open->source, Address::parse("198.51.100.2").value());
+  EXPECT_EQ(open->destination, ep("203.0.113.1", 40000));
+  EXPECT_EQ(open->inside, ep("10.0.0.5", 40000));
+  EXPECT_TRUE(w.tracker().corrections().empty());
+  EXPECT_EQ(w.tracker().stats().rewrites, 0u);
   EXPECT_FALSE(w.tracker().next_deadline().has_value());
+  // The unrewritten line is not charged to the next one: a later PORT is held and rewritten.
+  w.write(s2c, "200 ok\r\n");
+  w.segment(s2c, 8, 8);
+  const std::string next = "PORT 10,0,0,5,156,65\r\n";
+  w.write(c2s, next);
+  EXPECT_EQ(w.segment(c2s, port.size(), 9).verdict, PacketOutcome::Verdict::hold);
+  w.segment(c2s, port.size() + 9, next.size() - 9);
+  EXPECT_EQ(w.recv(c2s).data, port + "PORT 203,0,113,1,156,65\r\n");
+}
+
+TEST(TrackerTest, SplitTimeoutOf227StillOpensWithDnat) {
+  // Server behind DNAT: the 227 times out half-way; the client reads the inside address, the
+  // opening still names the public address and DNATs it to the server.
+  Wire w(server_nat());
+  w.handshake();
+  w.write(s2c, "220 hi\r\n");
+  w.segment(s2c, 0, 8);
+  w.write(c2s, "PASV\r\n");
+  w.segment(c2s, 0, 6);
+  const std::string reply = "227 Entering Passive Mode (10,1,1,2,195,80).\r\n";
+  w.write(s2c, reply);
+  EXPECT_EQ(w.segment(s2c, 8, 30).verdict, PacketOutcome::Verdict::hold);
+  const auto t = w.timer(1000 + limits::hold_timeout_ms);
+  ASSERT_EQ(t.released.size(), 1u);
+  ASSERT_EQ(t.decisions.size(), 1u);
+  EXPECT_EQ(std::get<Violation>(t.decisions[0]).reason, Reason::rewrite_split_timeout);
+  const auto rest = w.segment(s2c, 38, reply.size() - 30);
+  EXPECT_EQ(w.recv(s2c).data, "220 hi\r\n" + reply);
+  ASSERT_EQ(rest.decisions.size(), 1u) << join(w.decisions());
+  const OpenData& o = std::get<OpenData>(rest.decisions[0]);
+  EXPECT_EQ(o.source, Address::parse("192.0.2.7").value());
+  EXPECT_EQ(o.destination, ep("203.0.113.9", 50000));
+  EXPECT_EQ(o.inside, ep("10.1.1.2", 50000));
+  EXPECT_TRUE(o.nat());
+  EXPECT_TRUE(w.tracker().corrections().empty());
+}
+
+TEST(TrackerTest, OutOfWindowSegmentDoesNotDisableLaterRewrites) {
+  // A forged segment far ahead in the client's sequence space passes (the server drops it), but it
+  // must not count as "gone out": the real PORT after it is still held and rewritten.
+  Wire w(client_nat());
+  w.handshake();
+  w.write(s2c, "220 hi\r\n");
+  w.segment(s2c, 0, 8);
+  Bytes evil = build(client_nat().original, 0xFFFFFF01u + 200000, w.recv(s2c).rcv_nxt(), tcp_flag::ack, "junk\r\n");
+  auto o = w.send(c2s, evil);
+  ASSERT_EQ(o.decisions.size(), 1u);
+  EXPECT_EQ(std::get<Violation>(o.decisions[0]).reason, Reason::out_of_window);
+  const std::string port = "PORT 10,0,0,5,156,64\r\n";
+  w.write(c2s, port);
+  EXPECT_EQ(w.segment(c2s, 0, 12).verdict, PacketOutcome::Verdict::hold);
+  w.segment(c2s, 12, port.size() - 12);
+  EXPECT_EQ(w.recv(c2s).data, "PORT 203,0,113,1,156,64\r\n");
 }
 
 TEST(TrackerTest, HoldBytesAtBoundAndPast) {
