@@ -5,6 +5,9 @@
 
 #include <string>
 
+#include "ftpwall/core/limits.hpp"
+#include "recorded_sessions.hpp"
+
 namespace ftpwall {
 namespace {
 
@@ -148,6 +151,28 @@ TEST(LprtArgs, RoundTrip) {
     ASSERT_TRUE(b.ok());
     EXPECT_EQ(b->endpoint, e);
   }
+}
+
+// ---- 228 ----
+
+TEST(LpsvReply, ParsesRfc1639Example) {
+  // RFC 1639 section 2: "228 Entering Long Passive Mode (af,hal,h1,...,pal,p1,p2)"; the address of
+  // its LPRT example, scanned for the first digit like 227.
+  std::string_view t = "Entering Long Passive Mode (4,4,132,235,1,2,2,24,131)";
+  auto a = parse_lpsv_reply(t);
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ(a->endpoint, ep4(132, 235, 1, 2, 24 * 256 + 131));
+  EXPECT_EQ(t.substr(a->range.begin, a->range.size()), "4,4,132,235,1,2,2,24,131");
+  auto b = parse_lpsv_reply("Entering Long Passive Mode (6,16,16,128,0,0,0,0,0,0,0,8,8,0,32,12,65,123,2,20,162)");
+  ASSERT_TRUE(b.ok());
+  EXPECT_EQ(b->endpoint, ep6("1080::8:800:200c:417b", 20 * 256 + 162));
+}
+
+TEST(LpsvReply, RejectsBadForms) {
+  EXPECT_FALSE(parse_lpsv_reply("Entering Long Passive Mode").ok());
+  EXPECT_FALSE(parse_lpsv_reply("Entering Long Passive Mode (4,16,1,2,3,4,2,4,1)").ok());
+  EXPECT_FALSE(parse_lpsv_reply("Entering Long Passive Mode (4,4,1,2,3,4,2,4)").ok());
+  EXPECT_FALSE(parse_lpsv_reply("Entering Long Passive Mode (4,4,1,2,3,256,2,4,1)").ok());
 }
 
 // ---- 227 ----
@@ -356,6 +381,76 @@ TEST(FormatAnnounced, MatchesTheRangeEachParserReports) {
   EXPECT_EQ(format_announced(AnnouncementKind::pasv_reply, e, 0), "203,0,113,1,195,80");
   EXPECT_EQ(format_announced(AnnouncementKind::eprt, e, '!'), "!1!203.0.113.1!50000!");
   EXPECT_EQ(format_announced(AnnouncementKind::epsv_reply, e, '|'), "|||50000|");
+}
+
+// ---- the recorded sessions of tests/data/sessions/ ----------------------------------------------
+
+// Every announcement the real servers and clients sent (vsftpd, proftpd, pure-ftpd; lftp, curl,
+// ftplib) parses with its table parser, names the sender's bench address, and formatting the
+// parsed value reproduces the exact text of its range (they all write the canonical form).
+TEST(RecordedSessions, EveryAnnouncementParsesAndFormatsBack) {
+  const auto all = test::recordings();
+  ASSERT_GE(all.size(), 21u);
+  std::size_t kinds[7] = {};
+  for (const auto& rec : all) {
+    SCOPED_TRACE(rec.name);
+    std::size_t announcements = 0;
+    for (Direction d : {Direction::client_to_server, Direction::server_to_client}) {
+      for (const auto& l : test::lines_of(rec.stream(d))) {
+        AnnouncementParser parse = nullptr;
+        AnnouncementKind kind = AnnouncementKind::none;
+        std::size_t at = 0;
+        if (d == Direction::client_to_server) {
+          const Command c = parse_command(l.text);
+          if (const VerbRow* row = find_verb(c.word); row && row->parse) {
+            parse = row->parse, kind = row->announces, at = c.args_offset;
+          }
+        } else if (auto r = parse_reply_line(l.text); r && r->final) {
+          if (const ReplyRow* row = find_reply(r->code); row && row->parse) {
+            parse = row->parse, kind = row->announces, at = r->text_offset;
+          }
+        }
+        if (!parse) continue;
+        ++announcements;
+        ++kinds[static_cast<int>(kind)];
+        const std::string_view text = std::string_view(l.text).substr(at);
+        auto a = parse(text);
+        ASSERT_TRUE(a.ok()) << l.text;
+        EXPECT_GE(a->endpoint.port, 1024) << l.text;
+        if (a->has_address) {
+          const std::string& sender = d == Direction::client_to_server ? rec.client : rec.server;
+          EXPECT_EQ(a->endpoint.addr, Address::parse(sender).value()) << l.text;
+        }
+        EXPECT_EQ(format_announced(kind, a->endpoint, a->delimiter), text.substr(a->range.begin, a->range.size()))
+            << l.text;
+      }
+    }
+    // Every recording moves data at least once (LIST, RETR or STOR).
+    EXPECT_GE(announcements, 1u);
+  }
+  EXPECT_GT(kinds[static_cast<int>(AnnouncementKind::port)], 0u);
+  EXPECT_GT(kinds[static_cast<int>(AnnouncementKind::eprt)], 0u);
+  EXPECT_GT(kinds[static_cast<int>(AnnouncementKind::pasv_reply)], 0u);
+  EXPECT_GT(kinds[static_cast<int>(AnnouncementKind::epsv_reply)], 0u);
+}
+
+// The odd lines of the recordings are not announcements: lftp's abort (Telnet IP/DM before ABOR,
+// or a plain ABOR) and the UTF-8 paths over 512 bytes parse as commands, not as violations.
+TEST(RecordedSessions, AbortsAndLongUtf8PathsAreOrdinaryCommands) {
+  std::size_t long_lines = 0, abors = 0;
+  for (const auto& rec : test::recordings()) {
+    for (const auto& l : test::lines_of(rec.stream(Direction::client_to_server))) {
+      const Command c = parse_command(l.text);
+      if (l.text.size() > limits::max_announcement_line) {
+        ++long_lines;
+        EXPECT_EQ(find_verb(c.word) ? find_verb(c.word)->parse : nullptr, nullptr) << rec.name;
+        EXPECT_FALSE(may_announce(Direction::client_to_server, l.text)) << rec.name;
+      }
+      if (l.text.find("ABOR") != std::string::npos) ++abors;
+    }
+  }
+  EXPECT_GE(long_lines, 3u);  // one per server's longpath recording
+  EXPECT_GE(abors, 3u);
 }
 
 }  // namespace

@@ -18,6 +18,7 @@
 
 #include "ftpwall/core/limits.hpp"
 #include "ftpwall/core/packet.hpp"
+#include "recorded_sessions.hpp"
 
 namespace ftpwall {
 namespace {
@@ -182,44 +183,10 @@ class Wire {
   std::uint64_t tag_ = 0;
 };
 
-// ---- the recorded session ---------------------------------------------------------------------
-// Format of tests/data/sessions/*.txt (shared with helper `bench`'s recordings): one message per
-// line, "C " (client -> server) or "S " (server -> client) then the bytes with C escapes
-// (\r \n \\ \xHH). One message = what one side wrote at once.
-struct Turn {
-  Direction dir;
-  std::string bytes;
-};
-
-std::string unescape(std::string_view s) {
-  std::string o;
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] != '\\' || i + 1 == s.size()) {
-      o += s[i];
-      continue;
-    }
-    const char c = s[++i];
-    if (c == 'r') o += '\r';
-    else if (c == 'n') o += '\n';
-    else if (c == 't') o += '\t';
-    else if (c == 'x' && i + 2 < s.size() + 1) {
-      o += static_cast<char>(std::stoi(std::string(s.substr(i + 1, 2)), nullptr, 16));
-      i += 2;
-    } else o += c;
-  }
-  return o;
-}
-
-std::vector<Turn> parse_session(std::string_view text) {
-  std::vector<Turn> turns;
-  std::istringstream in{std::string(text)};
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.size() < 2 || line[0] == '#') continue;
-    turns.push_back({line[0] == 'C' ? c2s : s2c, unescape(std::string_view(line).substr(2))});
-  }
-  return turns;
-}
+// ---- the recorded sessions (recorded_sessions.hpp) -------------------------------------------
+using test::parse_session;
+using test::Turn;
+using Script = test::Recording;
 
 // Written by hand from a vsftpd 3.0.3 / lftp 4.9 exchange until recordings exist: greeting, login,
 // PASV + LIST, PORT + RETR aborted with IAC IP / IAC DM, EPSV + RETR, a long UTF-8 path, QUIT.
@@ -259,28 +226,10 @@ C QUIT\r\n
 S 221 Goodbye.\r\n
 )";
 
-// A session and the real addresses of its ends (its announcements carry them).
-struct Script {
-  std::string name;
-  std::vector<Turn> turns;
-  std::string client, server;
-};
-
-// The hand-written session plus every recording under tests/data/sessions/ (format in its README;
-// the bench records with client 192.0.2.10 and server 198.51.100.10).
+// The hand-written session plus every recording under tests/data/sessions/.
 std::vector<Script> sessions() {
   std::vector<Script> all{{"hand", parse_session(hand_session), "10.0.0.5", "198.51.100.2"}};
-  const std::filesystem::path dir = std::filesystem::path(FTPWALL_SOURCE_DIR) / "tests/data/sessions";
-  std::error_code ec;
-  for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
-    if (e.path().extension() != ".txt") continue;
-    std::ifstream f(e.path(), std::ios::binary);
-    std::stringstream ss;
-    ss << f.rdbuf();
-    const std::string text = ss.str();
-    auto t = parse_session(text);
-    if (!t.empty()) all.push_back({e.path().filename().string(), std::move(t), "192.0.2.10", "198.51.100.10"});
-  }
+  for (auto& r : test::recordings()) all.push_back(std::move(r));
   return all;
 }
 
@@ -411,6 +360,141 @@ TEST(TrackerTest, RandomSegmentationRetransmissionReorderYieldsSameDecisions) {
       }
     }
   }
+}
+
+// What each recording must yield, not only the same thing at every split: one opening per
+// announcement and not one violation (lftp aborts, long UTF-8 paths, multi-line replies included),
+// the session ended by its QUIT where it has one; behind NAT one rewrite per announcement of the NATed side and the
+// peer receiving exactly the rewritten stream.
+TEST(TrackerTest, RecordedSessionsOpenOncePerAnnouncementWithoutViolations) {
+  const auto recs = test::recordings();
+  ASSERT_GE(recs.size(), 21u);
+  for (const auto& rec : recs) {
+    SCOPED_TRACE(rec.name);
+    std::size_t client_ann = 0, server_ann = 0, pasv = 0;
+    for (const auto& l : test::lines_of(rec.stream(c2s))) {
+      const Verb v = parse_command(l.text).verb;
+      client_ann += v == Verb::port || v == Verb::eprt;
+    }
+    for (const auto& l : test::lines_of(rec.stream(s2c))) {
+      if (l.text.starts_with("227 ")) ++pasv;
+      server_ann += l.text.starts_with("227 ") || l.text.starts_with("229 ");
+    }
+    ASSERT_GT(client_ann + server_ann, 0u);
+    const auto tuples = placements(rec.client, rec.server);
+    for (std::size_t i = 0; i < tuples.size(); ++i) {
+      SCOPED_TRACE(i);
+      const Replay r = play(tuples[i], rec.turns, whole);
+      const std::string d = join(r.decisions);
+      auto count = [&](std::string_view what) {
+        std::size_t n = 0;
+        for (const auto& x : r.decisions) n += x.starts_with(what);
+        return n;
+      };
+      EXPECT_EQ(count("open_data"), client_ann + server_ann) << d;
+      EXPECT_EQ(count("violation"), 0u) << d;
+      ASSERT_FALSE(r.decisions.empty());
+      // pure-ftpd-lftp-abort ends without a QUIT (lftp gave up on the session).
+      if (rec.stream(c2s).find("QUIT\r\n") != std::string::npos) {
+        EXPECT_EQ(r.decisions.back(), "session_end session_quit") << d;
+      }
+      std::string to_server = rec.stream(c2s), to_client = rec.stream(s2c);
+      auto replace_all = [](std::string& s, std::string_view from, std::string_view to) {
+        for (std::size_t at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size()))
+          s.replace(at, from.size(), to);
+      };
+      if (i == 1) {  // client behind SNAT: every PORT/EPRT rewritten
+        EXPECT_EQ(count("rewrite client_to_server"), client_ann) << d;
+        replace_all(to_server, "PORT 192,0,2,10,", "PORT 203,0,113,1,");
+        replace_all(to_server, "|1|192.0.2.10|", "|1|203.0.113.1|");
+      } else if (i == 2) {  // server behind DNAT: every 227 rewritten, 229 opened as dialled
+        EXPECT_EQ(count("rewrite server_to_client"), pasv) << d;
+        replace_all(to_client, "(198,51,100,10,", "(203,0,113,9,");
+      } else {
+        EXPECT_EQ(count("rewrite"), 0u) << d;
+      }
+      EXPECT_EQ(r.to_server, to_server);
+      EXPECT_EQ(r.to_client, to_client);
+    }
+  }
+}
+
+TEST(TrackerTest, HttpPostBodyWithEmbeddedPortOpensNothing) {
+  // NAT Slipstreaming on the wire: a browser inside (10.0.0.5, SNAT) posts to port 21 of an
+  // attacker's server and pads the request so that body lines "PORT ..." start segments of their
+  // own. Reassembled, they are lines of a request sent before any 220: nothing opens, nothing is
+  // rewritten, and the bytes pass as they were. Cut into 7-byte segments, the PORT lines are held
+  // (they may be announcements) and released whole.
+  for (bool greeted : {false, true}) {
+    SCOPED_TRACE(greeted);
+    Wire w(client_nat());
+    w.handshake();
+    if (greeted) {
+      w.write(s2c, "220 hi\r\n");
+      w.segment(s2c, 0, 8);
+    }
+    const std::string head =
+        "POST /upload HTTP/1.1\r\nHost: 198.51.100.2:21\r\nContent-Type: text/plain\r\nContent-Length: 44\r\n\r\n";
+    const std::string body = "PORT 10,0,0,5,1,189\r\nPORT 10,0,0,5,195,80\r\n";  // 445 (SMB), 50000
+    w.write(c2s, head + body);
+    w.segment(c2s, 0, head.size());
+    for (std::size_t at = head.size(); at < head.size() + body.size(); at += 7)
+      w.segment(c2s, at, std::min<std::size_t>(7, head.size() + body.size() - at));
+    const std::string d = join(w.decisions());
+    EXPECT_EQ(d.find("open_data"), std::string::npos) << d;
+    EXPECT_EQ(d.find("rewrite"), std::string::npos) << d;
+    const std::string why = greeted ? "violation command_outstanding" : "violation before_greeting";
+    EXPECT_EQ(w.decisions().size(), 2u) << d;
+    for (const auto& x : w.decisions()) EXPECT_TRUE(x.starts_with(why)) << d;
+    EXPECT_EQ(w.recv(c2s).data, head + body);
+    EXPECT_FALSE(w.tracker().holding(c2s));
+    EXPECT_GT(w.tracker().stats().held_packets, 0u);
+    EXPECT_TRUE(w.tracker().corrections().empty());
+  }
+}
+
+TEST(TrackerTest, RetransmissionAlteringARewrittenRegionIsCorrectionMismatch) {
+  // After the PORT was rewritten, a "retransmission" of it names another address. The receiver
+  // gets the recorded new bytes (never a mix), and the session is reset whatever the policy says.
+  Wire w(client_nat());
+  w.handshake();
+  w.write(s2c, "220 hi\r\n");
+  w.segment(s2c, 0, 8);
+  const std::string port = "PORT 10,0,0,5,156,64\r\n";
+  w.write(c2s, port);
+  w.segment(c2s, 0, port.size());
+  ASSERT_EQ(w.recv(c2s).data, "PORT 203,0,113,1,156,64\r\n");
+  auto o = w.send(c2s, build(client_nat().original, 0xFFFFFF01u, w.recv(s2c).rcv_nxt(), tcp_flag::ack,
+                             "PORT 10,0,0,6,156,64\r\n"));
+  bool found = false;
+  for (const auto& dec : o.decisions) {
+    if (const auto* v = std::get_if<Violation>(&dec); v && v->reason == Reason::correction_mismatch) {
+      found = true;
+      EXPECT_EQ(v->action, ViolationAction::reset);
+      EXPECT_EQ(v->direction, c2s);
+    }
+  }
+  EXPECT_TRUE(found) << join(w.decisions());
+  ASSERT_TRUE(o.modified);
+  auto v = PacketView::parse(std::span<std::uint8_t>(o.bytes));
+  ASSERT_TRUE(v.ok());
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(v->payload().data()), v->payload_size()),
+            "PORT 203,0,113,1,156,64\r\n");
+  EXPECT_EQ(w.recv(c2s).data, "PORT 203,0,113,1,156,64\r\n");
+}
+
+TEST(TrackerTest, FinBothWaysEndsSessionAsClosed) {
+  Wire w(no_nat());
+  w.handshake();
+  w.write(s2c, "220 hi\r\n");
+  w.segment(s2c, 0, 8);
+  auto first = w.segment(c2s, 0, 0, tcp_flag::fin);
+  EXPECT_TRUE(first.decisions.empty());
+  EXPECT_FALSE(w.tracker().ended());
+  auto second = w.segment(s2c, 8, 0, tcp_flag::fin);
+  ASSERT_EQ(second.decisions.size(), 1u);
+  EXPECT_EQ(std::get<SessionEnd>(second.decisions[0]).reason, Reason::connection_closed);
+  EXPECT_TRUE(w.tracker().ended());
 }
 
 TEST(TrackerTest, SplitAnnouncementHeldAndRewrittenWhole) {
