@@ -18,23 +18,9 @@ constexpr std::size_t ipv4_min_header = 20, ipv6_header = 40, tcp_min_header = 2
 constexpr std::uint8_t opt_eol = 0, opt_nop = 1, opt_mss = 2, opt_wscale = 3, opt_sack_perm = 4, opt_sack = 5,
                        opt_timestamps = 8;
 
-Error fail(Reason r, const std::string& detail) { return make_error(std::string(name(r)) + ": " + detail); }
-
 std::string num(std::size_t v) { return std::to_string(v); }
 
 }  // namespace
-
-Reason reason_of(const Error& e) {
-  std::string_view m = e.message;
-  auto colon = m.find(':');
-  if (colon == std::string_view::npos) return Reason::none;
-  m = m.substr(0, colon);
-#define FTPWALL_REASON_MATCH(n) \
-  if (m == #n) return Reason::n;
-  FTPWALL_REASONS(FTPWALL_REASON_MATCH)
-#undef FTPWALL_REASON_MATCH
-  return Reason::none;
-}
 
 // ---------------------------------------------------------------------------------------------
 // Checksums
@@ -91,29 +77,29 @@ std::uint16_t checksum_replace_bytes(std::uint16_t check, std::size_t offset, st
 // Parsing
 
 Result<PacketView> PacketView::parse(std::span<std::uint8_t> bytes) {
-  if (bytes.empty()) return fail(Reason::packet_truncated, "empty packet");
+  if (bytes.empty()) return make_error(Reason::packet_truncated, "empty packet");
   switch (bytes[0] >> 4) {
     case 4: return parse_ipv4(bytes);
     case 6: return parse_ipv6(bytes);
-    default: return fail(Reason::packet_bad_header, "IP version " + num(bytes[0] >> 4));
+    default: return make_error(Reason::packet_bad_header, "IP version " + num(bytes[0] >> 4));
   }
 }
 
 Result<PacketView> PacketView::parse_ipv4(std::span<std::uint8_t> bytes) {
   if (bytes.size() < ipv4_min_header)
-    return fail(Reason::packet_truncated, "IPv4 header needs 20 bytes, have " + num(bytes.size()));
+    return make_error(Reason::packet_truncated, "IPv4 header needs 20 bytes, have " + num(bytes.size()));
   std::size_t ihl = std::size_t(bytes[0] & 0x0f) * 4;
-  if (ihl < ipv4_min_header) return fail(Reason::packet_bad_header, "IPv4 IHL " + num(ihl / 4) + " < 5");
+  if (ihl < ipv4_min_header) return make_error(Reason::packet_bad_header, "IPv4 IHL " + num(ihl / 4) + " < 5");
   std::size_t total = (std::size_t{bytes[2]} << 8) | bytes[3];
   if (total > bytes.size())
-    return fail(Reason::packet_truncated, "IPv4 total length " + num(total) + " > " + num(bytes.size()) + " bytes");
+    return make_error(Reason::packet_truncated, "IPv4 total length " + num(total) + " > " + num(bytes.size()) + " bytes");
   if (total < ihl)
-    return fail(Reason::packet_bad_header, "IPv4 total length " + num(total) + " < header length " + num(ihl));
+    return make_error(Reason::packet_bad_header, "IPv4 total length " + num(total) + " < header length " + num(ihl));
   // Flags|fragment offset (RFC 791): bit 0x2000 = MF, low 13 bits = offset in 8-byte units.
   std::uint16_t frag = static_cast<std::uint16_t>((bytes[6] << 8) | bytes[7]);
   if ((frag & 0x1fff) != 0)
-    return fail(Reason::packet_fragment, "IPv4 fragment at offset " + num(std::size_t(frag & 0x1fff) * 8));
-  if (bytes[9] != proto_tcp) return fail(Reason::packet_not_tcp, "IPv4 protocol " + num(bytes[9]));
+    return make_error(Reason::packet_fragment, "IPv4 fragment at offset " + num(std::size_t(frag & 0x1fff) * 8));
+  if (bytes[9] != proto_tcp) return make_error(Reason::packet_not_tcp, "IPv4 protocol " + num(bytes[9]));
   PacketView v;
   v.bytes_ = bytes.first(total);
   v.family_ = Family::v4;
@@ -125,12 +111,12 @@ Result<PacketView> PacketView::parse_ipv4(std::span<std::uint8_t> bytes) {
 
 Result<PacketView> PacketView::parse_ipv6(std::span<std::uint8_t> bytes) {
   if (bytes.size() < ipv6_header)
-    return fail(Reason::packet_truncated, "IPv6 header needs 40 bytes, have " + num(bytes.size()));
+    return make_error(Reason::packet_truncated, "IPv6 header needs 40 bytes, have " + num(bytes.size()));
   std::size_t total = ipv6_header + ((std::size_t{bytes[4]} << 8) | bytes[5]);
   // Payload length 0 with a hop-by-hop jumbo option (RFC 2675) is not supported: it fails below as a
   // truncated TCP header, since 40 bytes carry no TCP header.
   if (total > bytes.size())
-    return fail(Reason::packet_truncated, "IPv6 payload length " + num(total - ipv6_header) + " > " +
+    return make_error(Reason::packet_truncated, "IPv6 payload length " + num(total - ipv6_header) + " > " +
                                               num(bytes.size() - ipv6_header) + " bytes");
   auto pkt = bytes.first(total);
   std::uint8_t next = pkt[6];
@@ -139,22 +125,22 @@ Result<PacketView> PacketView::parse_ipv6(std::span<std::uint8_t> bytes) {
   for (std::size_t n = 0;; ++n) {
     if (next == proto_tcp) break;
     if (next != ip6_hop_by_hop && next != ip6_routing && next != ip6_fragment && next != ip6_dest_opts)
-      return fail(Reason::packet_not_tcp, "IPv6 next header " + num(next));
+      return make_error(Reason::packet_not_tcp, "IPv6 next header " + num(next));
     if (n == limits::max_ipv6_extension_headers)
-      return fail(Reason::packet_too_many_extension_headers,
+      return make_error(Reason::packet_too_many_extension_headers,
                   "more than " + num(limits::max_ipv6_extension_headers) + " IPv6 extension headers");
     // RFC 8200 §4.3: the hop-by-hop header may only follow the fixed header.
-    if (next == ip6_hop_by_hop && n != 0) return fail(Reason::packet_bad_header, "IPv6 hop-by-hop header not first");
-    if (off + 8 > total) return fail(Reason::packet_truncated, "IPv6 extension header past the payload length");
+    if (next == ip6_hop_by_hop && n != 0) return make_error(Reason::packet_bad_header, "IPv6 hop-by-hop header not first");
+    if (off + 8 > total) return make_error(Reason::packet_truncated, "IPv6 extension header past the payload length");
     std::size_t len = 8;
     if (next == ip6_fragment) {
       // Fragment header (RFC 8200 §4.5): next, reserved, offset<<3 | res | M, identification.
       std::uint16_t fo = static_cast<std::uint16_t>((pkt[off + 2] << 8) | pkt[off + 3]);
-      if ((fo & 0xfff8) != 0) return fail(Reason::packet_fragment, "IPv6 fragment at offset " + num(fo & 0xfff8));
+      if ((fo & 0xfff8) != 0) return make_error(Reason::packet_fragment, "IPv6 fragment at offset " + num(fo & 0xfff8));
       if (fo & 1) fragmented = true;  // an atomic fragment (offset 0, M 0) is a whole packet
     } else {
       len = (std::size_t{pkt[off + 1]} + 1) * 8;
-      if (off + len > total) return fail(Reason::packet_truncated, "IPv6 extension header past the payload length");
+      if (off + len > total) return make_error(Reason::packet_truncated, "IPv6 extension header past the payload length");
     }
     next = pkt[off];
     off += len;
@@ -171,11 +157,11 @@ Result<PacketView> PacketView::parse_ipv6(std::span<std::uint8_t> bytes) {
 Result<void> PacketView::parse_tcp() {
   std::size_t avail = bytes_.size() - tcp_;
   if (avail < tcp_min_header)
-    return fail(Reason::packet_truncated, "TCP header needs 20 bytes, have " + num(avail));
+    return make_error(Reason::packet_truncated, "TCP header needs 20 bytes, have " + num(avail));
   std::size_t doff = std::size_t(bytes_[tcp_ + 12] >> 4) * 4;
-  if (doff < tcp_min_header) return fail(Reason::packet_bad_header, "TCP data offset " + num(doff / 4) + " < 5");
+  if (doff < tcp_min_header) return make_error(Reason::packet_bad_header, "TCP data offset " + num(doff / 4) + " < 5");
   if (doff > avail)
-    return fail(Reason::packet_truncated, "TCP header length " + num(doff) + " > " + num(avail) + " bytes");
+    return make_error(Reason::packet_truncated, "TCP header length " + num(doff) + " > " + num(avail) + " bytes");
   tcp_len_ = static_cast<std::uint16_t>(doff);
   payload_off_ = static_cast<std::uint32_t>(tcp_ + doff);
   // Options (RFC 9293 §3.2): kind 0 ends the list, kind 1 is one byte, every other kind is
@@ -189,11 +175,11 @@ Result<void> PacketView::parse_tcp() {
       ++i;
       continue;
     }
-    if (i + 1 >= end) return fail(Reason::packet_truncated, "TCP option " + num(kind) + " has no length byte");
+    if (i + 1 >= end) return make_error(Reason::packet_truncated, "TCP option " + num(kind) + " has no length byte");
     std::size_t len = bytes_[i + 1];
-    if (len < 2) return fail(Reason::packet_bad_header, "TCP option " + num(kind) + " length " + num(len) + " < 2");
+    if (len < 2) return make_error(Reason::packet_bad_header, "TCP option " + num(kind) + " length " + num(len) + " < 2");
     if (i + len > end)
-      return fail(Reason::packet_truncated, "TCP option " + num(kind) + " length " + num(len) + " runs past the header");
+      return make_error(Reason::packet_truncated, "TCP option " + num(kind) + " length " + num(len) + " runs past the header");
     auto at = static_cast<std::uint16_t>(i + 2);
     switch (kind) {
       case opt_mss: if (len == 4) mss_off_ = at; break;
@@ -309,10 +295,10 @@ Result<PacketView> PacketView::replace_payload(std::span<const std::uint8_t> new
   std::size_t new_total = payload_off_ + new_payload.size();
   std::size_t ip_len_field = family_ == Family::v4 ? new_total : new_total - ipv6_header;
   if (ip_len_field > 0xffff)
-    return fail(Reason::packet_too_large, "rewritten packet needs IP length " + num(ip_len_field) + " > 65535");
+    return make_error(Reason::packet_too_large, "rewritten packet needs IP length " + num(ip_len_field) + " > 65535");
   const std::uint8_t* src = bytes_.data();
   if (!out.empty() && src < out.data() + out.size() && out.data() < src + bytes_.size())
-    return fail(Reason::packet_too_large, "output buffer aliases the packet");
+    return make_error(Reason::packet_too_large, "output buffer aliases the packet");
   std::size_t old_tcp_len = bytes_.size() - tcp_, new_tcp_len = new_total - tcp_;
   std::uint16_t check = tcp_checksum();
   // TCP checksum (RFC 9293 §3.1): the pseudo-header's TCP length and the payload change; the payload

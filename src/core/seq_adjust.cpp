@@ -11,8 +11,6 @@ namespace ftpwall {
 
 namespace {
 
-Error fail(Reason r, const std::string& detail) { return make_error(std::string(name(r)) + ": " + detail); }
-
 bool same_bytes(std::span<const std::uint8_t> a, std::span<const std::uint8_t> b) {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin());
 }
@@ -24,21 +22,21 @@ bool same_bytes(std::span<const std::uint8_t> a, std::span<const std::uint8_t> b
 
 Result<void> SeqAdjust::record(Direction dir, std::uint32_t pos, std::span<const std::uint8_t> old_bytes,
                                std::span<const std::uint8_t> new_bytes) {
-  if (old_bytes.empty()) return fail(Reason::correction_invalid, "a rewrite must replace at least one byte");
+  if (old_bytes.empty()) return make_error(Reason::correction_invalid, "a rewrite must replace at least one byte");
   if (old_bytes.size() > limits::max_correction_bytes || new_bytes.size() > limits::max_correction_bytes)
-    return fail(Reason::correction_invalid,
+    return make_error(Reason::correction_invalid,
                 "a rewrite longer than " + std::to_string(limits::max_correction_bytes) + " bytes");
   if (same_bytes(old_bytes, new_bytes)) return {};
   DirHistory& h = dirs_[idx(dir)];
   collapse(h);
   if (h.acked_known && seq_before(pos, h.acked))
-    return fail(Reason::correction_invalid, "rewrite at " + std::to_string(pos) +
+    return make_error(Reason::correction_invalid, "rewrite at " + std::to_string(pos) +
                                                 " starts before the acknowledged " + std::to_string(h.acked));
   if (!h.list.empty() && seq_before(pos, h.list.back().end()))
-    return fail(Reason::correction_invalid, "rewrite at " + std::to_string(pos) + " overlaps the one ending at " +
+    return make_error(Reason::correction_invalid, "rewrite at " + std::to_string(pos) + " overlaps the one ending at " +
                                                 std::to_string(h.list.back().end()));
   if (h.list.size() >= limits::max_corrections_per_direction)
-    return fail(Reason::correction_history_full,
+    return make_error(Reason::correction_history_full,
                 std::to_string(h.list.size()) + " unacknowledged corrections in " + std::string(name(dir)));
   Correction c;
   c.pos = pos;
@@ -195,7 +193,7 @@ Result<ApplyOutcome> SeqAdjust::apply(PacketView& pkt, Direction dir, std::vecto
   const std::uint32_t new_seq = rewrite ? t.seq : map_seq_in(h, seq, Round::down);
   if (rewrite) {
     // The TCP checksum of a first fragment covers payload this packet does not carry.
-    if (pkt.fragmented()) return fail(Reason::packet_fragment, "a first fragment overlaps a rewritten region");
+    if (pkt.fragmented()) return make_error(Reason::packet_fragment, "a first fragment overlaps a rewritten region");
     res.violation = t.violation;
     if (t.payload.size() == pkt.payload_size()) {
       if (!same_bytes(t.payload, pkt.payload())) {
@@ -213,7 +211,9 @@ Result<ApplyOutcome> SeqAdjust::apply(PacketView& pkt, Direction dir, std::vecto
     // RFC 9293 §3.8.5: the urgent pointer is an offset from this segment's sequence number.
     const std::uint32_t urgent = map_seq_in(h, seq + pkt.urgent_pointer(), Round::up);
     const std::int32_t d = seq_diff(urgent, new_seq);
-    const auto up = static_cast<std::uint16_t>(std::clamp<std::int32_t>(d, 0, 0xffff));
+    const std::int32_t clamped = std::clamp<std::int32_t>(d, 0, 0xffff);
+    res.urgent_clamped = clamped != d;
+    const auto up = static_cast<std::uint16_t>(clamped);
     if (up != pkt.urgent_pointer()) {
       pkt.set_urgent_pointer(up);
       res.changed = true;

@@ -46,8 +46,7 @@ StreamAssembler& StreamAssembler::operator=(StreamAssembler&&) noexcept = defaul
 
 Result<void> StreamAssembler::allow_pickup(PickupHistory history) {
   if (history == PickupHistory::unknown) {
-    return make_error(std::string(name(Reason::pickup_without_history)) +
-                      ": the session may carry corrections and their history is unknown");
+    return make_error(Reason::pickup_without_history, "the session may carry corrections and their history is unknown");
   }
   pickup_allowed_ = true;
   return {};

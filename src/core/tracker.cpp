@@ -166,6 +166,7 @@ void Tracker::finish(PacketView& p, Direction d, bool in_stream, PacketOutcome& 
     violation(reason_of(applied.error()), d, 0, {}, Act::policy, out.decisions);
     return;
   }
+  if (applied->urgent_clamped) stats_.urgent_clamped++;
   if (applied->violation) {
     violation(Reason::correction_mismatch, d, 0, p.payload(), Act::reset, out.decisions);
   }

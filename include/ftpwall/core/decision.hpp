@@ -61,6 +61,10 @@ struct Violation {
 };
 
 // Remove the opening `opening` (if still installed): replaced, refused, spent, or session over.
+// The daemon must ignore an id it does not know: the Session numbers every opening it accepts,
+// but the daemon may never have installed one (the Tracker dropped its OpenData because the framer
+// refused the line or the correction could not be recorded, or installing it failed, or it already
+// expired), and a later CloseData still names it. Closing is idempotent; an unknown id is not an error.
 struct CloseData {
   std::uint32_t opening = 0;
   Reason reason = Reason::none;

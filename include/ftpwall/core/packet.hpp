@@ -13,7 +13,7 @@
 //                   16 checksum  18 urgent pointer  20.. options (data offset*4 bytes in all)
 //
 // Malformed packets are refused with an Error whose message starts with the Reason's name
-// (packet_truncated: ..., see reason_of()); bytes after the IP total length (link padding) are not
+// (packet_truncated: ..., see reason_of() in reason.hpp); bytes after the IP total length (link padding) are not
 // part of the packet. A first fragment (IPv4 MF, IPv6 fragment header with offset 0 and M set)
 // parses (its TCP header is whole) but is marked fragmented(): its TCP checksum covers bytes this
 // view does not have, so it must not be rewritten. Non-first fragments are refused.
@@ -38,11 +38,6 @@
 #include "ftpwall/core/result.hpp"
 
 namespace ftpwall {
-
-// Errors of the core carry the Reason's name as the first word of the message ("packet_truncated:
-// IPv4 total length 60 > 40 captured bytes"). reason_of() gives the Reason back (Reason::none if the
-// message does not start with a known name) so callers can count and log by name.
-Reason reason_of(const Error& e);
 
 namespace tcp_flag {
 inline constexpr std::uint8_t fin = 0x01, syn = 0x02, rst = 0x04, psh = 0x08, ack = 0x10, urg = 0x20,

@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <string_view>
 
+#include "ftpwall/core/result.hpp"
+
 namespace ftpwall {
 
 #define FTPWALL_REASONS(X)                                                                      \
@@ -66,5 +68,12 @@ constexpr std::string_view name(Reason r) {
   }
   return "unknown";
 }
+
+// Errors of the core carry the Reason's name as the first word of the message ("packet_truncated:
+// IPv4 total length 60 > 40 captured bytes"), so one Error type serves every layer and a caller can
+// still count and log by name.
+Error make_error(Reason r, std::string_view detail);
+// The Reason an Error names; Reason::none if its message does not start with a known name and ':'.
+Reason reason_of(const Error& e);
 
 }  // namespace ftpwall

@@ -17,13 +17,29 @@
 //     an announcement becomes a valid packet on its own; the receiver drops the octets it already has
 //     (RFC 9293 §3.10.7.4). The cost: a widened packet is up to one new region longer (a control
 //     connection's segments are small; refused with packet_too_large at 65535).
+//   * Path MTU / MSS (issue 5: "handled or documented"; documented). A segment can grow by a
+//     rewrite's length change, and a widened one by up to one whole new region, so by at most
+//     limits::max_correction_bytes (in practice a few bytes: "10,0,0,5" -> "203,0,113,1" is +3; a
+//     whole "|1|10.0.0.5|40123|" region is < 60). A full-sized segment (MSS bytes) then exceeds the
+//     peer's MSS and may exceed the path MTU. The core does not split packets: they go out as they
+//     are, and on the wire (i) with DF set (Linux always sets it on TCP), a router on a smaller
+//     link drops the packet and sends ICMP "fragmentation needed", which reaches the sender, whose
+//     kernel lowers its path MTU and retransmits smaller segments, which are rewritten identically
+//     (the rules above) and fit; (ii) a receiver accepts a segment above its announced MSS (Linux
+//     and the BSDs do not enforce MSS on receive). Control connections rarely send full segments
+//     (announcement lines are < 100 bytes, sent alone), so this only bites when an announcement
+//     shares a segment with a near-MSS burst of pipelined commands. The daemon may clamp the MSS of
+//     control connections behind NAT by a few bytes (TCPMSS --set-mss) to rule it out entirely.
 //   * A region of unchanged length is replaced octet for octet, never widened.
 //   * Acknowledgements (and SACK edges) map back from T to O. An ack that falls inside a new region
 //     whose length changed maps to the region's start (the sender retransmits the whole region); a
 //     SACK left edge inside one maps to the region's end (claim only what was received), so a block
 //     may become empty (left == right), which receivers ignore (Linux tcp_is_sackblock_valid).
 //   * The urgent pointer (RFC 9293 §3.8.5: an offset from the segment's seq) is mapped as an
-//     absolute sequence number; one that points inside a changed region maps to its end.
+//     absolute sequence number; one that points inside a changed region maps to its end. A mapped
+//     offset that no longer fits 16 bits (a pointer near 65535 behind a region that grew) is set
+//     to 65535 and reported (ApplyOutcome::urgent_clamped): the receiver then ends urgent mode a
+//     little early, which for FTP's IAC DM (Telnet Synch) means it may read the DM as ordinary data.
 //   * Octets of a segment inside a rewritten region that differ from the recorded old bytes are not
 //     mixed into the output: the output carries the recorded new bytes and `violation` is set
 //     (Reason correction_mismatch); the caller applies its policy (pass or reset).
@@ -81,6 +97,7 @@ struct ApplyOutcome {
   bool moved = false;      // the packet now lives in out_buffer (its length changed)
   bool changed = false;    // at least one byte of the packet changed
   bool violation = false;  // see SegmentTransform::violation (Reason correction_mismatch)
+  bool urgent_clamped = false;  // the mapped urgent pointer did not fit 16 bits: set to 0 or 65535
 };
 
 class SeqAdjust {

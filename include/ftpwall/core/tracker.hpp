@@ -104,6 +104,7 @@ struct TrackerStats {
   std::uint64_t hold_expiries = 0;
   std::uint64_t rewrites = 0;
   std::uint64_t lines = 0;
+  std::uint64_t urgent_clamped = 0;  // packets whose mapped urgent pointer did not fit (seq_adjust.hpp)
 };
 
 class Tracker {

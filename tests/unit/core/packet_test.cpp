@@ -300,12 +300,6 @@ TEST(PacketView, EveryPrefixOfAValidPacketIsRefusedNotReadPast) {
   }
 }
 
-TEST(PacketView, ReasonOfErrorMessages) {
-  EXPECT_EQ(reason_of(make_error("packet_not_tcp: IPv4 protocol 17")), Reason::packet_not_tcp);
-  EXPECT_EQ(reason_of(make_error("something else")), Reason::none);
-  EXPECT_EQ(reason_of(make_error("no_such_reason: x")), Reason::none);
-}
-
 // ---- writers and checksums ----
 
 TEST(PacketWriters, SetFieldsKeepsTheChecksumEqualToAFullRecomputation) {

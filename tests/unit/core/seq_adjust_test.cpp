@@ -296,6 +296,35 @@ TEST(SeqAdjustApply, AckSackAndUrgentWithChecksumsAfterEachUpdate) {
   }
 }
 
+TEST(SeqAdjustApply, UrgentPointerThatNoLongerFitsIsClampedAndReported) {
+  // Client history: [1000,1004) -> 7 bytes (+3). A segment starting before the region whose urgent
+  // pointer lies past it: mapped, the offset grows by 3.
+  SeqAdjust sa;
+  ASSERT_TRUE(sa.record(c2s, 1000, Bytes(4, 'o'), Bytes(7, 'n')).ok());
+  for (std::uint16_t urgent : {std::uint16_t{0xffff - 3}, std::uint16_t{0xffff - 2}, std::uint16_t{0xffff}}) {
+    TcpSpec t;
+    t.seq = 990;
+    t.ack = 5000;
+    t.flags = tcp_flag::ack | tcp_flag::urg;
+    t.urgent = urgent;
+    t.payload = Bytes(5, 'x');  // ends before the region: only the urgent pointer moves
+    Bytes b = test::build_v4(t);
+    auto v = PacketView::parse(b);
+    ASSERT_TRUE(v.ok());
+    Bytes out;
+    auto r = sa.apply(*v, c2s, out);
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(test::stored_tcp_checksum(b), test::reference_tcp_checksum(b));
+    if (urgent <= 0xffff - 3) {  // at the bound: 0xffff exactly, no clamp
+      EXPECT_FALSE(r->urgent_clamped) << urgent;
+      EXPECT_EQ(v->urgent_pointer(), urgent + 3);
+    } else {  // past it
+      EXPECT_TRUE(r->urgent_clamped) << urgent;
+      EXPECT_EQ(v->urgent_pointer(), 0xffff);
+    }
+  }
+}
+
 // A peer's byte stream of one direction, the rewrites applied to it, and what the receiver got.
 struct Flow {
   std::uint32_t isn = 0;
