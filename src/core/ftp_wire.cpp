@@ -142,16 +142,27 @@ Result<Announced> parse_port_args(std::string_view args) {
   return Announced{*ep, true, 0, {0, args.size()}};
 }
 
+namespace {
+// The decimal byte lists shared by PORT/227 (RFC 959 4.1.2) and LPRT/228 (RFC 1639 2): "h1,...,hn,"
+// for the first n address bytes, and "p1,p2" for the port (high byte first).
+void append_address_fields(std::string& s, const Address& a, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i) {
+    s += std::to_string(a.bytes[i]);
+    s += ',';
+  }
+}
+void append_port_fields(std::string& s, std::uint16_t port) {
+  s += std::to_string(port >> 8);
+  s += ',';
+  s += std::to_string(port & 0xff);
+}
+}  // namespace
+
 std::string format_port_args(const Endpoint& ep) {
   assert(ep.addr.family == Family::v4);
   std::string s;
-  for (int i = 0; i < 4; ++i) {
-    s += std::to_string(ep.addr.bytes[i]);
-    s += ',';
-  }
-  s += std::to_string(ep.port >> 8);
-  s += ',';
-  s += std::to_string(ep.port & 0xff);
+  append_address_fields(s, ep.addr, 4);
+  append_port_fields(s, ep.port);
   return s;
 }
 
@@ -211,16 +222,10 @@ Result<Announced> parse_lprt_args(std::string_view args) {
 }
 
 std::string format_lprt_args(const Endpoint& ep) {
-  const bool v4 = ep.addr.family == Family::v4;
-  std::string s = v4 ? "4,4" : "6,16";
-  for (std::size_t i = 0; i < ep.addr.size(); ++i) {
-    s += ',';
-    s += std::to_string(ep.addr.bytes[i]);
-  }
-  s += ",2,";
-  s += std::to_string(ep.port >> 8);
-  s += ',';
-  s += std::to_string(ep.port & 0xff);
+  std::string s = ep.addr.family == Family::v4 ? "4,4," : "6,16,";  // af,hal
+  append_address_fields(s, ep.addr, ep.addr.size());
+  s += "2,";  // pal
+  append_port_fields(s, ep.port);
   return s;
 }
 

@@ -200,21 +200,19 @@ Result<void> PacketView::parse_tcp() {
   return {};
 }
 
-Address PacketView::src_address() const {
+namespace {
+// The address at `v4_off` (IPv4) or `v6_off` (IPv6) of an IP header already range-checked by parse().
+Address address_at(std::span<const std::uint8_t> ip, Family f, std::size_t v4_off, std::size_t v6_off) {
   Address a;
-  a.family = family_;
-  if (family_ == Family::v4) std::memcpy(a.bytes.data(), bytes_.data() + 12, 4);
-  else std::memcpy(a.bytes.data(), bytes_.data() + 8, 16);
+  a.family = f;
+  if (f == Family::v4) std::memcpy(a.bytes.data(), ip.data() + v4_off, 4);
+  else std::memcpy(a.bytes.data(), ip.data() + v6_off, 16);
   return a;
 }
+}  // namespace
 
-Address PacketView::dst_address() const {
-  Address a;
-  a.family = family_;
-  if (family_ == Family::v4) std::memcpy(a.bytes.data(), bytes_.data() + 16, 4);
-  else std::memcpy(a.bytes.data(), bytes_.data() + 24, 16);
-  return a;
-}
+Address PacketView::src_address() const { return address_at(bytes_, family_, 12, 8); }
+Address PacketView::dst_address() const { return address_at(bytes_, family_, 16, 24); }
 
 std::optional<std::uint16_t> PacketView::mss() const {
   if (!mss_off_) return std::nullopt;

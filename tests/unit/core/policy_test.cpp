@@ -3,22 +3,16 @@
 
 #include <gtest/gtest.h>
 
+#include "nat_tuples.hpp"
+
 namespace ftpwall {
 namespace {
 
-const Address client_real = Address::v4(10, 0, 0, 5);
-const Address client_public = Address::v4(203, 0, 113, 1);
-const Address server_addr = Address::v4(198, 51, 100, 9);
-
-// Client 10.0.0.5 behind SNAT to 203.0.113.1, server 198.51.100.9 without NAT.
-ConnTuples client_snat() {
-  return {{{client_real, 40000}, {server_addr, 21}}, {{server_addr, 21}, {client_public, 40000}}};
-}
-// Client 198.51.100.7, server 10.1.1.2 behind DNAT from 203.0.113.1.
-ConnTuples server_dnat() {
-  return {{{Address::v4(198, 51, 100, 7), 40000}, {Address::v4(203, 0, 113, 1), 21}},
-          {{Address::v4(10, 1, 1, 2), 21}, {Address::v4(198, 51, 100, 7), 40000}}};
-}
+using test::client_public;
+using test::client_real;
+using test::client_snat;
+using test::server_addr;
+using test::server_dnat;
 
 AnnouncementFacts good_port() {
   AnnouncementFacts f;

@@ -5,22 +5,19 @@
 
 #include <string>
 
+#include "nat_tuples.hpp"
+
 namespace ftpwall {
 namespace {
 
-const Address client_real = Address::v4(10, 0, 0, 5);
-const Address client_public = Address::v4(203, 0, 113, 1);
-const Address server_addr = Address::v4(198, 51, 100, 9);
-const Address server_inside = Address::v4(10, 1, 1, 2);
-const Address server_public = Address::v4(203, 0, 113, 1);
-const Address other_client = Address::v4(198, 51, 100, 7);
-
-ConnTuples client_snat() {
-  return {{{client_real, 40000}, {server_addr, 21}}, {{server_addr, 21}, {client_public, 40000}}};
-}
-ConnTuples server_dnat() {
-  return {{{other_client, 40000}, {server_public, 21}}, {{server_inside, 21}, {other_client, 40000}}};
-}
+using test::client_public;
+using test::client_real;
+using test::client_snat;
+using test::remote_client;
+using test::server_addr;
+using test::server_dnat;
+using test::server_inside;
+using test::server_public;
 
 // Parses the announcement in `line` like the Session does and rewrites it to `ep`.
 std::string rewrite(std::string_view line, AnnouncementKind kind, std::size_t text_offset, const Endpoint& ep) {
@@ -77,19 +74,19 @@ TEST(PlanRewrite, EpsvReplyIsNeverRewrittenForTheAddress) {
 }
 
 TEST(PlanRewrite, WithoutNatNothingChanges) {
-  auto t = ConnTuples::without_nat({other_client, 40000}, {server_addr, 21});
-  auto p = plan_rewrite(t, Direction::client_to_server, AnnouncementKind::port, {other_client, 50000});
+  auto t = ConnTuples::without_nat({remote_client, 40000}, {server_addr, 21});
+  auto p = plan_rewrite(t, Direction::client_to_server, AnnouncementKind::port, {remote_client, 50000});
   EXPECT_FALSE(p.rewrite);
   EXPECT_EQ(p.announce, p.inside);
 }
 
 TEST(PlanRewrite, NewPublicPortForcesRewrite) {
-  auto t = ConnTuples::without_nat({other_client, 40000}, {server_addr, 21});
-  auto p = plan_rewrite(t, Direction::client_to_server, AnnouncementKind::port, {other_client, 50000}, 50001);
+  auto t = ConnTuples::without_nat({remote_client, 40000}, {server_addr, 21});
+  auto p = plan_rewrite(t, Direction::client_to_server, AnnouncementKind::port, {remote_client, 50000}, 50001);
   EXPECT_TRUE(p.rewrite);
-  EXPECT_EQ(p.announce, (Endpoint{other_client, 50001}));
-  EXPECT_EQ(p.inside, (Endpoint{other_client, 50000}));
-  auto q = plan_rewrite(t, Direction::client_to_server, AnnouncementKind::port, {other_client, 50000}, 50000);
+  EXPECT_EQ(p.announce, (Endpoint{remote_client, 50001}));
+  EXPECT_EQ(p.inside, (Endpoint{remote_client, 50000}));
+  auto q = plan_rewrite(t, Direction::client_to_server, AnnouncementKind::port, {remote_client, 50000}, 50000);
   EXPECT_FALSE(q.rewrite);
   auto e = plan_rewrite(server_dnat(), Direction::server_to_client, AnnouncementKind::epsv_reply,
                         {server_public, 50000}, 50002);

@@ -6,24 +6,19 @@
 #include <string>
 #include <vector>
 
+#include "nat_tuples.hpp"
+
 namespace ftpwall {
 namespace {
 
-const Address client_real = Address::v4(10, 0, 0, 5);
-const Address client_public = Address::v4(203, 0, 113, 1);
-const Address server_addr = Address::v4(198, 51, 100, 9);
-const Address server_inside = Address::v4(10, 1, 1, 2);
-const Address server_public = Address::v4(203, 0, 113, 1);
-const Address remote_client = Address::v4(198, 51, 100, 7);
-
-// Client 10.0.0.5 behind SNAT to 203.0.113.1, server 198.51.100.9.
-ConnTuples client_snat() {
-  return {{{client_real, 40000}, {server_addr, 21}}, {{server_addr, 21}, {client_public, 40000}}};
-}
-// Client 198.51.100.7, server 10.1.1.2 behind DNAT from 203.0.113.1.
-ConnTuples server_dnat() {
-  return {{{remote_client, 40000}, {server_public, 21}}, {{server_inside, 21}, {remote_client, 40000}}};
-}
+using test::client_public;
+using test::client_real;
+using test::client_snat;
+using test::remote_client;
+using test::server_addr;
+using test::server_dnat;
+using test::server_inside;
+using test::server_public;
 
 // The fixture is the sink: it feeds lines with their CRLF-counted offsets and collects decisions.
 class SessionTest : public ::testing::Test {

@@ -126,6 +126,12 @@ class Wire {
     send(s2c, build(tuples_.reply, isn_[1], isn_[0] + 1, tcp_flag::syn | tcp_flag::ack, ""));
     send(c2s, build(tuples_.original, isn_[0] + 1, recv(c2s).rcv_nxt(), tcp_flag::ack, ""));
   }
+  // The handshake and the server's 8-byte greeting "220 hi\r\n" (server stream offset 8 after it).
+  void greet() {
+    handshake();
+    write(Direction::server_to_client, "220 hi\r\n");
+    segment(Direction::server_to_client, 0, 8);
+  }
   // Appends `text` to `d`'s stream (what the sender's application wrote); returns its offset.
   std::size_t write(Direction d, std::string_view text) {
     const std::size_t off = sent_[idx(d)].size();
@@ -428,10 +434,10 @@ TEST(TrackerTest, HttpPostBodyWithEmbeddedPortOpensNothing) {
   for (bool greeted : {false, true}) {
     SCOPED_TRACE(greeted);
     Wire w(client_nat());
-    w.handshake();
     if (greeted) {
-      w.write(s2c, "220 hi\r\n");
-      w.segment(s2c, 0, 8);
+      w.greet();
+    } else {
+      w.handshake();
     }
     const std::string head =
         "POST /upload HTTP/1.1\r\nHost: 198.51.100.2:21\r\nContent-Type: text/plain\r\nContent-Length: 44\r\n\r\n";
@@ -457,9 +463,7 @@ TEST(TrackerTest, RetransmissionAlteringARewrittenRegionIsCorrectionMismatch) {
   // After the PORT was rewritten, a "retransmission" of it names another address. The receiver
   // gets the recorded new bytes (never a mix), and the session is reset whatever the policy says.
   Wire w(client_nat());
-  w.handshake();
-  w.write(s2c, "220 hi\r\n");
-  w.segment(s2c, 0, 8);
+  w.greet();
   const std::string port = "PORT 10,0,0,5,156,64\r\n";
   w.write(c2s, port);
   w.segment(c2s, 0, port.size());
@@ -485,9 +489,7 @@ TEST(TrackerTest, RetransmissionAlteringARewrittenRegionIsCorrectionMismatch) {
 
 TEST(TrackerTest, FinBothWaysEndsSessionAsClosed) {
   Wire w(no_nat());
-  w.handshake();
-  w.write(s2c, "220 hi\r\n");
-  w.segment(s2c, 0, 8);
+  w.greet();
   auto first = w.segment(c2s, 0, 0, tcp_flag::fin);
   EXPECT_TRUE(first.decisions.empty());
   EXPECT_FALSE(w.tracker().ended());
@@ -499,9 +501,7 @@ TEST(TrackerTest, FinBothWaysEndsSessionAsClosed) {
 
 TEST(TrackerTest, SplitAnnouncementHeldAndRewrittenWhole) {
   Wire w(client_nat());
-  w.handshake();
-  w.write(s2c, "220 hi\r\n");
-  w.segment(s2c, 0, 8);
+  w.greet();
   const std::string port = "PORT 10,0,0,5,156,64\r\n";
   w.write(c2s, port);
   auto o1 = w.segment(c2s, 0, 12);  // "PORT 10,0,0,"
@@ -523,9 +523,7 @@ TEST(TrackerTest, SplitAnnouncementHeldAndRewrittenWhole) {
 
 TEST(TrackerTest, OutOfOrderPartOfAnnouncementHeldUntilHoleFills) {
   Wire w(client_nat());
-  w.handshake();
-  w.write(s2c, "220 hi\r\n");
-  w.segment(s2c, 0, 8);
+  w.greet();
   const std::string port = "PORT 10,0,0,5,156,64\r\n";
   w.write(c2s, port);
   EXPECT_EQ(w.segment(c2s, 10, port.size() - 10).verdict, PacketOutcome::Verdict::hold);  // the tail first
@@ -536,9 +534,7 @@ TEST(TrackerTest, OutOfOrderPartOfAnnouncementHeldUntilHoleFills) {
 
 TEST(TrackerTest, NoNatNothingHeld) {
   Wire w(no_nat());
-  w.handshake();
-  w.write(s2c, "220 hi\r\n");
-  w.segment(s2c, 0, 8);
+  w.greet();
   w.write(c2s, "PORT 192,0,2,7,156,64\r\n");
   EXPECT_EQ(w.segment(c2s, 0, 7).verdict, PacketOutcome::Verdict::accept);
   EXPECT_TRUE(w.decisions().empty());
@@ -552,9 +548,7 @@ TEST(TrackerTest, NoNatNothingHeld) {
 TEST(TrackerTest, NagleSplitReleasedByTimeout) {
   // The sender (Nagle) sends "PORT 10,0," and waits for its ACK before sending the rest.
   Wire w(client_nat());
-  w.handshake();
-  w.write(s2c, "220 hi\r\n");
-  w.segment(s2c, 0, 8);
+  w.greet();
   const std::string port = "PORT 10,0,0,5,156,64\r\n";
   w.write(c2s, port);
   w.set_now(5000);
@@ -603,9 +597,7 @@ TEST(TrackerTest, SplitTimeoutOf227StillOpensWithDnat) {
   // Server behind DNAT: the 227 times out half-way; the client reads the inside address, the
   // opening still names the public address and DNATs it to the server.
   Wire w(server_nat());
-  w.handshake();
-  w.write(s2c, "220 hi\r\n");
-  w.segment(s2c, 0, 8);
+  w.greet();
   w.write(c2s, "PASV\r\n");
   w.segment(c2s, 0, 6);
   const std::string reply = "227 Entering Passive Mode (10,1,1,2,195,80).\r\n";
@@ -630,9 +622,7 @@ TEST(TrackerTest, OutOfWindowSegmentDoesNotDisableLaterRewrites) {
   // A forged segment far ahead in the client's sequence space passes (the server drops it), but it
   // must not count as "gone out": the real PORT after it is still held and rewritten.
   Wire w(client_nat());
-  w.handshake();
-  w.write(s2c, "220 hi\r\n");
-  w.segment(s2c, 0, 8);
+  w.greet();
   Bytes evil = build(client_nat().original, 0xFFFFFF01u + 200000, w.recv(s2c).rcv_nxt(), tcp_flag::ack, "junk\r\n");
   auto o = w.send(c2s, evil);
   ASSERT_EQ(o.decisions.size(), 1u);
@@ -646,9 +636,7 @@ TEST(TrackerTest, OutOfWindowSegmentDoesNotDisableLaterRewrites) {
 
 TEST(TrackerTest, HoldBytesAtBoundAndPast) {
   Wire w(client_nat());
-  w.handshake();
-  w.write(s2c, "220 hi\r\n");
-  w.segment(s2c, 0, 8);
+  w.greet();
   // 398 one-byte packets (41 bytes each) + one of 26 payload bytes (66) = exactly hold_bytes.
   static_assert(limits::hold_bytes == 398 * 41 + 66);
   w.write(c2s, "PORT " + std::string(600, '1'));
@@ -667,9 +655,7 @@ TEST(TrackerTest, HoldBytesAtBoundAndPast) {
 
 TEST(TrackerTest, ServerNatRewrites227) {
   Wire w(server_nat());
-  w.handshake();
-  w.write(s2c, "220 hi\r\n");
-  w.segment(s2c, 0, 8);
+  w.greet();
   w.write(c2s, "PASV\r\n");
   w.segment(c2s, 0, 6);
   const std::string reply = "227 Entering Passive Mode (10,1,1,2,195,80).\r\n";
@@ -703,9 +689,7 @@ TEST(TrackerTest, OverlapMismatchReportedWithPolicyAction) {
 
 TEST(TrackerTest, OutOfWindowInjectionNeverReachesSession) {
   Wire w(no_nat());
-  w.handshake();
-  w.write(s2c, "220 hi\r\n");
-  w.segment(s2c, 0, 8);
+  w.greet();
   // A forged segment far beyond the server's advertised window (65535).
   Bytes evil = build(no_nat().original, 0xFFFFFF01u + 70000, w.recv(s2c).rcv_nxt(), tcp_flag::ack,
                      "PORT 192,0,2,7,156,64\r\n");
@@ -718,9 +702,7 @@ TEST(TrackerTest, OutOfWindowInjectionNeverReachesSession) {
 
 TEST(TrackerTest, EncryptedStopsReading) {
   Wire w(client_nat());
-  w.handshake();
-  w.write(s2c, "220 hi\r\n");
-  w.segment(s2c, 0, 8);
+  w.greet();
   w.write(c2s, "AUTH TLS\r\n");
   w.segment(c2s, 0, 10);
   w.write(s2c, "234 Proceed with negotiation.\r\n");
@@ -735,9 +717,7 @@ TEST(TrackerTest, EncryptedStopsReading) {
 
 TEST(TrackerTest, TelnetInAnnouncementRefusedNotRewritten) {
   Wire w(client_nat());
-  w.handshake();
-  w.write(s2c, "220 hi\r\n");
-  w.segment(s2c, 0, 8);
+  w.greet();
   const std::string line = "PORT 10,0,0,5,\xff\xf1" "156,64\r\n";
   w.write(c2s, line);
   w.segment(c2s, 0, line.size());
@@ -807,9 +787,7 @@ TEST(TrackerTest, MemoryPerSessionIsSmall) {
   // streams and framers around it. Idle sessions hold no heap.
   EXPECT_LE(sizeof(Tracker), 2048u);
   Wire w(client_nat());
-  w.handshake();
-  w.write(s2c, "220 hi\r\n");
-  w.segment(s2c, 0, 8);
+  w.greet();
   w.ack(c2s);
   EXPECT_LT(w.tracker().heap_bytes(), 256u);
 }
