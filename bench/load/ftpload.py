@@ -176,6 +176,9 @@ async def sessions_main(a):
     await asyncio.gather(*(worker(a, deadline, times, fails, examples) for _ in range(a.workers)))
     wall = time.monotonic() - t0
     times.sort()
+    if a.times_file:
+        with open(a.times_file, 'a') as tf:
+            tf.write(''.join('%.3f\n' % (t * 1000) for t in times))
     nfail = sum(fails.values())
     print('sessions_ok=%d' % len(times))
     print('sessions_failed=%d' % nfail)
@@ -304,6 +307,7 @@ def main():
     s.add_argument('--data', choices=['pasv', 'port'], default='pasv')
     s.add_argument('--timeout', type=float, default=10, help='bound of one whole session (s)')
     s.add_argument('--data-timeout', type=float, default=2, help='bound of the data connection (s)')
+    s.add_argument('--times-file', default='', help='append each completed session time (ms), one a line')
     o = sub.add_parser('openings')
     o.add_argument('--server', required=True)
     o.add_argument('--count', type=int, default=0)
