@@ -201,7 +201,14 @@ Result<RuleBuf> accept_rule(const Opening& o) {
   r.match("tcp", 0, tcp_syn_to(dst.port));
   r.match("time", 0, *t);
   r.match("comment", 0, comment_info(format_opening_comment(o.id)));
-  r.standard("ACCEPT");
+  if (o.queue) {  // -j NFQUEUE --queue-num N: the daemon arbitrates the data SYN (one-shot)
+    xt_NFQ_info_v3 q{};
+    q.queuenum = *o.queue;
+    q.queues_total = 1;
+    r.target("NFQUEUE", 3, q);
+  } else {
+    r.standard("ACCEPT");
+  }
   return r;
 }
 
@@ -599,6 +606,10 @@ Result<std::vector<Opening>> IptcBackend::list_own() {
         o.source = p->src;
         o.destination = p->dst;
         o.expires = p->expires;
+        if (std::strcmp(p->target->u.user.name, "NFQUEUE") == 0 && p->target->u.user.revision == 3 &&
+            p->target->u.target_size >= XT_ALIGN(sizeof(xt_entry_target)) + sizeof(xt_NFQ_info_v3)) {
+          o.queue = reinterpret_cast<const xt_NFQ_info_v3*>(p->target->data)->queuenum;
+        }
       }
     }
   }
@@ -742,7 +753,7 @@ Result<HookState> IptcBackend::hook_state() {
           ++s.own_hooks;
         } else if (target == accept_chain || target == dnat_chain || target == snat_chain) {
           ++s.foreign_jumps;
-        } else if (target == "NFQUEUE") {
+        } else if (target == "NFQUEUE" && !parse_opening_comment(comment_of(e))) {
           ++s.foreign_queue;
         }
         if (target == "NFQUEUE" && std::strcmp(table, "mangle") == 0) s.steering.push_back(steering_of(c, e, own));

@@ -74,6 +74,9 @@ struct Opening {
   Clock::time_point expires;           // whole seconds; the kernel stops matching after it
   std::optional<Endpoint> dnat_to;     // FTPWALL-DNAT part (issue 5)
   std::optional<Address> snat_to;      // FTPWALL-SNAT part: rewrite the source to this (issue 5)
+  // The ACCEPT part's target: -j NFQUEUE --queue-num N instead of -j ACCEPT. The data SYN then
+  // reaches the daemon, which admits the first connection and its retransmitted SYNs only (one-shot).
+  std::optional<std::uint16_t> queue;
 
   // What filter sees: destination after DNAT.
   Endpoint accepted_destination() const { return dnat_to ? *dnat_to : destination; }

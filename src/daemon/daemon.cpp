@@ -1,0 +1,752 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include "daemon/daemon.hpp"
+
+#include <poll.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <fstream>
+#include <variant>
+
+#include <spdlog/spdlog.h>
+
+#include "firewall/iptc_backend.hpp"
+#include "ftpwall/core/packet.hpp"
+#include "netlink/nftables.hpp"
+
+namespace ftpwall::daemon {
+
+namespace {
+
+template <class... F>
+struct Overloaded : F... {
+  using F::operator()...;
+};
+template <class... F>
+Overloaded(F...) -> Overloaded<F...>;
+
+std::size_t idx(Direction d) { return static_cast<std::size_t>(d); }
+
+// Sessions that ended (221/421, FIN both ways, RST) stay known this long, so that the last ACKs
+// and FINs are not mistaken for a session to pick up; conntrack's disappearance ends it sooner.
+constexpr auto linger = std::chrono::seconds(30);
+constexpr auto tick = std::chrono::milliseconds(100);
+constexpr auto kernel_check_interval = std::chrono::seconds(2);
+constexpr auto ct_check_interval = std::chrono::seconds(10);
+// A TCP_CONNTRACK_ESTABLISHED entry (linux/netfilter/nf_conntrack_tcp.h); later states are closing.
+constexpr std::uint8_t tcp_established = 3;
+
+// Daemon-side refusals (not the core's Reasons: these judge resources, not the wire).
+constexpr std::string_view opening_limit = "opening_limit";    // openings.max_total reached
+constexpr std::string_view session_limit = "session_limit";    // openings.max_sessions reached
+constexpr std::string_view opening_used = "opening_used";      // a second data connection to an opening
+constexpr std::string_view opening_gone = "opening_gone";      // a data SYN whose opening was closed meanwhile
+
+std::string tuple_text(const Tuple& t) { return t.src.to_string() + " -> " + t.dst.to_string(); }
+
+std::string printable(std::string_view s) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (c >= 0x20 && c < 0x7f) {
+      out += static_cast<char>(c);
+    } else {
+      static constexpr char hex[] = "0123456789abcdef";
+      out += "\\x";
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    }
+  }
+  return out;
+}
+
+bool is_control_port(const config::Config& cfg, std::uint16_t p) {
+  return std::find(cfg.control_ports.begin(), cfg.control_ports.end(), p) != cfg.control_ports.end();
+}
+
+firewall::Role to_firewall(config::Role r) {
+  return r == config::Role::gateway ? firewall::Role::gateway : firewall::Role::server;
+}
+
+}  // namespace
+
+Daemon::Daemon(config::Config cfg, Options opts) : cfg_(std::move(cfg)), opts_(std::move(opts)) {
+  policies_.push_back(std::make_unique<Policy>(cfg_.policy));
+}
+
+Daemon::~Daemon() {
+  if (signal_fd_ >= 0) ::close(signal_fd_);
+  if (timer_fd_ >= 0) ::close(timer_fd_);
+}
+
+std::uint64_t Daemon::now_ms() const {
+  return static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch()).count());
+}
+
+firewall::HookSpec Daemon::hook_spec() const {
+  firewall::HookSpec spec;
+  spec.role = to_firewall(cfg_.role);
+  spec.control_ports = cfg_.control_ports;
+  spec.queue_num = cfg_.queue.number;
+  spec.queue_bypass = cfg_.queue.bypass;
+  spec.exempt_mark = cfg_.queue.exempt_mark;
+  spec.nat = false;  // issue 5
+  return spec;
+}
+
+Result<std::unique_ptr<Daemon>> Daemon::start(config::Config cfg, Options opts) {
+  std::unique_ptr<Daemon> d(new Daemon(std::move(cfg), std::move(opts)));
+  if (auto r = d->open_kernel(); !r) return r.error();
+  return d;
+}
+
+Result<void> Daemon::open_kernel() {
+  // The signals were blocked in main() before any thread existed; they arrive here only.
+  sigset_t mask;
+  sigemptyset(&mask);
+  for (int s : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&mask, s);
+  signal_fd_ = ::signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+  if (signal_fd_ < 0) return make_error(std::string("signalfd: ") + std::strerror(errno));
+  timer_fd_ = ::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+  if (timer_fd_ < 0) return make_error(std::string("timerfd: ") + std::strerror(errno));
+  itimerspec its{};
+  its.it_interval.tv_nsec = std::chrono::duration_cast<std::chrono::nanoseconds>(tick).count();
+  its.it_value = its.it_interval;
+  if (::timerfd_settime(timer_fd_, 0, &its, nullptr) < 0) return make_error(std::string("timerfd: ") + std::strerror(errno));
+
+  auto backend = std::make_unique<firewall::IptcBackend>();
+  auto state = backend->hook_state();
+  if (!state) return make_error("iptables-legacy: " + state.error().message);
+  const firewall::HookSpec spec = hook_spec();
+  if (cfg_.hooks == config::HooksMode::daemon) {
+    // One owner for hooks: the admin's jumps to FTPWALL-* or their own NFQUEUE steering next to
+    // ours would queue or accept twice.
+    if (state->foreign_jumps > 0)
+      return make_error("hooks = \"daemon\", but the ruleset already jumps to FTPWALL-* itself (" +
+                        std::to_string(state->foreign_jumps) +
+                        " rules): both sets of hooks would be present; set hooks = \"admin\" or remove those jumps");
+    for (const auto& st : state->steering) {
+      if (!st.own && is_control_port(cfg_, st.port))
+        return make_error("hooks = \"daemon\", but mangle " + st.chain + " already queues port " + std::to_string(st.port) +
+                          " (NFQUEUE " + std::to_string(st.queue_num) +
+                          ") without the \"ftpwall hook\" comment: both sets of hooks would be present");
+    }
+  } else if (!state->accept_chain) {
+    return make_error("hooks = \"admin\", but the filter table has no FTPWALL-ACCEPT chain: load the ruleset "
+                      "from `ftpwall rules --helper ftpwalld --hooks admin` first");
+  }
+  // A legacy ACCEPT cannot override an nft DROP at the same hook.
+  const std::vector<netlink::Hook> hooks = cfg_.role == config::Role::gateway
+                                               ? std::vector<netlink::Hook>{netlink::Hook::forward}
+                                               : std::vector<netlink::Hook>{netlink::Hook::input, netlink::Hook::output};
+  if (auto chains = netlink::list_nft_base_chains(); chains) {
+    auto c = netlink::nft_conflicts(*chains, hooks);
+    if (!c.dropping.empty())
+      return make_error("nftables chain " + c.dropping.front().to_string() +
+                        " drops at the hook ftpwalld opens (an iptables-legacy ACCEPT cannot override an nft DROP): "
+                        "move the FTP rules into one ruleset");
+    for (const auto& f : c.filtering)
+      spdlog::warn("nftables chain {} filters at the same hook: its rules must accept ftpwalld's data connections",
+                   f.to_string());
+  } else {
+    spdlog::debug("nftables base chains not listed: {}", chains.error().message);
+  }
+
+  auto ct = netlink::Conntrack::open();
+  if (!ct) return make_error("ctnetlink: " + ct.error().message);
+  ct_ = std::move(*ct);
+
+  netlink::QueueOptions qo;
+  qo.queue_num = cfg_.queue.number;
+  qo.max_queue_len = cfg_.queue.max_len;
+  qo.socket_buffer = static_cast<int>(cfg_.queue.socket_buffer);
+  qo.fail_open = cfg_.queue.fail_open;
+  auto q = netlink::NfQueue::open(qo);
+  if (!q) return q.error();
+  queue_ = std::move(*q);
+
+  // Leftovers of an earlier instance (a SIGKILLed daemon) go first; the queue is bound before the
+  // steering exists, so no control packet meets a queue without a reader.
+  if (cfg_.hooks == config::HooksMode::daemon) {
+    if (auto r = backend->remove_hooks(); !r) return make_error("removing leftovers: " + r.error().message);
+    if (auto r = backend->install_hooks(spec); !r) return make_error("installing hooks: " + r.error().message);
+  } else if (auto r = backend->flush_own(); !r) {
+    return make_error("flushing FTPWALL chains: " + r.error().message);
+  }
+  backend_ = std::move(backend);
+  auto w = firewall::BackendWorker::start(*backend_);
+  if (!w) return w.error();
+  worker_ = std::move(*w);
+  next_kernel_check_ = Clock::now() + kernel_check_interval;
+  next_ct_check_ = Clock::now() + ct_check_interval;
+  spdlog::info("ftpwalld {} started: {} role, hooks by {}, queue {}, control ports {}, openings live {} s, config {}",
+               FTPWALL_VERSION, config::name(cfg_.role), config::name(cfg_.hooks), cfg_.queue.number,
+               [&] {
+                 std::string s;
+                 for (auto p : cfg_.control_ports) s += (s.empty() ? "" : ",") + std::to_string(p);
+                 return s;
+               }(),
+               cfg_.openings.lifetime_s, cfg_.source);
+  if (!opts_.ready_file.empty()) std::ofstream(opts_.ready_file) << ::getpid() << "\n";
+  return {};
+}
+
+// ---------------------------------------------------------------------------------------------
+// The loop
+
+int Daemon::run() {
+  while (!stopping_) {
+    pollfd fds[4] = {{queue_->fd(), POLLIN, 0}, {signal_fd_, POLLIN, 0}, {timer_fd_, POLLIN, 0}, {worker_->event_fd(), POLLIN, 0}};
+    const int n = ::poll(fds, 4, -1);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      spdlog::critical("poll: {}", std::strerror(errno));
+      break;
+    }
+    // Completions first: they release waiting packets before new ones queue behind them.
+    if (fds[3].revents & POLLIN) on_completions();
+    if (fds[0].revents & POLLIN) on_queue();
+    if (fds[2].revents & POLLIN) on_timer();
+    if (fds[1].revents & POLLIN) on_signal();
+  }
+  return stop();
+}
+
+void Daemon::on_signal() {
+  signalfd_siginfo si;
+  while (::read(signal_fd_, &si, sizeof si) == static_cast<ssize_t>(sizeof si)) {
+    if (si.ssi_signo == SIGHUP) {
+      reload();
+    } else {
+      spdlog::info("signal {}: stopping", si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM");
+      stopping_ = true;
+    }
+  }
+}
+
+void Daemon::reload() {
+  auto loaded = config::load(opts_.config_path);
+  if (!loaded) {
+    spdlog::error("reload failed, keeping the running configuration: {}", loaded.error().message);
+    return;
+  }
+  config::Config next = std::move(*loaded);
+  if (opts_.log_level) next.log_level = *opts_.log_level;
+  if (opts_.queue) next.queue.number = *opts_.queue;
+  // What the kernel's hooks and the bound queue embody changes only with a restart.
+  if (next.role != cfg_.role || next.hooks != cfg_.hooks || next.control_ports != cfg_.control_ports ||
+      !(next.queue == cfg_.queue)) {
+    spdlog::warn("reload: role, hooks, control_ports and [queue] take effect only at a restart; keeping the running ones");
+    next.role = cfg_.role;
+    next.hooks = cfg_.hooks;
+    next.control_ports = cfg_.control_ports;
+    next.queue = cfg_.queue;
+  }
+  // Running sessions keep borrowing the policy they started with (Tracker holds a pointer).
+  policies_.push_back(std::make_unique<Policy>(next.policy));
+  cfg_ = std::move(next);
+  log::set_level(cfg_.log_level);
+  spdlog::info("configuration reloaded from {}", cfg_.source);
+}
+
+void Daemon::on_queue() {
+  auto r = queue_->receive([this](const netlink::QueuedPacket& p) { on_packet(p); }, 64);
+  if (!r) spdlog::error("NFQUEUE {}: {}", cfg_.queue.number, r.error().message);
+}
+
+void Daemon::verdict(std::uint32_t id, netlink::Verdict v, std::span<const std::uint8_t> bytes) {
+  auto r = queue_->verdict(id, v, bytes);
+  if (!r) {
+    auto d = limiter_.allow(1000, log::RateLimiter::Clock::now());
+    if (d.log) spdlog::warn("verdict for packet {}: {}", id, r.error().message);
+  }
+}
+
+void Daemon::refuse(std::string_view reason, const std::string& what) {
+  auto d = limiter_.allow(static_cast<std::uint32_t>(std::hash<std::string_view>{}(reason) & 0xffffff),
+                          log::RateLimiter::Clock::now());
+  if (!d.log) return;
+  if (d.suppressed)
+    spdlog::warn("refused {}: {} ({} more suppressed)", reason, what, d.suppressed);
+  else
+    spdlog::warn("refused {}: {}", reason, what);
+}
+
+void Daemon::on_packet(const netlink::QueuedPacket& p) {
+  ++stats_.packets;
+  // IPv4 only in this round: IPv6 control traffic is not steered, and anything odd passes unseen.
+  if (p.payload.empty() || (p.payload[0] >> 4) != 4 || p.truncated()) {
+    ++stats_.untracked;
+    verdict(p.id, netlink::Verdict::accept);
+    return;
+  }
+  buf_.assign(p.payload.begin(), p.payload.end());
+  auto view = PacketView::parse(buf_);
+  if (!view) {
+    ++stats_.untracked;
+    verdict(p.id, netlink::Verdict::accept);
+    return;
+  }
+  const Endpoint src{view->src_address(), view->src_port()};
+  const Endpoint dst{view->dst_address(), view->dst_port()};
+  if (is_control_port(cfg_, dst.port)) {
+    on_control_packet(p.id, *view, Direction::client_to_server, Key{src, dst});
+  } else if (is_control_port(cfg_, src.port)) {
+    on_control_packet(p.id, *view, Direction::server_to_client, Key{dst, src});
+  } else {
+    on_data_syn(p.id, *view);
+  }
+  (void)p.checksum_not_ready;  // nothing is rewritten in this round (issue 5 recomputes checksums)
+}
+
+Daemon::SessionState* Daemon::session_by_id(std::uint64_t id) {
+  auto k = session_keys_.find(id);
+  if (k == session_keys_.end()) return nullptr;
+  auto s = sessions_.find(k->second);
+  return s == sessions_.end() ? nullptr : &s->second;
+}
+
+void Daemon::query_conntrack(SessionState& s, const Key& key, Direction dir) {
+  s.ct_known = true;
+  ++stats_.ct_queries;
+  const Tuple seen = dir == Direction::client_to_server ? key : Tuple{key.dst, key.src};
+  auto e = ct_->lookup_packet(seen);
+  if (!e) {
+    spdlog::debug("session s{}: conntrack query: {}", s.id, e.error().message);
+    return;
+  }
+  if (!*e) {
+    spdlog::debug("session s{}: no conntrack entry for {}", s.id, tuple_text(seen));
+    return;
+  }
+  s.tuples = (*e)->tuples;
+  if ((*e)->has_helper() && s.tracker) {
+    spdlog::warn("session s{} {} carries the kernel helper \"{}\" (a leftover CT --helper rule?): passed through untouched",
+                 s.id, tuple_text(s.tuples.original), (*e)->helper);
+    s.tracker.reset();
+  }
+}
+
+Daemon::SessionState* Daemon::find_or_start(const Key& key, Direction dir, const PacketView& view) {
+  const bool syn = view.has_flag(tcp_flag::syn) && !view.has_flag(tcp_flag::ack);
+  auto it = sessions_.find(key);
+  if (it != sessions_.end()) {
+    SessionState& s = it->second;
+    // A SYN with another initial sequence number: the 4-tuple is reused by a new connection.
+    if (!(syn && dir == Direction::client_to_server && s.client_isn != view.seq())) return &s;
+    spdlog::debug("session s{}: 4-tuple reused by a new SYN", s.id);
+    end_session(s, Reason::connection_closed);
+    for (Direction d : {Direction::client_to_server, Direction::server_to_client}) release_waiting(s, d);
+    session_keys_.erase(s.id);
+    sessions_.erase(it);
+  }
+  if (sessions_.size() >= cfg_.openings.max_sessions) {
+    refuse(session_limit, tuple_text(key) + ": " + std::to_string(sessions_.size()) + " sessions tracked, passed untracked");
+    return nullptr;
+  }
+  SessionState s;
+  s.id = next_session_++;
+  s.tuples = ConnTuples::without_nat(key.src, key.dst);  // IPv4 without NAT (issue 4)
+  const Policy& policy = *policies_.back();
+  if (syn && dir == Direction::client_to_server) {
+    s.tracker = std::make_unique<Tracker>(s.tuples, policy);
+    s.client_isn = view.seq();
+  } else {
+    // Mid-stream (a restarted daemon): the conntrack entry says whether the connection is alive
+    // and whether anything shifted its sequence numbers (then its history is unknown: refused).
+    // Closing connections are not picked up: their last packets would start ghost sessions.
+    ++stats_.ct_queries;
+    const Tuple seen = dir == Direction::client_to_server ? key : Tuple{key.dst, key.src};
+    auto e = ct_->lookup_packet(seen);
+    if (!e || !*e || (*e)->tcp_state != tcp_established || view.has_flag(tcp_flag::fin) || view.has_flag(tcp_flag::rst))
+      return nullptr;
+    s.tuples = (*e)->tuples;
+    s.ct_known = true;
+    const auto history = ((*e)->status & netlink::ConntrackEntry::status_seq_adjust) ? PickupHistory::unknown
+                                                                                    : PickupHistory::no_corrections;
+    auto t = Tracker::pick_up(s.tuples, policy, history);
+    if (!t) {
+      ++stats_.reasons[static_cast<std::size_t>(Reason::pickup_without_history)];
+      refuse(name(Reason::pickup_without_history), tuple_text(s.tuples.original) + ": " + t.error().message);
+    } else if ((*e)->has_helper()) {
+      spdlog::warn("session {} carries the kernel helper \"{}\": passed through untouched", tuple_text(s.tuples.original),
+                   (*e)->helper);
+    } else {
+      s.tracker = std::make_unique<Tracker>(std::move(*t));
+    }
+    ++stats_.pickups;
+    spdlog::info("session s{} {} picked up mid-stream", s.id, tuple_text(s.tuples.original));
+  }
+  ++stats_.sessions;
+  spdlog::debug("session s{} {} started", s.id, tuple_text(s.tuples.original));
+  session_keys_[s.id] = key;
+  return &sessions_.emplace(key, std::move(s)).first->second;
+}
+
+void Daemon::on_control_packet(std::uint32_t id, PacketView& view, Direction dir, const Key& key) {
+  SessionState* s = find_or_start(key, dir, view);
+  if (!s) {
+    ++stats_.untracked;
+    verdict(id, netlink::Verdict::accept);
+    return;
+  }
+  if (s->dropping) {
+    verdict(id, netlink::Verdict::drop);
+    return;
+  }
+  const bool client_syn = dir == Direction::client_to_server && view.has_flag(tcp_flag::syn);
+  // The SYN's entry is not confirmed yet at this hook (conntrack confirms it after the last hook),
+  // so the one query per session waits for the session's second packet.
+  if (!s->ct_known && !client_syn) query_conntrack(*s, key, dir);
+  if (!s->tracker || s->ended) {
+    deliver(*s, dir, id, {});
+    return;
+  }
+  PacketOutcome out = s->tracker->on_packet(dir, view.bytes(), now_ms(), id);
+  if (spdlog::should_log(spdlog::level::trace))
+    for (const auto& d : out.decisions) spdlog::trace("s{}: {}", s->id, to_string(d));
+  act(*s, out, id, dir);
+}
+
+void Daemon::act(SessionState& s, PacketOutcome& out, std::optional<std::uint32_t> id, Direction dir) {
+  bool end = false;
+  Reason end_reason = Reason::none;
+  for (const Decision& d : out.decisions) {
+    std::visit(Overloaded{
+                   [&](const OpenData& od) { on_open(s, od); },
+                   [&](const CloseData& cd) {
+                     if (s.opening && s.opening->opening.id.opening == cd.opening) close_opening(s, cd.reason);
+                   },
+                   [&](const Violation& v) {
+                     ++stats_.reasons[static_cast<std::size_t>(v.reason)];
+                     refuse(name(v.reason), "s" + std::to_string(s.id) + " " + std::string(name(v.direction)) + " \"" +
+                                                printable(v.bytes) + "\" (" + std::string(name(v.action)) + ")");
+                     if (v.action == ViolationAction::reset) {
+                       // Without a RST of our own, "reset" means: this and every later packet of the
+                       // session are dropped; the peers time out.
+                       s.dropping = true;
+                       close_opening(s, v.reason);
+                     }
+                   },
+                   [&](const Encrypted&) {
+                     spdlog::warn("session s{} {}: FTPS session: ftpwalld cannot see data ports; open a static passive "
+                                  "range for it",
+                                  s.id, tuple_text(s.tuples.original));
+                     if (cfg_.queue.exempt_mark != 0) {
+                       auto r = ct_->set_mark(s.tuples.original, cfg_.queue.exempt_mark, cfg_.queue.exempt_mark);
+                       if (!r) spdlog::warn("session s{}: connmark for the FTPS exemption: {}", s.id, r.error().message);
+                     }
+                   },
+                   [&](const SessionEnd& e) {
+                     end = true;
+                     end_reason = e.reason;
+                   },
+                   [&](const Rewrite& rw) { spdlog::debug("s{}: {}", s.id, to_string(Decision{rw})); },
+               },
+               d);
+  }
+  if (s.dropping) {
+    for (auto& r : out.released) verdict(static_cast<std::uint32_t>(r.tag), netlink::Verdict::drop);
+    if (id && out.verdict == PacketOutcome::Verdict::accept) verdict(*id, netlink::Verdict::drop);
+    return;
+  }
+  for (auto& r : out.released) deliver(s, r.direction, static_cast<std::uint32_t>(r.tag), std::move(r.bytes));
+  if (id && out.verdict == PacketOutcome::Verdict::accept)
+    deliver(s, dir, *id, out.modified ? std::move(out.bytes) : std::vector<std::uint8_t>{});
+  if (end) end_session(s, end_reason);
+}
+
+void Daemon::on_open(SessionState& s, const OpenData& od) {
+  if (od.family != Family::v4) return;  // IPv6 control traffic is not queued in this round
+  if (s.opening) close_opening(s, Reason::opening_replaced);
+  const std::pair<Address, Endpoint> match{od.source, od.destination};
+  if (auto other = openings_.find(match); other != openings_.end()) {
+    if (SessionState* o = session_by_id(other->second)) close_opening(*o, Reason::opening_replaced);
+  }
+  if (openings_.size() >= cfg_.openings.max_total) {
+    refuse(opening_limit, "s" + std::to_string(s.id) + " " + od.source.to_string() + " -> " +
+                              od.destination.to_string() + ": " + std::to_string(openings_.size()) + " openings live");
+    return;
+  }
+  firewall::Opening o;
+  o.id = {s.id, od.opening};
+  o.family = Family::v4;
+  o.source = od.source;
+  o.destination = od.destination;
+  o.expires = std::chrono::time_point_cast<std::chrono::seconds>(firewall::Clock::now()) +
+              std::chrono::seconds(cfg_.openings.lifetime_s);
+  o.queue = cfg_.queue.number;  // the data SYN comes to us: first SYN wins (on_data_syn)
+  openings_[match] = s.id;
+  OpeningState st;
+  st.opening = o;
+  s.opening = std::move(st);
+  const std::uint64_t token = next_token_++;
+  pending_[token] = Pending{Pending::Kind::open, s.id, od.announced_by, o.id, Clock::now()};
+  ++s.opens_in_flight[idx(od.announced_by)];
+  worker_->submit(firewall::OpenStep{o}, token);
+}
+
+void Daemon::close_opening(SessionState& s, Reason why) {
+  if (!s.opening) return;
+  const firewall::Opening& o = s.opening->opening;
+  auto m = openings_.find({o.source, o.destination});
+  if (m != openings_.end() && m->second == s.id) openings_.erase(m);
+  spdlog::debug("opening s{} o{} closed: {}", o.id.session, o.id.opening, name(why));
+  const std::uint64_t token = next_token_++;
+  pending_[token] = Pending{Pending::Kind::close, s.id, Direction::client_to_server, o.id, Clock::now()};
+  worker_->submit(firewall::CloseStep{o.id}, token);
+  s.opening.reset();
+}
+
+void Daemon::end_session(SessionState& s, Reason why) {
+  if (s.ended) return;
+  close_opening(s, why);
+  s.ended = true;
+  s.ended_at = Clock::now();
+  spdlog::debug("session s{} {} ended: {}", s.id, tuple_text(s.tuples.original), name(why));
+}
+
+void Daemon::deliver(SessionState& s, Direction dir, std::uint32_t id, std::vector<std::uint8_t> bytes) {
+  auto& w = s.waiting[idx(dir)];
+  if (s.opens_in_flight[idx(dir)] > 0 || !w.empty()) {
+    ++stats_.verdict_waits;
+    w.push_back(Waiting{id, std::move(bytes), Clock::now()});
+    return;
+  }
+  verdict(id, netlink::Verdict::accept, bytes);
+}
+
+void Daemon::release_waiting(SessionState& s, Direction dir) {
+  auto& w = s.waiting[idx(dir)];
+  const auto now = Clock::now();
+  while (!w.empty()) {
+    const auto us = static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::microseconds>(now - w.front().since).count());
+    stats_.max_wait_us = std::max(stats_.max_wait_us, us);
+    verdict(w.front().id, s.dropping ? netlink::Verdict::drop : netlink::Verdict::accept, w.front().bytes);
+    w.pop_front();
+  }
+}
+
+// A data connection's first SYN, queued by an opening's rule (-j NFQUEUE instead of ACCEPT). The
+// first SYN wins; its retransmissions (same source port) pass; any other connection to the same
+// opening is dropped: one opening, one data connection. The rule stays until the core closes the
+// opening (transfer done, replaced, session over) or it expires, so a lost SYN can be sent again.
+void Daemon::on_data_syn(std::uint32_t id, const PacketView& view) {
+  ++stats_.data_syns;
+  const Address src = view.src_address();
+  const Endpoint dst{view.dst_address(), view.dst_port()};
+  const std::string what = Endpoint{src, view.src_port()}.to_string() + " -> " + dst.to_string();
+  auto m = openings_.find({src, dst});
+  SessionState* s = m == openings_.end() ? nullptr : session_by_id(m->second);
+  if (!s || !s->opening || !view.has_flag(tcp_flag::syn) || view.has_flag(tcp_flag::ack)) {
+    refuse(opening_gone, what);
+    verdict(id, netlink::Verdict::drop);
+    return;
+  }
+  OpeningState& o = *s->opening;
+  if (!o.winner_port) {
+    o.winner_port = view.src_port();
+    spdlog::info("data connection s{} o{} {}", o.opening.id.session, o.opening.id.opening, what);
+    verdict(id, netlink::Verdict::accept);
+  } else if (*o.winner_port == view.src_port()) {
+    verdict(id, netlink::Verdict::accept);  // the same connection's SYN, retransmitted
+  } else {
+    refuse(opening_used, "s" + std::to_string(s->id) + " o" + std::to_string(o.opening.id.opening) + " " + what +
+                             ": taken by source port " + std::to_string(*o.winner_port));
+    verdict(id, netlink::Verdict::drop);
+  }
+}
+
+void Daemon::on_completions() {
+  for (auto& c : worker_->take_completions()) {
+    auto it = pending_.find(c.token);
+    if (it == pending_.end()) continue;
+    const Pending p = it->second;
+    pending_.erase(it);
+    const auto us = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - p.since).count();
+    if (p.kind == Pending::Kind::check) {
+      check_in_flight_ = false;
+      if (!c.result) spdlog::error("kernel check: {}", c.result.error().message);
+      continue;
+    }
+    if (p.kind == Pending::Kind::close) {
+      if (!c.result) spdlog::warn("closing opening s{} o{}: {}", p.opening.session, p.opening.opening, c.result.error().message);
+      continue;
+    }
+    SessionState* s = session_by_id(p.session);
+    const bool current = s && s->opening && s->opening->opening.id == p.opening;
+    if (!c.result) {
+      ++stats_.opening_failures;
+      spdlog::error("opening s{} o{} not installed: {}", p.opening.session, p.opening.opening, c.result.error().message);
+      if (current) {
+        const auto& o = s->opening->opening;
+        openings_.erase({o.source, o.destination});
+        s->opening.reset();
+      }
+    } else {
+      ++stats_.openings;
+      if (current) {
+        s->opening->installed = true;
+        const auto& o = s->opening->opening;
+        spdlog::info("opening s{} o{} {} -> {} for {} s (in the kernel after {} us)", o.id.session, o.id.opening,
+                     o.source.to_string(), o.destination.to_string(), cfg_.openings.lifetime_s, us);
+      }
+    }
+    if (s && --s->opens_in_flight[idx(p.direction)] == 0) release_waiting(*s, p.direction);
+  }
+}
+
+void Daemon::on_timer() {
+  std::uint64_t expirations;
+  while (::read(timer_fd_, &expirations, sizeof expirations) == static_cast<ssize_t>(sizeof expirations)) {
+  }
+  const auto now = Clock::now();
+  const std::uint64_t ms = now_ms();
+  const auto wall = firewall::Clock::now();
+  for (auto it = sessions_.begin(); it != sessions_.end();) {
+    SessionState& s = it->second;
+    if (s.tracker && !s.ended) {
+      if (auto due = s.tracker->next_deadline(); due && *due <= ms) {
+        PacketOutcome out = s.tracker->on_timer(ms);
+        act(s, out, std::nullopt, Direction::client_to_server);
+      }
+    }
+    if (s.opening && wall >= s.opening->opening.expires) {
+      spdlog::info("opening s{} o{} expired{}", s.id, s.opening->opening.id.opening, s.opening->winner_port ? "" : " unused");
+      close_opening(s, Reason::none);
+    }
+    const bool idle = s.waiting[0].empty() && s.waiting[1].empty() && s.opens_in_flight[0] == 0 && s.opens_in_flight[1] == 0;
+    if (s.ended && idle && now - s.ended_at >= linger) {
+      session_keys_.erase(s.id);
+      it = sessions_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  if (now >= next_kernel_check_ && !check_in_flight_) {
+    next_kernel_check_ = now + kernel_check_interval;
+    check_kernel();
+  }
+  if (now >= next_ct_check_) {
+    next_ct_check_ = now + ct_check_interval;
+    check_conntrack();
+  }
+}
+
+// An iptables-restore of the admin's ruleset replaces whole tables and with them our hooks, chains
+// and openings: put them back (daemon mode), and the live openings with them.
+void Daemon::check_kernel() {
+  std::vector<firewall::Opening> live;
+  for (const auto& [k, s] : sessions_)
+    if (s.opening && s.opening->installed) live.push_back(s.opening->opening);
+  const bool daemon_mode = cfg_.hooks == config::HooksMode::daemon;
+  const firewall::HookSpec spec = hook_spec();
+  const std::uint64_t token = next_token_++;
+  pending_[token] = Pending{Pending::Kind::check, 0, Direction::client_to_server, {}, Clock::now()};
+  check_in_flight_ = true;
+  worker_->call(
+      [daemon_mode, spec, live](firewall::FirewallBackend& b) -> Result<void> {
+        auto st = b.hook_state();
+        if (!st) return st.error();
+        const bool hooks_gone = daemon_mode && (st->own_hooks < firewall::expected_own_hooks(spec) || !st->accept_chain);
+        if (!hooks_gone && st->openings >= live.size()) return {};
+        if (hooks_gone) {
+          if (auto r = b.install_hooks(spec); !r) return make_error("reinstalling hooks: " + r.error().message);
+        } else if (!st->accept_chain) {
+          return make_error("FTPWALL-ACCEPT is gone (hooks = \"admin\": reload the ruleset that declares it)");
+        }
+        std::vector<firewall::Change> again;
+        for (const auto& o : live)
+          if (o.expires > firewall::Clock::now()) again.push_back(firewall::CloseStep{o.id}), again.push_back(firewall::OpenStep{o});
+        if (auto r = b.apply(again); !r) return make_error("reinstalling openings: " + r.error().message);
+        return make_error(std::string("ftpwall rules were removed by someone else (") +
+                          (hooks_gone ? "hooks" : "openings") + "): put back, " + std::to_string(live.size()) +
+                          " openings reinstalled");
+      },
+      token);
+}
+
+// Conntrack forgot the connection (it closed, timed out, or was flushed): the session is over.
+void Daemon::check_conntrack() {
+  for (auto it = sessions_.begin(); it != sessions_.end();) {
+    SessionState& s = it->second;
+    bool gone = false;
+    if (s.ct_known) {
+      ++stats_.ct_queries;
+      auto e = ct_->get(s.tuples.original);
+      gone = e && !*e;
+    }
+    const bool idle = s.waiting[0].empty() && s.waiting[1].empty() && s.opens_in_flight[0] == 0 && s.opens_in_flight[1] == 0;
+    if (gone && idle) {
+      end_session(s, Reason::connection_closed);
+      session_keys_.erase(s.id);
+      it = sessions_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+int Daemon::stop() {
+  // Every packet still waiting gets its verdict; held ones are released unmodified.
+  const std::uint64_t far = now_ms() + 3'600'000;
+  for (auto& [k, s] : sessions_) {
+    if (s.tracker) {
+      PacketOutcome out = s.tracker->on_timer(far);
+      for (auto& r : out.released) s.waiting[idx(r.direction)].push_back({static_cast<std::uint32_t>(r.tag), std::move(r.bytes), Clock::now()});
+    }
+    for (Direction d : {Direction::client_to_server, Direction::server_to_client}) release_waiting(s, d);
+  }
+  worker_.reset();  // applies what is queued, then joins
+  int rc = 0;
+  if (cfg_.hooks == config::HooksMode::daemon) {
+    if (auto r = backend_->remove_hooks(); !r) {
+      spdlog::error("removing hooks and chains: {}", r.error().message);
+      rc = 1;
+    }
+  } else if (auto r = backend_->flush_own(); !r) {
+    spdlog::error("flushing FTPWALL chains: {}", r.error().message);
+    rc = 1;
+  }
+  const auto& q = queue_->stats();
+  std::string reasons;
+#define FTPWALL_DAEMON_REASON(n) \
+  if (stats_.reasons[static_cast<std::size_t>(Reason::n)]) reasons += " " #n "=" + std::to_string(stats_.reasons[static_cast<std::size_t>(Reason::n)]);
+  FTPWALL_REASONS(FTPWALL_DAEMON_REASON)
+#undef FTPWALL_DAEMON_REASON
+  spdlog::info("stopped: packets={} sessions={} pickups={} openings={} opening_failures={} data_syns={} ct_queries={} "
+               "verdict_waits={} max_wait_us={} enobufs={} verdict_errors={}{}",
+               stats_.packets, stats_.sessions, stats_.pickups, stats_.openings, stats_.opening_failures, stats_.data_syns,
+               stats_.ct_queries, stats_.verdict_waits, stats_.max_wait_us, q.enobufs, q.verdict_errors, reasons);
+  return rc;
+}
+
+Result<void> Daemon::cleanup() {
+  firewall::IptcBackend b;
+  return b.remove_hooks();
+}
+
+Result<void> Daemon::check_steering(const config::Config& cfg) {
+  firewall::IptcBackend b;
+  auto st = b.hook_state();
+  if (!st) return st.error();
+  for (const auto& r : st->steering) {
+    if (!is_control_port(cfg, r.port)) continue;
+    const std::string where = "mangle " + r.chain + " NFQUEUE rule for port " + std::to_string(r.port);
+    if (r.queue_num != cfg.queue.number)
+      return make_error(where + " uses queue " + std::to_string(r.queue_num) + ", but queue.number = " +
+                        std::to_string(cfg.queue.number));
+    if (r.bypass != cfg.queue.bypass)
+      return make_error(where + (r.bypass ? " has" : " lacks") + " --queue-bypass, but queue.bypass = " +
+                        (cfg.queue.bypass ? "true" : "false"));
+  }
+  return {};
+}
+
+}  // namespace ftpwall::daemon
