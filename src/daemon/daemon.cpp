@@ -40,6 +40,8 @@ constexpr auto kernel_check_interval = std::chrono::seconds(2);
 constexpr auto ct_check_interval = std::chrono::seconds(10);
 // A TCP_CONNTRACK_ESTABLISHED entry (linux/netfilter/nf_conntrack_tcp.h); later states are closing.
 constexpr std::uint8_t tcp_established = 3;
+// The kernel check's task reports a repair through its Result (the worker's only channel back).
+constexpr std::string_view repaired = "repaired: ";
 
 // Daemon-side refusals (not the core's Reasons: these judge resources, not the wire).
 constexpr std::string_view opening_limit = "opening_limit";    // openings.max_total reached
@@ -572,7 +574,13 @@ void Daemon::on_completions() {
     const auto us = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - p.since).count();
     if (p.kind == Pending::Kind::check) {
       check_in_flight_ = false;
-      if (!c.result) spdlog::error("kernel check: {}", c.result.error().message);
+      if (!c.result) {
+        const std::string& m = c.result.error().message;
+        if (m.rfind(repaired, 0) == 0)
+          spdlog::warn("{}", m.substr(std::string_view(repaired).size()));
+        else
+          spdlog::error("kernel check: {}", m);
+      }
       continue;
     }
     if (p.kind == Pending::Kind::close) {
@@ -665,7 +673,7 @@ void Daemon::check_kernel() {
         for (const auto& o : live)
           if (o.expires > firewall::Clock::now()) again.push_back(firewall::CloseStep{o.id}), again.push_back(firewall::OpenStep{o});
         if (auto r = b.apply(again); !r) return make_error("reinstalling openings: " + r.error().message);
-        return make_error(std::string("ftpwall rules were removed by someone else (") +
+        return make_error(std::string(repaired) + "ftpwall rules were removed by someone else (" +
                           (hooks_gone ? "hooks" : "openings") + "): put back, " + std::to_string(live.size()) +
                           " openings reinstalled");
       },
