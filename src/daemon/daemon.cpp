@@ -17,6 +17,7 @@
 
 #include "firewall/iptc_backend.hpp"
 #include "ftpwall/core/packet.hpp"
+#include "daemon/privileges.hpp"
 #include "netlink/nftables.hpp"
 
 namespace ftpwall::daemon {
@@ -171,6 +172,12 @@ Result<void> Daemon::open_kernel() {
   auto q = netlink::NfQueue::open(qo);
   if (!q) return q.error();
   queue_ = std::move(*q);
+
+  // Everything that needs more than CAP_NET_ADMIN + CAP_NET_RAW is open; no thread exists yet, so
+  // the backend worker started below inherits the reduced sets (privileges.hpp).
+  std::vector<std::string> cap_notes;
+  if (auto r = keep_only_net_capabilities(cap_notes); !r) return make_error("dropping privileges: " + r.error().message);
+  for (const auto& n : cap_notes) spdlog::warn("{}", n);
 
   // Leftovers of an earlier instance (a SIGKILLed daemon) go first; the queue is bound before the
   // steering exists, so no control packet meets a queue without a reader.
