@@ -98,7 +98,7 @@ firewall::HookSpec Daemon::hook_spec() const {
   spec.queue_num = cfg_.queue.number;
   spec.queue_bypass = cfg_.queue.bypass;
   spec.exempt_mark = cfg_.queue.exempt_mark;
-  spec.nat = false;  // issue 5
+  spec.nat = cfg_.role == config::Role::gateway;  // FTPWALL-DNAT / FTPWALL-SNAT (issue 5)
   return spec;
 }
 
@@ -269,6 +269,17 @@ void Daemon::on_queue() {
 }
 
 void Daemon::verdict(std::uint32_t id, netlink::Verdict v, std::span<const std::uint8_t> bytes) {
+  // nfqnl_mangle() marks a packet with a new payload CHECKSUM_NONE: its checksum field must then be
+  // whole. A packet queued "checksum not ready" (locally generated with offload, e.g. over veth)
+  // carried only the pseudo-header sum, which the core's incremental updates cannot turn into one.
+  std::vector<std::uint8_t> fixed;
+  if (checksum_partial_.erase(id) && !bytes.empty() && v == netlink::Verdict::accept) {
+    fixed.assign(bytes.begin(), bytes.end());
+    if (auto view = PacketView::parse(fixed)) {
+      view->fix_checksums();
+      bytes = fixed;
+    }
+  }
   auto r = queue_->verdict(id, v, bytes);
   if (!r) {
     auto d = limiter_.allow(1000, log::RateLimiter::Clock::now());
@@ -303,6 +314,7 @@ void Daemon::on_packet(const netlink::QueuedPacket& p) {
   }
   const Endpoint src{view->src_address(), view->src_port()};
   const Endpoint dst{view->dst_address(), view->dst_port()};
+  if (p.checksum_not_ready) checksum_partial_.insert(p.id);
   if (is_control_port(cfg_, dst.port)) {
     on_control_packet(p.id, *view, Direction::client_to_server, Key{src, dst});
   } else if (is_control_port(cfg_, src.port)) {
@@ -310,7 +322,6 @@ void Daemon::on_packet(const netlink::QueuedPacket& p) {
   } else {
     on_data_syn(p.id, *view);
   }
-  (void)p.checksum_not_ready;  // nothing is rewritten in this round (issue 5 recomputes checksums)
 }
 
 Daemon::SessionState* Daemon::session_by_id(std::uint64_t id) {
@@ -339,6 +350,24 @@ void Daemon::query_conntrack(SessionState& s, const Key& key, Direction dir) {
                  s.id, tuple_text(s.tuples.original), (*e)->helper);
     s.tracker.reset();
   }
+  // NAT (issue 5): the Tracker started from the SYN with the hook's view (no NAT known); the entry
+  // says which side is translated, so the Tracker is rebuilt with the real tuples and the SYN
+  // replayed into it (a SYN carries no stream bytes: nothing it decided can differ).
+  if (s.tracker && !s.syn.empty() && (s.tuples.client_nat() || s.tuples.server_nat())) {
+    auto t = std::make_unique<Tracker>(s.tuples, *policies_.back());
+    PacketOutcome replay = t->on_packet(Direction::client_to_server, s.syn, now_ms());
+    if (replay.modified || !replay.decisions.empty() || replay.verdict != PacketOutcome::Verdict::accept) {
+      spdlog::warn("session s{}: SYN replay with NAT tuples was not clean: kept without NAT", s.id);
+    } else {
+      s.tracker = std::move(t);
+      spdlog::info("session s{} {} behind NAT: client {} seen as {}, server {} dialled as {}", s.id,
+                   tuple_text(s.tuples.original), s.tuples.client_real().to_string(),
+                   s.tuples.client_as_seen().to_string(), s.tuples.server_real().to_string(),
+                   s.tuples.server_as_seen().to_string());
+    }
+  }
+  s.syn.clear();
+  s.syn.shrink_to_fit();
 }
 
 Daemon::SessionState* Daemon::find_or_start(const Key& key, Direction dir, const PacketView& view) {
@@ -365,6 +394,7 @@ Daemon::SessionState* Daemon::find_or_start(const Key& key, Direction dir, const
   if (syn && dir == Direction::client_to_server) {
     s.tracker = std::make_unique<Tracker>(s.tuples, policy);
     s.client_isn = view.seq();
+    s.syn.assign(view.bytes().begin(), view.bytes().end());
   } else {
     // Mid-stream (a restarted daemon): the conntrack entry says whether the connection is alive
     // and whether anything shifted its sequence numbers (then its history is unknown: refused).
@@ -455,7 +485,25 @@ void Daemon::act(SessionState& s, PacketOutcome& out, std::optional<std::uint32_
                      end = true;
                      end_reason = e.reason;
                    },
-                   [&](const Rewrite& rw) { spdlog::debug("s{}: {}", s.id, to_string(Decision{rw})); },
+                   [&](const Rewrite& rw) {
+                     spdlog::info("session s{}: {}", s.id, to_string(Decision{rw}));
+                     // A length change shifts sequence numbers the kernel's window tracking does not
+                     // know (it knows only its own seqadj): the peer's ACKs would look out of window,
+                     // be marked INVALID, lose their NAT and land in the gateway's INPUT. One round
+                     // trip, only for this connection, before the verdict of the changed packet
+                     // (act() delivers after the decisions). Never the global
+                     // nf_conntrack_tcp_be_liberal: that would end window checks for every connection.
+                     if (rw.old_bytes.size() == rw.new_bytes.size() || s.liberal) return;
+                     auto r = ct_->set_liberal(s.tuples.original);
+                     if (r) {
+                       s.liberal = true;
+                       spdlog::info("session s{}: conntrack be_liberal set (sequence corrections follow)", s.id);
+                     } else {
+                       spdlog::error("session s{}: setting be_liberal on the conntrack entry: {} (its corrected "
+                                     "packets may be marked INVALID)",
+                                     s.id, r.error().message);
+                     }
+                   },
                },
                d);
   }
@@ -473,7 +521,8 @@ void Daemon::act(SessionState& s, PacketOutcome& out, std::optional<std::uint32_
 void Daemon::on_open(SessionState& s, const OpenData& od) {
   if (od.family != Family::v4) return;  // IPv6 control traffic is not queued in this round
   if (s.opening) close_opening(s, Reason::opening_replaced);
-  const std::pair<Address, Endpoint> match{od.source, od.destination};
+  // The data SYN reaches the arbitration (filter FORWARD) after nat PREROUTING: key by what it shows.
+  const std::pair<Address, Endpoint> match{od.source, od.nat() ? od.inside : od.destination};
   if (auto other = openings_.find(match); other != openings_.end()) {
     if (SessionState* o = session_by_id(other->second)) close_opening(*o, Reason::opening_replaced);
   }
@@ -490,6 +539,7 @@ void Daemon::on_open(SessionState& s, const OpenData& od) {
   o.expires = std::chrono::time_point_cast<std::chrono::seconds>(firewall::Clock::now()) +
               std::chrono::seconds(cfg_.openings.lifetime_s);
   o.queue = cfg_.queue.number;  // the data SYN comes to us: first SYN wins (on_data_syn)
+  o = nat_parts(s, od, std::move(o));
   openings_[match] = s.id;
   OpeningState st;
   st.opening = o;
@@ -500,10 +550,23 @@ void Daemon::on_open(SessionState& s, const OpenData& od) {
   worker_->submit(firewall::OpenStep{o}, token);
 }
 
+// The NAT parts of an opening (issue 5), from the core's OpenData and the session's tuples:
+//   inside != destination (passive to a DNATed server; active to a client behind MASQUERADE):
+//     FTPWALL-DNAT  -s source -d destination --dport P -j DNAT --to-destination inside
+//   active (PORT/EPRT) while the server is DNATed: the server's data connection must leave with
+//   the address the client dialled, which plain MASQUERADE gets wrong when it is a secondary one:
+//     FTPWALL-SNAT  -s server_real -d client --dport P -j SNAT --to-source server_as_seen
+firewall::Opening Daemon::nat_parts(const SessionState& s, const OpenData& od, firewall::Opening o) const {
+  if (od.nat()) o.dnat_to = od.inside;
+  if (od.announced_by == Direction::client_to_server && s.tuples.server_nat() && od.source == s.tuples.server_real())
+    o.snat_to = s.tuples.server_as_seen();
+  return o;
+}
+
 void Daemon::close_opening(SessionState& s, Reason why) {
   if (!s.opening) return;
   const firewall::Opening& o = s.opening->opening;
-  auto m = openings_.find({o.source, o.destination});
+  auto m = openings_.find({o.source, o.accepted_destination()});
   if (m != openings_.end() && m->second == s.id) openings_.erase(m);
   spdlog::debug("opening s{} o{} closed: {}", o.id.session, o.id.opening, name(why));
   const std::uint64_t token = next_token_++;
@@ -601,7 +664,7 @@ void Daemon::on_completions() {
       spdlog::error("opening s{} o{} not installed: {}", p.opening.session, p.opening.opening, c.result.error().message);
       if (current) {
         const auto& o = s->opening->opening;
-        openings_.erase({o.source, o.destination});
+        openings_.erase({o.source, o.accepted_destination()});
         s->opening.reset();
       }
     } else {
@@ -609,8 +672,11 @@ void Daemon::on_completions() {
       if (current) {
         s->opening->installed = true;
         const auto& o = s->opening->opening;
-        spdlog::info("opening s{} o{} {} -> {} for {} s (in the kernel after {} us)", o.id.session, o.id.opening,
-                     o.source.to_string(), o.destination.to_string(), cfg_.openings.lifetime_s, us);
+        std::string nat;
+        if (o.dnat_to) nat += " dnat to " + o.dnat_to->to_string();
+        if (o.snat_to) nat += " snat to " + o.snat_to->to_string();
+        spdlog::info("opening s{} o{} {} -> {}{} for {} s (in the kernel after {} us)", o.id.session, o.id.opening,
+                     o.source.to_string(), o.destination.to_string(), nat, cfg_.openings.lifetime_s, us);
       }
     }
     if (s && --s->opens_in_flight[idx(p.direction)] == 0) release_waiting(*s, p.direction);

@@ -18,6 +18,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -96,7 +97,11 @@ class Daemon {
     ConnTuples tuples;
     std::unique_ptr<Tracker> tracker;  // empty: passed through untouched (kernel helper, FTPS, refused pick-up)
     std::optional<std::uint32_t> client_isn;
+    // The client's SYN, kept until the ctnetlink query (the SYN's entry is unconfirmed at the hook):
+    // when the entry shows NAT, the Tracker is rebuilt with the real tuples and the SYN replayed.
+    std::vector<std::uint8_t> syn;
     bool ct_known = false;              // the ctnetlink query was made
+    bool liberal = false;               // IP_CT_TCP_FLAG_BE_LIBERAL set on the entry (issue 5)
     bool ended = false;                 // SessionEnd, RST, or both FINs: linger until conntrack forgets it
     bool dropping = false;              // a violation with action reset: drop what follows
     Clock::time_point ended_at{};
@@ -131,6 +136,7 @@ class Daemon {
   void deliver(SessionState& s, Direction dir, std::uint32_t id, std::vector<std::uint8_t> bytes);
   void release_waiting(SessionState& s, Direction dir);
   void verdict(std::uint32_t id, netlink::Verdict v, std::span<const std::uint8_t> bytes = {});
+  firewall::Opening nat_parts(const SessionState& s, const OpenData& od, firewall::Opening o) const;
   void refuse(std::string_view reason, const std::string& what);
 
   void on_signal();
@@ -161,6 +167,9 @@ class Daemon {
   // (source address, destination) of every opening -> its session: the data SYN arbitration
   std::map<std::pair<Address, Endpoint>, std::uint64_t> openings_;
   std::map<std::uint64_t, Pending> pending_;
+  // Packets queued with NFQA_SKB_CSUMNOTREADY and still without a verdict: their TCP checksum field
+  // holds only the pseudo-header sum, so a modified copy needs a full recomputation (verdict()).
+  std::set<std::uint32_t> checksum_partial_;
   std::uint64_t next_session_ = 1;
   std::uint64_t next_token_ = 1;
   std::vector<std::uint8_t> buf_;
