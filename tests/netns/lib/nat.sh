@@ -79,4 +79,4 @@ nat_check_227() {
 }
 
 # nat_wire_227 PCAP: the 227 lines in a capture (tcpdump -A), one per line.
-nat_wire_227() { tcpdump -n -r "$1" -A 2>/dev/null | grep -aoE '227 [^(]*\([0-9,]+\)' | sed 's/^227 [^(]*//'; }
+nat_wire_227() { tcpdump -n -r "$1" -A 2>/dev/null | grep -av " IP " | grep -aoE '227 [^(]*\([0-9,]+\)' | sed 's/^227 [^(]*//'; }
