@@ -163,6 +163,9 @@ Result<void> Daemon::open_kernel() {
   auto ct = netlink::Conntrack::open();
   if (!ct) return make_error("ctnetlink: " + ct.error().message);
   ct_ = std::move(*ct);
+  state_ = std::make_unique<StateDir>(opts_.state_dir);
+  if (auto r = state_->prepare(); !r) return make_error(r.error().message + " (--state-dir)");
+  restore_records();
 
   netlink::QueueOptions qo;
   qo.queue_num = cfg_.queue.number;
@@ -345,6 +348,7 @@ void Daemon::query_conntrack(SessionState& s, const Key& key, Direction dir) {
     return;
   }
   s.tuples = (*e)->tuples;
+  s.ct_id = (*e)->id;
   if ((*e)->has_helper() && s.tracker) {
     spdlog::warn("session s{} {} carries the kernel helper \"{}\" (a leftover CT --helper rule?): passed through untouched",
                  s.id, tuple_text(s.tuples.original), (*e)->helper);
@@ -380,6 +384,7 @@ Daemon::SessionState* Daemon::find_or_start(const Key& key, Direction dir, const
     spdlog::debug("session s{}: 4-tuple reused by a new SYN", s.id);
     end_session(s, Reason::connection_closed);
     for (Direction d : {Direction::client_to_server, Direction::server_to_client}) release_waiting(s, d);
+    forget(s);
     session_keys_.erase(s.id);
     sessions_.erase(it);
   }
@@ -406,9 +411,23 @@ Daemon::SessionState* Daemon::find_or_start(const Key& key, Direction dir, const
       return nullptr;
     s.tuples = (*e)->tuples;
     s.ct_known = true;
-    const auto history = ((*e)->status & netlink::ConntrackEntry::status_seq_adjust) ? PickupHistory::unknown
-                                                                                    : PickupHistory::no_corrections;
-    auto t = Tracker::pick_up(s.tuples, policy, history);
+    s.ct_id = (*e)->id;
+    auto history = ((*e)->status & netlink::ConntrackEntry::status_seq_adjust) ? PickupHistory::unknown
+                                                                              : PickupHistory::no_corrections;
+    // A session an earlier instance corrected: its record names this very entry (same CTA_ID).
+    SeqAdjust saved;
+    if (auto r = restored_.find(key); r != restored_.end()) {
+      if (r->second.ct_id == s.ct_id && r->second.tuples == s.tuples) {
+        history = PickupHistory::restored;
+        saved = std::move(r->second.corrections);
+        s.recorded = true;
+        s.liberal = (*e)->liberal();
+      } else {
+        state_->remove(r->second.ct_id);
+      }
+      restored_.erase(r);
+    }
+    auto t = Tracker::pick_up(s.tuples, policy, history, std::move(saved));
     if (!t) {
       ++stats_.reasons[static_cast<std::size_t>(Reason::pickup_without_history)];
       refuse(name(Reason::pickup_without_history), tuple_text(s.tuples.original) + ": " + t.error().message);
@@ -419,7 +438,8 @@ Daemon::SessionState* Daemon::find_or_start(const Key& key, Direction dir, const
       s.tracker = std::make_unique<Tracker>(std::move(*t));
     }
     ++stats_.pickups;
-    spdlog::info("session s{} {} picked up mid-stream", s.id, tuple_text(s.tuples.original));
+    spdlog::info("session s{} {} picked up mid-stream{}", s.id, tuple_text(s.tuples.original),
+                 history == PickupHistory::restored ? " with its recorded corrections" : "");
   }
   ++stats_.sessions;
   spdlog::debug("session s{} {} started", s.id, tuple_text(s.tuples.original));
@@ -442,7 +462,8 @@ void Daemon::on_control_packet(std::uint32_t id, PacketView& view, Direction dir
   // The SYN's entry is not confirmed yet at this hook (conntrack confirms it after the last hook),
   // so the one query per session waits for the session's second packet.
   if (!s->ct_known && !client_syn) query_conntrack(*s, key, dir);
-  if (!s->tracker || s->ended) {
+  // An ended session's last packets (ACK of the 221, FINs) still need its corrections.
+  if (!s->tracker || (s->ended && s->tracker->corrections().empty())) {
     deliver(*s, dir, id, {});
     return;
   }
@@ -454,6 +475,7 @@ void Daemon::on_control_packet(std::uint32_t id, PacketView& view, Direction dir
 
 void Daemon::act(SessionState& s, PacketOutcome& out, std::optional<std::uint32_t> id, Direction dir) {
   bool end = false;
+  bool rewrote = false;
   Reason end_reason = Reason::none;
   for (const Decision& d : out.decisions) {
     std::visit(Overloaded{
@@ -487,6 +509,7 @@ void Daemon::act(SessionState& s, PacketOutcome& out, std::optional<std::uint32_
                    },
                    [&](const Rewrite& rw) {
                      spdlog::info("session s{}: {}", s.id, to_string(Decision{rw}));
+                     rewrote = true;
                      // A length change shifts sequence numbers the kernel's window tracking does not
                      // know (it knows only its own seqadj): the peer's ACKs would look out of window,
                      // be marked INVALID, lose their NAT and land in the gateway's INPUT. One round
@@ -507,6 +530,8 @@ void Daemon::act(SessionState& s, PacketOutcome& out, std::optional<std::uint32_
                },
                d);
   }
+  // The history changed: recorded before the verdict of the packet that changed it (restarts).
+  if (rewrote) record_corrections(s);
   if (s.dropping) {
     for (auto& r : out.released) verdict(static_cast<std::uint32_t>(r.tag), netlink::Verdict::drop);
     if (id && out.verdict == PacketOutcome::Verdict::accept) verdict(*id, netlink::Verdict::drop);
@@ -548,6 +573,59 @@ void Daemon::on_open(SessionState& s, const OpenData& od) {
   pending_[token] = Pending{Pending::Kind::open, s.id, od.announced_by, o.id, Clock::now()};
   ++s.opens_in_flight[idx(od.announced_by)];
   worker_->submit(firewall::OpenStep{o}, token);
+}
+
+// Restarts keep sessions alive (issue 5): a session with corrections cannot be rebuilt from the
+// wire, so its history is written (state_dir.hpp) before the verdict of the packet that changed
+// it. Collapsing acknowledged corrections is not recorded: a restored history that still lists
+// them maps every sequence number the same way and collapses them again on the next ACK.
+void Daemon::record_corrections(SessionState& s) {
+  if (!s.tracker) return;
+  auto k = session_keys_.find(s.id);
+  if (s.ct_id == 0 || k == session_keys_.end()) {
+    spdlog::warn("session s{}: no conntrack id, its corrections are not recorded (a restart would lose them)", s.id);
+    return;
+  }
+  SessionRecord r;
+  r.ct_id = s.ct_id;
+  r.tuples = s.tuples;
+  r.key = k->second;
+  r.corrections = s.tracker->corrections();
+  if (auto w = state_->save(r); !w) {
+    spdlog::error("session s{}: recording its corrections: {}", s.id, w.error().message);
+    return;
+  }
+  s.recorded = true;
+}
+
+void Daemon::forget(SessionState& s) {
+  if (s.recorded) state_->remove(s.ct_id);
+  s.recorded = false;
+}
+
+// Records of an earlier instance: kept only when conntrack still has the entry they name (same
+// original tuple, same CTA_ID: a reused 4-tuple is another connection). The session is picked up
+// with them at its next packet.
+void Daemon::restore_records() {
+  for (auto& [path, rec] : state_->load_all()) {
+    if (!rec) {
+      spdlog::warn("state record {}: {}: removed", path, rec.error().message);
+      ::unlink(path.c_str());
+      continue;
+    }
+    ++stats_.ct_queries;
+    auto e = ct_->get(rec->tuples.original);
+    if (!e || !*e || (*e)->id != rec->ct_id) {
+      spdlog::info("state record {}: {}: removed", path,
+                   !e ? e.error().message : !*e ? std::string("connection gone") : std::string("4-tuple reused"));
+      ::unlink(path.c_str());
+      continue;
+    }
+    spdlog::info("session {} restored from {}: {} + {} corrections", tuple_text(rec->tuples.original), path,
+                 rec->corrections.corrections(Direction::client_to_server),
+                 rec->corrections.corrections(Direction::server_to_client));
+    restored_[rec->key] = std::move(*rec);
+  }
 }
 
 // The NAT parts of an opening (issue 5), from the core's OpenData and the session's tuples:
@@ -704,6 +782,7 @@ void Daemon::on_timer() {
     }
     const bool idle = s.waiting[0].empty() && s.waiting[1].empty() && s.opens_in_flight[0] == 0 && s.opens_in_flight[1] == 0;
     if (s.ended && idle && now - s.ended_at >= linger) {
+      forget(s);
       session_keys_.erase(s.id);
       it = sessions_.erase(it);
     } else {
@@ -766,6 +845,7 @@ void Daemon::check_conntrack() {
     const bool idle = s.waiting[0].empty() && s.waiting[1].empty() && s.opens_in_flight[0] == 0 && s.opens_in_flight[1] == 0;
     if (gone && idle) {
       end_session(s, Reason::connection_closed);
+      forget(s);
       session_keys_.erase(s.id);
       it = sessions_.erase(it);
     } else {

@@ -28,6 +28,7 @@
 #include "ftpwall/core/reason.hpp"
 #include "ftpwall/core/tracker.hpp"
 #include "ftpwall/firewall/backend.hpp"
+#include "daemon/state_dir.hpp"
 #include "firewall/backend_worker.hpp"
 #include "log/log.hpp"
 #include "netlink/conntrack.hpp"
@@ -42,6 +43,7 @@ struct Options {
   std::optional<std::uint16_t> queue;
   bool foreground = false;
   std::string ready_file;  // written once the hooks are in place (tests; systemd uses Type=simple)
+  std::string state_dir = "/run/ftpwalld";  // session records across restarts (issue 5)
 };
 
 // Counters the daemon keeps (logged at stop; `ftpwall status` later).
@@ -102,6 +104,8 @@ class Daemon {
     std::vector<std::uint8_t> syn;
     bool ct_known = false;              // the ctnetlink query was made
     bool liberal = false;               // IP_CT_TCP_FLAG_BE_LIBERAL set on the entry (issue 5)
+    std::uint32_t ct_id = 0;            // CTA_ID of the entry (0: unknown); names the state record
+    bool recorded = false;              // a state record exists for it (state_dir.hpp)
     bool ended = false;                 // SessionEnd, RST, or both FINs: linger until conntrack forgets it
     bool dropping = false;              // a violation with action reset: drop what follows
     Clock::time_point ended_at{};
@@ -136,6 +140,9 @@ class Daemon {
   void deliver(SessionState& s, Direction dir, std::uint32_t id, std::vector<std::uint8_t> bytes);
   void release_waiting(SessionState& s, Direction dir);
   void verdict(std::uint32_t id, netlink::Verdict v, std::span<const std::uint8_t> bytes = {});
+  void record_corrections(SessionState& s);
+  void forget(SessionState& s);
+  void restore_records();
   firewall::Opening nat_parts(const SessionState& s, const OpenData& od, firewall::Opening o) const;
   void refuse(std::string_view reason, const std::string& what);
 
@@ -158,6 +165,10 @@ class Daemon {
   int signal_fd_ = -1;
   int timer_fd_ = -1;
   std::unique_ptr<netlink::Conntrack> ct_;
+  std::unique_ptr<StateDir> state_;
+  // Records of an earlier instance whose conntrack entry still exists, by hook key: claimed by the
+  // pick-up of their session (find_or_start).
+  std::map<Key, SessionRecord> restored_;
   std::unique_ptr<netlink::NfQueue> queue_;
   std::unique_ptr<firewall::FirewallBackend> backend_;
   std::unique_ptr<firewall::BackendWorker> worker_;

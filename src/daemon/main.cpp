@@ -66,7 +66,7 @@ void report(int fd, unsigned char status) {
 
 int main(int argc, char** argv) {
   CLI::App app{"ftpwalld: FTP data connections through a netfilter firewall, one opening at a time", "ftpwalld"};
-  std::string config_path, level, ready;
+  std::string config_path, level, ready, state_dir = "/run/ftpwalld";
   int queue = -1;
   bool check = false, cleanup = false, foreground = false;
   app.add_option("-c,--config", config_path, "configuration file (default /etc/ftpwall/ftpwalld.conf if present)");
@@ -76,6 +76,7 @@ int main(int argc, char** argv) {
   app.add_option("--log-level", level, "trace, debug, info, warn, error, critical or off (overrides log_level)");
   app.add_option("--queue", queue, "NFQUEUE number (overrides queue.number)")->check(CLI::Range(0, 65535));
   app.add_option("--ready-file", ready, "write the pid to FILE once the hooks are in place");
+  app.add_option("--state-dir", state_dir, "where sessions with corrections are recorded across restarts (default /run/ftpwalld)");
   app.set_version_flag("--version", std::string("ftpwalld ") + FTPWALL_VERSION);
   try {
     app.parse(argc, argv);
@@ -100,6 +101,7 @@ int main(int argc, char** argv) {
   if (queue >= 0) opts.queue = static_cast<std::uint16_t>(queue);
   opts.foreground = foreground;
   opts.ready_file = ready;
+  opts.state_dir = state_dir;
 
   if (cleanup) {
     auto r = daemon::Daemon::cleanup();

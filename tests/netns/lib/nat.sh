@@ -10,12 +10,15 @@ nat_need_daemon() {
   [ -x "$FTPWALLD" ] || skip "ftpwalld not built in FTPWALL_BUILD_DIR=${FTPWALL_BUILD_DIR:-unset}"
 }
 
-# ftpwalld_start [ARGS...]: ftpwalld on g (own hooks, debug log in $DLOG), waits for its ready file.
+# ftpwalld_start [ARGS...]: ftpwalld on g (own hooks, debug log in $DLOG, state records in
+# $BENCH_WORK/state unless --state-dir is given), waits for its ready file.
 # Sets DPID. The kernel helper must be off (the story detaches it).
 ftpwalld_start() {
   DLOG=$BENCH_WORK/ftpwalld.log
   local ready=$BENCH_WORK/ftpwalld.ready
   rm -f "$ready"
+  # Never the host's /run/ftpwalld: stories run side by side, each with its own records.
+  case " $* " in *" --state-dir "*) ;; *) set -- --state-dir "$BENCH_WORK/state" "$@";; esac
   on_bg g "$FTPWALLD" --foreground --log-level debug --ready-file "$ready" "$@" 2>>"$DLOG"
   DPID=$BG_PID
   local i
