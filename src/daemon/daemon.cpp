@@ -44,11 +44,11 @@ constexpr std::uint8_t tcp_established = 3;
 // The kernel check's task reports a repair through its Result (the worker's only channel back).
 constexpr std::string_view repaired = "repaired: ";
 
-// Daemon-side refusals (not the core's Reasons: these judge resources, not the wire).
-constexpr std::string_view opening_limit = "opening_limit";    // openings.max_total reached
-constexpr std::string_view session_limit = "session_limit";    // openings.max_sessions reached
-constexpr std::string_view opening_used = "opening_used";      // a second data connection to an opening
-constexpr std::string_view opening_gone = "opening_gone";      // a data SYN whose opening was closed meanwhile
+// Daemon-side refusals: they judge resources, not the wire, but share the one list of names.
+constexpr std::string_view opening_limit = name(Reason::opening_limit);
+constexpr std::string_view session_limit = name(Reason::session_limit);
+constexpr std::string_view opening_used = name(Reason::opening_used);
+constexpr std::string_view opening_gone = name(Reason::opening_gone);
 
 std::string tuple_text(const Tuple& t) { return t.src.to_string() + " -> " + t.dst.to_string(); }
 

@@ -50,7 +50,11 @@ namespace ftpwall {
   X(service_closing)               /* CloseData/SessionEnd: 421 from the server */ \
   X(session_quit)                  /* CloseData/SessionEnd: QUIT answered with 221 */ \
   X(connection_closed)             /* SessionEnd: both directions ended with FIN before any 221/421 */ \
-  X(connection_reset)              /* SessionEnd: an accepted RST (exact sequence number) ended the connection */
+  X(connection_reset)              /* SessionEnd: an accepted RST (exact sequence number) ended the connection */ \
+  X(opening_limit)                 /* daemon: openings.max_total live openings reached, no opening */ \
+  X(session_limit)                 /* daemon: openings.max_sessions tracked, the connection passes untracked */ \
+  X(opening_used)                  /* daemon: a second data connection to a one-shot opening */ \
+  X(opening_gone)                  /* daemon: a data SYN whose opening was closed meanwhile */
 
 enum class Reason : std::uint8_t {
 #define FTPWALL_REASON_ENUM(n) n,
