@@ -41,8 +41,10 @@
 // rewrite whose region already went out (Dir::out_end), whatever released it.
 //
 // Nagle (RFC 896). A sender with Nagle on that split an announcement sends its second segment only
-// when the first is acknowledged; the receiver never sees the held first segment, so no ACK comes
-// and the line cannot complete: the hold ends by the timeout (300 ms), the announcement goes out
+// when the first is acknowledged; the receiver never sees the held first segment, so no ACK comes.
+// On Linux the sender's tail loss probe (RFC 8985) resends after about 200 ms, and a TLP may carry
+// the waiting bytes too, so the line often completes inside the 300 ms hold (measured 215 ms in
+// tests/netns/314-nat-split-227). When it does not, the hold ends by the timeout, the announcement goes out
 // unrewritten, the opening for the public address is still installed, and that data connection
 // works only for clients that ignore the announced address (they retry or fall back). We chose
 // this over acknowledging the held bytes ourselves: a forged ACK makes the firewall a TCP endpoint
