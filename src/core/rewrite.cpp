@@ -3,6 +3,8 @@
 
 #include <algorithm>
 
+#include "ftpwall/core/limits.hpp"
+
 namespace ftpwall {
 
 RewritePlan plan_rewrite(const ConnTuples& t, Direction from, AnnouncementKind kind, const Endpoint& announced,
@@ -27,6 +29,16 @@ RewritePlan plan_rewrite(const ConnTuples& t, Direction from, AnnouncementKind k
     p.rewrite = true;
   }
   return p;
+}
+
+std::optional<std::uint16_t> next_free_port(std::uint16_t wanted, const std::function<bool(std::uint16_t)>& taken) {
+  constexpr std::uint16_t lowest = 1024;  // wrap below the privileged ports, as an unprivileged client's would
+  std::uint16_t port = wanted;
+  for (std::size_t i = 0; i < limits::nat_port_tries; ++i) {
+    if (!taken(port)) return port;
+    port = port == 65535 || port < lowest ? lowest : static_cast<std::uint16_t>(port + 1);
+  }
+  return std::nullopt;
 }
 
 std::string replace_range(std::string_view line, TextRange range, std::string_view replacement) {

@@ -251,6 +251,16 @@ void Session::on_announcement(AnnouncementKind kind, Direction from, Announcemen
   }
 
   RewritePlan plan = plan_rewrite(tuples_, from, kind, a.endpoint);
+  if (chooser_ && from == Direction::client_to_server && plan.inside != plan.announce) {
+    // The opening DNATs (server, public address, port) back to the client; another live opening
+    // may hold that match ("port in use", rewrite.hpp).
+    const auto port = chooser_(plan.inside, plan.announce, tuples_.server_real());
+    if (!port) {
+      violation(Reason::nat_port_exhausted, from, line, off, out);
+      return;
+    }
+    plan = plan_rewrite(tuples_, from, kind, a.endpoint, *port);
+  }
   close_opening(Reason::opening_replaced, out);
   if (plan.rewrite) {
     Rewrite rw;

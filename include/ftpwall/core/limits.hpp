@@ -48,4 +48,10 @@ inline constexpr std::size_t max_corrections_per_direction = 64;
 // one announcement line, and a rewritten line may grow past max_announcement_line.
 inline constexpr std::size_t max_correction_bytes = 1024;
 
+// Public ports tried for a client-NAT active announcement whose port is already the DNAT match of
+// another live opening (rewrite.hpp next_free_port): the announced port, then upward, wrapping
+// within 1024-65535. The kernel's nf_nat_exp_find_port gives up after 128 attempts too; past the
+// bound the announcement is refused (nat_port_exhausted).
+inline constexpr std::size_t nat_port_tries = 128;
+
 }  // namespace ftpwall::limits

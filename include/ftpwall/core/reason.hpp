@@ -54,7 +54,8 @@ namespace ftpwall {
   X(opening_limit)                 /* daemon: openings.max_total live openings reached, no opening */ \
   X(session_limit)                 /* daemon: openings.max_sessions tracked, the connection passes untracked */ \
   X(opening_used)                  /* daemon: a second data connection to a one-shot opening */ \
-  X(opening_gone)                  /* daemon: a data SYN whose opening was closed meanwhile */
+  X(opening_gone)                  /* daemon: a data SYN whose opening was closed meanwhile */ \
+  X(nat_port_exhausted)            /* client-NAT active announcement: no free public port within limits::nat_port_tries */
 
 enum class Reason : std::uint8_t {
 #define FTPWALL_REASON_ENUM(n) n,

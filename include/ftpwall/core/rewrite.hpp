@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -36,6 +37,23 @@ struct RewritePlan {
 // port stays the announced one.
 RewritePlan plan_rewrite(const ConnTuples& tuples, Direction from, AnnouncementKind kind, const Endpoint& announced,
                          std::optional<std::uint16_t> public_port = std::nullopt);
+
+// "Port in use" (issue 5), as nf_nat_ftp: a client behind SNAT/MASQUERADE announces its inside
+// port P; the opening DNATs (server, public address, public port) -> inside. When another live
+// opening already uses that match (a second client behind the same gateway announcing the same P
+// to the same server), the public port moves: P, then upward, wrapping from 65535 to 1024, at most
+// limits::nat_port_tries ports; the rewrite carries the chosen port and the DNAT maps
+// public:chosen -> inside:P. nullopt when all tried ports are taken (nat_port_exhausted).
+//   next_free_port(50000, taken = {50000, 50001}) == 50002
+//   next_free_port(65535, taken = {65535})        == 1024
+std::optional<std::uint16_t> next_free_port(std::uint16_t wanted, const std::function<bool(std::uint16_t)>& taken);
+
+// The daemon's answer to "which public port may this client-NAT announcement use": `inside` is
+// the client's real endpoint, `wanted` the public endpoint with the inside port, `peer` the
+// server's real address (who connects). nullopt: none free. An empty chooser keeps the inside
+// port (the core alone knows no other opening).
+using PortChooser =
+    std::function<std::optional<std::uint16_t>(const Endpoint& inside, const Endpoint& wanted, const Address& peer)>;
 
 // The line with `range` (relative to the line) replaced by `replacement`.
 std::string replace_range(std::string_view line, TextRange range, std::string_view replacement);

@@ -40,6 +40,7 @@
 #include "ftpwall/core/ftp_wire.hpp"
 #include "ftpwall/core/limits.hpp"
 #include "ftpwall/core/policy.hpp"
+#include "ftpwall/core/rewrite.hpp"
 
 namespace ftpwall {
 
@@ -56,6 +57,11 @@ class Session {
   // One complete line of `dir` without its CRLF (or LF); stream_offset = offset of its first byte
   // in that direction's stream. Appends 0..n decisions to `out`. Never throws on wire input.
   void on_line(Direction dir, std::string_view line, std::uint64_t stream_offset, std::vector<Decision>& out);
+
+  // Client behind SNAT/MASQUERADE, active mode: the public port of the opening comes from
+  // `chooser` (rewrite.hpp, "port in use"); none free -> Violation nat_port_exhausted, no opening.
+  // Without a chooser the public port is the client's own.
+  void set_port_chooser(PortChooser chooser) { chooser_ = std::move(chooser); }
 
   bool greeted() const { return greeted_; }
   bool logged_in() const { return logged_in_; }
@@ -92,6 +98,7 @@ class Session {
 
   ConnTuples tuples_;
   const Policy* policy_;
+  PortChooser chooser_;
   std::array<Pending, limits::max_pending_commands> queue_{};
   std::uint32_t opening_ = 0;   // sequence number of the last opening
   std::uint16_t lost_ = 0;      // commands beyond the queue bound, not remembered

@@ -135,6 +135,9 @@ class Tracker {
   // When on_timer must be called next (empty: nothing held).
   std::optional<std::uint64_t> next_deadline() const;
 
+  // The daemon's public-port choice for client-NAT active announcements (session.hpp).
+  void set_port_chooser(PortChooser chooser) { session_.set_port_chooser(std::move(chooser)); }
+
   const Session& session() const { return session_; }
   const SeqAdjust& corrections() const { return seq_; }  // serialize() for the state file
   const StreamAssembler& stream(Direction d) const { return dirs_[idx(d)].stream; }

@@ -4,7 +4,9 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <vector>
 
+#include "ftpwall/core/limits.hpp"
 #include "nat_tuples.hpp"
 
 namespace ftpwall {
@@ -130,6 +132,41 @@ TEST(ReplaceRange, ClampsOutOfRangeInsteadOfThrowing) {
   EXPECT_EQ(replace_range("abc", {1, 2}, "XY"), "aXYc");
   EXPECT_EQ(replace_range("abc", {2, 9}, "Z"), "abZ");
   EXPECT_EQ(replace_range("abc", {9, 9}, "Z"), "abcZ");
+}
+
+// ---- "port in use" (nf_nat_ftp's port search) ----
+
+TEST(NextFreePort, FreePortIsKept) {
+  EXPECT_EQ(next_free_port(50000, [](std::uint16_t) { return false; }), 50000);
+}
+
+TEST(NextFreePort, TakenPortMovesUpToTheNextFreeOne) {
+  auto taken = [](std::uint16_t p) { return p == 50000 || p == 50001; };
+  EXPECT_EQ(next_free_port(50000, taken), 50002);
+}
+
+TEST(NextFreePort, WrapsFrom65535To1024) {
+  std::vector<std::uint16_t> tried;
+  auto taken = [&](std::uint16_t p) {
+    tried.push_back(p);
+    return p >= 65534;
+  };
+  EXPECT_EQ(next_free_port(65534, taken), 1024);
+  EXPECT_EQ(tried, (std::vector<std::uint16_t>{65534, 65535, 1024}));
+}
+
+TEST(NextFreePort, LastTryAtTheBoundSucceeds) {
+  // limits::nat_port_tries ports are tried: the free one at the last try is found...
+  const auto last = static_cast<std::uint16_t>(40000 + limits::nat_port_tries - 1);
+  EXPECT_EQ(next_free_port(40000, [&](std::uint16_t p) { return p < last; }), last);
+}
+
+TEST(NextFreePort, OnePastTheBoundIsExhausted) {
+  // ...one past it is not tried.
+  const auto past = static_cast<std::uint16_t>(40000 + limits::nat_port_tries);
+  std::size_t calls = 0;
+  EXPECT_EQ(next_free_port(40000, [&](std::uint16_t p) { ++calls; return p < past; }), std::nullopt);
+  EXPECT_EQ(calls, limits::nat_port_tries);
 }
 
 }  // namespace

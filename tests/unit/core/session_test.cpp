@@ -105,6 +105,68 @@ TEST_F(SessionTest, ActivePortFromClientBehindSnatIsRewritten) {
   EXPECT_TRUE(session_->opening_pending());
 }
 
+// "Port in use": the daemon's chooser says the public port 50000 is another opening's DNAT match;
+// the rewrite carries the chosen port, the opening DNATs public:50001 -> inside:50000.
+TEST_F(SessionTest, ActivePortBehindSnatWithPortInUseCarriesTheChosenPort) {
+  start(client_snat());
+  std::vector<std::string> asked;
+  session_->set_port_chooser([&](const Endpoint& inside, const Endpoint& wanted, const Address& peer) {
+    asked.push_back(inside.to_string() + " " + wanted.to_string() + " " + peer.to_string());
+    return std::optional<std::uint16_t>(static_cast<std::uint16_t>(wanted.port + 1));
+  });
+  login();
+  c("PORT 10,0,0,5,195,80");
+  ASSERT_EQ(out_.size(), 2u) << dump();
+  EXPECT_EQ(asked, (std::vector<std::string>{"10.0.0.5:50000 203.0.113.1:50000 198.51.100.9"}));
+  auto rw = std::get<Rewrite>(out_[0]);
+  EXPECT_EQ(rw.old_bytes, "10,0,0,5,195,80");
+  EXPECT_EQ(rw.new_bytes, "203,0,113,1,195,81");
+  auto o = std::get<OpenData>(out_[1]);
+  EXPECT_EQ(o.destination, (Endpoint{client_public, 50001}));
+  EXPECT_EQ(o.inside, (Endpoint{client_real, 50000}));
+}
+
+TEST_F(SessionTest, EprtBehindSnatWithPortInUseCarriesTheChosenPort) {
+  start(client_snat());
+  session_->set_port_chooser([](const Endpoint&, const Endpoint&, const Address&) {
+    return std::optional<std::uint16_t>(50002);
+  });
+  login();
+  c("EPRT |1|10.0.0.5|50000|");
+  ASSERT_EQ(out_.size(), 2u) << dump();
+  EXPECT_EQ(std::get<Rewrite>(out_[0]).new_bytes, "|1|203.0.113.1|50002|");
+  EXPECT_EQ(std::get<OpenData>(out_[1]).destination, (Endpoint{client_public, 50002}));
+  EXPECT_EQ(std::get<OpenData>(out_[1]).inside, (Endpoint{client_real, 50000}));
+}
+
+TEST_F(SessionTest, ActivePortBehindSnatWithNoFreePortIsRefused) {
+  PolicyConfig cfg;
+  start(client_snat(), cfg);
+  session_->set_port_chooser([](const Endpoint&, const Endpoint&, const Address&) { return std::optional<std::uint16_t>(); });
+  login();
+  c("PORT 10,0,0,5,195,80");
+  EXPECT_EQ(reasons(), (std::vector<Reason>{Reason::nat_port_exhausted})) << dump();
+  EXPECT_TRUE(all<OpenData>().empty());
+  EXPECT_TRUE(all<Rewrite>().empty());
+  EXPECT_FALSE(session_->opening_pending());
+}
+
+// The chooser is asked only where a DNAT back to the client is needed.
+TEST_F(SessionTest, PortChooserNotAskedWithoutClientNat) {
+  start(server_dnat());
+  int asked = 0;
+  session_->set_port_chooser([&](const Endpoint&, const Endpoint&, const Address&) {
+    ++asked;
+    return std::optional<std::uint16_t>();
+  });
+  login();
+  c("PASV");
+  s("227 Entering Passive Mode (10,1,1,2,195,80).");
+  c("PORT 198,51,100,7,195,80");
+  EXPECT_EQ(asked, 0);
+  EXPECT_EQ(all<OpenData>().size(), 2u) << dump();
+}
+
 TEST_F(SessionTest, PassiveFromServerBehindDnatIsRewritten) {
   start(server_dnat());
   login();
