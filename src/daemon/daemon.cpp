@@ -17,6 +17,7 @@
 
 #include "firewall/iptc_backend.hpp"
 #include "ftpwall/core/packet.hpp"
+#include "ftpwall/core/rewrite.hpp"
 #include "daemon/privileges.hpp"
 #include "netlink/nftables.hpp"
 
@@ -364,6 +365,7 @@ void Daemon::query_conntrack(SessionState& s, const Key& key, Direction dir) {
       spdlog::warn("session s{}: SYN replay with NAT tuples was not clean: kept without NAT", s.id);
     } else {
       s.tracker = std::move(t);
+      attach_port_chooser(s);
       spdlog::info("session s{} {} behind NAT: client {} seen as {}, server {} dialled as {}", s.id,
                    tuple_text(s.tuples.original), s.tuples.client_real().to_string(),
                    s.tuples.client_as_seen().to_string(), s.tuples.server_real().to_string(),
@@ -436,6 +438,7 @@ Daemon::SessionState* Daemon::find_or_start(const Key& key, Direction dir, const
                    (*e)->helper);
     } else {
       s.tracker = std::make_unique<Tracker>(std::move(*t));
+      attach_port_chooser(s);
     }
     ++stats_.pickups;
     spdlog::info("session s{} {} picked up mid-stream{}", s.id, tuple_text(s.tuples.original),
@@ -634,6 +637,40 @@ void Daemon::restore_records() {
 //   active (PORT/EPRT) while the server is DNATed: the server's data connection must leave with
 //   the address the client dialled, which plain MASQUERADE gets wrong when it is a secondary one:
 //     FTPWALL-SNAT  -s server_real -d client --dport P -j SNAT --to-source server_as_seen
+// "Port in use", as nf_nat_ftp (issue 5): two clients behind the same MASQUERADE announcing the
+// same port to the same server would get two DNAT rules with one match
+//   FTPWALL-DNAT -s server -d public --dport P -j DNAT --to-destination clientA:P / clientB:P
+// and the first would take both data connections. A port is taken when another session's live
+// opening (installed or in flight) DNATs that match; the session's own opening is about to be
+// replaced, as the kernel replaces an expectation of the same master.
+std::optional<std::uint16_t> Daemon::public_port(std::uint64_t session, const Endpoint& wanted,
+                                                 const Address& peer) const {
+  return next_free_port(wanted.port, [&](std::uint16_t port) {
+    const Endpoint dst{wanted.addr, port};
+    for (const auto& [key, t] : sessions_) {
+      if (t.id == session || !t.opening) continue;
+      const firewall::Opening& o = t.opening->opening;
+      if (o.dnat_to && o.source == peer && o.destination == dst) return true;
+    }
+    return false;
+  });
+}
+
+void Daemon::attach_port_chooser(SessionState& s) {
+  if (!s.tracker) return;
+  s.tracker->set_port_chooser(
+      [this, id = s.id](const Endpoint& inside, const Endpoint& wanted, const Address& peer) -> std::optional<std::uint16_t> {
+        auto port = public_port(id, wanted, peer);
+        if (port && *port != wanted.port)
+          spdlog::info("session s{}: port in use: {} -> {} announced as {}:{}", id, peer.to_string(), wanted.to_string(),
+                       wanted.addr.to_string(), *port);
+        else if (!port)
+          spdlog::warn("session s{}: {}: no free public port for {} from {}", id, name(Reason::nat_port_exhausted),
+                       inside.to_string(), wanted.to_string());
+        return port;
+      });
+}
+
 firewall::Opening Daemon::nat_parts(const SessionState& s, const OpenData& od, firewall::Opening o) const {
   if (od.nat()) o.dnat_to = od.inside;
   if (od.announced_by == Direction::client_to_server && s.tuples.server_nat() && od.source == s.tuples.server_real())

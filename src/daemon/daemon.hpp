@@ -144,6 +144,9 @@ class Daemon {
   void forget(SessionState& s);
   void restore_records();
   firewall::Opening nat_parts(const SessionState& s, const OpenData& od, firewall::Opening o) const;
+  // "Port in use" (rewrite.hpp): the public port for session `session`'s client-NAT announcement.
+  std::optional<std::uint16_t> public_port(std::uint64_t session, const Endpoint& wanted, const Address& peer) const;
+  void attach_port_chooser(SessionState& s);
   void refuse(std::string_view reason, const std::string& what);
 
   void on_signal();
