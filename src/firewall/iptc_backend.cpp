@@ -189,11 +189,12 @@ Address from_be32(std::uint32_t v) {
   return a;
 }
 
-// The three parts of an opening. Each matches the first SYN as the packet shows it at that hook.
-Result<RuleBuf> accept_rule(const Opening& o) {
+// The three parts of an opening. Each matches the first SYN as the packet shows it at that hook:
+//   -s SOURCE -d DST -p tcp --dport PORT --tcp-flags FIN,SYN,RST,ACK SYN -m time --datestop EXPIRY
+//   -m comment --comment "ftpwall sN oM"
+Result<RuleBuf> opening_syn_rule(const Opening& o, const Endpoint& dst) {
   auto t = time_until(o.expires);
   if (!t) return t.error();
-  const Endpoint dst = o.accepted_destination();
   RuleBuf r;
   r.src(o.source);
   r.dst(dst.addr);
@@ -201,6 +202,13 @@ Result<RuleBuf> accept_rule(const Opening& o) {
   r.match("tcp", 0, tcp_syn_to(dst.port));
   r.match("time", 0, *t);
   r.match("comment", 0, comment_info(format_opening_comment(o.id)));
+  return r;
+}
+
+Result<RuleBuf> accept_rule(const Opening& o) {
+  auto rule = opening_syn_rule(o, o.accepted_destination());
+  if (!rule) return rule;
+  RuleBuf& r = *rule;
   if (o.queue) {  // -j NFQUEUE --queue-num N: the daemon arbitrates the data SYN (one-shot)
     xt_NFQ_info_v3 q{};
     q.queuenum = *o.queue;
@@ -209,7 +217,7 @@ Result<RuleBuf> accept_rule(const Opening& o) {
   } else {
     r.standard("ACCEPT");
   }
-  return r;
+  return rule;
 }
 
 // -j DNAT --to-destination I:Q, revision 2 (nf_nat_range2, kernel >= 4.18), what iptables 1.8.9
@@ -217,21 +225,15 @@ Result<RuleBuf> accept_rule(const Opening& o) {
 // iptables >= 1.8.8 prints it as "DNAT [unsupported revision]", which iptables-restore refuses:
 // an admin's iptables-save | iptables-restore would then fail on the daemon's rules.
 Result<RuleBuf> dnat_rule(const Opening& o) {
-  auto t = time_until(o.expires);
-  if (!t) return t.error();
-  RuleBuf r;
-  r.src(o.source);
-  r.dst(o.destination.addr);
-  r.tcp();
-  r.match("tcp", 0, tcp_syn_to(o.destination.port));
-  r.match("time", 0, *t);
-  r.match("comment", 0, comment_info(format_opening_comment(o.id)));
+  auto rule = opening_syn_rule(o, o.destination);
+  if (!rule) return rule;
+  RuleBuf& r = *rule;
   nf_nat_range2 nat{};
   nat.flags = NF_NAT_RANGE_MAP_IPS | NF_NAT_RANGE_PROTO_SPECIFIED;
   nat.min_addr.ip = nat.max_addr.ip = be32(o.dnat_to->addr);
   nat.min_proto.tcp.port = nat.max_proto.tcp.port = htons(o.dnat_to->port);
   r.target("DNAT", 2, nat);
-  return r;
+  return rule;
 }
 
 // -j SNAT --to-source A, revision 0 (nf_nat_ipv4_multi_range_compat): what iptables-legacy 1.8.9
@@ -239,22 +241,15 @@ Result<RuleBuf> dnat_rule(const Opening& o) {
 // [unsupported revision]"; for DNAT it is the other way round). POSTROUTING sees the destination
 // after DNAT.
 Result<RuleBuf> snat_rule(const Opening& o) {
-  auto t = time_until(o.expires);
-  if (!t) return t.error();
-  const Endpoint dst = o.accepted_destination();
-  RuleBuf r;
-  r.src(o.source);
-  r.dst(dst.addr);
-  r.tcp();
-  r.match("tcp", 0, tcp_syn_to(dst.port));
-  r.match("time", 0, *t);
-  r.match("comment", 0, comment_info(format_opening_comment(o.id)));
+  auto rule = opening_syn_rule(o, o.accepted_destination());
+  if (!rule) return rule;
+  RuleBuf& r = *rule;
   nf_nat_ipv4_multi_range_compat nat{};
   nat.rangesize = 1;
   nat.range[0].flags = NF_NAT_RANGE_MAP_IPS;
   nat.range[0].min_ip = nat.range[0].max_ip = be32(*o.snat_to);
   r.target("SNAT", 0, nat);
-  return r;
+  return rule;
 }
 
 // -p tcp -m comment --comment "ftpwall hook" -j <chain>
