@@ -277,19 +277,11 @@ class Builder {
         add(Table::filter, "FORWARD", m, Action::accept, Purpose::ftp, "ftp control " + std::to_string(cp));
       }
     switch (s_.helper) {
-      case Helper::kernel: {
-        Match m = tcp_to(unprivileged, ct_related);
-        m.dst = server;
-        m.helper_ftp = true;
-        add(Table::filter, "FORWARD", m, Action::accept, Purpose::ftp, "ftp data related passive");
-        if (s_.active) {
-          Match a = tcp_to(unprivileged, ct_related);
-          a.src = server;
-          a.helper_ftp = true;
-          add(Table::filter, "FORWARD", a, Action::accept, Purpose::ftp, "ftp data related active");
-        }
+      case Helper::kernel:
+        // Passive: the client connects to the server; active: the server connects out.
+        related_data(std::nullopt, server, "ftp data related passive");
+        if (s_.active) related_data(server, std::nullopt, "ftp data related active");
         break;
-      }
       case Helper::none:
         for (const auto& pr : v_.passive)
           for (const auto& src : sources()) {
@@ -315,6 +307,16 @@ class Builder {
     }
   }
 
+  // -A FORWARD [-s SRC] [-d DST] -p tcp -m conntrack --ctstate RELATED -m helper --helper ftp
+  //   --dport 1024:65535 -j ACCEPT: the kernel helper's data connections, toward unprivileged ports.
+  void related_data(std::optional<Cidr> src, std::optional<Cidr> dst, std::string tag) {
+    Match m = tcp_to(unprivileged, ct_related);
+    m.src = std::move(src);
+    m.dst = std::move(dst);
+    m.helper_ftp = true;
+    add(Table::filter, "FORWARD", m, Action::accept, Purpose::ftp, std::move(tag));
+  }
+
   void client_forward() {
     const Cidr inside = *s_.inside_network;
     for (auto cp : v_.control_ports) {
@@ -323,19 +325,11 @@ class Builder {
       add(Table::filter, "FORWARD", m, Action::accept, Purpose::ftp, "ftp control " + std::to_string(cp) + " from inside");
     }
     switch (s_.helper) {
-      case Helper::kernel: {
-        Match m = tcp_to(unprivileged, ct_related);
-        m.src = inside;
-        m.helper_ftp = true;
-        add(Table::filter, "FORWARD", m, Action::accept, Purpose::ftp, "ftp data related passive from inside");
-        if (s_.active) {
-          Match a = tcp_to(unprivileged, ct_related);
-          a.dst = inside;
-          a.helper_ftp = true;
-          add(Table::filter, "FORWARD", a, Action::accept, Purpose::ftp, "ftp data related active to inside");
-        }
+      case Helper::kernel:
+        // Passive: the inside client connects out; active: the outside server connects in.
+        related_data(inside, std::nullopt, "ftp data related passive from inside");
+        if (s_.active) related_data(std::nullopt, inside, "ftp data related active to inside");
         break;
-      }
       case Helper::none: {
         // Outside servers pick their own passive ports: without a helper the inside clients may
         // open any unprivileged port (validate() refused active mode here).
