@@ -8,8 +8,8 @@
 # Appends to the live tables: run it on an empty ruleset (iptables-legacy -F; iptables-legacy -X; per table).
 # On CentOS 6/7 the binary is called plain `iptables`; replace "iptables-legacy" below.
 set -e
-iptables-legacy -w -t mangle -A INPUT -p tcp -m tcp --dport 21 -m comment --comment 'ftpwall: ftp ftpwalld steering 21 requests' -j NFQUEUE --queue-num 0
-iptables-legacy -w -t mangle -A OUTPUT -p tcp -m tcp --sport 21 -m comment --comment 'ftpwall: ftp ftpwalld steering 21 replies' -j NFQUEUE --queue-num 0
+iptables-legacy -w -t mangle -A INPUT -p tcp -m conntrack --ctorigdstport 21 --ctdir ORIGINAL -m connmark ! --mark 0x10000000/0x10000000 -m comment --comment 'ftpwall: ftp ftpwalld steering 21 requests' -j NFQUEUE --queue-num 0
+iptables-legacy -w -t mangle -A OUTPUT -p tcp -m conntrack --ctorigdstport 21 --ctdir REPLY -m connmark ! --mark 0x10000000/0x10000000 -m comment --comment 'ftpwall: ftp ftpwalld steering 21 replies' -j NFQUEUE --queue-num 0
 iptables-legacy -w -t filter -N FTPWALL-ACCEPT
 iptables-legacy -w -t filter -A INPUT -m conntrack --ctstate ESTABLISHED -m comment --comment 'ftpwall: base established' -j ACCEPT
 iptables-legacy -w -t filter -A INPUT -p icmp -m comment --comment 'ftpwall: base icmp' -j ACCEPT

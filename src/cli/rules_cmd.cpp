@@ -113,6 +113,7 @@ struct RawOptions {
   std::string hooks = "daemon";
   unsigned queue_num = 0;
   bool queue_bypass = false;
+  std::uint32_t exempt_mark = 0x10000000;
   std::string stock = "yes";
   int ssh_port = 22;
   std::string server = "none";
@@ -156,6 +157,7 @@ rules::RulesetSpec to_spec(const RawOptions& o) {
   s.hooks = pick<Hooks>("--hooks", o.hooks, {{"daemon", Hooks::daemon}, {"admin", Hooks::admin}});
   s.queue_num = o.queue_num;
   s.queue_bypass = o.queue_bypass;
+  s.exempt_mark = o.exempt_mark;
   s.stock = yes_no("--stock", o.stock);
   if (o.ssh_port < 0 || o.ssh_port > 65535) throw UsageError{"--ssh-port " + std::to_string(o.ssh_port) + " is out of range 0-65535"};
   s.ssh_port = static_cast<std::uint16_t>(o.ssh_port);
@@ -200,6 +202,10 @@ void add_rules_options(CLI::App& rules, RawOptions& o) {
   rules.add_option("--hooks", o.hooks,
                    "with --helper ftpwalld: who installs ftpwalld's hooks and declares its chains, daemon | admin (default: daemon)");
   rules.add_option("--queue-num", o.queue_num, "with --helper ftpwalld --hooks admin: NFQUEUE number (default: 0)")->type_name("N");
+  rules.add_option("--exempt-mark", o.exempt_mark,
+                   "with --helper ftpwalld --hooks admin: connmark bit that takes FTPS sessions out of the queue, "
+                   "as ftpwalld's queue.exempt_mark; 0 for none (default: 0x10000000)")
+      ->type_name("MARK");
   rules.add_flag("--queue-bypass", o.queue_bypass,
                  "with --helper ftpwalld --hooks admin: let control packets pass when ftpwalld is not running (default: off)");
   rules.add_option("--stock", o.stock, "emit the stock CentOS accepts (loopback, icmp, ssh); the final REJECT is always there: yes | no (default: yes)");

@@ -15,10 +15,25 @@ bool too_long(std::string_view line) { return line.size() + 2 > limits::max_anno
 
 }  // namespace
 
-Session::Session(const ConnTuples& tuples, const Policy& policy, Start start) : tuples_(tuples), policy_(&policy) {
-  if (start == Start::mid_stream) {
-    greeted_ = true;
-    logged_in_ = true;
+Session::Session(const ConnTuples& tuples, const Policy& policy, Start start)
+    : tuples_(tuples), policy_(&policy), unsynchronised_(start == Start::mid_stream) {}
+
+// A picked-up session knows nothing of what came before: whether the server greeted, whether the
+// client logged in, how many commands are still unanswered. Guessing any of it is what an attacker
+// wants (a hostile server that makes the session look over and picked up again, a request body
+// whose lines meet a queue assumed empty). So: no announcement counts until the server gives a
+// final reply to a command seen in full after the pick-up (that reply itself is judged as usual:
+// a 227 answering a PASV seen whole counts); the round trip shows the greeting is behind us, and a
+// positive reply to a command that needs a login shows the login. A client's PORT/EPRT always
+// counts only after it.
+bool Session::shows_login(Verb v) {
+  switch (v) {
+    case Verb::pasv: case Verb::epsv: case Verb::lpsv: case Verb::port: case Verb::eprt: case Verb::lprt:
+    case Verb::retr: case Verb::stor: case Verb::stou: case Verb::appe: case Verb::list: case Verb::nlst:
+    case Verb::mlsd:
+      return true;
+    default:
+      return false;
   }
 }
 
@@ -79,6 +94,8 @@ void Session::on_client_line(std::string_view line, std::uint64_t off, std::vect
     if (!cmd.well_formed) {
       // "PORT\t1,2,3,4,5,6": some server may still read it; nobody gets an opening for it.
       violation(Reason::bad_syntax, dir, line, off, out);
+    } else if (unsynchronised_) {
+      violation(Reason::pickup_unsynchronised, dir, line, off, out);
     } else {
       AnnouncementFacts f;
       f.kind = row->announces;
@@ -155,13 +172,26 @@ void Session::on_final_reply(const ReplyLine& r, std::string_view line, std::uin
     if (Pending* h = head()) h->flags |= preliminary_seen;
     return;
   }
-  if (!greeted_ && r.code == 220) {
+  if (!greeted_ && !unsynchronised_ && r.code == 220) {
     greeted_ = true;
     return;
   }
 
   const ReplyRow* rr = find_reply(r.code);
   Pending* h = head();
+  if (unsynchronised_) {
+    // A reply while no command seen since the pick-up is queued answers one sent before it: it
+    // proves nothing and announces nothing. A final reply to a command seen whole is the first
+    // round trip: from here the session is followed as usual, this reply included (a 227 that
+    // answers a PASV seen whole counts like any other).
+    if (!h) {
+      if (rr && rr->announces != AnnouncementKind::none) violation(Reason::pickup_unsynchronised, dir, line, off, out);
+      return;
+    }
+    unsynchronised_ = false;
+    greeted_ = true;
+    if (cls == 2 && shows_login(h->verb)) logged_in_ = true;
+  }
   if (rr && rr->announces != AnnouncementKind::none) {
     AnnouncementFacts f;
     f.kind = rr->announces;

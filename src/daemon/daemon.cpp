@@ -192,6 +192,9 @@ Result<void> Daemon::open_kernel() {
     return make_error("flushing FTPWALL chains: " + r.error().message);
   }
   backend_ = std::move(backend);
+  // After the steering is in place: a connection whose SYN comes later is queued (its entry stays
+  // unconfirmed until our verdict, so the dump cannot list it) and starts a session at its SYN.
+  note_preexisting();
   auto w = firewall::BackendWorker::start(*backend_);
   if (!w) return w.error();
   worker_ = std::move(*w);
@@ -319,12 +322,23 @@ void Daemon::on_packet(const netlink::QueuedPacket& p) {
   const Endpoint src{view->src_address(), view->src_port()};
   const Endpoint dst{view->dst_address(), view->dst_port()};
   if (p.checksum_not_ready) checksum_partial_.insert(p.id);
-  if (is_control_port(cfg_, dst.port)) {
+  // The direction of a packet is never read from its port numbers (finding C1 of the security
+  // review): a session is keyed client -> server as its first SYN showed it, and conntrack's
+  // original direction is that SYN's. A packet of a known session is client -> server when it
+  // travels as that key, server -> client when it travels against it.
+  if (sessions_.contains(Key{src, dst})) {
     on_control_packet(p.id, *view, Direction::client_to_server, Key{src, dst});
-  } else if (is_control_port(cfg_, src.port)) {
+  } else if (sessions_.contains(Key{dst, src})) {
     on_control_packet(p.id, *view, Direction::server_to_client, Key{dst, src});
+  } else if (view->has_flag(tcp_flag::syn) && !view->has_flag(tcp_flag::ack)) {
+    // A first SYN: of a new control connection (steered because its original destination port
+    // is a control port), or of a data connection an opening queued.
+    if (is_control_port(cfg_, dst.port) && !openings_.contains({src.addr, dst}))
+      on_control_packet(p.id, *view, Direction::client_to_server, Key{src, dst});
+    else
+      on_data_syn(p.id, *view);
   } else {
-    on_data_syn(p.id, *view);
+    on_unknown_packet(p.id, *view, src, dst);
   }
 }
 
@@ -346,6 +360,20 @@ void Daemon::query_conntrack(SessionState& s, const Key& key, Direction dir) {
   }
   if (!*e) {
     spdlog::debug("session s{}: no conntrack entry for {}", s.id, tuple_text(seen));
+    return;
+  }
+  // The session was started by a SYN to a control port; its entry must say the same: the client
+  // is the entry's original source and the original destination port is a control port.
+  // Otherwise this is not a control connection (a simultaneous open, an admin's rule that queues
+  // too much): passed through untouched, no announcement of it counts.
+  if ((*e)->tuples.original.src != key.src || !is_control_port(cfg_, (*e)->tuples.original.dst.port)) {
+    ++stats_.reasons[static_cast<std::size_t>(Reason::not_a_control_connection)];
+    refuse(name(Reason::not_a_control_connection),
+           tuple_text(key) + ": conntrack's original tuple is " + tuple_text((*e)->tuples.original) + ", passed untouched");
+    s.tuples = (*e)->tuples;
+    s.ct_id = (*e)->id;
+    s.tracker.reset();
+    s.syn.clear();
     return;
   }
   s.tuples = (*e)->tuples;
@@ -394,60 +422,118 @@ Daemon::SessionState* Daemon::find_or_start(const Key& key, Direction dir, const
     refuse(session_limit, tuple_text(key) + ": " + std::to_string(sessions_.size()) + " sessions tracked, passed untracked");
     return nullptr;
   }
+  // Only a client's SYN starts a session here; everything else of an unknown connection goes
+  // through on_unknown_packet().
+  if (!syn || dir != Direction::client_to_server) return nullptr;
   SessionState s;
   s.id = next_session_++;
-  s.tuples = ConnTuples::without_nat(key.src, key.dst);  // IPv4 without NAT (issue 4)
-  const Policy& policy = *policies_.back();
-  if (syn && dir == Direction::client_to_server) {
-    s.tracker = std::make_unique<Tracker>(s.tuples, policy);
-    s.client_isn = view.seq();
-    s.syn.assign(view.bytes().begin(), view.bytes().end());
-  } else {
-    // Mid-stream (a restarted daemon): the conntrack entry says whether the connection is alive
-    // and whether anything shifted its sequence numbers (then its history is unknown: refused).
-    // Closing connections are not picked up: their last packets would start ghost sessions.
-    ++stats_.ct_queries;
-    const Tuple seen = dir == Direction::client_to_server ? key : Tuple{key.dst, key.src};
-    auto e = ct_->lookup_packet(seen);
-    if (!e || !*e || (*e)->tcp_state != tcp_established || view.has_flag(tcp_flag::fin) || view.has_flag(tcp_flag::rst))
-      return nullptr;
-    s.tuples = (*e)->tuples;
-    s.ct_known = true;
-    s.ct_id = (*e)->id;
-    auto history = ((*e)->status & netlink::ConntrackEntry::status_seq_adjust) ? PickupHistory::unknown
-                                                                              : PickupHistory::no_corrections;
-    // A session an earlier instance corrected: its record names this very entry (same CTA_ID).
-    SeqAdjust saved;
-    if (auto r = restored_.find(key); r != restored_.end()) {
-      if (r->second.ct_id == s.ct_id && r->second.tuples == s.tuples) {
-        history = PickupHistory::restored;
-        saved = std::move(r->second.corrections);
-        s.recorded = true;
-        s.liberal = (*e)->liberal();
-      } else {
-        state_->remove(r->second.ct_id);
-      }
-      restored_.erase(r);
-    }
-    auto t = Tracker::pick_up(s.tuples, policy, history, std::move(saved));
-    if (!t) {
-      ++stats_.reasons[static_cast<std::size_t>(Reason::pickup_without_history)];
-      refuse(name(Reason::pickup_without_history), tuple_text(s.tuples.original) + ": " + t.error().message);
-    } else if ((*e)->has_helper()) {
-      spdlog::warn("session {} carries the kernel helper \"{}\": passed through untouched", tuple_text(s.tuples.original),
-                   (*e)->helper);
-    } else {
-      s.tracker = std::make_unique<Tracker>(std::move(*t));
-      attach_port_chooser(s);
-    }
-    ++stats_.pickups;
-    spdlog::info("session s{} {} picked up mid-stream{}", s.id, tuple_text(s.tuples.original),
-                 history == PickupHistory::restored ? " with its recorded corrections" : "");
-  }
+  s.tuples = ConnTuples::without_nat(key.src, key.dst);  // NAT is learnt from conntrack at the second packet
+  s.tracker = std::make_unique<Tracker>(s.tuples, *policies_.back());
+  s.client_isn = view.seq();
+  s.syn.assign(view.bytes().begin(), view.bytes().end());
+  return add_session(key, std::move(s));
+}
+
+Daemon::SessionState* Daemon::add_session(const Key& key, SessionState s) {
   ++stats_.sessions;
   spdlog::debug("session s{} {} started", s.id, tuple_text(s.tuples.original));
   session_keys_[s.id] = key;
   return &sessions_.emplace(key, std::move(s)).first->second;
+}
+
+// A packet of a connection the daemon has no session for, and no SYN: the daemon restarted, or
+// missed the SYN. Its conntrack entry decides everything (finding C1 of the security review):
+//   * the packet's direction: client -> server travels as {original.src, reply.src} at the hook
+//     (DNAT applied, SNAT not yet), server -> client as {reply.src, original.src};
+//   * whether it is a control connection at all: the original destination port;
+//   * whether it may be picked up: only a connection that already existed when this daemon
+//     started (the conntrack dump at start), or one an earlier instance left a state record for.
+//     A connection that started later had its SYN seen, unless it was never meant to be tracked.
+// A connection that may not be picked up is remembered as a session without a Tracker, so its
+// later packets pass untouched without asking conntrack again.
+void Daemon::on_unknown_packet(std::uint32_t id, PacketView& view, const Endpoint& src, const Endpoint& dst) {
+  const auto pass = [&] {
+    ++stats_.untracked;
+    verdict(id, netlink::Verdict::accept);
+  };
+  // Closing connections are not picked up: their last packets would start ghost sessions.
+  if (view.has_flag(tcp_flag::fin) || view.has_flag(tcp_flag::rst)) return pass();
+  if (sessions_.size() >= cfg_.openings.max_sessions) {
+    refuse(session_limit, tuple_text(Tuple{src, dst}) + ": " + std::to_string(sessions_.size()) +
+                              " sessions tracked, passed untracked");
+    return pass();
+  }
+  ++stats_.ct_queries;
+  auto e = ct_->lookup_packet(Tuple{src, dst});
+  if (!e || !*e || (*e)->tcp_state != tcp_established) return pass();
+  const netlink::ConntrackEntry& ent = **e;
+  Direction dir;
+  Key key;
+  if (src == ent.tuples.original.src && dst == ent.tuples.reply.src) {
+    dir = Direction::client_to_server;
+    key = Key{src, dst};
+  } else if (src == ent.tuples.reply.src && dst == ent.tuples.original.src) {
+    dir = Direction::server_to_client;
+    key = Key{dst, src};
+  } else {
+    spdlog::debug("{}: conntrack entry {} does not fit the packet", tuple_text(Tuple{src, dst}),
+                  tuple_text(ent.tuples.original));
+    return pass();
+  }
+  SessionState s;
+  s.id = next_session_++;
+  s.tuples = ent.tuples;
+  s.ct_known = true;
+  s.ct_id = ent.id;
+  const auto passed_untouched = [&](Reason why, const std::string& what) {
+    ++stats_.reasons[static_cast<std::size_t>(why)];
+    refuse(name(why), tuple_text(ent.tuples.original) + ": " + what + ", passed untouched");
+    SessionState* known = add_session(key, std::move(s));
+    deliver(*known, dir, id, {});
+  };
+  if (!is_control_port(cfg_, ent.tuples.original.dst.port))
+    return passed_untouched(Reason::not_a_control_connection, "the original destination port is not a control port");
+
+  // A session an earlier instance corrected: its record names this very entry (same CTA_ID).
+  auto history = (ent.status & netlink::ConntrackEntry::status_seq_adjust) ? PickupHistory::unknown
+                                                                           : PickupHistory::no_corrections;
+  SeqAdjust saved;
+  bool allowed = false;
+  if (auto r = restored_.find(key); r != restored_.end()) {
+    if (r->second.ct_id == s.ct_id && r->second.tuples == s.tuples) {
+      history = PickupHistory::restored;
+      saved = std::move(r->second.corrections);
+      s.recorded = true;
+      s.liberal = ent.liberal();
+      allowed = true;
+    } else {
+      state_->remove(r->second.ct_id);
+    }
+    restored_.erase(r);
+  }
+  if (auto p = preexisting_.find(ent.tuples.original); p != preexisting_.end()) {
+    allowed = allowed || p->second == ent.id;
+    preexisting_.erase(p);
+  }
+  if (!allowed)
+    return passed_untouched(Reason::pickup_not_allowed, "seen mid-stream, but it started after ftpwalld and has no state record");
+
+  auto t = Tracker::pick_up(s.tuples, *policies_.back(), history, std::move(saved));
+  if (!t) {
+    ++stats_.reasons[static_cast<std::size_t>(Reason::pickup_without_history)];
+    refuse(name(Reason::pickup_without_history), tuple_text(s.tuples.original) + ": " + t.error().message);
+  } else if (ent.has_helper()) {
+    spdlog::warn("session {} carries the kernel helper \"{}\": passed through untouched", tuple_text(s.tuples.original),
+                 ent.helper);
+  } else {
+    s.tracker = std::make_unique<Tracker>(std::move(*t));
+  }
+  ++stats_.pickups;
+  spdlog::info("session s{} {} picked up mid-stream{}; its announcements count after one command/reply round trip", s.id,
+               tuple_text(s.tuples.original), history == PickupHistory::restored ? " with its recorded corrections" : "");
+  SessionState* picked = add_session(key, std::move(s));
+  attach_port_chooser(*picked);
+  track(*picked, id, view, dir);
 }
 
 void Daemon::on_control_packet(std::uint32_t id, PacketView& view, Direction dir, const Key& key) {
@@ -457,14 +543,19 @@ void Daemon::on_control_packet(std::uint32_t id, PacketView& view, Direction dir
     verdict(id, netlink::Verdict::accept);
     return;
   }
-  if (s->dropping) {
-    verdict(id, netlink::Verdict::drop);
-    return;
-  }
   const bool client_syn = dir == Direction::client_to_server && view.has_flag(tcp_flag::syn);
   // The SYN's entry is not confirmed yet at this hook (conntrack confirms it after the last hook),
   // so the one query per session waits for the session's second packet.
   if (!s->ct_known && !client_syn) query_conntrack(*s, key, dir);
+  track(*s, id, view, dir);
+}
+
+void Daemon::track(SessionState& ss, std::uint32_t id, PacketView& view, Direction dir) {
+  SessionState* s = &ss;
+  if (s->dropping) {
+    verdict(id, netlink::Verdict::drop);
+    return;
+  }
   // An ended session's last packets (ACK of the 221, FINs) still need its corrections.
   if (!s->tracker || (s->ended && s->tracker->corrections().empty())) {
     deliver(*s, dir, id, {});
@@ -629,6 +720,17 @@ void Daemon::restore_records() {
                  rec->corrections.corrections(Direction::server_to_client));
     restored_[rec->key] = std::move(*rec);
   }
+}
+
+void Daemon::note_preexisting() {
+  auto n = ct_->dump(Family::v4, [&](const netlink::ConntrackEntry& e) {
+    if (is_control_port(cfg_, e.tuples.original.dst.port)) preexisting_[e.tuples.original] = e.id;
+  });
+  if (!n) {
+    spdlog::warn("conntrack dump at start: {}: no connection from before the start is picked up", n.error().message);
+    return;
+  }
+  spdlog::info("{} control connections from before the start may be picked up ({} TCP entries)", preexisting_.size(), *n);
 }
 
 // The NAT parts of an opening (issue 5), from the core's OpenData and the session's tuples:

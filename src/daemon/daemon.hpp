@@ -132,6 +132,10 @@ class Daemon {
   void on_control_packet(std::uint32_t id, PacketView& view, Direction dir, const Key& key);
   void on_data_syn(std::uint32_t id, const PacketView& view);
   SessionState* find_or_start(const Key& key, Direction dir, const PacketView& view);
+  SessionState* add_session(const Key& key, SessionState s);
+  void on_unknown_packet(std::uint32_t id, PacketView& view, const Endpoint& src, const Endpoint& dst);
+  void track(SessionState& s, std::uint32_t id, PacketView& view, Direction dir);
+  void note_preexisting();
   void query_conntrack(SessionState& s, const Key& key, Direction dir);
   void act(SessionState& s, PacketOutcome& out, std::optional<std::uint32_t> id, Direction dir);
   void on_open(SessionState& s, const OpenData& od);
@@ -172,6 +176,9 @@ class Daemon {
   // Records of an earlier instance whose conntrack entry still exists, by hook key: claimed by the
   // pick-up of their session (find_or_start).
   std::map<Key, SessionRecord> restored_;
+  // Control connections conntrack had when this instance started (original tuple -> CTA_ID): the
+  // only ones it picks up mid-stream without a record. Emptied as they are picked up.
+  std::map<Tuple, std::uint32_t> preexisting_;
   std::unique_ptr<netlink::NfQueue> queue_;
   std::unique_ptr<firewall::FirewallBackend> backend_;
   std::unique_ptr<firewall::BackendWorker> worker_;

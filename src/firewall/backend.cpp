@@ -10,7 +10,8 @@ std::string_view name(Role r) { return r == Role::gateway ? "gateway" : "server"
 
 unsigned expected_own_hooks(const HookSpec& spec) {
   const auto ports = static_cast<unsigned>(spec.control_ports.size());
-  return 2 * ports + (spec.role == Role::gateway ? 1 : 2) + (spec.nat ? 2 : 0);
+  const unsigned per_port = spec.role == Role::gateway ? 1 : 2;  // FORWARD | INPUT + OUTPUT
+  return per_port * ports + (spec.role == Role::gateway ? 1 : 2) + (spec.nat ? 2 : 0);
 }
 
 // "ftpwall s<session> o<opening>", decimal, no leading zeros: the tag that names the daemon's rules

@@ -26,6 +26,7 @@
 #include <linux/netfilter/xt_NFQUEUE.h>
 #include <linux/netfilter/xt_comment.h>
 #include <linux/netfilter/xt_connmark.h>
+#include <linux/netfilter/xt_conntrack.h>
 #include <linux/netfilter/xt_tcpudp.h>
 #include <linux/netfilter/xt_time.h>
 #pragma GCC diagnostic pop
@@ -154,14 +155,6 @@ xt_tcp tcp_syn_to(std::uint16_t port) {
   return t;
 }
 
-xt_tcp tcp_port(std::uint16_t port, bool source) {
-  xt_tcp t{};
-  t.spts[1] = t.dpts[1] = 0xffff;
-  if (source) t.spts[0] = t.spts[1] = port;
-  else t.dpts[0] = t.dpts[1] = port;
-  return t;
-}
-
 Result<xt_time_info> time_until(Clock::time_point expires) {
   const auto secs = std::chrono::duration_cast<std::chrono::seconds>(expires.time_since_epoch()).count();
   // date_stop is a u32 of UTC seconds; iptables reserves INT_MAX for "no end".
@@ -261,12 +254,25 @@ RuleBuf jump_rule(const char* chain) {
   return r;
 }
 
-// -p tcp -m tcp --dport|--sport P [-m connmark ! --mark M/M] -m comment --comment "ftpwall hook"
-//   -j NFQUEUE --queue-num N [--queue-bypass]
-RuleBuf steer_rule(const HookSpec& spec, std::uint16_t port, bool source) {
+// -p tcp -m conntrack --ctorigdstport P [--ctdir ORIGINAL|REPLY] [-m connmark ! --mark M/M]
+//   -m comment --comment "ftpwall hook" -j NFQUEUE --queue-num N [--queue-bypass]
+// A connection is a control connection because conntrack's original tuple names a control port,
+// never because some packet carries port 21: a connection *from* port 21 to another service
+// (IMAP, a web server that echoes a line) must never reach the daemon as a session (finding C1 of
+// the security review; nf_conntrack_ftp is attached the same way, by the original tuple). Packets
+// without a conntrack entry (INVALID) never match. Revision 3 (xt_conntrack_mtinfo3): ports in
+// host order as a range, what iptables 1.8 writes.
+RuleBuf steer_rule(const HookSpec& spec, std::uint16_t port, CtDir dir) {
   RuleBuf r;
   r.tcp();
-  r.match("tcp", 0, tcp_port(port, source));
+  xt_conntrack_mtinfo3 ct{};
+  ct.match_flags = XT_CONNTRACK_ORIGDST_PORT;
+  ct.origdst_port = ct.origdst_port_high = port;
+  if (dir != CtDir::any) {
+    ct.match_flags |= XT_CONNTRACK_DIRECTION;
+    if (dir == CtDir::reply) ct.invert_flags |= XT_CONNTRACK_DIRECTION;
+  }
+  r.match("conntrack", 3, ct);
   if (spec.exempt_mark != 0) {
     xt_connmark_mtinfo1 cm{};
     cm.mark = cm.mask = spec.exempt_mark;
@@ -352,20 +358,33 @@ Result<unsigned> delete_where(xtc_handle* h, const char* chain, const std::funct
 
 bool is_hook(const std::string& c) { return c == hook_comment; }
 
-// An NFQUEUE rule read back: the port from its tcp match, the queue from any target revision
-// (0: queuenum; 1: + queues_total; 2: + bypass; 3: + flags).
+// An NFQUEUE rule read back: the port from its tcp match (--dport/--sport, the admin's) or its
+// conntrack match (--ctorigdstport, ours), the queue from any target revision (0: queuenum;
+// 1: + queues_total; 2: + bypass; 3: + flags).
 SteeringRule steering_of(const char* chain, const ipt_entry* e, bool own) {
   SteeringRule r;
   r.chain = chain;
   r.own = own;
   for_each_match(e, [&](const xt_entry_match& m) {
-    if (std::strcmp(m.u.user.name, "tcp") != 0) return;
-    const auto* t = reinterpret_cast<const xt_tcp*>(m.data);
-    if (t->dpts[0] == t->dpts[1]) {
-      r.port = t->dpts[0];
-    } else if (t->spts[0] == t->spts[1]) {
-      r.port = t->spts[0];
-      r.source_port = true;
+    if (std::strcmp(m.u.user.name, "tcp") == 0) {
+      const auto* t = reinterpret_cast<const xt_tcp*>(m.data);
+      if (t->dpts[0] == t->dpts[1]) {
+        r.port = t->dpts[0];
+        r.match = SteerMatch::dport;
+      } else if (t->spts[0] == t->spts[1]) {
+        r.port = t->spts[0];
+        r.match = SteerMatch::sport;
+      }
+    } else if (std::strcmp(m.u.user.name, "conntrack") == 0 && m.u.user.revision == 3 &&
+               m.u.match_size >= XT_ALIGN(sizeof(xt_entry_match)) + sizeof(xt_conntrack_mtinfo3)) {
+      const auto* ct = reinterpret_cast<const xt_conntrack_mtinfo3*>(m.data);
+      if ((ct->match_flags & XT_CONNTRACK_ORIGDST_PORT) && !(ct->invert_flags & XT_CONNTRACK_ORIGDST_PORT) &&
+          ct->origdst_port == ct->origdst_port_high) {
+        r.port = ct->origdst_port;
+        r.match = SteerMatch::ct_original_dport;
+      }
+      if (ct->match_flags & XT_CONNTRACK_DIRECTION)
+        r.dir = (ct->invert_flags & XT_CONNTRACK_DIRECTION) ? CtDir::reply : CtDir::original;
     }
   });
   const xt_entry_target* t = target_of(e);
@@ -673,14 +692,16 @@ Result<void> IptcBackend::install_hooks(const HookSpec& spec) {
     for (const char* b : builtin_chains) {
       if (auto n = delete_where(h, b, is_hook); !n) return n.error();
     }
-    // gateway: FORWARD sees both directions; server: INPUT the client's side, OUTPUT the server's.
-    struct Hook { const char* chain; bool source; };
-    std::vector<Hook> hooks = gateway ? std::vector<Hook>{{"FORWARD", false}, {"FORWARD", true}}
-                                      : std::vector<Hook>{{"INPUT", false}, {"OUTPUT", true}};
+    // gateway: FORWARD sees both directions of a forwarded connection; server: INPUT the client's
+    // side (conntrack's original direction), OUTPUT the server's (reply). On a server, the
+    // direction match keeps the host's own outgoing FTP client connections out.
+    struct Hook { const char* chain; CtDir dir; };
+    std::vector<Hook> hooks = gateway ? std::vector<Hook>{{"FORWARD", CtDir::any}}
+                                      : std::vector<Hook>{{"INPUT", CtDir::original}, {"OUTPUT", CtDir::reply}};
     // Inserted at the top in reverse, so they end up first and in the order listed.
     for (auto hk = hooks.rbegin(); hk != hooks.rend(); ++hk) {
       for (auto p = spec.control_ports.rbegin(); p != spec.control_ports.rend(); ++p) {
-        auto s = steer_rule(spec, *p, hk->source);
+        auto s = steer_rule(spec, *p, hk->dir);
         if (!iptc_insert_entry(hk->chain, s.entry(), 0, h)) return iptc_error(std::string("hook mangle ") + hk->chain);
       }
     }

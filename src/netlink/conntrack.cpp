@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <cstring>
 #include <ctime>
+#include <functional>
 
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wpedantic"
@@ -216,6 +217,23 @@ int on_entry(const nlmsghdr* nlh, void* data) {
 
 Tuple reversed(const Tuple& t) { return Tuple{t.dst, t.src}; }
 
+// One message of a dump: entries that are not TCP (or not parseable as such) are skipped.
+struct DumpSink {
+  const std::function<void(const ConntrackEntry&)>* each = nullptr;
+  std::size_t entries = 0;
+};
+
+int on_dump_entry(const nlmsghdr* nlh, void* data) {
+  auto* sink = static_cast<DumpSink*>(data);
+  Level<CTA_MAX> ct{.types = &ct_types};
+  if (mnl_attr_parse(nlh, sizeof(nfgenmsg), collect<CTA_MAX>, &ct) < MNL_CB_STOP) return MNL_CB_OK;
+  if (auto e = entry_from(ct)) {
+    ++sink->entries;
+    (*sink->each)(*e);
+  }
+  return MNL_CB_OK;
+}
+
 }  // namespace
 
 std::optional<ConntrackEntry> parse_conntrack_nest(const void* nest) {
@@ -285,6 +303,29 @@ Result<std::optional<ConntrackEntry>> Conntrack::get(const Tuple& t, TupleKind k
   if (!r) return r;
   if (r->has_value()) return r;
   return std::optional<ConntrackEntry>{};
+}
+
+Result<std::size_t> Conntrack::dump(Family family, const std::function<void(const ConntrackEntry&)>& each) {
+  std::vector<std::uint8_t> req;
+  nlmsghdr* nlh = put_header(req, IPCTNL_MSG_CT_GET, NLM_F_DUMP, ++seq_, family);
+  const std::uint32_t seq = nlh->nlmsg_seq;
+  if (mnl_socket_sendto(sock_, nlh, nlh->nlmsg_len) < 0)
+    return make_error(std::string("ctnetlink: dump: send: ") + std::strerror(errno));
+  DumpSink sink{&each, 0};
+  for (;;) {
+    const ssize_t n = mnl_socket_recvfrom(sock_, buf_.data(), buf_.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return make_error(std::string("ctnetlink: dump: receive: ") + std::strerror(errno));
+    }
+    const int r = mnl_cb_run(buf_.data(), static_cast<std::size_t>(n), seq, portid_, on_dump_entry, &sink);
+    if (r == MNL_CB_ERROR) {
+      if (errno == ESRCH) continue;  // a stale reply to an earlier request
+      return make_error(std::string("ctnetlink: dump: ") + std::strerror(errno));
+    }
+    if (r == MNL_CB_STOP) break;  // NLMSG_DONE
+  }
+  return sink.entries;
 }
 
 Result<std::optional<ConntrackEntry>> Conntrack::lookup_packet(const Tuple& seen) {

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -63,6 +64,11 @@ class Conntrack {
   // (server side), as the original reversed (client NAT, server side). At most four queries, once
   // per session. With both DNAT and SNAT on one connection none matches: nullopt.
   Result<std::optional<ConntrackEntry>> lookup_packet(const Tuple& seen);
+
+  // Every TCP entry of `family` (IPCTNL_MSG_CT_GET with NLM_F_DUMP), one call of `each` per entry;
+  // the number of entries. At start only: the connections that existed before the daemon, the
+  // only ones it may pick up mid-stream without a state record.
+  Result<std::size_t> dump(Family family, const std::function<void(const ConntrackEntry&)>& each);
 
   // Sets IP_CT_TCP_FLAG_BE_LIBERAL on both directions (CTA_PROTOINFO_TCP flags + mask): conntrack
   // stops judging TCP windows for this connection, needed once ftpwalld shifts sequence numbers

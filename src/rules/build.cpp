@@ -120,23 +120,26 @@ class Builder {
   // mangle table so the admin's filter rules still judge every control packet after the daemon.
   void mangle() {
     if (s_.helper != Helper::ftpwalld || s_.hooks != Hooks::admin) return;
-    auto steer = [&](const std::string& chain, bool to_port, std::uint16_t cp) {
-      const std::string dir = to_port ? "requests" : "replies";
+    // The same rules ftpwalld installs itself with --hooks daemon: control connections by
+    // conntrack's original destination port (both directions on a gateway; on a server INPUT the
+    // original direction, OUTPUT the reply), FTPS sessions out of the queue by their connmark.
+    auto steer = [&](const std::string& chain, Match::CtDir dir, std::uint16_t cp) {
+      const std::string what = dir == Match::CtDir::original ? " requests" : dir == Match::CtDir::reply ? " replies" : "";
       Match m;
       m.proto = Proto::tcp;
-      if (to_port) m.dports = {port(cp)};
-      else m.sports = {port(cp)};
-      Rule& r = add(Table::mangle, chain, m, Action::nfqueue, Purpose::ftp, "ftp ftpwalld steering " + std::to_string(cp) + " " + dir);
+      m.ct_orig_dport = cp;
+      m.ct_dir = dir;
+      m.not_connmark = s_.exempt_mark;
+      Rule& r = add(Table::mangle, chain, m, Action::nfqueue, Purpose::ftp, "ftp ftpwalld steering " + std::to_string(cp) + what);
       r.queue_num = s_.queue_num;
       r.queue_bypass = s_.queue_bypass;
     };
     for (auto cp : v_.control_ports) {
       if (s_.role == Role::server) {
-        steer("INPUT", true, cp);
-        steer("OUTPUT", false, cp);
+        steer("INPUT", Match::CtDir::original, cp);
+        steer("OUTPUT", Match::CtDir::reply, cp);
       } else {
-        steer("FORWARD", true, cp);
-        steer("FORWARD", false, cp);
+        steer("FORWARD", Match::CtDir::any, cp);
       }
     }
   }
@@ -416,11 +419,11 @@ class Builder {
           n.push_back("ftpwalld owns its hooks: it adds them at start and removes them at stop, so this file");
           n.push_back("carries only what the admin owns. Where ftpwalld hooks in:");
           if (s_.role == Role::server) {
-            n.push_back("  mangle INPUT 1:  -p tcp --dport " + cps + " " + q);
-            n.push_back("  mangle OUTPUT 1: -p tcp --sport " + cps + " " + q);
+            n.push_back("  mangle INPUT 1:  -p tcp -m conntrack --ctorigdstport " + cps + " --ctdir ORIGINAL " + q);
+            n.push_back("  mangle OUTPUT 1: -p tcp -m conntrack --ctorigdstport " + cps + " --ctdir REPLY " + q);
             n.push_back("  filter INPUT/OUTPUT: -j FTPWALL-ACCEPT, before the final REJECT");
           } else {
-            n.push_back("  mangle FORWARD 1: -p tcp --dport " + cps + " " + q + " (and --sport " + cps + ")");
+            n.push_back("  mangle FORWARD 1: -p tcp -m conntrack --ctorigdstport " + cps + " " + q);
             n.push_back("  filter FORWARD: -j FTPWALL-ACCEPT, before the final REJECT");
             n.push_back("  nat PREROUTING: -j FTPWALL-DNAT; nat POSTROUTING: -j FTPWALL-SNAT");
           }

@@ -7,6 +7,7 @@
 //   COMMIT
 // Rules are printed in iptables-save's own canonical order (-s -d -i -o -p, matches, -j) so a
 // restore + save round trip gives back the same lines, and --merge finds them again.
+#include <cstdio>
 #include <string>
 
 #include "ftpwall/rules/ruleset.hpp"
@@ -43,6 +44,17 @@ std::string iptables_rule_body(const Rule& r, Family f) {
     one(ct_related, "RELATED");
     one(ct_established, "ESTABLISHED");
     add("-m conntrack --ctstate " + st);
+  }
+  if (m.ct_orig_dport) {
+    std::string c = "-m conntrack --ctorigdstport " + std::to_string(*m.ct_orig_dport);
+    if (m.ct_dir == Match::CtDir::original) c += " --ctdir ORIGINAL";
+    if (m.ct_dir == Match::CtDir::reply) c += " --ctdir REPLY";
+    add(c);
+  }
+  if (m.not_connmark) {
+    char hex[16];
+    std::snprintf(hex, sizeof hex, "0x%x", m.not_connmark);
+    add(std::string("-m connmark ! --mark ") + hex + "/" + hex);
   }
   if (m.helper_ftp) add("-m helper --helper ftp");
   if (!m.sports.empty() || !m.dports.empty()) {

@@ -113,8 +113,11 @@ int main(int argc, char** argv) {
                 s->accept_chain, s->dnat_chain, s->snat_chain, s->own_hooks, s->foreign_jumps, s->foreign_queue,
                 s->openings);
     for (const auto& r : s->steering) {
-      std::printf("steering %s %s %u queue %u/%u%s%s\n", r.chain.c_str(), r.source_port ? "sport" : "dport", r.port,
-                  r.queue_num, r.queues_total, r.bypass ? " bypass" : "", r.own ? " own" : "");
+      const char* how = r.match == SteerMatch::dport ? "dport" : r.match == SteerMatch::sport ? "sport"
+                        : r.match == SteerMatch::ct_original_dport ? "ctorigdstport" : "none";
+      const char* dir = r.dir == CtDir::original ? " ctdir original" : r.dir == CtDir::reply ? " ctdir reply" : "";
+      std::printf("steering %s %s %u%s queue %u/%u%s%s\n", r.chain.c_str(), how, r.port, dir, r.queue_num,
+                  r.queues_total, r.bypass ? " bypass" : "", r.own ? " own" : "");
     }
   } else if (cmd == "stress" && a.size() == 2) {
     // Opens and closes N openings one by one; another writer may be changing the table meanwhile.

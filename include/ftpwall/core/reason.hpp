@@ -29,6 +29,9 @@ namespace ftpwall {
   X(syn_mismatch)                  /* SYN whose sequence number differs from the connection's initial one */ \
   X(segment_before_syn)            /* segment of a connection whose SYN was not seen, pick-up not allowed */ \
   X(pickup_without_history)        /* pick-up refused: the session may carry corrections whose history is unknown */ \
+  X(pickup_unsynchronised)         /* announcement of a picked-up session before one whole command/reply round trip was seen */ \
+  X(pickup_not_allowed)            /* daemon: a connection seen mid-stream that neither existed at start nor has a state record */ \
+  X(not_a_control_connection)      /* daemon: the conntrack entry's original destination port is not a control port */ \
   X(telnet_in_announcement)        /* announcement line containing Telnet IAC sequences (receivers decode them differently) */ \
   X(rewrite_split_timeout)         /* held announcement did not complete in time: released unrewritten */ \
   X(address_not_sender)            /* announced address is neither the sender's real nor its as-seen address (bounce) */ \

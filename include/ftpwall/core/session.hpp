@@ -47,8 +47,10 @@ namespace ftpwall {
 class Session {
  public:
   // fresh: tracked from the SYN, the 220 greeting is still to come.
-  // mid_stream: picked up after a daemon restart at a line start; the greeting and login are
-  //   assumed to be behind us, nothing is outstanding.
+  // mid_stream: picked up after a daemon restart at a line start. Nothing is assumed: every
+  //   announcement is refused (pickup_unsynchronised) until the server gives a final reply to a
+  //   command seen whole after the pick-up; that round trip sets greeted (and logged in when the
+  //   command needs a login and the reply is positive), and that reply is judged as usual.
   enum class Start : std::uint8_t { fresh, mid_stream };
 
   // `policy` must outlive the Session (the Tracker owns one Policy for all sessions).
@@ -64,6 +66,7 @@ class Session {
   void set_port_chooser(PortChooser chooser) { chooser_ = std::move(chooser); }
 
   bool greeted() const { return greeted_; }
+  bool synchronised() const { return !unsynchronised_; }
   bool logged_in() const { return logged_in_; }
   bool encrypted() const { return encrypted_; }
   bool ended() const { return ended_; }
@@ -95,6 +98,7 @@ class Session {
   Pending* head() { return count_ ? &queue_[head_] : nullptr; }
   bool head_is_optional_abor() const { return count_ && (queue_[head_].flags & abor_reply_optional); }
   void pop();
+  static bool shows_login(Verb v);
 
   ConnTuples tuples_;
   const Policy* policy_;
@@ -112,6 +116,7 @@ class Session {
   bool epsv_all_ = false;
   bool opening_pending_ = false;
   bool overflow_reported_ = false;
+  bool unsynchronised_ = false;  // picked up, no round trip seen yet
 };
 
 }  // namespace ftpwall

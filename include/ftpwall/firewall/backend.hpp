@@ -110,10 +110,17 @@ struct HookSpec {
 // One NFQUEUE rule in mangle, the daemon's or the admin's: --check-config compares it with the
 // configured queue number and bypass setting (they must agree, or packets go to a queue nobody
 // reads, or are dropped when the daemon is down although the admin expected a bypass).
+// How a steering rule picks its packets: the admin's older rules by a TCP port of the packet,
+// ftpwalld's by the original destination port of the packet's conntrack entry (both directions).
+enum class SteerMatch : std::uint8_t { none, dport, sport, ct_original_dport };
+// -m conntrack --ctdir: which direction of the connection a rule matches.
+enum class CtDir : std::uint8_t { any, original, reply };
+
 struct SteeringRule {
   std::string chain;             // FORWARD, INPUT, OUTPUT, ...
   std::uint16_t port = 0;        // the single TCP port matched; 0 = none or a range
-  bool source_port = false;      // --sport (the server's side) rather than --dport
+  SteerMatch match = SteerMatch::none;
+  CtDir dir = CtDir::any;
   std::uint16_t queue_num = 0;
   std::uint16_t queues_total = 1;
   bool bypass = false;
@@ -143,7 +150,8 @@ struct BackendStats {
   std::uint64_t max_apply_us = 0;
 };
 
-// How many rules install_hooks(spec) adds: steering (2 per control port), filter jumps (1 on a
+// How many rules install_hooks(spec) adds: steering (1 per control port on a gateway, 2 on a
+// server), filter jumps (1 on a
 // gateway, 2 on a server), nat jumps (2 with spec.nat). HookState::own_hooks below it means an
 // iptables-restore (or an admin) removed some: the daemon reinstalls them.
 unsigned expected_own_hooks(const HookSpec& spec);

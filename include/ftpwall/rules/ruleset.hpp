@@ -77,6 +77,7 @@ struct RulesetSpec {
   Hooks hooks = Hooks::daemon;
   unsigned queue_num = 0;
   bool queue_bypass = false;
+  std::uint32_t exempt_mark = 0x10000000;    // connmark bit of FTPS sessions (ftpwalld's queue.exempt_mark); 0 = none
   bool stock = true;                         // emit the stock CentOS rules (lo, icmp, ssh, final REJECT)
   std::uint16_t ssh_port = 22;               // 0 = no ssh accept
   ServerSoftware server = ServerSoftware::none;
@@ -134,7 +135,13 @@ struct Match {
   bool not_dst = false;
   Proto proto = Proto::any;
   std::vector<PortRange> dports;  // empty = any; one entry may be a single port
-  std::vector<PortRange> sports;  // only ftpwalld's steering of the control port's replies
+  std::vector<PortRange> sports;  // unused by ftpwall's own rules (kept for the emitters)
+  // -m conntrack --ctorigdstport P [--ctdir ORIGINAL|REPLY]: ftpwalld's steering picks control
+  // connections by conntrack's original tuple, never by a packet's port (a connection from port
+  // 21 to another service is no control connection).
+  std::optional<std::uint16_t> ct_orig_dport;
+  enum class CtDir : std::uint8_t { any, original, reply } ct_dir = CtDir::any;
+  std::uint32_t not_connmark = 0;  // -m connmark ! --mark M/M (FTPS sessions leave the queue); 0 = none
   std::uint8_t ct = ct_none;
   bool helper_ftp = false;        // the connection's master runs the ftp helper
 };

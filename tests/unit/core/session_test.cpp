@@ -277,10 +277,90 @@ TEST_F(SessionTest, PreliminaryReplyBeforeGreeting) {
   EXPECT_EQ(all<OpenData>().size(), 1u) << dump();
 }
 
-TEST_F(SessionTest, MidStreamPickUpNeedsNoGreeting) {
+// A picked-up session assumes nothing (C1, M2 of the security review): not the greeting, not the
+// login, not an empty queue. One whole round trip after the pick-up synchronises it.
+TEST_F(SessionTest, PickupUnsynchronisedRefusesTheFirstPort) {
   start(client_snat(), {}, Session::Start::mid_stream);
   c("PORT 10,0,0,5,195,80");
+  EXPECT_TRUE(all<OpenData>().empty()) << dump();
+  EXPECT_EQ(reasons(), std::vector<Reason>{Reason::pickup_unsynchronised});
+}
+
+TEST_F(SessionTest, PickupUnsynchronisedRefusesA229AnsweringAnUnseenCommand) {
+  // The review's C1 shape: the "client" emitted an EPSV line before the pick-up, the other side
+  // answers 229. Nothing seen proves there was such a command.
+  start(server_dnat(), {}, Session::Start::mid_stream);
+  s("229 Entering Extended Passive Mode (|||3306|)");
+  EXPECT_TRUE(all<OpenData>().empty()) << dump();
+  EXPECT_EQ(reasons(), std::vector<Reason>{Reason::pickup_unsynchronised});
+  EXPECT_FALSE(session_->synchronised());
+}
+
+TEST_F(SessionTest, PickupRoundTripOfAPasvSeenWholeCounts) {
+  // The PASV was seen whole after the pick-up, the 229 answers it: that is the round trip.
+  start(server_dnat(), {}, Session::Start::mid_stream);
+  c("EPSV");
+  s("229 Entering Extended Passive Mode (|||3306|)");
   EXPECT_EQ(all<OpenData>().size(), 1u) << dump();
+  EXPECT_TRUE(reasons().empty()) << dump();
+  EXPECT_TRUE(session_->synchronised());
+}
+
+TEST_F(SessionTest, PickupClientAnnouncementBeforeTheRoundTripIsRefusedEvenIfAnswered) {
+  start(client_snat(), {}, Session::Start::mid_stream);
+  c("PORT 10,0,0,5,195,80");
+  s("200 PORT command successful.");
+  EXPECT_TRUE(all<OpenData>().empty()) << dump();
+  EXPECT_EQ(reasons(), std::vector<Reason>{Reason::pickup_unsynchronised});
+  EXPECT_TRUE(session_->synchronised());
+  out_.clear();
+  c("PORT 10,0,0,5,195,81");
+  EXPECT_EQ(all<OpenData>().size(), 1u) << dump();
+}
+
+TEST_F(SessionTest, PickupSynchronisesAfterOneRoundTrip) {
+  start(client_snat(), {}, Session::Start::mid_stream);
+  s("226 Transfer complete");  // answers a command sent before the pick-up: proves nothing
+  EXPECT_FALSE(session_->synchronised());
+  c("TYPE I");
+  s("200 Switching to Binary mode.");
+  EXPECT_TRUE(session_->synchronised());
+  EXPECT_TRUE(session_->greeted());
+  EXPECT_FALSE(session_->logged_in()) << "TYPE says nothing of the login";
+  c("PORT 10,0,0,5,195,80");
+  EXPECT_EQ(all<OpenData>().size(), 1u) << dump();
+  EXPECT_TRUE(reasons().empty()) << dump();
+}
+
+TEST_F(SessionTest, PickupLearnsTheLoginFromAPositiveReplyToADataCommand) {
+  PolicyConfig strict;
+  strict.require_login = true;
+  start(server_dnat(), strict, Session::Start::mid_stream);
+  c("PASV");
+  s("227 Entering Passive Mode (10,1,1,2,195,80)");
+  EXPECT_TRUE(session_->logged_in());
+  EXPECT_EQ(all<OpenData>().size(), 1u) << dump();
+  EXPECT_TRUE(reasons().empty()) << dump();
+}
+
+TEST_F(SessionTest, PickupWithoutLoginEvidenceStaysNotLoggedIn) {
+  PolicyConfig strict;
+  strict.require_login = true;
+  start(client_snat(), strict, Session::Start::mid_stream);
+  c("NOOP");
+  s("200 NOOP ok.");
+  c("PORT 10,0,0,5,195,80");
+  EXPECT_EQ(reasons(), std::vector<Reason>{Reason::not_logged_in});
+}
+
+TEST_F(SessionTest, PickupPipelinedCommandsStayOutstanding) {
+  // Two commands seen, one reply: the second is still unanswered, a PORT behind it waits.
+  start(client_snat(), {}, Session::Start::mid_stream);
+  c("TYPE I");
+  c("NOOP");
+  s("200 Switching to Binary mode.");
+  c("PORT 10,0,0,5,195,80");
+  EXPECT_EQ(reasons(), std::vector<Reason>{Reason::command_outstanding});
 }
 
 // ---- refusals: one failing input per Reason ----

@@ -183,13 +183,13 @@ TEST(OpeningComment, RejectsOtherComments) {
 }
 
 TEST(HookSpec, ExpectedOwnHooks) {
-  HookSpec g;  // gateway, port 21, no nat: 2 steering + 1 jump
-  EXPECT_EQ(expected_own_hooks(g), 3u);
+  HookSpec g;  // gateway, port 21, no nat: 1 steering (--ctorigdstport, both directions) + 1 jump
+  EXPECT_EQ(expected_own_hooks(g), 2u);
   g.control_ports = {21, 2121};
-  g.nat = true;  // the layout 200-adapter-iptc installs: 4 + 1 + 2
-  EXPECT_EQ(expected_own_hooks(g), 7u);
+  g.nat = true;  // the layout 200-adapter-iptc installs: 2 + 1 + 2
+  EXPECT_EQ(expected_own_hooks(g), 5u);
   HookSpec s;
-  s.role = Role::server;  // INPUT dport + OUTPUT sport, INPUT and OUTPUT jumps
+  s.role = Role::server;  // INPUT --ctdir ORIGINAL + OUTPUT --ctdir REPLY, INPUT and OUTPUT jumps
   EXPECT_EQ(expected_own_hooks(s), 4u);
 }
 
