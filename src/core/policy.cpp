@@ -33,8 +33,17 @@ Reason Policy::check(const AnnouncementFacts& f, const Endpoint& announced, bool
     const bool client = f.from == Direction::client_to_server;
     const Address& real = client ? t.client_real() : t.server_real();
     const Address& seen = client ? t.client_as_seen() : t.server_as_seen();
-    if (announced.addr != real && announced.addr != seen && !third_party_allowed(announced.addr))
-      return Reason::address_not_sender;
+    if (announced.addr != real) {
+      if (announced.addr == seen) {
+        // Behind NAT (seen != real). Server: a DNATed server announcing the address the client
+        // dialled (vsftpd pasv_address) names itself. Client: the gateway's public address is
+        // what every server knows, so an injected PORT would name it; only with the option, and
+        // third_party_networks do not stand in for it (the opening would DNAT to the client).
+        if (client && !config_.allow_client_public_address) return Reason::address_not_sender;
+      } else if (!third_party_allowed(announced.addr)) {
+        return Reason::address_not_sender;
+      }
+    }
   }
   if (announced.port < config_.port_floor) return Reason::port_below_floor;
   return Reason::none;

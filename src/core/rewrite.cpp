@@ -21,7 +21,8 @@ RewritePlan plan_rewrite(const ConnTuples& t, Direction from, AnnouncementKind k
     p.announce.addr = seen;
   } else if (nat && announced.addr == seen) {
     // Already public (e.g. vsftpd pasv_address, or the 229 address the client dials): the
-    // opening DNATs to the real side.
+    // opening DNATs to the real side. A client reaches here only with the policy's
+    // allow_client_public_address (security review M1): by default Policy::check refuses it.
     p.inside.addr = real;
   }
   if (public_port && *public_port != announced.port) {

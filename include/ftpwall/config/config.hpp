@@ -21,6 +21,7 @@
 //   port_floor = 1024
 //   third_party_networks = []     # CIDRs FXP transfers may name
 //   require_login = false
+//   allow_client_public_address = false  # PORT/EPRT behind MASQUERADE may name the public address
 //   violation_action = "pass"     # pass | reset
 //
 // Every error is one line: "FILE:LINE: key: message" (FILE:LINE only when known).

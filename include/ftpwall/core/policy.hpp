@@ -25,6 +25,13 @@ struct PolicyConfig {
   std::vector<Cidr> allow_third_party;
   // Count announcements only after a 230/232 to USER/PASS.
   bool require_login = false;
+  // A client behind SNAT/MASQUERADE may name, in PORT/EPRT, the address the server sees for it
+  // (the gateway's public address) instead of its own real address; the opening then DNATs to
+  // the client. Off: only the real address counts, as nf_conntrack_ftp with loose=0 (every server
+  // knows the public address, so it is what an injected PORT would name; NAT Slipstreaming had to
+  // learn the victim's private address). On is weaker than the kernel helper; third-party
+  // networks never stand in for it.
+  bool allow_client_public_address = false;
   ViolationAction on_violation = ViolationAction::pass;
 };
 
@@ -53,10 +60,11 @@ class Policy {
   //   reply_without_request, not_final_reply, not_logged_in, after_epsv_all, family_mismatch,
   //   address_not_sender, port_below_floor.
   // `announced` is what the line carried; for a 229 (no address) pass has_address = false.
-  // The address must be the sender's real address or the address its peer sees for it
-  // (client: client_real()/client_as_seen(); server: server_real()/server_as_seen()), unless it
-  // lies in allow_third_party: anything else would let a peer point the firewall's opening at a
-  // third host (FTP bounce, NAT Slipstreaming pointing inside the LAN).
+  // The address must be the sender's real address (client_real(), server_real()), unless it lies
+  // in allow_third_party: anything else would let a peer point the firewall's opening at a third
+  // host (FTP bounce, NAT Slipstreaming pointing inside the LAN). The address the peer sees for
+  // the sender counts too: always for a server (server_as_seen(), vsftpd pasv_address behind
+  // DNAT), for a masqueraded client (client_as_seen()) only with allow_client_public_address.
   Reason check(const AnnouncementFacts& facts, const Endpoint& announced, bool has_address,
                const ConnTuples& tuples) const;
 

@@ -8,7 +8,8 @@
 //   server 10.1.1.2 behind DNAT from 203.0.113.1:
 //     "227 Entering Passive Mode (10,1,1,2,195,80)." -> "... (203,0,113,1,195,80)."
 //   server already announcing its public address (vsftpd pasv_address): no rewrite, still an
-//     opening whose inside endpoint is the real server.
+//     opening whose inside endpoint is the real server. The same for a client announcing its
+//     public address, which the policy accepts only with allow_client_public_address.
 //   229 carries no address: no rewrite (unless the public port must change).
 #pragma once
 

@@ -24,6 +24,8 @@ TEST(Config, EmptyFileIsTheCommonCase) {
   EXPECT_EQ(r->role, Role::gateway);
   EXPECT_EQ(r->hooks, HooksMode::daemon);
   EXPECT_EQ(r->policy.port_floor, 1024);
+  EXPECT_FALSE(r->policy.require_login);
+  EXPECT_FALSE(r->policy.allow_client_public_address);  // as nf_conntrack_ftp loose=0 (review M1)
   EXPECT_EQ(r->policy.on_violation, ViolationAction::pass);
   EXPECT_EQ(r->source, "ftpwalld.conf");
 }
@@ -74,6 +76,7 @@ max_sessions = 500
 port_floor = 2000
 third_party_networks = ["198.51.100.0/24", "2001:db8::/32"]
 require_login = true
+allow_client_public_address = true
 violation_action = "reset"
 )",
                  "f.conf");
@@ -88,6 +91,7 @@ violation_action = "reset"
   ASSERT_EQ(r->policy.allow_third_party.size(), 2u);
   EXPECT_EQ(r->policy.allow_third_party[0].to_string(), "198.51.100.0/24");
   EXPECT_TRUE(r->policy.require_login);
+  EXPECT_TRUE(r->policy.allow_client_public_address);
   EXPECT_EQ(r->policy.on_violation, ViolationAction::reset);
 }
 
@@ -169,6 +173,17 @@ TEST(Config, PortFloorBounds) {
   EXPECT_TRUE(parse("[policy]\nport_floor = 65535\n", "f").ok());
   EXPECT_EQ(error_of("[policy]\nport_floor = 0\n"), "ftpwalld.conf:2: policy.port_floor: 0 is out of range 1-65535");
   EXPECT_EQ(error_of("[policy]\nport_floor = 65536\n"), "ftpwalld.conf:2: policy.port_floor: 65536 is out of range 1-65535");
+}
+
+TEST(Config, ClientPublicAddressIsABoolean) {
+  EXPECT_FALSE(parse("[policy]\nallow_client_public_address = false\n", "f")->policy.allow_client_public_address);
+  EXPECT_TRUE(parse("[policy]\nallow_client_public_address = true\n", "f")->policy.allow_client_public_address);
+  EXPECT_EQ(error_of("[policy]\nallow_client_public_address = \"yes\"\n"),
+            "ftpwalld.conf:2: policy.allow_client_public_address: expected true or false");
+  EXPECT_EQ(error_of("[policy]\nallow_client_public_address = 1\n"),
+            "ftpwalld.conf:2: policy.allow_client_public_address: expected true or false");
+  // Not a top-level key: it belongs to [policy].
+  EXPECT_EQ(error_of("allow_client_public_address = true\n"), "ftpwalld.conf:1: allow_client_public_address: unknown key");
 }
 
 TEST(Config, Names) {

@@ -11,6 +11,7 @@ namespace {
 using test::client_public;
 using test::client_real;
 using test::client_snat;
+using test::remote_client;
 using test::server_addr;
 using test::server_dnat;
 
@@ -32,12 +33,52 @@ AnnouncementFacts good_pasv() {
   return f;
 }
 
-TEST(StrictPolicy, AcceptsClientRealAndAsSeenAddress) {
+TEST(StrictPolicy, AcceptsClientRealAddress) {
   Policy p;
   EXPECT_EQ(p.check(good_port(), {client_real, 50000}, true, client_snat()), Reason::none);
-  EXPECT_EQ(p.check(good_port(), {client_public, 50000}, true, client_snat()), Reason::none);
+  auto e = good_port();
+  e.kind = AnnouncementKind::eprt;
+  EXPECT_EQ(p.check(e, {client_real, 50000}, true, client_snat()), Reason::none);
+  // Without NAT the real and the as-seen address are one.
+  auto t = ConnTuples::without_nat({remote_client, 40000}, {server_addr, 21});
+  EXPECT_EQ(p.check(good_port(), {remote_client, 50000}, true, t), Reason::none);
 }
 
+// Security review M1: client 10.0.0.5 masqueraded to 203.0.113.1 sends "PORT 203,0,113,1,13,61".
+// nf_conntrack_ftp (loose=0) wants the sender's real address; the public one is known to every
+// server, so accepting it would let a hostile server's injected PORT (NAT Slipstreaming) open a
+// DNAT to the inside host without learning its private address.
+TEST(StrictPolicy, RejectsMasqueradedClientNamingItsPublicAddress) {
+  Policy p;
+  EXPECT_EQ(p.check(good_port(), {client_public, 3389}, true, client_snat()), Reason::address_not_sender);
+  auto e = good_port();
+  e.kind = AnnouncementKind::eprt;
+  EXPECT_EQ(p.check(e, {client_public, 3389}, true, client_snat()), Reason::address_not_sender);
+  // third_party_networks covering the public address does not bring it back: the opening would
+  // still DNAT to the inside host.
+  PolicyConfig c;
+  c.allow_third_party.push_back(*Cidr::parse("203.0.113.0/24"));
+  EXPECT_EQ(Policy(c).check(good_port(), {client_public, 3389}, true, client_snat()), Reason::address_not_sender);
+  EXPECT_EQ(Policy(c).check(good_port(), {Address::v4(203, 0, 113, 7), 3389}, true, client_snat()), Reason::none);
+}
+
+TEST(StrictPolicy, AcceptsMasqueradedClientPublicAddressWhenConfigured) {
+  PolicyConfig c;
+  c.allow_client_public_address = true;
+  Policy p(c);
+  EXPECT_EQ(p.check(good_port(), {client_public, 3389}, true, client_snat()), Reason::none);
+  auto e = good_port();
+  e.kind = AnnouncementKind::eprt;
+  EXPECT_EQ(p.check(e, {client_public, 3389}, true, client_snat()), Reason::none);
+  EXPECT_EQ(p.check(good_port(), {client_real, 3389}, true, client_snat()), Reason::none);
+  // Nothing else widens: a third host, the server, a low port.
+  EXPECT_EQ(p.check(good_port(), {Address::v4(192, 0, 2, 99), 3389}, true, client_snat()), Reason::address_not_sender);
+  EXPECT_EQ(p.check(good_port(), {server_addr, 3389}, true, client_snat()), Reason::address_not_sender);
+  EXPECT_EQ(p.check(good_port(), {client_public, 25}, true, client_snat()), Reason::port_below_floor);
+}
+
+// The server side keeps its as-seen address: a DNATed server announcing the address the client
+// dialled (vsftpd pasv_address) names only itself, and the 227 must answer this client's PASV.
 TEST(StrictPolicy, AcceptsServerRealAndAsSeenAddress) {
   Policy p;
   EXPECT_EQ(p.check(good_pasv(), {Address::v4(10, 1, 1, 2), 50000}, true, server_dnat()), Reason::none);

@@ -44,6 +44,8 @@ TEST(PlanRewrite, ClientBehindSnatAnnouncingItsRealAddress) {
   EXPECT_EQ(p.inside, (Endpoint{client_real, 50000}));
 }
 
+// Reached only with PolicyConfig::allow_client_public_address (the policy refuses it by default,
+// security review M1); the plan itself is the same as for a server with pasv_address.
 TEST(PlanRewrite, ClientAlreadyAnnouncingItsPublicAddress) {
   auto p = plan_rewrite(client_snat(), Direction::client_to_server, AnnouncementKind::port, {client_public, 50000});
   EXPECT_FALSE(p.rewrite);

@@ -198,6 +198,43 @@ TEST_F(SessionTest, ServerAnnouncingItsPublicAddressOpensWithoutRewrite) {
   EXPECT_EQ(o.inside, (Endpoint{server_inside, 50000}));
 }
 
+// Security review M1: a masqueraded client naming the gateway's public address (what every server
+// sees) is refused, as nf_conntrack_ftp with loose=0 does; nothing is DNATed to the inside host.
+TEST_F(SessionTest, MasqueradedClientNamingItsPublicAddressIsRefused) {
+  start(client_snat());
+  login();
+  c("PORT 203,0,113,1,13,61");
+  EXPECT_EQ(reasons(), (std::vector<Reason>{Reason::address_not_sender})) << dump();
+  EXPECT_TRUE(all<OpenData>().empty());
+  EXPECT_TRUE(all<Rewrite>().empty());
+  EXPECT_FALSE(session_->opening_pending());
+  s("200 PORT command successful");
+  out_.clear();
+  c("EPRT |1|203.0.113.1|3389|");
+  EXPECT_EQ(reasons(), (std::vector<Reason>{Reason::address_not_sender})) << dump();
+  EXPECT_TRUE(all<OpenData>().empty());
+}
+
+TEST_F(SessionTest, MasqueradedClientPublicAddressOpensWhenConfigured) {
+  PolicyConfig cfg;
+  cfg.allow_client_public_address = true;
+  start(client_snat(), cfg);
+  login();
+  c("PORT 203,0,113,1,13,61");
+  ASSERT_EQ(out_.size(), 1u) << dump();
+  auto o = std::get<OpenData>(out_[0]);
+  EXPECT_EQ(o.source, server_addr);
+  EXPECT_EQ(o.destination, (Endpoint{client_public, 3389}));
+  EXPECT_EQ(o.inside, (Endpoint{client_real, 3389}));
+  out_.clear();
+  s("200 PORT command successful");
+  out_.clear();
+  c("EPRT |1|203.0.113.1|3389|");
+  EXPECT_TRUE(reasons().empty()) << dump();
+  ASSERT_EQ(all<OpenData>().size(), 1u) << dump();
+  EXPECT_EQ(all<OpenData>()[0].inside, (Endpoint{client_real, 3389}));
+}
+
 TEST_F(SessionTest, EpsvReplyOpensTheControlAddress) {
   start(server_dnat());
   login();
