@@ -655,8 +655,7 @@ void Daemon::on_open(SessionState& s, const OpenData& od) {
   o.family = Family::v4;
   o.source = od.source;
   o.destination = od.destination;
-  o.expires = std::chrono::time_point_cast<std::chrono::seconds>(firewall::Clock::now()) +
-              std::chrono::seconds(cfg_.openings.lifetime_s);
+  o.expires = firewall::Clock::now() + std::chrono::seconds(cfg_.openings.lifetime_s);  // monotonic (backend.hpp)
   o.queue = cfg_.queue.number;  // the data SYN comes to us: first SYN wins (on_data_syn)
   o = nat_parts(s, od, std::move(o));
   openings_[match] = s.id;
@@ -906,7 +905,7 @@ void Daemon::on_timer() {
   }
   const auto now = Clock::now();
   const std::uint64_t ms = now_ms();
-  const auto wall = firewall::Clock::now();
+  const auto mono = firewall::Clock::now();  // opening expiry: monotonic, not the wall clock
   for (auto it = sessions_.begin(); it != sessions_.end();) {
     SessionState& s = it->second;
     if (s.tracker && !s.ended) {
@@ -915,7 +914,7 @@ void Daemon::on_timer() {
         act(s, out, std::nullopt, Direction::client_to_server);
       }
     }
-    if (s.opening && wall >= s.opening->opening.expires) {
+    if (s.opening && mono >= s.opening->opening.expires) {
       spdlog::info("opening s{} o{} expired{}", s.id, s.opening->opening.id.opening, s.opening->winner_port ? "" : " unused");
       close_opening(s, Reason::none);
     }

@@ -32,6 +32,22 @@
 #pragma GCC diagnostic pop
 
 namespace ftpwall::firewall {
+
+// xt_time compares the kernel's UTC seconds (64 bits) with date_stop (a u32) and matches while
+// they are <= date_stop, i.e. until date_stop + 1 s. The floor of the stop time (plus a millisecond,
+// so that a stop time a few microseconds below a whole second, after a monotonic round trip, keeps
+// that second) therefore matches at least until `stop` and at most a second longer. iptables-save
+// prints INT_MAX as "no --datestop": that second becomes the next one. Valid until 2106-02-07.
+Result<std::uint32_t> kernel_date_stop(WallClock::time_point stop) {
+  const auto secs =
+      std::chrono::floor<std::chrono::seconds>(stop.time_since_epoch() + std::chrono::milliseconds(1)).count();
+  if (secs <= 0 || secs > static_cast<std::int64_t>(UINT32_MAX))
+    return make_error("opening expiry out of the kernel's range (-m time --datestop, 1970..2106): " +
+                      std::to_string(secs));
+  if (secs == INT_MAX) return static_cast<std::uint32_t>(INT_MAX) + 1;
+  return static_cast<std::uint32_t>(secs);
+}
+
 namespace {
 
 // ---- the xtables lock (iptables -w): flock on a shared file, polled until a deadline ----
@@ -155,13 +171,13 @@ xt_tcp tcp_syn_to(std::uint16_t port) {
   return t;
 }
 
+// The --datestop that stands for the opening's monotonic expiry, from the wall clock now.
 Result<xt_time_info> time_until(Clock::time_point expires) {
-  const auto secs = std::chrono::duration_cast<std::chrono::seconds>(expires.time_since_epoch()).count();
-  // date_stop is a u32 of UTC seconds; iptables reserves INT_MAX for "no end".
-  if (secs <= 0 || secs >= INT_MAX) return make_error("opening expiry out of range: " + std::to_string(secs));
+  auto stop = kernel_date_stop(wall_time(expires));
+  if (!stop) return stop.error();
   xt_time_info t{};
   t.date_start = 0;
-  t.date_stop = static_cast<std::uint32_t>(secs);
+  t.date_stop = *stop;
   t.daytime_start = XT_TIME_MIN_DAYTIME;
   t.daytime_stop = XT_TIME_MAX_DAYTIME;
   t.monthdays_match = XT_TIME_ALL_MONTHDAYS;
@@ -335,7 +351,8 @@ std::optional<ParsedRule> parse_opening_rule(const ipt_entry* e) {
     if (std::strcmp(m.u.user.name, "tcp") == 0) {
       p.dst.port = reinterpret_cast<const xt_tcp*>(m.data)->dpts[0];
     } else if (std::strcmp(m.u.user.name, "time") == 0) {
-      p.expires = Clock::time_point(std::chrono::seconds(reinterpret_cast<const xt_time_info*>(m.data)->date_stop));
+      p.expires = monotonic_time(WallClock::time_point(
+          std::chrono::seconds(reinterpret_cast<const xt_time_info*>(m.data)->date_stop)));
     }
   });
   p.target = target_of(e);

@@ -31,6 +31,10 @@ struct IptcOptions {
   unsigned max_commit_attempts = 8;  // attempts per table and batch (EAGAIN/EINVAL races)
 };
 
+// The -m time --datestop value (UTC seconds, xt_time's u32) under which a rule matches at least until
+// `stop` and at most a second longer. Error before 1970 or after 2106.
+Result<std::uint32_t> kernel_date_stop(WallClock::time_point stop);
+
 class IptcBackend final : public FirewallBackend {
  public:
   explicit IptcBackend(IptcOptions options = {});

@@ -46,7 +46,7 @@ Endpoint endpoint(std::string_view s) {
 std::string show(const Opening& o) {
   std::string s = "s" + std::to_string(o.id.session) + " o" + std::to_string(o.id.opening) + " " + o.source.to_string() +
                   " -> " + o.destination.to_string() + " until " +
-                  std::to_string(std::chrono::duration_cast<std::chrono::seconds>(o.expires.time_since_epoch()).count());
+                  std::to_string(std::chrono::round<std::chrono::seconds>(wall_time(o.expires).time_since_epoch()).count());
   if (o.dnat_to) s += " dnat " + o.dnat_to->to_string();
   if (o.snat_to) s += " snat " + o.snat_to->to_string();
   return s;
@@ -87,7 +87,7 @@ int main(int argc, char** argv) {
     o.id = {std::stoull(a[1]), static_cast<std::uint32_t>(std::stoul(a[2]))};
     o.source = addr(a[3]);
     o.destination = endpoint(a[4]);
-    o.expires = Clock::time_point(std::chrono::seconds(std::stoll(a[5])));
+    o.expires = monotonic_time(WallClock::time_point(std::chrono::seconds(std::stoll(a[5]))));  // UTC -> monotonic
     for (std::size_t i = 6; i + 1 < a.size(); i += 2) {
       if (a[i] == "--dnat") o.dnat_to = endpoint(a[i + 1]);
       else if (a[i] == "--snat") o.snat_to = addr(a[i + 1]);

@@ -19,8 +19,11 @@
 //             -m time --datestop ... -m comment ... -j DNAT --to-destination I:Q     (issue 5)
 //   nat     -A FTPWALL-SNAT -s C/32 -d I/32 -p tcp -m tcp --dport Q ... -j SNAT --to-source A (issue 5)
 // The kernel enforces the lifetime too (-m time --datestop): a dead daemon leaves nothing open past
-// it. A retransmitted SYN of the admitted connection matches the same rule; the daemon closes the
-// opening once the first data connection is up, so a second connection meets a closed door.
+// it. The daemon's own expiry is on the monotonic clock (Opening::expires); the --datestop is the
+// wall-clock (UTC) time that stands for it at install, a backstop only (xt_time's date_stop is a
+// u32 of UTC seconds: valid until 2106). A retransmitted SYN of the admitted connection matches
+// the same rule; the daemon closes the opening once the first data connection is up, so a second
+// connection meets a closed door.
 //
 // How an nftables implementation fits the same interface (a later issue):
 //   table ip ftpwall { set accept { type ipv4_addr . ipv4_addr . inet_service; flags timeout; }
@@ -47,7 +50,23 @@
 
 namespace ftpwall::firewall {
 
-using Clock = std::chrono::system_clock;  // openings expire at wall-clock (UTC) times: the kernel's clock
+// Openings expire on the monotonic clock: a wall-clock step neither lengthens nor shortens them in
+// the daemon. The kernel's -m time --datestop needs a UTC time; the backend derives it from the
+// wall clock when it installs the rule (wall_time below).
+using Clock = std::chrono::steady_clock;
+using WallClock = std::chrono::system_clock;
+
+// The wall-clock time that `t` of the monotonic clock stands for now, and the inverse.
+inline WallClock::time_point wall_time(Clock::time_point t) {
+  const auto mono = Clock::now();
+  const auto wall = WallClock::now();
+  return wall + std::chrono::duration_cast<WallClock::duration>(t - mono);
+}
+inline Clock::time_point monotonic_time(WallClock::time_point t) {
+  const auto mono = Clock::now();
+  const auto wall = WallClock::now();
+  return mono + std::chrono::duration_cast<Clock::duration>(t - wall);
+}
 
 // Session number (the daemon's counter) and the opening's number within the session (the core's
 // OpenData::opening). Printed as "s<session> o<opening>" in every rule's comment.
@@ -71,7 +90,7 @@ struct Opening {
   Family family = Family::v4;
   Address source;
   Endpoint destination;
-  Clock::time_point expires;           // whole seconds; the kernel stops matching after it
+  Clock::time_point expires;           // monotonic; the kernel's --datestop is derived at install
   std::optional<Endpoint> dnat_to;     // FTPWALL-DNAT part (issue 5)
   std::optional<Address> snat_to;      // FTPWALL-SNAT part: rewrite the source to this (issue 5)
   // The ACCEPT part's target: -j NFQUEUE --queue-num N instead of -j ACCEPT. The data SYN then
