@@ -15,73 +15,139 @@ namespace {
 
 Error sys_error(const std::string& what) { return make_error(what + ": " + std::strerror(errno)); }
 
+std::string octal_mode(mode_t m) {
+  char buf[8];
+  std::snprintf(buf, sizeof buf, "%04o", static_cast<unsigned>(m & 07777));
+  return buf;
+}
+
 }  // namespace
 
-Result<void> StateDir::prepare() const {
-  if (::mkdir(path_.c_str(), 0700) == 0 || errno == EEXIST) {
+StateDir::StateDir(std::string path, std::optional<uid_t> owner)
+    : path_(std::move(path)), owner_(owner ? *owner : ::geteuid()) {}
+
+StateDir::~StateDir() {
+  if (dir_fd_ >= 0) ::close(dir_fd_);
+}
+
+Result<void> StateDir::prepare() {
+  const std::string what = "state directory " + path_;
+  const bool created = ::mkdir(path_.c_str(), 0700) == 0;
+  if (!created && errno != EEXIST) return sys_error(what);
+  // O_NOFOLLOW: a symbolic link as the directory is refused, not followed.
+  const int fd = ::open(path_.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) {
     struct stat st{};
-    if (::stat(path_.c_str(), &st) != 0) return sys_error("state directory " + path_);
-    if (!S_ISDIR(st.st_mode)) return make_error("state directory " + path_ + ": not a directory");
-    return {};
+    if (::lstat(path_.c_str(), &st) == 0 && S_ISLNK(st.st_mode))
+      return make_error(what + ": is a symbolic link (give the directory itself)");
+    if (errno == ENOTDIR) return make_error(what + ": not a directory");
+    return sys_error(what);
   }
-  return sys_error("state directory " + path_);
+  struct stat st{};
+  if (::fstat(fd, &st) != 0) {
+    auto e = sys_error(what);
+    ::close(fd);
+    return e;
+  }
+  // Created by root for another owner: hand it over.
+  if (created && st.st_uid != owner_ && ::fchown(fd, owner_, static_cast<gid_t>(-1)) == 0) st.st_uid = owner_;
+  std::string wrong;
+  if (st.st_uid != owner_)
+    wrong = "owned by uid " + std::to_string(st.st_uid) + ", not by ftpwalld's uid " + std::to_string(owner_);
+  else if (st.st_mode & (S_IWGRP | S_IWOTH))
+    wrong = "writable by group or others (mode " + octal_mode(st.st_mode) + "; chmod go-w it)";
+  if (!wrong.empty()) {
+    ::close(fd);
+    return make_error(what + ": " + wrong);
+  }
+  if (dir_fd_ >= 0) ::close(dir_fd_);
+  dir_fd_ = fd;
+  return {};
 }
 
 Result<void> StateDir::save(const SessionRecord& r) const {
   const std::string text = format_session_record(r);
-  const std::string final_name = file(r.ct_id);
+  const std::string final_name = name(r.ct_id);
   const std::string tmp = final_name + ".tmp";
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return sys_error("writing " + tmp);
+  // A temporary file left by a daemon killed mid-write (or planted) goes first; O_EXCL and
+  // O_NOFOLLOW then make sure the file written is a new one of ours, never a link's target.
+  if (::unlinkat(at(), rel(tmp).c_str(), 0) != 0 && errno != ENOENT) return sys_error("removing " + full(tmp));
+  const int fd = ::openat(at(), rel(tmp).c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) return sys_error("writing " + full(tmp));
   std::size_t done = 0;
   while (done < text.size()) {
     const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
-      auto e = sys_error("writing " + tmp);
+      auto e = sys_error("writing " + full(tmp));
       ::close(fd);
-      ::unlink(tmp.c_str());
+      ::unlinkat(at(), rel(tmp).c_str(), 0);
       return e;
     }
     done += static_cast<std::size_t>(n);
   }
-  if (::close(fd) != 0) return sys_error("writing " + tmp);
-  if (::rename(tmp.c_str(), final_name.c_str()) != 0) return sys_error("renaming " + tmp);
+  if (::close(fd) != 0) return sys_error("writing " + full(tmp));
+  // rename replaces whatever has the final name, a symbolic link included, without following it.
+  if (::renameat(at(), rel(tmp).c_str(), at(), rel(final_name).c_str()) != 0) return sys_error("renaming " + full(tmp));
   return {};
 }
 
-void StateDir::remove(std::uint32_t ct_id) const { ::unlink(file(ct_id).c_str()); }
+void StateDir::remove(std::uint32_t ct_id) const { ::unlinkat(at(), rel(name(ct_id)).c_str(), 0); }
+
+Result<SessionRecord> StateDir::read_record(const std::string& file) const {
+  // O_NONBLOCK: a FIFO must not block the start; it is refused below.
+  const int fd = ::openat(at(), rel(file).c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ELOOP) return make_error("a symbolic link, not a record");
+    return sys_error("reading");
+  }
+  struct stat st{};
+  std::string wrong;
+  if (::fstat(fd, &st) != 0) wrong = std::string("fstat: ") + std::strerror(errno);
+  else if (!S_ISREG(st.st_mode)) wrong = "not a regular file";
+  else if (st.st_uid != owner_) wrong = "owned by uid " + std::to_string(st.st_uid) + ", not by ftpwalld's uid " + std::to_string(owner_);
+  else if (st.st_nlink != 1) wrong = "has " + std::to_string(st.st_nlink) + " hard links";
+  else if (static_cast<std::uint64_t>(st.st_size) > max_record_bytes) wrong = "larger than " + std::to_string(max_record_bytes) + " bytes";
+  if (!wrong.empty()) {
+    ::close(fd);
+    return make_error(wrong);
+  }
+  std::string text;
+  char buf[4096];
+  for (;;) {
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      auto e = sys_error("reading");
+      ::close(fd);
+      return e;
+    }
+    if (n == 0) break;
+    text.append(buf, static_cast<std::size_t>(n));
+    if (text.size() > max_record_bytes) {
+      ::close(fd);
+      return make_error("larger than " + std::to_string(max_record_bytes) + " bytes");
+    }
+  }
+  ::close(fd);
+  return parse_session_record(text);
+}
 
 std::vector<std::pair<std::string, Result<SessionRecord>>> StateDir::load_all() const {
   std::vector<std::pair<std::string, Result<SessionRecord>>> out;
-  DIR* d = ::opendir(path_.c_str());
+  DIR* d = nullptr;
+  if (dir_fd_ >= 0) {
+    const int fd = ::openat(dir_fd_, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0 && !(d = ::fdopendir(fd))) ::close(fd);
+  } else {
+    d = ::opendir(path_.c_str());
+  }
   if (!d) return out;
   while (const dirent* e = ::readdir(d)) {
-    const std::string name = e->d_name;
+    const std::string file = e->d_name;
     constexpr std::string_view suffix = ".session";
-    if (name.size() <= suffix.size() || name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0) continue;
-    const std::string path = path_ + "/" + name;
-    std::string text;
-    bool too_big = false;
-    if (std::FILE* f = std::fopen(path.c_str(), "re")) {
-      char buf[4096];
-      std::size_t n;
-      while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) {
-        text.append(buf, n);
-        if (text.size() > max_record_bytes) {
-          too_big = true;
-          break;
-        }
-      }
-      std::fclose(f);
-    } else {
-      out.emplace_back(path, sys_error("reading " + path));
-      continue;
-    }
-    if (too_big)
-      out.emplace_back(path, make_error("larger than " + std::to_string(max_record_bytes) + " bytes"));
-    else
-      out.emplace_back(path, parse_session_record(text));
+    if (file.size() <= suffix.size() || file.compare(file.size() - suffix.size(), suffix.size(), suffix) != 0) continue;
+    out.emplace_back(full(file), read_record(file));
   }
   ::closedir(d);
   return out;

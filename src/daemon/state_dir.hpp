@@ -6,9 +6,20 @@
 // killed mid-write leaves the previous record or the new one, never half of one. No fsync: the
 // records must survive the daemon (the page cache does), not the machine (conntrack does not
 // either, and /run is a tmpfs).
+//
+// The directory must belong to the daemon's uid (its effective uid) and be writable by
+// nobody else, and must not be a symbolic link: prepare() refuses it otherwise, with one line
+// naming the path and what is wrong. Once prepared, every file is opened relative to the
+// directory's descriptor: records are created O_EXCL|O_NOFOLLOW (a stale temporary file is
+// removed first), and load_all reads only regular files owned by that uid with one link; any
+// other *.session entry comes back as an error (the daemon logs and removes it).
 #pragma once
 
+#include <fcntl.h>
+#include <sys/types.h>
+
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -23,19 +34,33 @@ class StateDir {
   // A record is a few hundred bytes; anything larger than this is not ours and is not read.
   static constexpr std::size_t max_record_bytes = 64 * 1024;
 
-  explicit StateDir(std::string path) : path_(std::move(path)) {}
+  // owner: the uid the directory and its records must belong to; default the effective uid.
+  explicit StateDir(std::string path, std::optional<uid_t> owner = std::nullopt);
+  ~StateDir();
+  StateDir(const StateDir&) = delete;
+  StateDir& operator=(const StateDir&) = delete;
   const std::string& path() const { return path_; }
+  uid_t owner() const { return owner_; }
 
-  // Creates the directory (mode 0700) if needed.
-  Result<void> prepare() const;
+  // Creates the directory (mode 0700, handed to the owner when created by root) if needed, checks
+  // it and keeps it open.
+  Result<void> prepare();
   Result<void> save(const SessionRecord& r) const;
   void remove(std::uint32_t ct_id) const;
   // Every <id>.session file: its path and the parsed record (or why it could not be read).
   std::vector<std::pair<std::string, Result<SessionRecord>>> load_all() const;
 
  private:
-  std::string file(std::uint32_t ct_id) const { return path_ + "/" + std::to_string(ct_id) + ".session"; }
+  static std::string name(std::uint32_t ct_id) { return std::to_string(ct_id) + ".session"; }
+  // Relative to the prepared directory, or by full path before prepare().
+  int at() const { return dir_fd_ >= 0 ? dir_fd_ : AT_FDCWD; }
+  std::string rel(const std::string& file) const { return dir_fd_ >= 0 ? file : full(file); }
+  std::string full(const std::string& file) const { return path_ + "/" + file; }
+  Result<SessionRecord> read_record(const std::string& file) const;
+
   std::string path_;
+  uid_t owner_;
+  int dir_fd_ = -1;
 };
 
 }  // namespace ftpwall::daemon
