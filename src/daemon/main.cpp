@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // ftpwalld(8): options, configuration, start-up; the work is in daemon.cpp.
-//   ftpwalld [-c FILE] [--foreground] [--log-level L] [--queue N]   run
+//   ftpwalld [-c FILE] [--foreground] [--log-level L] [--queue N] [--user NAME]   run
 //   ftpwalld --check-config [-c FILE]                               load, check, exit 0 or 2
 //   ftpwalld --cleanup                                              remove every ftpwall rule, exit
 // Exit status: 0 ok, 1 runtime failure (kernel interfaces), 2 bad configuration or options.
@@ -17,6 +17,8 @@
 #include <spdlog/spdlog.h>
 
 #include "daemon/daemon.hpp"
+#include "daemon/privileges.hpp"
+#include "firewall/iptc_backend.hpp"
 
 using namespace ftpwall;
 
@@ -66,7 +68,7 @@ void report(int fd, unsigned char status) {
 
 int main(int argc, char** argv) {
   CLI::App app{"ftpwalld: FTP data connections through a netfilter firewall, one opening at a time", "ftpwalld"};
-  std::string config_path, level, ready, state_dir = "/run/ftpwalld";
+  std::string config_path, level, ready, state_dir = "/run/ftpwalld", user;
   int queue = -1;
   bool check = false, cleanup = false, foreground = false;
   app.add_option("-c,--config", config_path, "configuration file (default /etc/ftpwall/ftpwalld.conf if present)");
@@ -77,6 +79,7 @@ int main(int argc, char** argv) {
   app.add_option("--queue", queue, "NFQUEUE number (overrides queue.number)")->check(CLI::Range(0, 65535));
   app.add_option("--ready-file", ready, "write the pid to FILE once the hooks are in place");
   app.add_option("--state-dir", state_dir, "where sessions with corrections are recorded across restarts (default /run/ftpwalld)");
+  app.add_option("--user", user, "run as this user (and its primary group) once the kernel interfaces are open, keeping only CAP_NET_ADMIN and CAP_NET_RAW");
   app.set_version_flag("--version", std::string("ftpwalld ") + FTPWALL_VERSION);
   try {
     app.parse(argc, argv);
@@ -119,6 +122,21 @@ int main(int argc, char** argv) {
   }
   if (opts.log_level) cfg->log_level = *opts.log_level;
   if (opts.queue) cfg->queue.number = *opts.queue;
+
+  if (!check && !user.empty()) {
+    // Resolved now, changed to in Daemon::start after the sockets are open (privileges.hpp). The
+    // root-only xtables lock is opened first and kept: that user could not open it per commit.
+    auto who = daemon::lookup_user(user);
+    if (!who) {
+      std::fprintf(stderr, "ftpwalld: %s\n", who.error().message.c_str());
+      return 2;
+    }
+    if (auto r = firewall::keep_xtables_lock_open(); !r) {
+      std::fprintf(stderr, "ftpwalld: --user %s: %s\n", user.c_str(), r.error().message.c_str());
+      return 1;
+    }
+    daemon::set_run_as(std::move(*who));
+  }
 
   if (check) {
     // The steering rules (ours or the admin's) must name the configured queue and bypass setting:

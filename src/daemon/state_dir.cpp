@@ -10,6 +10,8 @@
 #include <cstdio>
 #include <cstring>
 
+#include "daemon/privileges.hpp"
+
 namespace ftpwall::daemon {
 namespace {
 
@@ -24,7 +26,7 @@ std::string octal_mode(mode_t m) {
 }  // namespace
 
 StateDir::StateDir(std::string path, std::optional<uid_t> owner)
-    : path_(std::move(path)), owner_(owner ? *owner : ::geteuid()) {}
+    : path_(std::move(path)), owner_(owner ? *owner : daemon_uid()) {}
 
 StateDir::~StateDir() {
   if (dir_fd_ >= 0) ::close(dir_fd_);
@@ -49,7 +51,7 @@ Result<void> StateDir::prepare() {
     ::close(fd);
     return e;
   }
-  // Created by root for another owner: hand it over.
+  // Created by root for a daemon that runs as another user (--user): hand it over.
   if (created && st.st_uid != owner_ && ::fchown(fd, owner_, static_cast<gid_t>(-1)) == 0) st.st_uid = owner_;
   std::string wrong;
   if (st.st_uid != owner_)

@@ -7,7 +7,7 @@
 // records must survive the daemon (the page cache does), not the machine (conntrack does not
 // either, and /run is a tmpfs).
 //
-// The directory must belong to the daemon's uid (its effective uid) and be writable by
+// The directory must belong to the daemon's uid (privileges.hpp: daemon_uid) and be writable by
 // nobody else, and must not be a symbolic link: prepare() refuses it otherwise, with one line
 // naming the path and what is wrong. Once prepared, every file is opened relative to the
 // directory's descriptor: records are created O_EXCL|O_NOFOLLOW (a stale temporary file is
@@ -34,7 +34,7 @@ class StateDir {
   // A record is a few hundred bytes; anything larger than this is not ours and is not read.
   static constexpr std::size_t max_record_bytes = 64 * 1024;
 
-  // owner: the uid the directory and its records must belong to; default the effective uid.
+  // owner: the uid the directory and its records must belong to; default daemon_uid().
   explicit StateDir(std::string path, std::optional<uid_t> owner = std::nullopt);
   ~StateDir();
   StateDir(const StateDir&) = delete;

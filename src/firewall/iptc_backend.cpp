@@ -15,6 +15,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <set>
 #include <thread>
 
@@ -52,43 +53,89 @@ namespace {
 
 // ---- the xtables lock (iptables -w): flock on a shared file, polled until a deadline ----
 
+std::string xtables_lock_path(const std::string& configured) {
+  if (!configured.empty()) return configured;
+  const char* env = std::getenv("XTABLES_LOCKFILE");
+  return env && *env ? env : "/run/xtables.lock";
+}
+
+// The descriptor keep_xtables_lock_open() opened (a daemon that changes to a user who cannot open
+// the root-only lock file). One open file description: flock does not exclude this process's own
+// holders from each other, so the mutex does.
+struct KeptLock {
+  std::string path;
+  int fd = -1;
+  std::mutex in_process;
+};
+KeptLock& kept_lock() {
+  static KeptLock k;
+  return k;
+}
+
 class XtablesLock {
  public:
   static Result<XtablesLock> acquire(const std::string& configured, std::chrono::milliseconds timeout) {
-    std::string path = configured;
-    if (path.empty()) {
-      const char* env = std::getenv("XTABLES_LOCKFILE");
-      path = env && *env ? env : "/run/xtables.lock";
+    const std::string path = xtables_lock_path(configured);
+    KeptLock& k = kept_lock();
+    const bool kept = k.fd >= 0 && k.path == path;
+    std::unique_lock<std::mutex> guard;
+    int fd = -1;
+    if (kept) {
+      guard = std::unique_lock<std::mutex>(k.in_process);
+      fd = k.fd;
+    } else {
+      fd = ::open(path.c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0600);
+      if (fd < 0) return make_error("xtables lock " + path + ": " + std::strerror(errno));
     }
-    const int fd = ::open(path.c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0600);
-    if (fd < 0) return make_error("xtables lock " + path + ": " + std::strerror(errno));
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     while (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
       if (errno != EWOULDBLOCK && errno != EINTR) {
         const int err = errno;
-        ::close(fd);
+        if (!kept) ::close(fd);
         return make_error("xtables lock " + path + ": " + std::strerror(err));
       }
       if (std::chrono::steady_clock::now() >= deadline) {
-        ::close(fd);
+        if (!kept) ::close(fd);
         return make_error("xtables lock " + path + ": still held by another iptables user after " +
                           std::to_string(timeout.count()) + " ms");
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
-    return XtablesLock(fd);
+    return XtablesLock(fd, kept, std::move(guard));
   }
-  XtablesLock(XtablesLock&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
+  XtablesLock(XtablesLock&& o) noexcept
+      : fd_(std::exchange(o.fd_, -1)), kept_(o.kept_), guard_(std::move(o.guard_)) {}
   XtablesLock& operator=(XtablesLock&&) = delete;
   XtablesLock(const XtablesLock&) = delete;
   ~XtablesLock() {
-    if (fd_ >= 0) ::close(fd_);  // closing the descriptor releases the flock
+    if (fd_ < 0) return;
+    if (kept_) ::flock(fd_, LOCK_UN);  // the kept descriptor stays open for the next transaction
+    else ::close(fd_);                 // closing the descriptor releases the flock
   }
 
  private:
-  explicit XtablesLock(int fd) : fd_(fd) {}
+  XtablesLock(int fd, bool kept, std::unique_lock<std::mutex> guard) : fd_(fd), kept_(kept), guard_(std::move(guard)) {}
   int fd_ = -1;
+  bool kept_ = false;
+  std::unique_lock<std::mutex> guard_;
 };
+
+}  // namespace
+
+Result<void> keep_xtables_lock_open(const std::string& configured) {
+  const std::string path = xtables_lock_path(configured);
+  KeptLock& k = kept_lock();
+  std::lock_guard<std::mutex> g(k.in_process);
+  if (k.fd >= 0 && k.path == path) return {};
+  const int fd = ::open(path.c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0600);
+  if (fd < 0) return make_error("xtables lock " + path + ": " + std::strerror(errno));
+  if (k.fd >= 0) ::close(k.fd);
+  k.path = path;
+  k.fd = fd;
+  return {};
+}
+
+namespace {
 
 using Handle = std::unique_ptr<xtc_handle, decltype(&iptc_free)>;
 

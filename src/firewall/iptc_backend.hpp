@@ -31,6 +31,12 @@ struct IptcOptions {
   unsigned max_commit_attempts = 8;  // attempts per table and batch (EAGAIN/EINVAL races)
 };
 
+// Opens the xtables lock now (as root) and keeps the descriptor for every later transaction of this
+// process, which flocks and unlocks it instead of opening the file again: a daemon that then
+// changes to a user who cannot open the root-only lock file (ftpwalld --user) still takes it.
+// The file must stay the same (iptables never removes it; /run is cleared at boot only).
+Result<void> keep_xtables_lock_open(const std::string& configured = {});
+
 // The -m time --datestop value (UTC seconds, xt_time's u32) under which a rule matches at least until
 // `stop` and at most a second longer. Error before 1970 or after 2106.
 Result<std::uint32_t> kernel_date_stop(WallClock::time_point stop);

@@ -13,6 +13,7 @@
 #include <map>
 #include <string>
 
+#include "daemon/privileges.hpp"
 #include "daemon/state_dir.hpp"
 
 using namespace ftpwall;
@@ -58,7 +59,10 @@ TEST_F(StateDirTest, CreatesTheDirectory0700AndRoundTripsARecord) {
   EXPECT_TRUE(d.load_all().empty());
 }
 
-TEST_F(StateDirTest, TheDefaultOwnerIsTheEffectiveUid) { EXPECT_EQ(StateDir(base_).owner(), ::geteuid()); }
+TEST_F(StateDirTest, TheDefaultOwnerIsTheDaemonsUid) {
+  EXPECT_EQ(StateDir(base_).owner(), daemon_uid());
+  EXPECT_EQ(daemon_uid(), ::geteuid());  // no --user in this process
+}
 
 TEST_F(StateDirTest, RefusesADirectoryOwnedByAnotherUid) {
   const uid_t other = ::geteuid() + 1;
