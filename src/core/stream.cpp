@@ -73,6 +73,7 @@ void StreamAssembler::start(std::uint32_t base_seq) {
   state_ = State::open;
   base_seq_ = base_seq;
   next_off_ = 0;
+  seen_end_ = 0;
   retained_off_ = 0;
   retained_.clear();
 }
@@ -82,6 +83,10 @@ void StreamAssembler::on_peer_ack(std::uint32_t ack, std::uint32_t window) {
   peer_ack_ = ack;
   peer_window_ = window;
   trim_retained();
+}
+
+bool StreamAssembler::seq_in_window(std::uint32_t seq) const {
+  return !peer_known_ || seq_diff(peer_ack_ + peer_window_, seq) <= 0;
 }
 
 // Keep only delivered bytes the receiver has not acknowledged, at most stream_retained_bytes.
@@ -199,6 +204,24 @@ void StreamAssembler::jump_to(std::uint64_t target, SegmentReport& r, StreamSink
   }
 }
 
+// The receiver acknowledged bytes this assembler never saw (they went around it, or it did not
+// keep them: beyond the reorder buffer). The sender never retransmits acknowledged bytes, so the
+// holes before the ack point are lost for good: give them up now, and only now. The ack counts only
+// if the sender was seen to send that far (`seen_end`, the end of the segment at hand, or an
+// earlier accepted one): an ack of bytes never sent is ignored by the sender and INVALID for
+// conntrack, and honouring it would let a forged ack hide the real bytes of a hole the way a
+// far-ahead segment did. A real one is confirmed by the sender's next segment, which starts at or
+// after it.
+void StreamAssembler::settle_acked_hole(std::uint64_t seen_end, SegmentReport& r, StreamSink& sink) {
+  if (state_ != State::open || !peer_known_) return;
+  const std::int64_t ack_off = static_cast<std::int64_t>(next_off_) + seq_diff(next_seq(), peer_ack_);
+  if (ack_off <= static_cast<std::int64_t>(next_off_)) return;
+  std::uint64_t target = static_cast<std::uint64_t>(ack_off);
+  if (fin_off_) target = std::min(target, *fin_off_);  // the ack of the FIN itself is one past it
+  if (target > std::max(seen_end_, seen_end)) return;
+  if (target > next_off_) jump_to(target, r, sink);
+}
+
 void StreamAssembler::take_payload(std::uint64_t off, std::span<const std::uint8_t> bytes, SegmentReport& r,
                                    StreamSink& sink) {
   while (!bytes.empty()) {
@@ -219,7 +242,14 @@ void StreamAssembler::take_payload(std::uint64_t off, std::span<const std::uint8
       return;
     }
     if (off - next_off_ >= Reorder::size) {
-      jump_to(off, r, sink);
+      if (peer_known_) {
+        // Beyond the buffer: not kept, and no reason to give up the hole (see stream.hpp). The
+        // sender retransmits these bytes, or the receiver's ack past them makes them a gap.
+        stats_.reorder_overflows++;
+        note(r, Reason::reorder_overflow);
+        return;
+      }
+      jump_to(off, r, sink);  // no ack known yet: the bound is all there is
       continue;
     }
     const std::size_t fit = std::min<std::size_t>(bytes.size(), next_off_ + Reorder::size - off);
@@ -245,6 +275,10 @@ SegmentReport StreamAssembler::on_segment(const Segment& seg, StreamSink& sink) 
     // RFC 5961 §3.2: only an RST carrying exactly the next expected sequence number resets; one
     // elsewhere in the window draws a challenge ACK and changes nothing. Before the stream started
     // (an RST answering a SYN) the connection never existed: accept it.
+    if (state_ == State::open) {  // the exact sequence number may lie past a hole the receiver acknowledged
+      const std::int64_t at = static_cast<std::int64_t>(next_off_) + seq_diff(next_seq(), seg.seq);
+      if (at > 0) settle_acked_hole(static_cast<std::uint64_t>(at), r, sink);
+    }
     if (state_ == State::fresh || (state_ == State::open && seg.seq == next_seq())) {
       const std::uint64_t at = state_ == State::fresh ? 0 : next_off_;
       state_ = State::closed;
@@ -288,12 +322,18 @@ SegmentReport StreamAssembler::on_segment(const Segment& seg, StreamSink& sink) 
 
   // RFC 793 §3.3 segment acceptability, right edge: a segment starting at or beyond
   // ack + window is dropped by the receiver. A zero-window probe (one byte at the edge) is too.
-  if (peer_known_ && !seg.payload.empty() &&
-      seq_diff(peer_ack_ + peer_window_, data_seq) >= 0) {
-    stats_.out_of_window_segments++;
-    r.accepted = false;
-    note(r, Reason::out_of_window);
-    return r;
+  // A FIN occupies a sequence number like a byte: a bare FIN past the edge is dropped as well
+  // (otherwise one a million bytes ahead would pin the stream's end). At the edge Linux takes a
+  // bare FIN only in order (at rcv_nxt, even with a zero window: tcp_data_queue), so do we.
+  if (peer_known_) {
+    const std::int64_t past_edge = seq_diff(peer_ack_ + peer_window_, data_seq);
+    const bool outside = !seg.payload.empty() ? past_edge >= 0 : past_edge > 0 || (past_edge == 0 && data_seq != next_seq());
+    if (outside) {
+      stats_.out_of_window_segments++;
+      r.accepted = false;
+      note(r, Reason::out_of_window);
+      return r;
+    }
   }
   if (state_ == State::closed) {
     // After FIN or RST the receiver takes nothing new; retransmissions of old bytes are harmless.
@@ -318,6 +358,16 @@ SegmentReport StreamAssembler::on_segment(const Segment& seg, StreamSink& sink) 
     off = 0;
   }
   const std::uint64_t end = static_cast<std::uint64_t>(off) + bytes.size();
+  settle_acked_hole(end, r, sink);
+  // A segment that starts beyond the reorder buffer is not kept and changes nothing else (no FIN
+  // position, no gap): a blind guess inside the window must not move the stream (see stream.hpp).
+  // Without a known ack the bound ends the wait instead (take_payload).
+  if (peer_known_ && static_cast<std::uint64_t>(off) >= next_off_ + Reorder::size) {
+    stats_.reorder_overflows++;
+    r.accepted = false;
+    note(r, Reason::reorder_overflow);
+    return r;
+  }
   if (seg.fin) {
     if (!fin_off_) {
       if (end >= next_off_) fin_off_ = end;
@@ -333,6 +383,7 @@ SegmentReport StreamAssembler::on_segment(const Segment& seg, StreamSink& sink) 
     note(r, Reason::out_of_window);
   }
   take_payload(static_cast<std::uint64_t>(off), bytes, r, sink);
+  seen_end_ = std::max(seen_end_, static_cast<std::uint64_t>(off) + bytes.size());
   check_end(sink);
   return r;
 }

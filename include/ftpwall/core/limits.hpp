@@ -12,8 +12,10 @@ namespace ftpwall::limits {
 inline constexpr std::size_t max_announcement_line = 512;
 
 // Out-of-order bytes kept per direction while waiting for a hole to fill (stream.hpp). A control
-// connection rarely has more than a few segments in flight; a segment that would not fit ends the
-// wait: the hole is reported (Reason stream_gap) and the stream resynchronises at the next line.
+// connection rarely has more than a few segments in flight. Bytes that would not fit are not kept
+// (Reason reorder_overflow) and end no wait: the hole is given up (Reason stream_gap, resynchronised
+// at the next line) only once the receiver acknowledges past it, or at once while no ack of the
+// receiver is known.
 inline constexpr std::size_t stream_reorder_bytes = 4096;
 
 // Delivered but not yet acknowledged bytes kept per direction to compare retransmissions against

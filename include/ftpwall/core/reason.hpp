@@ -23,9 +23,10 @@ namespace ftpwall {
   X(correction_history_full)       /* limits::max_corrections_per_direction unacknowledged corrections: reset the session */ \
   X(correction_invalid)            /* a rewrite overlapping an earlier one, empty, too long, or before acknowledged bytes */ \
   X(correction_mismatch)           /* retransmitted bytes inside a rewritten region differ from the recorded old bytes */ \
-  X(stream_gap)                    /* bytes of the stream were never seen (reorder buffer full); resynchronised at the next line */ \
+  X(stream_gap)                    /* bytes of the stream were never seen (the receiver acknowledged past them, or no ack known and the reorder buffer full); resynchronised at the next line */ \
+  X(reorder_overflow)              /* segment bytes limits::stream_reorder_bytes or more past the first missing byte: not buffered, taken when they come again */ \
   X(overlap_mismatch)              /* a retransmitted or overlapping segment differs from the first copy */ \
-  X(out_of_window)                 /* segment outside the receiver's window: ignored, never merged */ \
+  X(out_of_window)                 /* segment (data or FIN) outside the receiver's window: ignored, never merged */ \
   X(syn_mismatch)                  /* SYN whose sequence number differs from the connection's initial one */ \
   X(segment_before_syn)            /* segment of a connection whose SYN was not seen, pick-up not allowed */ \
   X(pickup_without_history)        /* pick-up refused: the session may carry corrections whose history is unknown */ \

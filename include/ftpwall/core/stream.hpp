@@ -18,11 +18,24 @@
 //    out-of-order segment that a later one covers whole), so the two views may have diverged.
 //    Delivered bytes stay comparable until the peer acknowledges them (bounded by
 //    limits::stream_retained_bytes); acknowledged bytes are never taken again by the receiver.
-//  * out-of-order bytes wait in a buffer of limits::stream_reorder_bytes. A segment that does not
-//    fit ends the wait: what was buffered before it is delivered, the holes are reported as gaps
-//    (StreamSink::on_gap, Reason stream_gap) and the consumer resynchronises at the next line start.
+//  * out-of-order bytes wait in a buffer of limits::stream_reorder_bytes past the first missing
+//    byte. Bytes beyond it are not kept (Reason reorder_overflow; a segment that starts beyond it is
+//    ignored as a whole, accepted == false): they are taken when they come again. A segment far
+//    ahead never ends the wait, or a blind in-window guess would make the real bytes that fill the
+//    hole look old (they would be dropped unseen). A hole is given up only when it is really lost:
+//    when the receiver acknowledges past it (it holds bytes this assembler never saw, and no
+//    retransmission of them will come; a NIDS declares a content gap on the same "ack above hole").
+//    Such an ack counts only up to the end of what the sender was seen to send (a TCP sender
+//    ignores an ack of data it never sent, conntrack calls it INVALID). Then what was buffered
+//    before the ack point is delivered, the holes are reported as gaps (StreamSink::on_gap, Reason
+//    stream_gap) and the consumer resynchronises at the next line start. Until the receiver's ack
+//    is known at all (on_peer_ack never called) a segment that does not fit ends the wait at once,
+//    as the only bound left.
 //  * RST ends the stream only with the exact next sequence number (RFC 5961 §3.2); FIN ends it once
-//    every byte before it has been delivered.
+//    every byte before it has been delivered. A FIN is checked against the receiver's window like
+//    data: one past the right edge is ignored (out_of_window); a bare FIN exactly at the edge is
+//    taken (Linux takes a bare FIN at rcv_nxt even with a zero window, and the edge is rcv_nxt once
+//    the sender filled the window).
 //
 // Pure code: no allocation on the in-order path with an empty reorder buffer other than the
 // retained bytes; the reorder buffer is allocated on first use and freed when it drains.
@@ -77,6 +90,7 @@ struct StreamStats {
   std::uint64_t gaps = 0;
   std::uint64_t gap_bytes = 0;
   std::uint64_t ignored_rsts = 0;
+  std::uint64_t reorder_overflows = 0;  // segments with bytes beyond the reorder buffer (not kept)
 };
 
 // Whether a connection picked up mid-stream may carry corrections (sequence shifts of earlier
@@ -105,6 +119,10 @@ class StreamAssembler {
   // the window scale of RFC 7323 §2). Until the first call no window check is made, but the
   // reorder buffer bound still holds.
   void on_peer_ack(std::uint32_t ack, std::uint32_t window);
+  // Whether a segment starting at `seq` and carrying nothing (a pure ACK) is acceptable to the
+  // receiver: not past its right window edge (RFC 793 §3.3; Linux tcp_sequence drops it before
+  // reading its ack). True until the window is known.
+  bool seq_in_window(std::uint32_t seq) const;
 
   SegmentReport on_segment(const Segment& seg, StreamSink& sink);
 
@@ -132,6 +150,7 @@ class StreamAssembler {
   void write_reorder(std::uint64_t offset, std::span<const std::uint8_t> bytes, SegmentReport& r);
   void drain(StreamSink& sink);
   void jump_to(std::uint64_t offset, SegmentReport& r, StreamSink& sink);
+  void settle_acked_hole(std::uint64_t seen_end, SegmentReport& r, StreamSink& sink);
   void trim_retained();
   void check_end(StreamSink& sink);
   static void note(SegmentReport& r, Reason reason);
@@ -144,6 +163,7 @@ class StreamAssembler {
   std::uint32_t peer_ack_ = 0;
   std::uint32_t peer_window_ = 0;
   std::uint64_t next_off_ = 0;
+  std::uint64_t seen_end_ = 0;  // end offset of the furthest byte of an accepted segment
   std::optional<std::uint32_t> isn_;
   std::optional<std::uint64_t> fin_off_;
   std::uint64_t retained_off_ = 0;  // retained_ holds [retained_off_, next_off_)
