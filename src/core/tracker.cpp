@@ -250,20 +250,6 @@ PacketOutcome Tracker::on_packet(Direction d, std::span<std::uint8_t> packet, st
   PacketView& p = *pv;
   Dir& D = dir(d);
   const bool syn = p.has_flag(tcp_flag::syn), fin = p.has_flag(tcp_flag::fin), rst = p.has_flag(tcp_flag::rst);
-  if (syn) {
-    D.syn_seen = true;
-    D.wscale = p.window_scale();
-  }
-  if (p.has_flag(tcp_flag::ack) && !rst) {
-    // The ack travels in the receiver's view of the other direction: map it back to the sender's
-    // numbering, in which that direction's stream is assembled. RFC 7323 §2.2: a SYN's window is
-    // never scaled.
-    const Direction o = other(d);
-    const std::uint32_t window = syn ? p.window() : scaled_window(d, p.window());
-    const std::uint32_t ack_o = seq_.map_ack(o, p.ack());
-    const std::uint32_t edge_o = seq_.map_ack(o, p.ack() + window);
-    dir(o).stream.on_peer_ack(ack_o, edge_o - ack_o);
-  }
 
   const auto payload = p.payload();
   SegmentReport r;
@@ -277,10 +263,38 @@ PacketOutcome Tracker::on_packet(Direction d, std::span<std::uint8_t> packet, st
       case Reason::stream_gap:
         violation(r.reason, d, r.offset.value_or(0), payload, Act::policy, out.decisions);
         break;
-      default:  // out_of_window, syn_mismatch, segment_before_syn: never a reason to reset
+      default:  // out_of_window, reorder_overflow, syn_mismatch, segment_before_syn: never a reason to reset
         violation(r.reason, d, r.offset.value_or(0), payload, Act::pass, out.decisions);
         break;
     }
+  }
+
+  // The handshake and the window, only from segments the stream took. The stream is fed first so
+  // that a forged segment (another ISN, out of window, before the SYN) changes nothing here: a SYN
+  // or SYN-ACK in an established connection passes conntrack (IGNORE), and taking its window scale
+  // (or its missing one) would make every later window of that side be read 2^14 times too small
+  // or too large, blinding the stream. The segment's own bytes never depend on this packet's ack
+  // (it concerns the other direction), so the order changes nothing for real segments.
+  if (syn && r.accepted) {
+    // The SYN carrying the stream's ISN: the first one, or its retransmission (RFC 7323 §2.2: the
+    // window scale option is only valid in a SYN).
+    D.syn_seen = true;
+    D.wscale = p.window_scale();
+  }
+  // A segment beyond the reorder buffer is in the receiver's window (only the assembler does not
+  // keep its bytes): the receiver reads its ack, so do we.
+  const bool receiver_takes = r.accepted || r.reason == Reason::reorder_overflow;
+  const bool bare = payload.empty() && !syn && !fin && !rst;
+  if (p.has_flag(tcp_flag::ack) && !rst && receiver_takes && (!bare || D.stream.seq_in_window(p.seq()))) {
+    // The ack travels in the receiver's view of the other direction: map it back to the sender's
+    // numbering, in which that direction's stream is assembled. RFC 7323 §2.2: a SYN's window is
+    // never scaled. A pure ACK whose sequence number lies past this side's window is dropped by its
+    // receiver before the ack is read (tcp_sequence), and so is its ack here.
+    const Direction o = other(d);
+    const std::uint32_t window = syn ? p.window() : scaled_window(d, p.window());
+    const std::uint32_t ack_o = seq_.map_ack(o, p.ack());
+    const std::uint32_t edge_o = seq_.map_ack(o, p.ack() + window);
+    dir(o).stream.on_peer_ack(ack_o, edge_o - ack_o);
   }
 
   const bool stream_bytes = !payload.empty() || fin || rst;

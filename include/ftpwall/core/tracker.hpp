@@ -53,8 +53,10 @@
 // send(), so a split announcement needs a tiny MSS or a deliberate split; the test
 // TrackerTest.NagleSplitReleasedByTimeout pins this behaviour.
 //
-// Violations from the stream: out_of_window, syn_mismatch and segment_before_syn are reported with
-// action pass (a stray or forged segment must not let a third party reset the session);
+// Violations from the stream: out_of_window, reorder_overflow, syn_mismatch and segment_before_syn
+// are reported with action pass (a stray or forged segment must not let a third party reset the
+// session), and a segment the receiver would drop (all but reorder_overflow, which is in its window)
+// gives no window scale, ack or window either;
 // overlap_mismatch, stream_gap, line_too_long, telnet_in_announcement, correction_* with the policy's
 // action (correction_history_full and correction_mismatch always reset: the stream is no longer the
 // one either peer sent). A line the framer flags (too long, Telnet inside) still goes to the Session

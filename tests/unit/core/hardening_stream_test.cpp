@@ -292,6 +292,82 @@ struct Link {
   Tracker t;
 };
 
+// Without NAT: client 192.0.2.7, server 198.51.100.2.
+ConnTuples no_nat() { return ConnTuples::without_nat(ep("192.0.2.7", 40000), ep("198.51.100.2", 21)); }
+
+// Client bytes [0, 600): with the server's window read as 256 bytes the second half would be
+// out of window; read as 32 KiB it is taken.
+void expect_client_stream_followed(Link& s) {
+  const std::string head = "NOOP\r\n" + std::string(394, 'x');
+  const std::string tail = std::string(198, 'y') + "\r\n";
+  s.client_data(0, head);
+  auto b = s.client_data(static_cast<std::uint32_t>(head.size()), tail);
+  EXPECT_FALSE(has_reason(b, Reason::out_of_window)) << all(b);
+  EXPECT_EQ(s.t.stream(c2s).next_offset(), head.size() + tail.size());
+}
+
+TEST(TrackerHardening, ScaledWindowFollowedWithoutForgery) {
+  Link s(no_nat());
+  s.handshake();
+  expect_client_stream_followed(s);
+}
+
+// L2. Conntrack passes a SYN-ACK in the reply direction of an ESTABLISHED connection (IGNORE ->
+// NF_ACCEPT). One with another ISN and no window scale option must change nothing: neither the
+// scale nor the ack/window it carries.
+TEST(TrackerHardening, ForgedSynAckDoesNotStripTheWindowScale) {
+  Link s(no_nat());
+  s.handshake();
+  auto o = s.send(s2c, build(s.tuples.reply, 123456, cisn + 1, tcp_flag::syn | tcp_flag::ack, "", 256));
+  EXPECT_TRUE(has_reason(o, Reason::syn_mismatch)) << all(o);
+  expect_client_stream_followed(s);
+}
+
+// L2: the same from the client side (a forged SYN with another ISN).
+TEST(TrackerHardening, ForgedSynDoesNotStripTheWindowScale) {
+  Link s(no_nat());
+  s.handshake();
+  auto o = s.send(c2s, build(s.tuples.original, 99999, 0, tcp_flag::syn, "", 64240));
+  EXPECT_TRUE(has_reason(o, Reason::syn_mismatch)) << all(o);
+  // The client's windows must stay scaled (502 << 7): the server's data past 502 bytes is taken.
+  s.send(c2s, build(s.tuples.original, cisn + 1, sisn + 9, tcp_flag::ack, "", 502));
+  const std::string text = std::string(518, 'z') + "\r\n" + std::string(98, 'w') + "\r\n";
+  s.send(s2c, build(s.tuples.reply, sisn + 9, cisn + 1, tcp_flag::ack, text.substr(0, 520), 256));
+  auto b = s.send(s2c, build(s.tuples.reply, sisn + 9 + 520, cisn + 1, tcp_flag::ack, text.substr(520), 256));
+  EXPECT_FALSE(has_reason(b, Reason::out_of_window)) << all(b);
+  EXPECT_EQ(s.t.stream(s2c).next_offset(), 8 + text.size());
+  expect_client_stream_followed(s);
+}
+
+// L2: a data segment the stream rejects (out of window) carries an ack and a window the receiver
+// never reads: a zero window from it must not shut the client's stream.
+TEST(TrackerHardening, RejectedSegmentMovesNoWindow) {
+  Link s(no_nat());
+  s.handshake();
+  auto o = s.send(s2c, build(s.tuples.reply, sisn + 9 + 10000000, cisn + 1, tcp_flag::ack, "junk\r\n", 0));
+  EXPECT_TRUE(has_reason(o, Reason::out_of_window)) << all(o);
+  expect_client_stream_followed(s);
+}
+
+// L2: the same for a pure ACK whose sequence number lies past the receiver's window (Linux
+// tcp_sequence drops it before reading its ack).
+TEST(TrackerHardening, PureAckOutsideTheWindowMovesNoWindow) {
+  Link s(no_nat());
+  s.handshake();
+  s.send(s2c, build(s.tuples.reply, sisn + 9 + 10000000, cisn + 1, tcp_flag::ack, "", 0));
+  expect_client_stream_followed(s);
+}
+
+// L2: a retransmitted SYN-ACK (same ISN) is harmless and keeps the scale.
+TEST(TrackerHardening, RetransmittedSynAckKeepsTheWindowScale) {
+  Link s(no_nat());
+  s.handshake();
+  auto o = s.send(s2c, build(s.tuples.reply, sisn, cisn + 1, tcp_flag::syn | tcp_flag::ack, "", 65160, wscale_opt(7)));
+  EXPECT_TRUE(o.decisions.empty()) << all(o);
+  s.send(s2c, build(s.tuples.reply, sisn + 9, cisn + 1, tcp_flag::ack, "", 256));
+  expect_client_stream_followed(s);
+}
+
 // L1 through the Tracker: an in-window injection far ahead in the client's stream of a client-NAT
 // session is neither followed nor counted as gone out, so the real PORT after it is still
 // rewritten.
