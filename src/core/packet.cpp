@@ -165,8 +165,13 @@ Result<void> PacketView::parse_tcp() {
   tcp_len_ = static_cast<std::uint16_t>(doff);
   payload_off_ = static_cast<std::uint32_t>(tcp_ + doff);
   // Options (RFC 9293 §3.2): kind 0 ends the list, kind 1 is one byte, every other kind is
-  // {kind, length (>= 2, counting both), data}. A length that is < 2 or runs past the header is a
-  // structural error; a known kind with the wrong length is ignored, as the kernel does.
+  // {kind, length (>= 2, counting both), data}. A kind without a length byte, a length < 2 (the
+  // kernel's "silly option") or one running past the header ends option parsing: what was parsed
+  // before it stands, the rest is not read, and the segment is still a segment. This is what Linux
+  // tcp_parse_options and conntrack's tcp_options do, so the receiver takes such a packet; refusing
+  // it here would let a sender hide payload from the tracker and keep it out of the sequence
+  // corrections. A known kind with the wrong length is skipped, as the kernel does. Nothing here
+  // reads past the header: `end` is the data offset, already checked against the packet.
   std::size_t i = tcp_ + tcp_min_header, end = payload_off_;
   while (i < end) {
     std::uint8_t kind = bytes_[i];
@@ -175,11 +180,9 @@ Result<void> PacketView::parse_tcp() {
       ++i;
       continue;
     }
-    if (i + 1 >= end) return make_error(Reason::packet_truncated, "TCP option " + num(kind) + " has no length byte");
+    if (i + 1 >= end) break;  // no length byte
     std::size_t len = bytes_[i + 1];
-    if (len < 2) return make_error(Reason::packet_bad_header, "TCP option " + num(kind) + " length " + num(len) + " < 2");
-    if (i + len > end)
-      return make_error(Reason::packet_truncated, "TCP option " + num(kind) + " length " + num(len) + " runs past the header");
+    if (len < 2 || i + len > end) break;
     auto at = static_cast<std::uint16_t>(i + 2);
     switch (kind) {
       case opt_mss: if (len == 4) mss_off_ = at; break;

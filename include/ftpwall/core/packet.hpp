@@ -97,8 +97,9 @@ class PacketView {
   std::uint16_t tcp_checksum() const { return load16(tcp_ + 16); }
   std::uint16_t urgent_pointer() const { return load16(tcp_ + 18); }
 
-  // Option bytes (after the 20-byte fixed header) and the parsed options. Known options with a wrong
-  // length are ignored like the kernel does (tcp_parse_options); structural errors were refused.
+  // Option bytes (after the 20-byte fixed header) and the parsed options, read as the kernel does
+  // (tcp_parse_options): known options with a wrong length are ignored, and a malformed option
+  // (no length byte, length < 2, running past the header) ends the parsing; the packet still parses.
   std::span<const std::uint8_t> tcp_options() const { return bytes_.subspan(tcp_ + 20, tcp_len_ - 20); }
   std::optional<std::uint16_t> mss() const;
   std::optional<std::uint8_t> window_scale() const;

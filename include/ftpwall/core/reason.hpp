@@ -14,8 +14,8 @@ namespace ftpwall {
   X(none)                          /* not a refusal */                                         \
   X(bad_syntax)                    /* announcement keyword, but the arguments do not parse */   \
   X(line_too_long)                 /* announcement line longer than limits::max_announcement_line */ \
-  X(packet_truncated)              /* a header, an option or the IP length runs past the captured bytes */ \
-  X(packet_bad_header)             /* IPv4 IHL < 5, wrong version, IP length < headers, TCP data offset < 5, bad option length */ \
+  X(packet_truncated)              /* a header or the IP length runs past the captured bytes */ \
+  X(packet_bad_header)             /* IPv4 IHL < 5, wrong version, IP length < headers, TCP data offset < 5 (a bad TCP option ends option parsing, as in the kernel) */ \
   X(packet_not_tcp)                /* the IP payload is not TCP (or an unsupported IPv6 extension header) */ \
   X(packet_fragment)               /* a non-first IP fragment (no TCP header), or a fragment that would be rewritten */ \
   X(packet_too_many_extension_headers) /* more IPv6 extension headers than limits::max_ipv6_extension_headers */ \

@@ -223,6 +223,50 @@ TEST_F(StreamHardening, BareFinAfterDataThatFilledTheWindowIsAccepted) {
   ASSERT_EQ(ends_.size(), 1u);
 }
 
+// ---- PacketView -------------------------------------------------------------------------------
+
+// L4. Linux tcp_parse_options and conntrack's tcp_options stop at an option whose length is < 2 or
+// runs past the header, keep what they parsed before it and take the segment. So does PacketView.
+TEST(PacketHardening, MalformedOptionEndsOptionParsingPacketStillParses) {
+  test::TcpSpec t;
+  t.flags = 0x12;  // SYN|ACK
+  t.options = test::cat({test::opt_mss(1460), {3, 3, 7, 1}, {8, 1, 0, 0}, test::opt_ts(1, 2), {0, 0}});
+  Bytes b = test::build_v4(t);
+  auto p = PacketView::parse(b);
+  ASSERT_TRUE(p.ok()) << p.error().message;
+  EXPECT_EQ(p->mss(), 1460);
+  EXPECT_EQ(p->window_scale(), 7);
+  EXPECT_FALSE(p->timestamps());  // after the silly option: never parsed, as by the receiver
+
+  t.options = {2, 0, 0, 0};  // length 0: the kernel's "silly option"
+  b = test::build_v4(t);
+  p = PacketView::parse(b);
+  ASSERT_TRUE(p.ok()) << p.error().message;
+  EXPECT_FALSE(p->mss());
+
+  t.options = {1, 1, 8, 10};  // timestamps needs 10 bytes, 2 left
+  b = test::build_v4(t);
+  p = PacketView::parse(b);
+  ASSERT_TRUE(p.ok()) << p.error().message;
+  EXPECT_FALSE(p->timestamps());
+
+  t.options = {1, 1, 1, 2};  // kind 2 in the last byte, no length byte
+  b = test::build_v6(t);
+  p = PacketView::parse(b);
+  ASSERT_TRUE(p.ok()) << p.error().message;
+  EXPECT_FALSE(p->mss());
+}
+
+TEST(PacketHardening, SackBeforeAMalformedOptionIsStillMapped) {
+  test::TcpSpec t;
+  t.options = test::cat({{1, 1}, test::opt_sack({{100, 200}}), {5, 1}});
+  Bytes b = test::build_v4(t);
+  auto p = PacketView::parse(b);
+  ASSERT_TRUE(p.ok()) << p.error().message;
+  ASSERT_EQ(p->sack_count(), 1u);
+  EXPECT_EQ(p->sack_block(0).left, 100u);
+}
+
 // ---- Tracker ----------------------------------------------------------------------------------
 
 Endpoint ep(std::string_view a, std::uint16_t port) { return Endpoint{Address::parse(a).value(), port}; }
@@ -366,6 +410,28 @@ TEST(TrackerHardening, RetransmittedSynAckKeepsTheWindowScale) {
   EXPECT_TRUE(o.decisions.empty()) << all(o);
   s.send(s2c, build(s.tuples.reply, sisn + 9, cisn + 1, tcp_flag::ack, "", 256));
   expect_client_stream_followed(s);
+}
+
+// L4. A packet with a "silly" option (length < 2) carries payload the server reads. It must be
+// tracked (its bytes reach the stream) and corrected (its sequence number follows the +3 of the
+// earlier PORT rewrite).
+TEST(TrackerHardening, MalformedOptionPacketIsTrackedAndCorrected) {
+  Link s(client_nat());
+  s.handshake();
+  const std::string port = "PORT 10,0,0,5,156,64\r\n";
+  auto o = s.client_data(0, port);
+  ASSERT_TRUE(o.modified) << all(o);
+  const std::string next = "RETR x\r\n";
+  Bytes pkt = build(s.tuples.original, cisn + 1 + static_cast<std::uint32_t>(port.size()), sisn + 9,
+                    tcp_flag::ack | tcp_flag::psh, next, 502, {1, 1, 8, 0});
+  o = s.send(c2s, pkt);
+  EXPECT_TRUE(o.decisions.empty()) << all(o);
+  ASSERT_TRUE(o.modified);
+  auto v = PacketView::parse(std::span<std::uint8_t>(o.bytes));
+  ASSERT_TRUE(v.ok());
+  EXPECT_EQ(v->seq(), cisn + 1 + port.size() + 3);
+  EXPECT_TRUE(v->tcp_checksum_ok());
+  EXPECT_EQ(s.t.stream(c2s).next_offset(), port.size() + next.size());
 }
 
 // L1 through the Tracker: an in-window injection far ahead in the client's stream of a client-NAT
