@@ -153,3 +153,56 @@ while True:
   for i in $(seq 30); do on "$1" ss -Hltn "sport = :$2" | grep -q . && return 0; sleep 0.1; done
   fail "listener on port $2 did not start"
 }
+
+# listen_count ROLE PORT FILE: a listener on PORT in host ROLE that appends one line per accepted
+# connection (the peer's address) to FILE, then closes it; accepted_count FILE counts them.
+# The attack stories' "did anything reach the victim" check. Killed by cleanup.
+listen_count() {
+  : >"$3"
+  on_bg "$1" "$BENCH_PY" -c '
+import socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("0.0.0.0", int(sys.argv[1]))); s.listen(16)
+while True:
+    c, a = s.accept()
+    with open(sys.argv[2], "a") as f: f.write("%s:%d\n" % a)
+    c.close()
+' "$2" "$3" >/dev/null 2>&1
+  local i
+  for i in $(seq 30); do on "$1" ss -Hltn "sport = :$2" | grep -q . && return 0; sleep 0.1; done
+  fail "listener on port $2 did not start"
+}
+accepted_count() { wc -l <"$1"; }
+
+# raw_syns ROLE [RATE]: sends from host ROLE one TCP SYN per stdin line "SRC SPORT DST DPORT [SEQ]"
+# through a raw socket (IP_HDRINCL: any source address, for the attack stories' floods and forged
+# SYNs; only the bench's own addresses, only inside its namespaces), SEQ random when missing, at
+# most RATE per second (default 4000). Prints the number sent.
+raw_syns() {
+  on "$1" "$BENCH_PY" -c '
+import random, socket, struct, sys, time
+def csum(b):
+    if len(b) % 2: b += b"\0"
+    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    while s >> 16: s = (s & 0xffff) + (s >> 16)
+    return ~s & 0xffff
+rate = float(sys.argv[1])
+r = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)   # IPPROTO_RAW: IP_HDRINCL
+n, t0 = 0, time.monotonic()
+for line in sys.stdin:
+    f = line.split()
+    if len(f) < 4: continue
+    s, d = socket.inet_aton(f[0]), socket.inet_aton(f[2])
+    seq = int(f[4]) if len(f) > 4 else random.getrandbits(32)
+    tcp = struct.pack("!HHIIBBHHH", int(f[1]), int(f[3]), seq, 0, 6 << 4, 0x02, 64240, 0, 0) + struct.pack("!BBH", 2, 4, 1460)
+    c = csum(s + d + struct.pack("!BBH", 0, 6, len(tcp)) + tcp)
+    tcp = tcp[:16] + struct.pack("!H", c) + tcp[18:]
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), random.getrandbits(16), 0x4000, 64, 6, 0, s, d)
+    ip = ip[:10] + struct.pack("!H", csum(ip)) + ip[12:]
+    r.sendto(ip + tcp, (f[2], 0))
+    n += 1
+    ahead = n / rate - (time.monotonic() - t0)
+    if ahead > 0: time.sleep(ahead)
+print(n)
+' "${2:-4000}"
+}
