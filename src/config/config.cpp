@@ -171,10 +171,18 @@ Result<Config> parse(std::string_view text, std::string_view file) {
     r.integer(*q, "queue", "exempt_mark", 0, 0xffffffffLL, c.queue.exempt_mark);
   }
   if (const toml::table* o = r.section(root, "openings")) {
-    r.only(*o, "openings", {"lifetime", "max_total", "max_sessions"});
+    r.only(*o, "openings",
+           {"lifetime", "max_total", "max_sessions", "max_per_source", "max_sessions_per_source",
+            "max_held_bytes_per_source", "max_half_open", "max_half_open_per_source", "half_open_timeout"});
     r.integer(*o, "openings", "lifetime", bounds::min_lifetime_s, bounds::max_lifetime_s, c.openings.lifetime_s);
     r.integer(*o, "openings", "max_total", 1, bounds::max_openings, c.openings.max_total);
     r.integer(*o, "openings", "max_sessions", 1, bounds::max_sessions, c.openings.max_sessions);
+    r.integer(*o, "openings", "max_per_source", 1, bounds::max_openings, c.openings.max_per_source);
+    r.integer(*o, "openings", "max_sessions_per_source", 1, bounds::max_sessions, c.openings.max_sessions_per_source);
+    r.integer(*o, "openings", "max_held_bytes_per_source", 0, bounds::max_held_bytes, c.openings.max_held_bytes_per_source);
+    r.integer(*o, "openings", "max_half_open", 1, bounds::max_sessions, c.openings.max_half_open);
+    r.integer(*o, "openings", "max_half_open_per_source", 1, bounds::max_sessions, c.openings.max_half_open_per_source);
+    r.integer(*o, "openings", "half_open_timeout", 1, bounds::max_half_open_timeout_s, c.openings.half_open_timeout_s);
   }
   if (const toml::table* p = r.section(root, "policy")) {
     r.only(*p, "policy",

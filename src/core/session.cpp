@@ -102,7 +102,7 @@ void Session::on_client_line(std::string_view line, std::uint64_t off, std::vect
       f.from = dir;
       f.greeted = greeted_;
       f.logged_in = logged_in_;
-      f.command_outstanding = commands_outstanding() - (head_is_optional_abor() ? 1 : 0) > 0;
+      f.command_outstanding = client_gap_ || commands_outstanding() - (head_is_optional_abor() ? 1 : 0) > 0;
       f.epsv_all = epsv_all_;
       on_announcement(row->announces, dir, row->parse, line, cmd.args_offset, off, f, out);
     }
@@ -172,6 +172,7 @@ void Session::on_final_reply(const ReplyLine& r, std::string_view line, std::uin
     if (Pending* h = head()) h->flags |= preliminary_seen;
     return;
   }
+  client_gap_ = false;  // a final reply: what the gap held is taken as answered from here
   if (!greeted_ && !unsynchronised_ && r.code == 220) {
     greeted_ = true;
     return;

@@ -29,7 +29,10 @@ class Tracker::Pipe final : public StreamSink, public LineSink {
     if (t_.encrypted_) return;  // TLS from here on: no lines to read
     t_.dir(d_).framer.feed(offset, bytes, *this);
   }
-  void on_gap(std::uint64_t offset, std::uint64_t length) override { t_.dir(d_).framer.gap(offset + length, *this); }
+  void on_gap(std::uint64_t offset, std::uint64_t length) override {
+    t_.dir(d_).framer.gap(offset + length, *this);
+    t_.session_.on_gap(d_);
+  }
   void on_end(std::uint64_t, bool reset) override {
     Dir& D = t_.dir(d_);
     D.framer.end(*this);

@@ -42,14 +42,11 @@ constexpr auto kernel_check_interval = std::chrono::seconds(2);
 constexpr auto ct_check_interval = std::chrono::seconds(10);
 // A TCP_CONNTRACK_ESTABLISHED entry (linux/netfilter/nf_conntrack_tcp.h); later states are closing.
 constexpr std::uint8_t tcp_established = 3;
+constexpr std::uint8_t tcp_time_wait = 7;
+constexpr std::uint8_t tcp_close = 8;
 // The kernel check's task reports a repair through its Result (the worker's only channel back).
 constexpr std::string_view repaired = "repaired: ";
 
-// Daemon-side refusals: they judge resources, not the wire, but share the one list of names.
-constexpr std::string_view opening_limit = name(Reason::opening_limit);
-constexpr std::string_view session_limit = name(Reason::session_limit);
-constexpr std::string_view opening_used = name(Reason::opening_used);
-constexpr std::string_view opening_gone = name(Reason::opening_gone);
 
 std::string tuple_text(const Tuple& t) { return t.src.to_string() + " -> " + t.dst.to_string(); }
 
@@ -79,7 +76,7 @@ firewall::Role to_firewall(config::Role r) {
 }  // namespace
 
 Daemon::Daemon(config::Config cfg, Options opts) : cfg_(std::move(cfg)), opts_(std::move(opts)) {
-  policies_.push_back(std::make_unique<Policy>(cfg_.policy));
+  policy_ = std::make_shared<const Policy>(cfg_.policy);
 }
 
 Daemon::~Daemon() {
@@ -164,6 +161,12 @@ Result<void> Daemon::open_kernel() {
   auto ct = netlink::Conntrack::open();
   if (!ct) return make_error("ctnetlink: " + ct.error().message);
   ct_ = std::move(*ct);
+  if (auto ev = netlink::ConntrackEvents::open(static_cast<int>(cfg_.queue.socket_buffer)); ev) {
+    ct_events_ = std::move(*ev);
+  } else {
+    spdlog::warn("{}: sessions are checked against conntrack every {} s instead", ev.error().message,
+                 ct_check_interval.count());
+  }
   state_ = std::make_unique<StateDir>(opts_.state_dir);
   if (auto r = state_->prepare(); !r) return make_error(r.error().message + " (--state-dir)");
   restore_records();
@@ -217,8 +220,12 @@ Result<void> Daemon::open_kernel() {
 
 int Daemon::run() {
   while (!stopping_) {
-    pollfd fds[4] = {{queue_->fd(), POLLIN, 0}, {signal_fd_, POLLIN, 0}, {timer_fd_, POLLIN, 0}, {worker_->event_fd(), POLLIN, 0}};
-    const int n = ::poll(fds, 4, -1);
+    pollfd fds[5] = {{queue_->fd(), POLLIN, 0},
+                     {signal_fd_, POLLIN, 0},
+                     {timer_fd_, POLLIN, 0},
+                     {worker_->event_fd(), POLLIN, 0},
+                     {ct_events_ ? ct_events_->fd() : -1, POLLIN, 0}};
+    const int n = ::poll(fds, 5, -1);
     if (n < 0) {
       if (errno == EINTR) continue;
       spdlog::critical("poll: {}", std::strerror(errno));
@@ -227,6 +234,7 @@ int Daemon::run() {
     // Completions first: they release waiting packets before new ones queue behind them.
     if (fds[3].revents & POLLIN) on_completions();
     if (fds[0].revents & POLLIN) on_queue();
+    if (fds[4].revents & (POLLIN | POLLERR)) on_ct_events();
     if (fds[2].revents & POLLIN) on_timer();
     if (fds[1].revents & POLLIN) on_signal();
   }
@@ -263,8 +271,9 @@ void Daemon::reload() {
     next.control_ports = cfg_.control_ports;
     next.queue = cfg_.queue;
   }
-  // Running sessions keep borrowing the policy they started with (Tracker holds a pointer).
-  policies_.push_back(std::make_unique<Policy>(next.policy));
+  // Running sessions keep the policy they started with (their Tracker borrows it; the session's
+  // shared_ptr keeps it alive); the last session of an older one frees it.
+  policy_ = std::make_shared<const Policy>(next.policy);
   cfg_ = std::move(next);
   log::set_level(cfg_.log_level);
   spdlog::info("configuration reloaded from {}", cfg_.source);
@@ -294,14 +303,28 @@ void Daemon::verdict(std::uint32_t id, netlink::Verdict v, std::span<const std::
   }
 }
 
-void Daemon::refuse(std::string_view reason, const std::string& what) {
-  auto d = limiter_.allow(static_cast<std::uint32_t>(std::hash<std::string_view>{}(reason) & 0xffffff),
-                          log::RateLimiter::Clock::now());
+namespace {
+// A rate-limiter bucket: the kind (a Reason, or an info line's kind) and the source address.
+std::uint32_t bucket(std::uint32_t kind, const Address& source) {
+  std::uint32_t h = 2166136261u ^ kind;  // FNV-1a
+  for (auto b : source.bytes) h = (h ^ b) * 16777619u;
+  return h;
+}
+}  // namespace
+
+void Daemon::refuse(Reason reason, const Address& source, const std::string& what) {
+  auto d = limiter_.allow(bucket(static_cast<std::uint32_t>(reason), source), log::RateLimiter::Clock::now());
   if (!d.log) return;
   if (d.suppressed)
-    spdlog::warn("refused {}: {} ({} more suppressed)", reason, what, d.suppressed);
+    spdlog::warn("refused {}: {} ({} more from {} suppressed)", name(reason), what, d.suppressed, source.to_string());
   else
-    spdlog::warn("refused {}: {}", reason, what);
+    spdlog::warn("refused {}: {}", name(reason), what);
+}
+
+bool Daemon::info_allowed(std::uint32_t kind, const Address& source) {
+  // With debug logging the admin asked for every line.
+  if (spdlog::should_log(spdlog::level::debug)) return true;
+  return info_limiter_.allow(bucket(0x10000u | kind, source), log::RateLimiter::Clock::now()).log;
 }
 
 void Daemon::on_packet(const netlink::QueuedPacket& p) {
@@ -322,6 +345,7 @@ void Daemon::on_packet(const netlink::QueuedPacket& p) {
   const Endpoint src{view->src_address(), view->src_port()};
   const Endpoint dst{view->dst_address(), view->dst_port()};
   if (p.checksum_not_ready) checksum_partial_.insert(p.id);
+  const bool syn = view->has_flag(tcp_flag::syn) && !view->has_flag(tcp_flag::ack);
   // The direction of a packet is never read from its port numbers (finding C1 of the security
   // review): a session is keyed client -> server as its first SYN showed it, and conntrack's
   // original direction is that SYN's. A packet of a known session is client -> server when it
@@ -330,11 +354,21 @@ void Daemon::on_packet(const netlink::QueuedPacket& p) {
     on_control_packet(p.id, *view, Direction::client_to_server, Key{src, dst});
   } else if (sessions_.contains(Key{dst, src})) {
     on_control_packet(p.id, *view, Direction::server_to_client, Key{dst, src});
-  } else if (view->has_flag(tcp_flag::syn) && !view->has_flag(tcp_flag::ack)) {
+  } else if (half_open_.contains(Key{src, dst})) {
+    if (syn) {
+      start_half_open(p.id, *view, Key{src, dst});  // retransmitted, or a new attempt on the 4-tuple
+    } else {
+      promote(Key{src, dst});
+      on_control_packet(p.id, *view, Direction::client_to_server, Key{src, dst});
+    }
+  } else if (half_open_.contains(Key{dst, src})) {
+    promote(Key{dst, src});
+    on_control_packet(p.id, *view, Direction::server_to_client, Key{dst, src});
+  } else if (syn) {
     // A first SYN: of a new control connection (steered because its original destination port
     // is a control port), or of a data connection an opening queued.
     if (is_control_port(cfg_, dst.port) && !openings_.contains({src.addr, dst}))
-      on_control_packet(p.id, *view, Direction::client_to_server, Key{src, dst});
+      start_half_open(p.id, *view, Key{src, dst});
     else
       on_data_syn(p.id, *view);
   } else {
@@ -347,6 +381,82 @@ Daemon::SessionState* Daemon::session_by_id(std::uint64_t id) {
   if (k == session_keys_.end()) return nullptr;
   auto s = sessions_.find(k->second);
   return s == sessions_.end() ? nullptr : &s->second;
+}
+
+// ---- half-open sessions (security review H1) ----
+// A SYN costs the daemon a copy of the SYN and three small index entries, nothing else: SYNs
+// that the admin's filter drops or that nobody answers never become sessions. At the caps the
+// oldest half-open session (of that source, or of all) is forgotten for the new one; those left
+// unanswered are forgotten after half_open_timeout. The SYN passes at once either way.
+void Daemon::start_half_open(std::uint32_t id, const PacketView& view, const Key& key) {
+  const auto now = Clock::now();
+  if (auto it = half_open_.find(key); it != half_open_.end()) {
+    it->second.syn.assign(view.bytes().begin(), view.bytes().end());  // the latest SYN counts
+    verdict(id, netlink::Verdict::accept);
+    return;
+  }
+  const Address& source = key.src.addr;
+  const auto evict_oldest = [&](const Address* of) {
+    for (auto k = half_open_order_.begin(); k != half_open_order_.end(); ++k) {
+      if (of && k->src.addr != *of) continue;
+      count(Reason::half_open_evicted);
+      refuse(Reason::half_open_evicted, k->src.addr, tuple_text(*k) + ": half-open for a newer SYN");
+      forget_half_open(half_open_.find(*k));
+      return;
+    }
+  };
+  if (half_open_per_source_[source] >= cfg_.openings.max_half_open_per_source) evict_oldest(&source);
+  if (half_open_.size() >= cfg_.openings.max_half_open) evict_oldest(nullptr);
+  half_open_order_.push_back(key);
+  HalfOpen h;
+  h.syn.assign(view.bytes().begin(), view.bytes().end());
+  h.since = now;
+  h.order = std::prev(half_open_order_.end());
+  half_open_.emplace(key, std::move(h));
+  ++half_open_per_source_[source];
+  verdict(id, netlink::Verdict::accept);
+}
+
+void Daemon::forget_half_open(std::map<Key, HalfOpen>::iterator it) {
+  if (it == half_open_.end()) return;
+  auto n = half_open_per_source_.find(it->first.src.addr);
+  if (n != half_open_per_source_.end() && --n->second == 0) half_open_per_source_.erase(n);
+  half_open_order_.erase(it->second.order);
+  half_open_.erase(it);
+}
+
+// The connection answered (or the client sent more): a session with its Tracker, the SYN
+// replayed into it; NAT is learnt from conntrack at this packet (on_control_packet).
+Daemon::SessionState* Daemon::promote(const Key& key) {
+  auto it = half_open_.find(key);
+  if (it == half_open_.end()) return nullptr;
+  std::vector<std::uint8_t> syn = std::move(it->second.syn);
+  forget_half_open(it);
+  const Address& source = key.src.addr;
+  if (sessions_.size() >= cfg_.openings.max_sessions) {
+    count(Reason::session_limit);
+    refuse(Reason::session_limit, source, tuple_text(key) + ": " + std::to_string(sessions_.size()) +
+                                              " sessions tracked, passed untracked");
+    return nullptr;
+  }
+  if (auto n = sessions_per_source_.find(source);
+      n != sessions_per_source_.end() && n->second >= cfg_.openings.max_sessions_per_source) {
+    count(Reason::source_session_limit);
+    refuse(Reason::source_session_limit, source,
+           tuple_text(key) + ": " + std::to_string(n->second) + " sessions of " + source.to_string() + ", passed untracked");
+    return nullptr;
+  }
+  auto view = PacketView::parse(syn);
+  if (!view) return nullptr;
+  SessionState s;
+  s.id = next_session_++;
+  s.tuples = ConnTuples::without_nat(key.src, key.dst);  // NAT is learnt from conntrack right after
+  s.policy = policy_;
+  s.tracker = std::make_unique<Tracker>(s.tuples, *s.policy);
+  s.client_isn = view->seq();
+  s.tracker->on_packet(Direction::client_to_server, view->bytes(), now_ms());  // the SYN: nothing to decide
+  s.syn = std::move(syn);
+  return add_session(key, std::move(s));
 }
 
 void Daemon::query_conntrack(SessionState& s, const Key& key, Direction dir) {
@@ -367,17 +477,19 @@ void Daemon::query_conntrack(SessionState& s, const Key& key, Direction dir) {
   // Otherwise this is not a control connection (a simultaneous open, an admin's rule that queues
   // too much): passed through untouched, no announcement of it counts.
   if ((*e)->tuples.original.src != key.src || !is_control_port(cfg_, (*e)->tuples.original.dst.port)) {
-    ++stats_.reasons[static_cast<std::size_t>(Reason::not_a_control_connection)];
-    refuse(name(Reason::not_a_control_connection),
+    count(Reason::not_a_control_connection);
+    refuse(Reason::not_a_control_connection, key.src.addr,
            tuple_text(key) + ": conntrack's original tuple is " + tuple_text((*e)->tuples.original) + ", passed untouched");
     s.tuples = (*e)->tuples;
     s.ct_id = (*e)->id;
+    by_original_[s.tuples.original] = key;
     s.tracker.reset();
     s.syn.clear();
     return;
   }
   s.tuples = (*e)->tuples;
   s.ct_id = (*e)->id;
+  by_original_[s.tuples.original] = key;
   if ((*e)->has_helper() && s.tracker) {
     spdlog::warn("session s{} {} carries the kernel helper \"{}\" (a leftover CT --helper rule?): passed through untouched",
                  s.id, tuple_text(s.tuples.original), (*e)->helper);
@@ -387,58 +499,82 @@ void Daemon::query_conntrack(SessionState& s, const Key& key, Direction dir) {
   // says which side is translated, so the Tracker is rebuilt with the real tuples and the SYN
   // replayed into it (a SYN carries no stream bytes: nothing it decided can differ).
   if (s.tracker && !s.syn.empty() && (s.tuples.client_nat() || s.tuples.server_nat())) {
-    auto t = std::make_unique<Tracker>(s.tuples, *policies_.back());
+    auto t = std::make_unique<Tracker>(s.tuples, *s.policy);
     PacketOutcome replay = t->on_packet(Direction::client_to_server, s.syn, now_ms());
     if (replay.modified || !replay.decisions.empty() || replay.verdict != PacketOutcome::Verdict::accept) {
       spdlog::warn("session s{}: SYN replay with NAT tuples was not clean: kept without NAT", s.id);
     } else {
       s.tracker = std::move(t);
       attach_port_chooser(s);
-      spdlog::info("session s{} {} behind NAT: client {} seen as {}, server {} dialled as {}", s.id,
-                   tuple_text(s.tuples.original), s.tuples.client_real().to_string(),
-                   s.tuples.client_as_seen().to_string(), s.tuples.server_real().to_string(),
-                   s.tuples.server_as_seen().to_string());
+      if (info_allowed(1, key.src.addr))
+        spdlog::info("session s{} {} behind NAT: client {} seen as {}, server {} dialled as {}", s.id,
+                     tuple_text(s.tuples.original), s.tuples.client_real().to_string(),
+                     s.tuples.client_as_seen().to_string(), s.tuples.server_real().to_string(),
+                     s.tuples.server_as_seen().to_string());
     }
   }
   s.syn.clear();
   s.syn.shrink_to_fit();
 }
 
+// A SYN on the 4-tuple of a live session (security review M4): conntrack passes a SYN in the
+// original direction of an ESTABLISHED entry as IGNORE, whatever its sequence number, so an
+// off-path host that knows the 4-tuple could otherwise tear the session down (opening closed,
+// record deleted, corrections lost). The session is replaced only when it has ended on the wire
+// (FIN both ways or RST) or conntrack no longer holds its entry as it was (gone, another id, or
+// TIME_WAIT/CLOSE); otherwise the SYN is syn_mismatch and changes nothing.
 Daemon::SessionState* Daemon::find_or_start(const Key& key, Direction dir, const PacketView& view) {
   const bool syn = view.has_flag(tcp_flag::syn) && !view.has_flag(tcp_flag::ack);
   auto it = sessions_.find(key);
-  if (it != sessions_.end()) {
-    SessionState& s = it->second;
-    // A SYN with another initial sequence number: the 4-tuple is reused by a new connection.
-    if (!(syn && dir == Direction::client_to_server && s.client_isn != view.seq())) return &s;
-    spdlog::debug("session s{}: 4-tuple reused by a new SYN", s.id);
-    end_session(s, Reason::connection_closed);
-    for (Direction d : {Direction::client_to_server, Direction::server_to_client}) release_waiting(s, d);
-    forget(s);
-    session_keys_.erase(s.id);
-    sessions_.erase(it);
+  if (it == sessions_.end()) return nullptr;
+  SessionState& s = it->second;
+  if (!(syn && dir == Direction::client_to_server && s.client_isn != view.seq())) return &s;
+  bool reused = s.tcp_ended;
+  if (!reused) {
+    ++stats_.ct_queries;
+    auto e = s.ct_known ? ct_->get(s.tuples.original) : ct_->lookup_packet(key);
+    reused = e && (!*e || (s.ct_id != 0 && (*e)->id != s.ct_id) || (*e)->tcp_state == tcp_time_wait ||
+                   (*e)->tcp_state == tcp_close);
   }
-  if (sessions_.size() >= cfg_.openings.max_sessions) {
-    refuse(session_limit, tuple_text(key) + ": " + std::to_string(sessions_.size()) + " sessions tracked, passed untracked");
+  if (!reused) {
+    count(Reason::syn_mismatch);
+    refuse(Reason::syn_mismatch, key.src.addr,
+           "s" + std::to_string(s.id) + " " + tuple_text(key) + ": a SYN on a live session (seq " +
+               std::to_string(view.seq()) + "), passed, the session keeps going");
     return nullptr;
   }
-  // Only a client's SYN starts a session here; everything else of an unknown connection goes
-  // through on_unknown_packet().
-  if (!syn || dir != Direction::client_to_server) return nullptr;
-  SessionState s;
-  s.id = next_session_++;
-  s.tuples = ConnTuples::without_nat(key.src, key.dst);  // NAT is learnt from conntrack at the second packet
-  s.tracker = std::make_unique<Tracker>(s.tuples, *policies_.back());
-  s.client_isn = view.seq();
-  s.syn.assign(view.bytes().begin(), view.bytes().end());
-  return add_session(key, std::move(s));
+  spdlog::debug("session s{}: 4-tuple reused by a new SYN", s.id);
+  end_session(s, Reason::connection_closed);
+  for (Direction d : {Direction::client_to_server, Direction::server_to_client}) release_waiting(s, d);
+  erase_session(it);
+  return nullptr;  // the caller starts a half-open session for the new connection
 }
 
 Daemon::SessionState* Daemon::add_session(const Key& key, SessionState s) {
   ++stats_.sessions;
+  if (!s.policy) s.policy = policy_;
   spdlog::debug("session s{} {} started", s.id, tuple_text(s.tuples.original));
   session_keys_[s.id] = key;
+  ++sessions_per_source_[key.src.addr];
+  if (s.ct_known) by_original_[s.tuples.original] = key;
   return &sessions_.emplace(key, std::move(s)).first->second;
+}
+
+// The one way a session leaves the table: its record, its indexes, its per-source counts.
+std::map<Daemon::Key, Daemon::SessionState>::iterator Daemon::erase_session(std::map<Key, SessionState>::iterator it) {
+  SessionState& s = it->second;
+  forget(s);
+  session_keys_.erase(s.id);
+  if (auto o = by_original_.find(s.tuples.original); o != by_original_.end() && o->second == it->first) by_original_.erase(o);
+  if (auto n = sessions_per_source_.find(it->first.src.addr); n != sessions_per_source_.end() && --n->second == 0)
+    sessions_per_source_.erase(n);
+  if (s.held) {
+    if (auto h = held_per_source_.find(it->first.src.addr); h != held_per_source_.end()) {
+      h->second -= std::min(h->second, s.held);
+      if (h->second == 0) held_per_source_.erase(h);
+    }
+  }
+  return sessions_.erase(it);
 }
 
 // A packet of a connection the daemon has no session for, and no SYN: the daemon restarted, or
@@ -459,8 +595,9 @@ void Daemon::on_unknown_packet(std::uint32_t id, PacketView& view, const Endpoin
   // Closing connections are not picked up: their last packets would start ghost sessions.
   if (view.has_flag(tcp_flag::fin) || view.has_flag(tcp_flag::rst)) return pass();
   if (sessions_.size() >= cfg_.openings.max_sessions) {
-    refuse(session_limit, tuple_text(Tuple{src, dst}) + ": " + std::to_string(sessions_.size()) +
-                              " sessions tracked, passed untracked");
+    count(Reason::session_limit);
+    refuse(Reason::session_limit, src.addr, tuple_text(Tuple{src, dst}) + ": " + std::to_string(sessions_.size()) +
+                                                " sessions tracked, passed untracked");
     return pass();
   }
   ++stats_.ct_queries;
@@ -486,8 +623,8 @@ void Daemon::on_unknown_packet(std::uint32_t id, PacketView& view, const Endpoin
   s.ct_known = true;
   s.ct_id = ent.id;
   const auto passed_untouched = [&](Reason why, const std::string& what) {
-    ++stats_.reasons[static_cast<std::size_t>(why)];
-    refuse(name(why), tuple_text(ent.tuples.original) + ": " + what + ", passed untouched");
+    count(why);
+    refuse(why, key.src.addr, tuple_text(ent.tuples.original) + ": " + what + ", passed untouched");
     SessionState* known = add_session(key, std::move(s));
     deliver(*known, dir, id, {});
   };
@@ -495,8 +632,12 @@ void Daemon::on_unknown_packet(std::uint32_t id, PacketView& view, const Endpoin
     return passed_untouched(Reason::not_a_control_connection, "the original destination port is not a control port");
 
   // A session an earlier instance corrected: its record names this very entry (same CTA_ID).
-  auto history = (ent.status & netlink::ConntrackEntry::status_seq_adjust) ? PickupHistory::unknown
-                                                                           : PickupHistory::no_corrections;
+  // Without a record, the entry's flags are the only trace of corrections (security review M5):
+  // the kernel's own seqadj sets IPS_SEQ_ADJUST, ftpwalld's corrections set BE_LIBERAL on both
+  // directions before the first length-changing verdict. Either means the history is unknown.
+  auto history = (ent.status & netlink::ConntrackEntry::status_seq_adjust) || ent.liberal()
+                     ? PickupHistory::unknown
+                     : PickupHistory::no_corrections;
   SeqAdjust saved;
   bool allowed = false;
   if (auto r = restored_.find(key); r != restored_.end()) {
@@ -517,11 +658,15 @@ void Daemon::on_unknown_packet(std::uint32_t id, PacketView& view, const Endpoin
   }
   if (!allowed)
     return passed_untouched(Reason::pickup_not_allowed, "seen mid-stream, but it started after ftpwalld and has no state record");
+  if (auto n = sessions_per_source_.find(key.src.addr);
+      n != sessions_per_source_.end() && n->second >= cfg_.openings.max_sessions_per_source)
+    return passed_untouched(Reason::source_session_limit, std::to_string(n->second) + " sessions of this client");
+  s.policy = policy_;
 
-  auto t = Tracker::pick_up(s.tuples, *policies_.back(), history, std::move(saved));
+  auto t = Tracker::pick_up(s.tuples, *s.policy, history, std::move(saved));
   if (!t) {
-    ++stats_.reasons[static_cast<std::size_t>(Reason::pickup_without_history)];
-    refuse(name(Reason::pickup_without_history), tuple_text(s.tuples.original) + ": " + t.error().message);
+    count(Reason::pickup_without_history);
+    refuse(Reason::pickup_without_history, key.src.addr, tuple_text(s.tuples.original) + ": " + t.error().message);
   } else if (ent.has_helper()) {
     spdlog::warn("session {} carries the kernel helper \"{}\": passed through untouched", tuple_text(s.tuples.original),
                  ent.helper);
@@ -529,8 +674,10 @@ void Daemon::on_unknown_packet(std::uint32_t id, PacketView& view, const Endpoin
     s.tracker = std::make_unique<Tracker>(std::move(*t));
   }
   ++stats_.pickups;
-  spdlog::info("session s{} {} picked up mid-stream{}; its announcements count after one command/reply round trip", s.id,
-               tuple_text(s.tuples.original), history == PickupHistory::restored ? " with its recorded corrections" : "");
+  if (info_allowed(2, key.src.addr))
+    spdlog::info("session s{} {} picked up mid-stream{}; its announcements count after one command/reply round trip",
+                 s.id, tuple_text(s.tuples.original),
+                 history == PickupHistory::restored ? " with its recorded corrections" : "");
   SessionState* picked = add_session(key, std::move(s));
   attach_port_chooser(*picked);
   track(*picked, id, view, dir);
@@ -539,6 +686,11 @@ void Daemon::on_unknown_packet(std::uint32_t id, PacketView& view, const Endpoin
 void Daemon::on_control_packet(std::uint32_t id, PacketView& view, Direction dir, const Key& key) {
   SessionState* s = find_or_start(key, dir, view);
   if (!s) {
+    const bool syn = view.has_flag(tcp_flag::syn) && !view.has_flag(tcp_flag::ack);
+    if (syn && dir == Direction::client_to_server && !sessions_.contains(key)) {
+      start_half_open(id, view, key);  // the replaced session's 4-tuple, a new connection
+      return;
+    }
     ++stats_.untracked;
     verdict(id, netlink::Verdict::accept);
     return;
@@ -561,10 +713,35 @@ void Daemon::track(SessionState& ss, std::uint32_t id, PacketView& view, Directi
     deliver(*s, dir, id, {});
     return;
   }
+  // Held bytes are bounded per client address too (security review M6e): each held packet also
+  // occupies a slot of the kernel's queue. A packet with payload that this session might hold is
+  // dropped before the Tracker sees it, as if it was lost; its sender retransmits it.
+  const Address& source = session_keys_.at(s->id).src.addr;
+  const auto held_now = held_per_source_.find(source);
+  if (held_now != held_per_source_.end() && held_now->second >= cfg_.openings.max_held_bytes_per_source &&
+      s->tracker->hold_enabled(dir) && !view.payload().empty()) {
+    count(Reason::source_hold_limit);
+    refuse(Reason::source_hold_limit, source,
+           "s" + std::to_string(s->id) + ": " + std::to_string(held_now->second) + " bytes held for " + source.to_string() +
+               ", packet dropped (the sender retransmits)");
+    verdict(id, netlink::Verdict::drop);
+    return;
+  }
   PacketOutcome out = s->tracker->on_packet(dir, view.bytes(), now_ms(), id);
   if (spdlog::should_log(spdlog::level::trace))
     for (const auto& d : out.decisions) spdlog::trace("s{}: {}", s->id, to_string(d));
+  account_held(*s, source);
+  if (s->tracker->ended()) s->tcp_ended = true;
   act(*s, out, id, dir);
+}
+
+void Daemon::account_held(SessionState& s, const Address& source) {
+  const std::size_t now = s.tracker ? s.tracker->held_bytes() : 0;
+  if (now == s.held) return;
+  std::size_t& total = held_per_source_[source];
+  total = total + now - std::min(total, s.held);
+  s.held = now;
+  if (total == 0) held_per_source_.erase(source);
 }
 
 void Daemon::act(SessionState& s, PacketOutcome& out, std::optional<std::uint32_t> id, Direction dir) {
@@ -573,14 +750,18 @@ void Daemon::act(SessionState& s, PacketOutcome& out, std::optional<std::uint32_
   Reason end_reason = Reason::none;
   for (const Decision& d : out.decisions) {
     std::visit(Overloaded{
-                   [&](const OpenData& od) { on_open(s, od); },
+                   [&](const OpenData& od) {
+                     // After a reset violation nothing of this packet is installed (review L7).
+                     if (!s.dropping) on_open(s, od);
+                   },
                    [&](const CloseData& cd) {
                      if (s.opening && s.opening->opening.id.opening == cd.opening) close_opening(s, cd.reason);
                    },
                    [&](const Violation& v) {
-                     ++stats_.reasons[static_cast<std::size_t>(v.reason)];
-                     refuse(name(v.reason), "s" + std::to_string(s.id) + " " + std::string(name(v.direction)) + " \"" +
-                                                printable(v.bytes) + "\" (" + std::string(name(v.action)) + ")");
+                     count(v.reason);
+                     refuse(v.reason, session_keys_.at(s.id).src.addr,
+                            "s" + std::to_string(s.id) + " " + std::string(name(v.direction)) + " \"" +
+                                printable(v.bytes) + "\" (" + std::string(name(v.action)) + ")");
                      if (v.action == ViolationAction::reset) {
                        // Without a RST of our own, "reset" means: this and every later packet of the
                        // session are dropped; the peers time out.
@@ -592,7 +773,11 @@ void Daemon::act(SessionState& s, PacketOutcome& out, std::optional<std::uint32_
                      spdlog::warn("session s{} {}: FTPS session: ftpwalld cannot see data ports; open a static passive "
                                   "range for it",
                                   s.id, tuple_text(s.tuples.original));
-                     if (cfg_.queue.exempt_mark != 0) {
+                     // A session with corrections must stay queued (review L13): its later packets
+                     // still need their sequence numbers shifted, TLS or not.
+                     if (cfg_.queue.exempt_mark != 0 && s.tracker && !s.tracker->corrections().empty()) {
+                       spdlog::info("session s{}: has corrections, stays queued (not exempted)", s.id);
+                     } else if (cfg_.queue.exempt_mark != 0) {
                        auto r = ct_->set_mark(s.tuples.original, cfg_.queue.exempt_mark, cfg_.queue.exempt_mark);
                        if (!r) spdlog::warn("session s{}: connmark for the FTPS exemption: {}", s.id, r.error().message);
                      }
@@ -602,7 +787,8 @@ void Daemon::act(SessionState& s, PacketOutcome& out, std::optional<std::uint32_
                      end_reason = e.reason;
                    },
                    [&](const Rewrite& rw) {
-                     spdlog::info("session s{}: {}", s.id, to_string(Decision{rw}));
+                     if (info_allowed(3, session_keys_.at(s.id).src.addr))
+                       spdlog::info("session s{}: {}", s.id, to_string(Decision{rw}));
                      rewrote = true;
                      // A length change shifts sequence numbers the kernel's window tracking does not
                      // know (it knows only its own seqadj): the peer's ACKs would look out of window,
@@ -640,14 +826,28 @@ void Daemon::act(SessionState& s, PacketOutcome& out, std::optional<std::uint32_
 void Daemon::on_open(SessionState& s, const OpenData& od) {
   if (od.family != Family::v4) return;  // IPv6 control traffic is not queued in this round
   if (s.opening) close_opening(s, Reason::opening_replaced);
+  const Address& client = client_of(s);
+  const std::string what = "s" + std::to_string(s.id) + " " + od.source.to_string() + " -> " + od.destination.to_string();
   // The data SYN reaches the arbitration (filter FORWARD) after nat PREROUTING: key by what it shows.
   const std::pair<Address, Endpoint> match{od.source, od.nat() ? od.inside : od.destination};
-  if (auto other = openings_.find(match); other != openings_.end()) {
-    if (SessionState* o = session_by_id(other->second)) close_opening(*o, Reason::opening_replaced);
+  // One session never closes another's opening (review L8): clients that share one address
+  // (CGNAT) would kill or take over each other's. The newer announcement gets none, as
+  // nf_conntrack_ftp refuses an expectation that clashes with another master's.
+  if (auto other = openings_.find(match); other != openings_.end() && other->second != s.id) {
+    count(Reason::opening_clash);
+    refuse(Reason::opening_clash, client, what + ": session s" + std::to_string(other->second) + " has that opening");
+    return;
   }
   if (openings_.size() >= cfg_.openings.max_total) {
-    refuse(opening_limit, "s" + std::to_string(s.id) + " " + od.source.to_string() + " -> " +
-                              od.destination.to_string() + ": " + std::to_string(openings_.size()) + " openings live");
+    count(Reason::opening_limit);
+    refuse(Reason::opening_limit, client, what + ": " + std::to_string(openings_.size()) + " openings live");
+    return;
+  }
+  if (auto n = openings_per_source_.find(client);
+      n != openings_per_source_.end() && n->second >= cfg_.openings.max_per_source) {
+    count(Reason::source_opening_limit);
+    refuse(Reason::source_opening_limit, client,
+           what + ": " + std::to_string(n->second) + " openings live for " + client.to_string());
     return;
   }
   firewall::Opening o;
@@ -659,6 +859,8 @@ void Daemon::on_open(SessionState& s, const OpenData& od) {
   o.queue = cfg_.queue.number;  // the data SYN comes to us: first SYN wins (on_data_syn)
   o = nat_parts(s, od, std::move(o));
   openings_[match] = s.id;
+  ++openings_per_source_[client];
+  if (o.dnat_to) dnat_matches_[{o.source, o.destination}] = s.id;
   OpeningState st;
   st.opening = o;
   s.opening = std::move(st);
@@ -747,13 +949,9 @@ void Daemon::note_preexisting() {
 std::optional<std::uint16_t> Daemon::public_port(std::uint64_t session, const Endpoint& wanted,
                                                  const Address& peer) const {
   return next_free_port(wanted.port, [&](std::uint16_t port) {
-    const Endpoint dst{wanted.addr, port};
-    for (const auto& [key, t] : sessions_) {
-      if (t.id == session || !t.opening) continue;
-      const firewall::Opening& o = t.opening->opening;
-      if (o.dnat_to && o.source == peer && o.destination == dst) return true;
-    }
-    return false;
+    // One look-up per port tried, not a scan of every session (review M6g).
+    auto m = dnat_matches_.find({peer, Endpoint{wanted.addr, port}});
+    return m != dnat_matches_.end() && m->second != session;
   });
 }
 
@@ -779,11 +977,23 @@ firewall::Opening Daemon::nat_parts(const SessionState& s, const OpenData& od, f
   return o;
 }
 
-void Daemon::close_opening(SessionState& s, Reason why) {
+void Daemon::unindex_opening(SessionState& s) {
   if (!s.opening) return;
   const firewall::Opening& o = s.opening->opening;
   auto m = openings_.find({o.source, o.accepted_destination()});
   if (m != openings_.end() && m->second == s.id) openings_.erase(m);
+  if (o.dnat_to) {
+    auto d = dnat_matches_.find({o.source, o.destination});
+    if (d != dnat_matches_.end() && d->second == s.id) dnat_matches_.erase(d);
+  }
+  if (auto n = openings_per_source_.find(client_of(s)); n != openings_per_source_.end() && --n->second == 0)
+    openings_per_source_.erase(n);
+}
+
+void Daemon::close_opening(SessionState& s, Reason why) {
+  if (!s.opening) return;
+  const firewall::Opening& o = s.opening->opening;
+  unindex_opening(s);
   spdlog::debug("opening s{} o{} closed: {}", o.id.session, o.id.opening, name(why));
   const std::uint64_t token = next_token_++;
   pending_[token] = Pending{Pending::Kind::close, s.id, Direction::client_to_server, o.id, Clock::now()};
@@ -833,19 +1043,21 @@ void Daemon::on_data_syn(std::uint32_t id, const PacketView& view) {
   auto m = openings_.find({src, dst});
   SessionState* s = m == openings_.end() ? nullptr : session_by_id(m->second);
   if (!s || !s->opening || !view.has_flag(tcp_flag::syn) || view.has_flag(tcp_flag::ack)) {
-    refuse(opening_gone, what);
+    count(Reason::opening_gone);
+    refuse(Reason::opening_gone, src, what);
     verdict(id, netlink::Verdict::drop);
     return;
   }
   OpeningState& o = *s->opening;
   if (!o.winner_port) {
     o.winner_port = view.src_port();
-    spdlog::info("data connection s{} o{} {}", o.opening.id.session, o.opening.id.opening, what);
+    if (info_allowed(5, src)) spdlog::info("data connection s{} o{} {}", o.opening.id.session, o.opening.id.opening, what);
     verdict(id, netlink::Verdict::accept);
   } else if (*o.winner_port == view.src_port()) {
     verdict(id, netlink::Verdict::accept);  // the same connection's SYN, retransmitted
   } else {
-    refuse(opening_used, "s" + std::to_string(s->id) + " o" + std::to_string(o.opening.id.opening) + " " + what +
+    count(Reason::opening_used);
+    refuse(Reason::opening_used, src, "s" + std::to_string(s->id) + " o" + std::to_string(o.opening.id.opening) + " " + what +
                              ": taken by source port " + std::to_string(*o.winner_port));
     verdict(id, netlink::Verdict::drop);
   }
@@ -879,10 +1091,14 @@ void Daemon::on_completions() {
       ++stats_.opening_failures;
       spdlog::error("opening s{} o{} not installed: {}", p.opening.session, p.opening.opening, c.result.error().message);
       if (current) {
-        const auto& o = s->opening->opening;
-        openings_.erase({o.source, o.accepted_destination()});
+        unindex_opening(*s);
         s->opening.reset();
       }
+      // Whatever part of it a partial failure left in the kernel goes (review L6): closing an
+      // opening that is not there is no error.
+      const std::uint64_t token = next_token_++;
+      pending_[token] = Pending{Pending::Kind::close, p.session, Direction::client_to_server, p.opening, Clock::now()};
+      worker_->submit(firewall::CloseStep{p.opening}, token);
     } else {
       ++stats_.openings;
       if (current) {
@@ -891,8 +1107,9 @@ void Daemon::on_completions() {
         std::string nat;
         if (o.dnat_to) nat += " dnat to " + o.dnat_to->to_string();
         if (o.snat_to) nat += " snat to " + o.snat_to->to_string();
-        spdlog::info("opening s{} o{} {} -> {}{} for {} s (in the kernel after {} us)", o.id.session, o.id.opening,
-                     o.source.to_string(), o.destination.to_string(), nat, cfg_.openings.lifetime_s, us);
+        if (info_allowed(4, client_of(*s)))
+          spdlog::info("opening s{} o{} {} -> {}{} for {} s (in the kernel after {} us)", o.id.session, o.id.opening,
+                       o.source.to_string(), o.destination.to_string(), nat, cfg_.openings.lifetime_s, us);
       }
     }
     if (s && --s->opens_in_flight[idx(p.direction)] == 0) release_waiting(*s, p.direction);
@@ -911,6 +1128,7 @@ void Daemon::on_timer() {
     if (s.tracker && !s.ended) {
       if (auto due = s.tracker->next_deadline(); due && *due <= ms) {
         PacketOutcome out = s.tracker->on_timer(ms);
+        account_held(s, it->first.src.addr);
         act(s, out, std::nullopt, Direction::client_to_server);
       }
     }
@@ -919,22 +1137,81 @@ void Daemon::on_timer() {
       close_opening(s, Reason::none);
     }
     const bool idle = s.waiting[0].empty() && s.waiting[1].empty() && s.opens_in_flight[0] == 0 && s.opens_in_flight[1] == 0;
-    if (s.ended && idle && now - s.ended_at >= linger) {
-      forget(s);
-      session_keys_.erase(s.id);
-      it = sessions_.erase(it);
+    // An ended session is forgotten only once the connection ended on the wire as well (FIN
+    // both ways, RST) or left conntrack (session_gone): after a 221/421 the TCP connection may
+    // stay open, and its later lines must meet the ended session, never a pick-up (review M2).
+    if (s.ended && s.tcp_ended && idle && now - s.ended_at >= linger) {
+      it = erase_session(it);
     } else {
       ++it;
     }
+  }
+  // Half-open sessions nobody answered: oldest first, so the scan stops at the first young one.
+  const auto deadline = std::chrono::seconds(cfg_.openings.half_open_timeout_s);
+  while (!half_open_order_.empty()) {
+    auto h = half_open_.find(half_open_order_.front());
+    if (h == half_open_.end() || now - h->second.since < deadline) break;
+    ++stats_.half_open_expired;
+    forget_half_open(h);
   }
   if (now >= next_kernel_check_ && !check_in_flight_) {
     next_kernel_check_ = now + kernel_check_interval;
     check_kernel();
   }
-  if (now >= next_ct_check_) {
+  if (ct_events_lost_) {
+    ct_events_lost_ = false;
+    resync_conntrack();
+  }
+  if (!ct_events_ && now >= next_ct_check_) {  // no event socket: the old periodic check
     next_ct_check_ = now + ct_check_interval;
     check_conntrack();
   }
+}
+
+// Conntrack's DESTROY events: the connection left conntrack (closed, timed out, flushed).
+void Daemon::on_ct_events() {
+  auto b = ct_events_->read([&](const netlink::ConntrackEntry& e) { session_gone(e.tuples.original, e.id); });
+  if (!b) {
+    spdlog::error("{}", b.error().message);
+    return;
+  }
+  stats_.ct_events += b->events;
+  if (b->lost) {
+    spdlog::warn("conntrack events were lost (socket buffer full): checking every session against a dump");
+    ct_events_lost_ = true;
+  }
+}
+
+void Daemon::session_gone(const Tuple& original, std::uint32_t ct_id) {
+  auto k = by_original_.find(original);
+  if (k == by_original_.end()) return;
+  auto it = sessions_.find(k->second);
+  if (it == sessions_.end()) {
+    by_original_.erase(k);
+    return;
+  }
+  SessionState& s = it->second;
+  if (ct_id != 0 && s.ct_id != 0 && ct_id != s.ct_id) return;  // an earlier connection of that 4-tuple
+  end_session(s, Reason::connection_closed);
+  s.tcp_ended = true;
+  s.ended_at = Clock::now() - linger;  // nothing of it can come any more: forgotten once idle
+  const bool idle = s.waiting[0].empty() && s.waiting[1].empty() && s.opens_in_flight[0] == 0 && s.opens_in_flight[1] == 0;
+  if (idle) erase_session(it);
+}
+
+// After lost events: one dump, and every session whose entry is not in it is gone.
+void Daemon::resync_conntrack() {
+  ++stats_.ct_resyncs;
+  std::set<Tuple> alive;
+  auto n = ct_->dump(Family::v4, [&](const netlink::ConntrackEntry& e) { alive.insert(e.tuples.original); });
+  if (!n) {
+    spdlog::error("conntrack dump after lost events: {}", n.error().message);
+    return;
+  }
+  std::vector<Tuple> gone;
+  for (const auto& [original, key] : by_original_)
+    if (!alive.contains(original)) gone.push_back(original);
+  for (const auto& t : gone) session_gone(t, 0);
 }
 
 // An iptables-restore of the admin's ruleset replaces whole tables and with them our hooks, chains
@@ -983,9 +1260,7 @@ void Daemon::check_conntrack() {
     const bool idle = s.waiting[0].empty() && s.waiting[1].empty() && s.opens_in_flight[0] == 0 && s.opens_in_flight[1] == 0;
     if (gone && idle) {
       end_session(s, Reason::connection_closed);
-      forget(s);
-      session_keys_.erase(s.id);
-      it = sessions_.erase(it);
+      it = erase_session(it);
     } else {
       ++it;
     }
@@ -1020,9 +1295,11 @@ int Daemon::stop() {
   FTPWALL_REASONS(FTPWALL_DAEMON_REASON)
 #undef FTPWALL_DAEMON_REASON
   spdlog::info("stopped: packets={} sessions={} pickups={} openings={} opening_failures={} data_syns={} ct_queries={} "
-               "verdict_waits={} max_wait_us={} enobufs={} verdict_errors={}{}",
+               "ct_events={} ct_resyncs={} half_open_expired={} verdict_waits={} max_wait_us={} enobufs={} "
+               "verdict_errors={}{}",
                stats_.packets, stats_.sessions, stats_.pickups, stats_.openings, stats_.opening_failures, stats_.data_syns,
-               stats_.ct_queries, stats_.verdict_waits, stats_.max_wait_us, q.enobufs, q.verdict_errors, reasons);
+               stats_.ct_queries, stats_.ct_events, stats_.ct_resyncs, stats_.half_open_expired, stats_.verdict_waits,
+               stats_.max_wait_us, q.enobufs, q.verdict_errors, reasons);
   return rc;
 }
 

@@ -15,6 +15,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <list>
 #include <map>
 #include <memory>
 #include <optional>
@@ -35,6 +36,14 @@
 #include "netlink/nfqueue.hpp"
 
 namespace ftpwall::daemon {
+
+inline constexpr std::size_t reason_count = [] {
+  std::size_t n = 0;
+#define FTPWALL_COUNT_REASON(r) ++n;
+  FTPWALL_REASONS(FTPWALL_COUNT_REASON)
+#undef FTPWALL_COUNT_REASON
+  return n;
+}();
 
 // The command line (main.cpp parses it with CLI11); every field overrides the configuration file.
 struct Options {
@@ -58,7 +67,10 @@ struct DaemonStats {
   std::uint64_t ct_queries = 0;
   std::uint64_t verdict_waits = 0;    // packets that waited for an opening
   std::uint64_t max_wait_us = 0;      // longest such wait
-  std::array<std::uint64_t, 64> reasons{};  // per Reason, indexed by its value
+  std::uint64_t half_open_expired = 0;  // half-open sessions freed after openings.half_open_timeout
+  std::uint64_t ct_events = 0;          // DESTROY events read
+  std::uint64_t ct_resyncs = 0;         // dumps after lost events
+  std::array<std::uint64_t, reason_count> reasons{};  // per Reason, indexed by its value
 };
 
 class Daemon {
@@ -106,12 +118,22 @@ class Daemon {
     bool liberal = false;               // IP_CT_TCP_FLAG_BE_LIBERAL set on the entry (issue 5)
     std::uint32_t ct_id = 0;            // CTA_ID of the entry (0: unknown); names the state record
     bool recorded = false;              // a state record exists for it (state_dir.hpp)
-    bool ended = false;                 // SessionEnd, RST, or both FINs: linger until conntrack forgets it
+    bool ended = false;                 // SessionEnd (221/421, QUIT), RST, or both FINs
+    bool tcp_ended = false;             // RST or both FINs seen: only then may a new SYN replace it
+    std::size_t held = 0;               // bytes its Tracker holds now (held_per_source_)
+    std::shared_ptr<const Policy> policy;  // the one its Tracker borrows (kept alive across reloads)
     bool dropping = false;              // a violation with action reset: drop what follows
     Clock::time_point ended_at{};
     std::optional<OpeningState> opening;  // at most one per session
     std::array<unsigned, 2> opens_in_flight{};   // per direction
     std::array<std::deque<Waiting>, 2> waiting{};
+  };
+  // A client's SYN and nothing else yet (security review H1): a few bytes, in a table of its own,
+  // the oldest evicted first. Promoted to a SessionState at the connection's next packet.
+  struct HalfOpen {
+    std::vector<std::uint8_t> syn;
+    Clock::time_point since;
+    std::list<Tuple>::iterator order;  // in half_open_order_ (a Key)
   };
   // What a worker completion token stands for.
   struct Pending {
@@ -136,10 +158,21 @@ class Daemon {
   void on_unknown_packet(std::uint32_t id, PacketView& view, const Endpoint& src, const Endpoint& dst);
   void track(SessionState& s, std::uint32_t id, PacketView& view, Direction dir);
   void note_preexisting();
+  void start_half_open(std::uint32_t id, const PacketView& view, const Key& key);
+  void forget_half_open(std::map<Key, HalfOpen>::iterator it);
+  SessionState* promote(const Key& key);
+  std::map<Key, SessionState>::iterator erase_session(std::map<Key, SessionState>::iterator it);
+  void on_ct_events();
+  void resync_conntrack();
+  void session_gone(const Tuple& original, std::uint32_t ct_id);
+  void count(Reason r) { ++stats_.reasons[static_cast<std::size_t>(r)]; }
   void query_conntrack(SessionState& s, const Key& key, Direction dir);
   void act(SessionState& s, PacketOutcome& out, std::optional<std::uint32_t> id, Direction dir);
   void on_open(SessionState& s, const OpenData& od);
   void close_opening(SessionState& s, Reason why);
+  void unindex_opening(SessionState& s);  // drops the opening from openings_, dnat_matches_ and the per-source count
+  const Address& client_of(const SessionState& s) const { return session_keys_.at(s.id).src.addr; }
+  void account_held(SessionState& s, const Address& source);
   void end_session(SessionState& s, Reason why);
   void deliver(SessionState& s, Direction dir, std::uint32_t id, std::vector<std::uint8_t> bytes);
   void release_waiting(SessionState& s, Direction dir);
@@ -151,7 +184,11 @@ class Daemon {
   // "Port in use" (rewrite.hpp): the public port for session `session`'s client-NAT announcement.
   std::optional<std::uint16_t> public_port(std::uint64_t session, const Endpoint& wanted, const Address& peer) const;
   void attach_port_chooser(SessionState& s);
-  void refuse(std::string_view reason, const std::string& what);
+  // One warning per (reason, source) bucket: one client's flood cannot hide another's refusals.
+  void refuse(Reason reason, const Address& source, const std::string& what);
+  // Info lines of the packet path (openings, data connections, rewrites, pick-ups), limited per
+  // (kind, source) likewise; the counters stay exact.
+  bool info_allowed(std::uint32_t kind, const Address& source);
 
   void on_signal();
   void reload();
@@ -167,11 +204,14 @@ class Daemon {
   // ---- start-up order ----
   config::Config cfg_;
   Options opts_;
-  std::deque<std::unique_ptr<Policy>> policies_;  // back() is current; trackers borrow older ones
+  std::shared_ptr<const Policy> policy_;  // the current one; sessions hold the one they started with
   log::RateLimiter limiter_{5, std::chrono::seconds(10)};
+  log::RateLimiter info_limiter_{20, std::chrono::seconds(10)};
   int signal_fd_ = -1;
   int timer_fd_ = -1;
   std::unique_ptr<netlink::Conntrack> ct_;
+  std::unique_ptr<netlink::ConntrackEvents> ct_events_;
+  bool ct_events_lost_ = false;
   std::unique_ptr<StateDir> state_;
   // Records of an earlier instance whose conntrack entry still exists, by hook key: claimed by the
   // pick-up of their session (find_or_start).
@@ -183,6 +223,15 @@ class Daemon {
   std::unique_ptr<firewall::FirewallBackend> backend_;
   std::unique_ptr<firewall::BackendWorker> worker_;
   std::map<Key, SessionState> sessions_;
+  std::map<Key, HalfOpen> half_open_;
+  std::list<Tuple> half_open_order_;  // Keys, oldest first
+  std::map<Address, unsigned> half_open_per_source_;
+  std::map<Address, unsigned> sessions_per_source_;
+  std::map<Address, unsigned> openings_per_source_;  // live (installed or in flight), by the session's client
+  std::map<Address, std::size_t> held_per_source_;   // bytes held by the sessions' Trackers
+  std::map<Tuple, Key> by_original_;  // conntrack's original tuple -> session key (DESTROY events)
+  // (source, destination) of every opening with a DNAT part -> its session: "port in use"
+  std::map<std::pair<Address, Endpoint>, std::uint64_t> dnat_matches_;
   // ---- state of the loop ----
   std::map<std::uint64_t, Key> session_keys_;  // session id -> key
   // (source address, destination) of every opening -> its session: the data SYN arbitration

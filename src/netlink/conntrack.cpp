@@ -19,6 +19,7 @@
 #include <libmnl/libmnl.h>
 #include <linux/netfilter/nf_conntrack_tcp.h>
 #include <linux/netfilter/nfnetlink.h>
+#include <linux/netfilter/nfnetlink_compat.h>
 #include <linux/netfilter/nfnetlink_conntrack.h>
 #pragma GCC diagnostic pop
 
@@ -326,6 +327,48 @@ Result<std::size_t> Conntrack::dump(Family family, const std::function<void(cons
     if (r == MNL_CB_STOP) break;  // NLMSG_DONE
   }
   return sink.entries;
+}
+
+Result<std::unique_ptr<ConntrackEvents>> ConntrackEvents::open(int receive_buffer) {
+  mnl_socket* s = mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC | SOCK_NONBLOCK);
+  if (!s) return make_error(std::string("ctnetlink events: socket: ") + std::strerror(errno));
+  if (mnl_socket_bind(s, NF_NETLINK_CONNTRACK_DESTROY, MNL_SOCKET_AUTOPID) < 0) {
+    const int err = errno;
+    mnl_socket_close(s);
+    return make_error(std::string("ctnetlink events: bind: ") + std::strerror(err));
+  }
+  // SO_RCVBUFFORCE (CAP_NET_ADMIN) past rmem_max; SO_RCVBUF otherwise.
+  const int fd = mnl_socket_get_fd(s);
+  if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &receive_buffer, sizeof receive_buffer) < 0)
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &receive_buffer, sizeof receive_buffer);
+  return std::unique_ptr<ConntrackEvents>(new ConntrackEvents(s));
+}
+
+ConntrackEvents::~ConntrackEvents() {
+  if (sock_) mnl_socket_close(sock_);
+}
+
+int ConntrackEvents::fd() const { return mnl_socket_get_fd(sock_); }
+
+Result<ConntrackEvents::Batch> ConntrackEvents::read(const std::function<void(const ConntrackEntry&)>& destroyed) {
+  Batch b;
+  DumpSink sink{&destroyed, 0};
+  for (;;) {
+    const ssize_t n = recv(mnl_socket_get_fd(sock_), buf_.data(), buf_.size(), MSG_DONTWAIT);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      if (errno == ENOBUFS) {
+        b.lost = true;
+        continue;
+      }
+      return make_error(std::string("ctnetlink events: receive: ") + std::strerror(errno));
+    }
+    // Events carry sequence number 0 and port id 0.
+    mnl_cb_run(buf_.data(), static_cast<std::size_t>(n), 0, 0, on_dump_entry, &sink);
+  }
+  b.events = sink.entries;
+  return b;
 }
 
 Result<std::optional<ConntrackEntry>> Conntrack::lookup_packet(const Tuple& seen) {

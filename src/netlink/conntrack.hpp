@@ -44,6 +44,30 @@ struct ConntrackEntry {
   }
 };
 
+// Conntrack's DESTROY events (NFNLGRP_CONNTRACK_DESTROY), on a socket of their own that the
+// daemon's loop polls: a session ends when its connection leaves conntrack, without one
+// synchronous query per session (security review M6). A full socket buffer loses events
+// (ENOBUFS): read() says so, and the caller reconciles with a dump.
+class ConntrackEvents {
+ public:
+  static Result<std::unique_ptr<ConntrackEvents>> open(int receive_buffer);
+  ~ConntrackEvents();
+  ConntrackEvents(const ConntrackEvents&) = delete;
+  ConntrackEvents& operator=(const ConntrackEvents&) = delete;
+  int fd() const;
+  struct Batch {
+    std::size_t events = 0;
+    bool lost = false;  // ENOBUFS: some events were dropped by the kernel
+  };
+  // Reads what is there without blocking; `destroyed` for every TCP entry that left conntrack.
+  Result<Batch> read(const std::function<void(const ConntrackEntry&)>& destroyed);
+
+ private:
+  explicit ConntrackEvents(mnl_socket* sock) : sock_(sock), buf_(1 << 16) {}
+  mnl_socket* sock_ = nullptr;
+  std::vector<std::uint8_t> buf_;
+};
+
 // Which of the entry's two tuples a lookup names.
 enum class TupleKind : std::uint8_t { original, reply };
 

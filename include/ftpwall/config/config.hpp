@@ -17,6 +17,12 @@
 //   lifetime = 30                 # seconds; also the kernel's -m time --datestop
 //   max_total = 4096              # openings installed at once
 //   max_sessions = 65536          # sessions tracked at once
+//   max_per_source = 64           # live openings of one client address
+//   max_sessions_per_source = 512 # sessions of one client address
+//   max_held_bytes_per_source = 65536  # bytes held for split announcements, one client address
+//   max_half_open = 16384         # SYN seen, no answer yet: evicted oldest first
+//   max_half_open_per_source = 256
+//   half_open_timeout = 120       # seconds
 //   [policy]
 //   port_floor = 1024
 //   third_party_networks = []     # CIDRs FXP transfers may name
@@ -45,6 +51,8 @@ inline constexpr std::int64_t min_lifetime_s = 1;
 inline constexpr std::int64_t max_lifetime_s = 3600;  // an unused opening must not outlive an hour
 inline constexpr std::int64_t max_openings = 1'000'000;
 inline constexpr std::int64_t max_sessions = 1'000'000;
+inline constexpr std::int64_t max_held_bytes = 64 * 1024 * 1024;
+inline constexpr std::int64_t max_half_open_timeout_s = 600;
 inline constexpr std::int64_t max_queue_len = 1'048'576;
 inline constexpr std::int64_t min_socket_buffer = 64 * 1024;
 inline constexpr std::int64_t max_socket_buffer = 1024 * 1024 * 1024;
@@ -72,6 +80,17 @@ struct OpeningsConfig {
   std::uint32_t lifetime_s = 30;
   std::uint32_t max_total = 4096;
   std::uint32_t max_sessions = 65536;
+  // Per source (the client's address as the daemon sees it), so that one host cannot take what
+  // every other needs (security review H1, M6): live openings, sessions, bytes held for rewrites.
+  std::uint32_t max_per_source = 64;
+  std::uint32_t max_sessions_per_source = 512;
+  std::uint32_t max_held_bytes_per_source = 65536;
+  // Half-open sessions (a client's SYN seen, nothing else yet) cost a few bytes and live in a
+  // table of their own: never more than these, the oldest evicted first, none older than
+  // half_open_timeout (conntrack's SYN_SENT timeout is 120 s).
+  std::uint32_t max_half_open = 16384;
+  std::uint32_t max_half_open_per_source = 256;
+  std::uint32_t half_open_timeout_s = 120;
   bool operator==(const OpeningsConfig&) const = default;
 };
 

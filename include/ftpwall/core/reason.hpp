@@ -59,7 +59,12 @@ namespace ftpwall {
   X(session_limit)                 /* daemon: openings.max_sessions tracked, the connection passes untracked */ \
   X(opening_used)                  /* daemon: a second data connection to a one-shot opening */ \
   X(opening_gone)                  /* daemon: a data SYN whose opening was closed meanwhile */ \
-  X(nat_port_exhausted)            /* client-NAT active announcement: no free public port within limits::nat_port_tries */
+  X(nat_port_exhausted)            /* client-NAT active announcement: no free public port within limits::nat_port_tries */ \
+  X(source_opening_limit)          /* daemon: openings.max_per_source live openings of this client address, no opening */ \
+  X(source_session_limit)          /* daemon: openings.max_sessions_per_source sessions of this client address, passes untracked */ \
+  X(source_hold_limit)             /* daemon: openings.max_held_bytes_per_source held for this client address: packet dropped untracked */ \
+  X(half_open_evicted)             /* daemon: a half-open session forgotten for a newer one at max_half_open(_per_source) */ \
+  X(opening_clash)                 /* daemon: another session's live opening has the same source and destination: no opening */
 
 enum class Reason : std::uint8_t {
 #define FTPWALL_REASON_ENUM(n) n,

@@ -59,6 +59,12 @@ class Session {
   // One complete line of `dir` without its CRLF (or LF); stream_offset = offset of its first byte
   // in that direction's stream. Appends 0..n decisions to `out`. Never throws on wire input.
   void on_line(Direction dir, std::string_view line, std::uint64_t stream_offset, std::vector<Decision>& out);
+  // Bytes of `dir` were never seen (a stream gap). Commands may have been among them: after a gap
+  // in the client's stream every client announcement counts as having a command outstanding
+  // until the server's next final reply (missing bytes never help an attacker).
+  void on_gap(Direction dir) {
+    if (dir == Direction::client_to_server) client_gap_ = true;
+  }
 
   // Client behind SNAT/MASQUERADE, active mode: the public port of the opening comes from
   // `chooser` (rewrite.hpp, "port in use"); none free -> Violation nat_port_exhausted, no opening.
@@ -117,6 +123,7 @@ class Session {
   bool opening_pending_ = false;
   bool overflow_reported_ = false;
   bool unsynchronised_ = false;  // picked up, no round trip seen yet
+  bool client_gap_ = false;      // client bytes were lost since the last final reply
 };
 
 }  // namespace ftpwall

@@ -146,6 +146,8 @@ class Tracker {
   const LineFramer& framer(Direction d) const { return dirs_[idx(d)].framer; }
   bool holding(Direction d) const { return !dirs_[idx(d)].held.empty(); }
   bool hold_enabled(Direction d) const { return dirs_[idx(d)].hold_enabled; }
+  // Bytes of the packets held now, both directions (the daemon's per-source bound).
+  std::size_t held_bytes() const { return dirs_[0].held_bytes + dirs_[1].held_bytes; }
   bool ended() const { return ended_; }
   const TrackerStats& stats() const { return stats_; }
   // Heap bytes owned now (held packets, buffers, correction history), for the memory budget.

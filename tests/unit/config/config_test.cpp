@@ -72,6 +72,12 @@ exempt_mark = 0x20000000
 lifetime = 10
 max_total = 50
 max_sessions = 500
+max_per_source = 5
+max_sessions_per_source = 40
+max_held_bytes_per_source = 4096
+max_half_open = 300
+max_half_open_per_source = 30
+half_open_timeout = 60
 [policy]
 port_floor = 2000
 third_party_networks = ["198.51.100.0/24", "2001:db8::/32"]
@@ -86,7 +92,7 @@ violation_action = "reset"
   EXPECT_EQ(r->control_ports, (std::vector<std::uint16_t>{21, 2121}));
   EXPECT_EQ(r->log_level, LogLevel::debug);
   EXPECT_EQ(r->queue, (QueueConfig{7, true, false, 100, 1048576, 0x20000000}));
-  EXPECT_EQ(r->openings, (OpeningsConfig{10, 50, 500}));
+  EXPECT_EQ(r->openings, (OpeningsConfig{10, 50, 500, 5, 40, 4096, 300, 30, 60}));
   EXPECT_EQ(r->policy.port_floor, 2000);
   ASSERT_EQ(r->policy.allow_third_party.size(), 2u);
   EXPECT_EQ(r->policy.allow_third_party[0].to_string(), "198.51.100.0/24");
@@ -130,6 +136,10 @@ TEST(Config, CapsBounds) {
   EXPECT_EQ(error_of("[openings]\nmax_total = 1000001\n"),
             "ftpwalld.conf:2: openings.max_total: 1000001 is out of range 1-1000000");
   EXPECT_EQ(error_of("[openings]\nmax_sessions = 0\n"), "ftpwalld.conf:2: openings.max_sessions: 0 is out of range 1-1000000");
+  EXPECT_EQ(error_of("[openings]\nmax_per_source = 0\n"), "ftpwalld.conf:2: openings.max_per_source: 0 is out of range 1-1000000");
+  EXPECT_EQ(error_of("[openings]\nhalf_open_timeout = 601\n"),
+            "ftpwalld.conf:2: openings.half_open_timeout: 601 is out of range 1-600");
+  EXPECT_TRUE(parse("[openings]\nmax_held_bytes_per_source = 0\nhalf_open_timeout = 600\n", "f").ok());
 }
 
 TEST(Config, QueueLengthAndBufferBounds) {

@@ -390,6 +390,39 @@ TEST_F(SessionTest, PickupWithoutLoginEvidenceStaysNotLoggedIn) {
   EXPECT_EQ(reasons(), std::vector<Reason>{Reason::not_logged_in});
 }
 
+// Missing bytes never help an attacker (security review M3): commands may have been among the
+// bytes a gap swallowed, so the PORT right after it meets a queue that is not known to be empty.
+TEST_F(SessionTest, PortRightAfterAClientStreamGapCountsAsCommandOutstanding) {
+  start(client_snat());
+  login();
+  session_->on_gap(Direction::client_to_server);
+  c("PORT 10,0,0,5,195,80");
+  EXPECT_TRUE(all<OpenData>().empty()) << dump();
+  EXPECT_EQ(reasons(), std::vector<Reason>{Reason::command_outstanding});
+}
+
+TEST_F(SessionTest, AClientStreamGapIsForgottenAtTheNextFinalReply) {
+  start(client_snat());
+  login();
+  session_->on_gap(Direction::client_to_server);
+  s("150 still sending");  // preliminary: not the end of anything
+  c("PORT 10,0,0,5,195,80");
+  EXPECT_EQ(reasons(), std::vector<Reason>{Reason::command_outstanding});
+  out_.clear();
+  s("226 Transfer complete");
+  c("PORT 10,0,0,5,195,81");
+  EXPECT_EQ(all<OpenData>().size(), 1u) << dump();
+  EXPECT_TRUE(reasons().empty()) << dump();
+}
+
+TEST_F(SessionTest, AServerStreamGapDoesNotBlockTheClient) {
+  start(client_snat());
+  login();
+  session_->on_gap(Direction::server_to_client);
+  c("PORT 10,0,0,5,195,80");
+  EXPECT_EQ(all<OpenData>().size(), 1u) << dump();
+}
+
 TEST_F(SessionTest, PickupPipelinedCommandsStayOutstanding) {
   // Two commands seen, one reply: the second is still unanswered, a PORT behind it waits.
   start(client_snat(), {}, Session::Start::mid_stream);
