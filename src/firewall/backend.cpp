@@ -1,8 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "ftpwall/firewall/backend.hpp"
 
+#include <algorithm>
 #include <charconv>
+#include <map>
+#include <set>
 #include <string>
+#include <type_traits>
 
 namespace ftpwall::firewall {
 
@@ -18,6 +22,30 @@ unsigned expected_own_hooks(const HookSpec& spec) {
 // in the kernel (iptables-save shows it; a restarted daemon reads it back).
 std::string format_opening_comment(const OpeningId& id) {
   return "ftpwall s" + std::to_string(id.session) + " o" + std::to_string(id.opening);
+}
+
+BatchEffect net_effect(std::span<const Change> changes) {
+  BatchEffect e;
+  std::map<OpeningId, std::size_t> last_open;  // id -> index of its last OpenStep, if it is the id's last step
+  std::set<OpeningId> named;
+  for (std::size_t i = 0; i < changes.size(); ++i) {
+    const OpeningId id = std::visit(
+        [](const auto& c) -> OpeningId {
+          if constexpr (std::is_same_v<std::decay_t<decltype(c)>, OpenStep>) return c.opening.id;
+          else return c.id;
+        },
+        changes[i]);
+    if (named.insert(id).second) e.touched.push_back(id);
+    if (std::holds_alternative<OpenStep>(changes[i])) last_open[id] = i;
+    else last_open.erase(id);
+  }
+  std::vector<std::size_t> order;
+  order.reserve(last_open.size());
+  for (const auto& [id, i] : last_open) order.push_back(i);
+  std::sort(order.begin(), order.end());
+  e.installs.reserve(order.size());
+  for (std::size_t i : order) e.installs.push_back(std::get<OpenStep>(changes[i]).opening);
+  return e;
 }
 
 namespace {

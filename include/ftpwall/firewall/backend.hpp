@@ -113,6 +113,17 @@ struct CloseStep {
 };
 using Change = std::variant<OpenStep, CloseStep>;
 
+// The net effect of a batch applied in order (review finding L5). Every id the batch names loses
+// the rules it has in the kernel; an id whose last step is an OpenStep is then installed with that
+// step's opening. So an open followed by a close of one id installs nothing (and removes an older
+// rule of that id), and a close followed by an open (a reinstall, as the daemon's check_kernel
+// sends) installs the opening.
+struct BatchEffect {
+  std::vector<OpeningId> touched;  // every id named, in the order first named: rules to delete
+  std::vector<Opening> installs;   // ids whose last step opens, in the order of those steps
+};
+BatchEffect net_effect(std::span<const Change> changes);
+
 enum class Role : std::uint8_t { gateway, server };
 std::string_view name(Role r);
 

@@ -7,14 +7,16 @@
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
+#include <set>
 
 namespace ftpwall::firewall {
 namespace {
 
 using namespace std::chrono_literals;
 
-// Records every apply(); can be held shut so that submissions pile up behind a running batch,
-// and refuses openings whose port is 666.
+// Records every apply() and keeps the installed openings as a kernel would (the batch's net
+// effect); can be held shut so that submissions pile up behind a running batch, and refuses
+// openings whose port is 666.
 class FakeBackend final : public FirewallBackend {
  public:
   std::string_view name() const override { return "fake"; }
@@ -29,6 +31,9 @@ class FakeBackend final : public FirewallBackend {
         return make_error("port 666 refused");
       }
     }
+    const BatchEffect e = net_effect(changes);
+    for (const auto& id : e.touched) installed_.erase(id);
+    for (const auto& o : e.installs) installed_.insert(o.id);
     return {};
   }
   Result<void> close_session(std::uint64_t) override { return {}; }
@@ -54,6 +59,7 @@ class FakeBackend final : public FirewallBackend {
   }
   std::vector<std::size_t> batches() { std::lock_guard lock(m_); return batches_; }
   int flushes() { std::lock_guard lock(m_); return flushes_; }
+  std::set<OpeningId> installed() { std::lock_guard lock(m_); return installed_; }
 
  private:
   std::mutex m_;
@@ -62,6 +68,7 @@ class FakeBackend final : public FirewallBackend {
   int entered_ = 0;
   int flushes_ = 0;
   std::vector<std::size_t> batches_;
+  std::set<OpeningId> installed_;
 };
 
 Change open_to(std::uint16_t port, std::uint32_t n) {
@@ -154,6 +161,27 @@ TEST(BackendWorker, TasksRunInOrderBetweenBatches) {
   for (std::size_t i = 0; i < 4; ++i) EXPECT_EQ(done[i].token, i + 1);
   EXPECT_EQ(b.batches(), (std::vector<std::size_t>{1, 1, 1}));  // the flush splits the changes
   EXPECT_EQ(b.flushes(), 1);
+}
+
+// Security review L5: a close queued behind its own open, while the worker is busy, lands in the
+// same batch; the batch's net effect installs nothing. A close + open (a reinstall) installs.
+TEST(BackendWorker, AnOpenAndItsCloseInOneBatchCancelOut) {
+  FakeBackend b;
+  auto w = BackendWorker::start(b);
+  ASSERT_TRUE(w.ok());
+  b.hold();
+  (*w)->submit(open_to(5000, 0), 1);
+  b.wait_entered(1);
+  (*w)->submit(open_to(5001, 1), 2);
+  (*w)->submit(CloseStep{OpeningId{1, 1}}, 3);
+  (*w)->submit(CloseStep{OpeningId{1, 0}}, 4);
+  (*w)->submit(open_to(5000, 0), 5);
+  b.release();
+  auto done = collect(**w, 5);
+  ASSERT_EQ(done.size(), 5u);
+  for (const auto& c : done) EXPECT_TRUE(c.result.ok());
+  EXPECT_EQ(b.batches(), (std::vector<std::size_t>{1, 4}));
+  EXPECT_EQ(b.installed(), (std::set<OpeningId>{{1, 0}}));
 }
 
 TEST(BackendWorker, DestructorAppliesWhatIsQueued) {
