@@ -135,6 +135,14 @@ Result<void> keep_xtables_lock_open(const std::string& configured) {
   return {};
 }
 
+// A deleted opening rule, kept so that a rollback can put it back (its bytes as the kernel gave
+// them: a module target carries its name, so iptc_append_entry() takes it as it is).
+struct SavedRule {
+  const char* chain;
+  OpeningId id;
+  std::vector<std::uint8_t> entry;
+};
+
 namespace {
 
 using Handle = std::unique_ptr<xtc_handle, decltype(&iptc_free)>;
@@ -407,12 +415,20 @@ std::optional<ParsedRule> parse_opening_rule(const ipt_entry* e) {
 }
 
 // Deletes the rules of `chain` whose comment satisfies `pred`, highest index first so the indices
-// of the rest stay valid. Returns how many were deleted.
-Result<unsigned> delete_where(xtc_handle* h, const char* chain, const std::function<bool(const std::string&)>& pred) {
+// of the rest stay valid. Returns how many were deleted; `saved`, if given, gets a copy of each
+// deleted opening rule.
+Result<unsigned> delete_where(xtc_handle* h, const char* chain, const std::function<bool(const std::string&)>& pred,
+                              std::vector<SavedRule>* saved = nullptr) {
   std::vector<unsigned> doomed;
   unsigned index = 0;
   for (const ipt_entry* e = iptc_first_rule(chain, h); e; e = iptc_next_rule(e, h), ++index) {
-    if (pred(comment_of(e))) doomed.push_back(index);
+    const std::string comment = comment_of(e);
+    if (!pred(comment)) continue;
+    doomed.push_back(index);
+    if (auto id = parse_opening_comment(comment); id && saved) {
+      const auto* b = reinterpret_cast<const std::uint8_t*>(e);
+      saved->push_back(SavedRule{chain, *id, std::vector<std::uint8_t>(b, b + e->next_offset)});
+    }
   }
   for (auto it = doomed.rbegin(); it != doomed.rend(); ++it) {
     if (!iptc_delete_num_entry(chain, *it, h)) return iptc_error(std::string("delete rule in ") + chain);
@@ -468,24 +484,30 @@ const char* const builtin_chains[] = {"PREROUTING", "INPUT", "FORWARD", "OUTPUT"
 
 namespace {
 
-// Runs `edit` on a fresh snapshot of `table` and commits it if it changed anything, holding the
-// xtables lock; on EAGAIN (another writer replaced the table between snapshot and commit) it starts
-// again from a new snapshot. `edit` returns whether it changed something.
-Result<void> transact(const IptcOptions& opt, BackendStats& stats, const char* table,
-                      const std::function<Result<bool>(xtc_handle*)>& edit) {
-  auto lock = XtablesLock::acquire(opt.lock_path, opt.lock_timeout);
-  if (!lock) return lock.error();
+// Runs `edit` on a snapshot of `table` and commits it if it changed anything; the caller holds the
+// xtables lock. The first attempt edits `first` when given (a snapshot the caller already read
+// under the same lock), later ones a fresh snapshot: on EAGAIN (another writer replaced the table
+// between snapshot and commit) it starts again. `edit` returns whether it changed something;
+// `committed`, if given, whether a commit went through.
+Result<void> transact_locked(const IptcOptions& opt, BackendStats& stats, const char* table,
+                             const std::function<Result<bool>(xtc_handle*)>& edit,
+                             Handle first = Handle(nullptr, &iptc_free), bool* committed = nullptr) {
+  if (committed) *committed = false;
   for (unsigned attempt = 1;; ++attempt) {
-    Handle h(iptc_init(table), &iptc_free);
+    Handle h = first ? std::move(first) : Handle(iptc_init(table), &iptc_free);
     if (!h) return iptc_error(std::string("iptables-legacy table ") + table);
     auto changed = edit(h.get());
     if (!changed) return changed.error();
     if (!*changed) return {};
+    if (opt.fail_commit && opt.fail_commit(table)) {
+      return make_error(std::string("commit of table ") + table + ": refused by IptcOptions::fail_commit (a test)");
+    }
     const auto t0 = std::chrono::steady_clock::now();
     if (iptc_commit(h.get())) {
       const auto us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count();
       ++stats.commits;
       stats.last_commit_us += static_cast<std::uint64_t>(us);
+      if (committed) *committed = true;
       return {};
     }
     // EAGAIN: the table changed between our snapshot and SO_SET_REPLACE (its rule count differs).
@@ -500,6 +522,24 @@ Result<void> transact(const IptcOptions& opt, BackendStats& stats, const char* t
   }
 }
 
+// The same, taking the xtables lock for this one table.
+Result<void> transact(const IptcOptions& opt, BackendStats& stats, const char* table,
+                      const std::function<Result<bool>(xtc_handle*)>& edit) {
+  auto lock = XtablesLock::acquire(opt.lock_path, opt.lock_timeout);
+  if (!lock) return lock.error();
+  return transact_locked(opt, stats, table, edit);
+}
+
+// The opening ids of the rules in `chain` (none if the chain is missing).
+std::set<OpeningId> opening_ids(xtc_handle* h, const char* chain) {
+  std::set<OpeningId> ids;
+  if (!iptc_is_chain(chain, h)) return ids;
+  for (const ipt_entry* e = iptc_first_rule(chain, h); e; e = iptc_next_rule(e, h)) {
+    if (auto id = parse_opening_comment(comment_of(e))) ids.insert(*id);
+  }
+  return ids;
+}
+
 Result<void> require_chain(xtc_handle* h, const char* chain, const char* table) {
   if (iptc_is_chain(chain, h)) return {};
   return make_error(std::string(chain) + " is missing in table " + table +
@@ -510,113 +550,180 @@ Result<void> require_chain(xtc_handle* h, const char* chain, const char* table) 
 
 IptcBackend::IptcBackend(IptcOptions options) : options_(std::move(options)) {}
 
+namespace {
+
+bool ipv4_only(const Opening& o) {
+  return o.family == Family::v4 && o.source.family == Family::v4 && o.destination.addr.family == Family::v4 &&
+         (!o.dnat_to || o.dnat_to->addr.family == Family::v4) && (!o.snat_to || o.snat_to->family == Family::v4);
+}
+
+// An opening comment naming one of `ids`.
+auto names_one_of(const std::set<OpeningId>& ids) {
+  return [&ids](const std::string& comment) {
+    auto id = parse_opening_comment(comment);
+    return id && ids.contains(*id);
+  };
+}
+
+}  // namespace
+
+// One batch, as its net effect (net_effect(): L5 of the security review), under one hold of the
+// xtables lock: a lock-respecting writer (iptables -w, iptables-restore -w) never sees, nor edits,
+// the state between the nat and the filter commit. The order and the rollback are explained at
+// Change in backend.hpp: nat first, then filter; if filter fails after nat was committed, the nat
+// edit is undone (L6).
 Result<void> IptcBackend::apply(std::span<const Change> changes) {
-  std::vector<const Opening*> opens;
-  std::set<OpeningId> closing;  // also the ids being (re)opened: an open replaces a same-id rule
   for (const auto& c : changes) {
-    if (const auto* o = std::get_if<OpenStep>(&c)) {
-      if (o->opening.family != Family::v4 || o->opening.source.family != Family::v4 ||
-          o->opening.destination.addr.family != Family::v4 ||
-          (o->opening.dnat_to && o->opening.dnat_to->addr.family != Family::v4) ||
-          (o->opening.snat_to && o->opening.snat_to->family != Family::v4)) {
-        return make_error("iptables-legacy backend: IPv4 openings only");
-      }
-      opens.push_back(&o->opening);
-      closing.insert(o->opening.id);
-    } else {
-      closing.insert(std::get<CloseStep>(c).id);
+    if (const auto* o = std::get_if<OpenStep>(&c); o && !ipv4_only(o->opening))
+      return make_error("iptables-legacy backend: IPv4 openings only");
+  }
+  const BatchEffect effect = net_effect(changes);
+  if (effect.touched.empty()) return {};
+  const std::set<OpeningId> touched(effect.touched.begin(), effect.touched.end());
+
+  // Every rule first: an opening the kernel cannot express fails the batch before any commit.
+  std::vector<RuleBuf> accept, dnat, snat;
+  for (const auto& o : effect.installs) {
+    auto a = accept_rule(o);
+    if (!a) return a.error();
+    accept.push_back(std::move(*a));
+    if (o.dnat_to) {
+      auto r = dnat_rule(o);
+      if (!r) return r.error();
+      dnat.push_back(std::move(*r));
+    }
+    if (o.snat_to) {
+      auto r = snat_rule(o);
+      if (!r) return r.error();
+      snat.push_back(std::move(*r));
     }
   }
-  auto doomed = [&](const std::string& comment) {
-    auto id = parse_opening_comment(comment);
-    return id && closing.contains(*id);
-  };
-
-  bool nat_needed = false;
-  for (const auto* o : opens) nat_needed |= o->dnat_to || o->snat_to;
-  // A backend that has not yet read the nat table (a new process) cannot know whether the openings
-  // it closes have NAT parts: it looks once.
-  for (const auto& id : closing) nat_needed |= !nat_parts_known_ || nat_parts_.contains(id);
-
-  auto filter_step = [&]() -> Result<void> {
-    std::vector<RuleBuf> rules;
-    for (const auto* o : opens) {
-      auto r = accept_rule(*o);
-      if (!r) return r.error();
-      rules.push_back(std::move(*r));
-    }
-    return transact(options_, stats_, "filter", [&](xtc_handle* h) -> Result<bool> {
-      if (auto ok = require_chain(h, accept_chain, "filter"); !ok) return ok.error();
-      auto n = delete_where(h, accept_chain, doomed);
-      if (!n) return n.error();
-      for (auto& r : rules) {
-        if (!iptc_append_entry(accept_chain, r.entry(), h)) return iptc_error("append to FTPWALL-ACCEPT");
-      }
-      return *n > 0 || !rules.empty();
-    });
-  };
-  auto nat_step = [&]() -> Result<void> {
-    if (!nat_needed) return {};
-    std::vector<RuleBuf> dnat, snat;
-    for (const auto* o : opens) {
-      if (o->dnat_to) {
-        auto r = dnat_rule(*o);
-        if (!r) return r.error();
-        dnat.push_back(std::move(*r));
-      }
-      if (o->snat_to) {
-        auto r = snat_rule(*o);
-        if (!r) return r.error();
-        snat.push_back(std::move(*r));
-      }
-    }
-    std::set<OpeningId> seen;
-    auto done = transact(options_, stats_, "nat", [&](xtc_handle* h) -> Result<bool> {
-      seen.clear();
-      if (dnat.empty() && snat.empty() && (!iptc_is_chain(dnat_chain, h) || !iptc_is_chain(snat_chain, h))) {
-        return false;  // removals only, and no NAT chains: nothing to remove
-      }
-      if (auto ok = require_chain(h, dnat_chain, "nat"); !ok) return ok.error();
-      if (auto ok = require_chain(h, snat_chain, "nat"); !ok) return ok.error();
-      auto n1 = delete_where(h, dnat_chain, doomed);
-      if (!n1) return n1.error();
-      auto n2 = delete_where(h, snat_chain, doomed);
-      if (!n2) return n2.error();
-      for (auto& r : dnat) {
-        if (!iptc_append_entry(dnat_chain, r.entry(), h)) return iptc_error("append to FTPWALL-DNAT");
-      }
-      for (auto& r : snat) {
-        if (!iptc_append_entry(snat_chain, r.entry(), h)) return iptc_error("append to FTPWALL-SNAT");
-      }
-      for (const char* chain : {dnat_chain, snat_chain}) {
-        for (const ipt_entry* e = iptc_first_rule(chain, h); e; e = iptc_next_rule(e, h)) {
-          if (auto id = parse_opening_comment(comment_of(e))) seen.insert(*id);
-        }
-      }
-      return *n1 + *n2 > 0 || !dnat.empty() || !snat.empty();
-    });
-    if (!done) return done;
-    nat_parts_ = std::move(seen);  // exact after every nat transaction
-    nat_parts_known_ = true;
-      return {};
-  };
 
   const auto t0 = std::chrono::steady_clock::now();
   stats_.last_commit_us = 0;
-  // Install: the NAT parts first, so that no SYN the ACCEPT admits can miss its translation.
-  // Removal only: the ACCEPT first, so that nothing is admitted untranslated.
-  Result<void> r;
-  if (!opens.empty()) {
-    r = nat_step();
-    if (r) r = filter_step();
-  } else {
-    r = filter_step();
-    if (r) r = nat_step();
+  auto finish = [&](Result<void> r) {
+    stats_.last_apply_us = static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count());
+    stats_.max_apply_us = std::max(stats_.max_apply_us, stats_.last_apply_us);
+    return r;
+  };
+
+  auto lock = XtablesLock::acquire(options_.lock_path, options_.lock_timeout);
+  if (!lock) return finish(lock.error());
+  // The filter snapshot first: FTPWALL-ACCEPT must exist before anything goes to nat, and its
+  // openings tell which NAT parts have lost their ACCEPT (they are removed with this batch's edit).
+  Handle filter(iptc_init("filter"), &iptc_free);
+  if (!filter) return finish(iptc_error("iptables-legacy table filter"));
+  if (auto ok = require_chain(filter.get(), accept_chain, "filter"); !ok) return finish(ok.error());
+  const std::set<OpeningId> accepted = opening_ids(filter.get(), accept_chain);
+
+  bool nat_needed = sweep_pending_ || !dnat.empty() || !snat.empty();
+  // A backend that has not yet read the nat table (a new process) cannot know whether the openings
+  // it closes have NAT parts: it looks once.
+  for (const auto& id : touched) nat_needed |= !nat_parts_known_ || nat_parts_.contains(id);
+  for (const auto& id : nat_parts_) nat_needed |= !accepted.contains(id);
+
+  std::vector<SavedRule> removed;  // what the nat edit deleted: a rollback puts back what still has its ACCEPT
+  bool nat_committed = false;
+  if (nat_needed) {
+    auto gone = [&](const std::string& comment) {
+      auto id = parse_opening_comment(comment);
+      return id && (touched.contains(*id) || !accepted.contains(*id));
+    };
+    std::set<OpeningId> seen;
+    auto done = transact_locked(
+        options_, stats_, "nat",
+        [&](xtc_handle* h) -> Result<bool> {
+          seen.clear();
+          removed.clear();
+          if (dnat.empty() && snat.empty() && (!iptc_is_chain(dnat_chain, h) || !iptc_is_chain(snat_chain, h))) {
+            return false;  // removals only, and no NAT chains: nothing to remove
+          }
+          if (auto ok = require_chain(h, dnat_chain, "nat"); !ok) return ok.error();
+          if (auto ok = require_chain(h, snat_chain, "nat"); !ok) return ok.error();
+          auto n1 = delete_where(h, dnat_chain, gone, &removed);
+          if (!n1) return n1.error();
+          auto n2 = delete_where(h, snat_chain, gone, &removed);
+          if (!n2) return n2.error();
+          for (auto& r : dnat) {
+            if (!iptc_append_entry(dnat_chain, r.entry(), h)) return iptc_error("append to FTPWALL-DNAT");
+          }
+          for (auto& r : snat) {
+            if (!iptc_append_entry(snat_chain, r.entry(), h)) return iptc_error("append to FTPWALL-SNAT");
+          }
+          for (const char* chain : {dnat_chain, snat_chain}) {
+            for (auto& id : opening_ids(h, chain)) seen.insert(id);
+          }
+          return *n1 + *n2 > 0 || !dnat.empty() || !snat.empty();
+        },
+        Handle(nullptr, &iptc_free), &nat_committed);
+    if (!done) return finish(done);  // nothing was committed
+    nat_parts_ = std::move(seen);  // exact after every nat transaction
+    nat_parts_known_ = true;
+    sweep_pending_ = false;
   }
-  stats_.last_apply_us = static_cast<std::uint64_t>(
-      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count());
-  stats_.max_apply_us = std::max(stats_.max_apply_us, stats_.last_apply_us);
-  return r;
+
+  auto doomed = names_one_of(touched);
+  auto r = transact_locked(
+      options_, stats_, "filter",
+      [&](xtc_handle* h) -> Result<bool> {
+        if (auto ok = require_chain(h, accept_chain, "filter"); !ok) return ok.error();
+        auto n = delete_where(h, accept_chain, doomed);
+        if (!n) return n.error();
+        for (auto& a : accept) {
+          if (!iptc_append_entry(accept_chain, a.entry(), h)) return iptc_error("append to FTPWALL-ACCEPT");
+        }
+        return *n > 0 || !accept.empty();
+      },
+      std::move(filter));
+  if (r || !nat_committed) return finish(r);
+  auto undo = rollback_nat(touched, removed);
+  return finish(make_error(r.error().message +
+                           (undo ? std::string("; the batch's nat edit was rolled back")
+                                 : "; rolling back the batch's nat edit failed too (" + undo.error().message +
+                                       "): its NAT parts go with the next nat transaction")));
+}
+
+// The filter commit of a batch failed after its nat commit (the lock still held): nat goes back to
+// where it was, except for NAT parts whose ACCEPT is not in filter, which go in any case. So: the
+// rules of the batch's ids are deleted, the NAT rules the batch deleted are put back if their
+// ACCEPT is there, and every other NAT part without its ACCEPT is deleted.
+Result<void> IptcBackend::rollback_nat(const std::set<OpeningId>& touched, const std::vector<SavedRule>& removed) {
+  sweep_pending_ = true;  // until this succeeds
+  nat_parts_known_ = false;
+  Handle f(iptc_init("filter"), &iptc_free);
+  if (!f) return iptc_error("iptables-legacy table filter");
+  const std::set<OpeningId> accepted = opening_ids(f.get(), accept_chain);
+  auto gone = [&](const std::string& comment) {
+    auto id = parse_opening_comment(comment);
+    return id && (touched.contains(*id) || !accepted.contains(*id));
+  };
+  std::set<OpeningId> seen;
+  auto r = transact_locked(options_, stats_, "nat", [&](xtc_handle* h) -> Result<bool> {
+    seen.clear();
+    unsigned changed = 0;
+    for (const char* chain : {dnat_chain, snat_chain}) {
+      if (!iptc_is_chain(chain, h)) continue;
+      auto n = delete_where(h, chain, gone);
+      if (!n) return n.error();
+      changed += *n;
+    }
+    for (const auto& s : removed) {
+      if (!accepted.contains(s.id) || !iptc_is_chain(s.chain, h)) continue;
+      if (!iptc_append_entry(s.chain, reinterpret_cast<const ipt_entry*>(s.entry.data()), h))
+        return iptc_error(std::string("put back into ") + s.chain);
+      ++changed;
+    }
+    for (const char* chain : {dnat_chain, snat_chain}) {
+      for (auto& id : opening_ids(h, chain)) seen.insert(id);
+    }
+    return changed > 0;
+  });
+  if (!r) return r;
+  nat_parts_ = std::move(seen);
+  nat_parts_known_ = true;
+  sweep_pending_ = false;
+  return {};
 }
 
 Result<void> IptcBackend::close_session(std::uint64_t session) {
@@ -624,36 +731,63 @@ Result<void> IptcBackend::close_session(std::uint64_t session) {
     auto id = parse_opening_comment(comment);
     return id && id->session == session;
   };
-  auto r = transact(options_, stats_, "filter", [&](xtc_handle* h) -> Result<bool> {
-    if (!iptc_is_chain(accept_chain, h)) return false;
-    auto n = delete_where(h, accept_chain, of_session);
-    if (!n) return n.error();
-    return *n > 0;
-  });
-  if (!r) return r;
-  bool nat = !nat_parts_known_;
-  for (const auto& id : nat_parts_) nat |= id.session == session;
-  if (!nat) return {};
-  r = transact(options_, stats_, "nat", [&](xtc_handle* h) -> Result<bool> {
-    unsigned total = 0;
-    for (const char* chain : {dnat_chain, snat_chain}) {
-      if (!iptc_is_chain(chain, h)) continue;
-      auto n = delete_where(h, chain, of_session);
-      if (!n) return n.error();
-      total += *n;
-    }
-    return total > 0;
-  });
-  if (r) {
-    std::erase_if(nat_parts_, [session](const OpeningId& id) { return id.session == session; });
+  auto lock = XtablesLock::acquire(options_.lock_path, options_.lock_timeout);
+  if (!lock) return lock.error();
+  Handle filter(iptc_init("filter"), &iptc_free);
+  if (!filter) return iptc_error("iptables-legacy table filter");
+  const std::set<OpeningId> accepted = opening_ids(filter.get(), accept_chain);
+  // nat first (see Change in backend.hpp), and rolled back as in apply() if filter then fails. NAT
+  // parts without their ACCEPT go with the session's.
+  bool nat = !nat_parts_known_ || sweep_pending_;
+  for (const auto& id : nat_parts_) nat |= id.session == session || !accepted.contains(id);
+  std::vector<SavedRule> removed;
+  bool nat_committed = false;
+  if (nat) {
+    auto gone = [&](const std::string& comment) {
+      auto id = parse_opening_comment(comment);
+      return id && (id->session == session || !accepted.contains(*id));
+    };
+    std::set<OpeningId> seen;
+    auto r = transact_locked(options_, stats_, "nat", [&](xtc_handle* h) -> Result<bool> {
+      seen.clear();
+      removed.clear();
+      unsigned total = 0;
+      for (const char* chain : {dnat_chain, snat_chain}) {
+        if (!iptc_is_chain(chain, h)) continue;
+        auto n = delete_where(h, chain, gone, &removed);
+        if (!n) return n.error();
+        total += *n;
+        for (auto& id : opening_ids(h, chain)) seen.insert(id);
+      }
+      return total > 0;
+    }, Handle(nullptr, &iptc_free), &nat_committed);
+    if (!r) return r;
+    nat_parts_ = std::move(seen);
     nat_parts_known_ = true;
+    sweep_pending_ = false;
   }
-  return r;
+  auto r = transact_locked(
+      options_, stats_, "filter",
+      [&](xtc_handle* h) -> Result<bool> {
+        if (!iptc_is_chain(accept_chain, h)) return false;
+        auto n = delete_where(h, accept_chain, of_session);
+        if (!n) return n.error();
+        return *n > 0;
+      },
+      std::move(filter));
+  if (r || !nat_committed) return r;
+  auto undo = rollback_nat({}, removed);
+  return make_error(r.error().message + (undo ? std::string("; the nat edit was rolled back")
+                                              : "; rolling back the nat edit failed too (" + undo.error().message +
+                                                    "): its NAT parts go with the next nat transaction"));
 }
 
+// nat first, then filter, under one hold of the lock (see Change in backend.hpp).
 Result<void> IptcBackend::flush_own() {
+  auto lock = XtablesLock::acquire(options_.lock_path, options_.lock_timeout);
+  if (!lock) return lock.error();
   auto flush = [&](const char* table, std::initializer_list<const char*> chains) {
-    return transact(options_, stats_, table, [&](xtc_handle* h) -> Result<bool> {
+    return transact_locked(options_, stats_, table, [&](xtc_handle* h) -> Result<bool> {
       bool changed = false;
       for (const char* c : chains) {
         if (!iptc_is_chain(c, h) || !iptc_first_rule(c, h)) continue;
@@ -663,14 +797,18 @@ Result<void> IptcBackend::flush_own() {
       return changed;
     });
   };
-  if (auto r = flush("filter", {accept_chain}); !r) return r;
   if (auto r = flush("nat", {dnat_chain, snat_chain}); !r) return r;
   nat_parts_.clear();
   nat_parts_known_ = true;
-  return {};
+  sweep_pending_ = false;
+  return flush("filter", {accept_chain});
 }
 
 Result<std::vector<Opening>> IptcBackend::list_own() {
+  // Under the lock: a batch of this or another ftpwall process is never seen half done (its DNAT
+  // committed, its ACCEPT not yet), which would look like an orphan.
+  auto lock = XtablesLock::acquire(options_.lock_path, options_.lock_timeout);
+  if (!lock) return lock.error();
   std::map<OpeningId, Opening> found;
   {
     Handle h(iptc_init("filter"), &iptc_free);
@@ -694,14 +832,18 @@ Result<std::vector<Opening>> IptcBackend::list_own() {
   Handle h(iptc_init("nat"), &iptc_free);
   if (!h) return iptc_error("iptables-legacy table nat");
   nat_parts_.clear();
+  bool orphans = false;
   for (const char* chain : {dnat_chain, snat_chain}) {
     if (!iptc_is_chain(chain, h.get())) continue;
     for (const ipt_entry* e = iptc_first_rule(chain, h.get()); e; e = iptc_next_rule(e, h.get())) {
       auto p = parse_opening_rule(e);
       if (!p) continue;
-      nat_parts_.insert(p->id);
       auto it = found.find(p->id);
-      if (it == found.end()) continue;  // a NAT part without its ACCEPT: flush_own() removes it
+      if (it == found.end()) {  // a NAT part without its ACCEPT: not an opening, removed below
+        orphans = true;
+        continue;
+      }
+      nat_parts_.insert(p->id);
       const std::size_t data = p->target->u.target_size - XT_ALIGN(sizeof(xt_entry_target));
       if (chain == dnat_chain && p->target->u.user.revision == 2 && data >= sizeof(nf_nat_range2)) {
         const auto* nat = reinterpret_cast<const nf_nat_range2*>(p->target->data);
@@ -714,6 +856,26 @@ Result<std::vector<Opening>> IptcBackend::list_own() {
     }
   }
   nat_parts_known_ = true;
+  if (orphans) {
+    // A failed rollback, or the admin's restore of filter alone: a DNAT left without its ACCEPT
+    // may admit what the daemon never arbitrates (L6). A failure here is not list_own()'s: the
+    // next nat transaction removes them (sweep_pending_).
+    h.reset();
+    auto r = transact_locked(options_, stats_, "nat", [&](xtc_handle* t) -> Result<bool> {
+      unsigned n = 0;
+      for (const char* chain : {dnat_chain, snat_chain}) {
+        if (!iptc_is_chain(chain, t)) continue;
+        auto d = delete_where(t, chain, [&](const std::string& comment) {
+          auto id = parse_opening_comment(comment);
+          return id && !found.contains(*id);
+        });
+        if (!d) return d.error();
+        n += *d;
+      }
+      return n > 0;
+    });
+    sweep_pending_ = !r;
+  }
   std::vector<Opening> out;
   out.reserve(found.size());
   for (auto& [id, o] : found) out.push_back(std::move(o));
@@ -774,7 +936,8 @@ Result<void> IptcBackend::install_hooks(const HookSpec& spec) {
 }
 
 Result<void> IptcBackend::remove_hooks() {
-  // The steering first (stop queueing), then filter before nat.
+  // The steering first (stop queueing), then nat before filter: a failure in between leaves ACCEPT
+  // parts without their NAT parts, never a DNAT without its ACCEPT (see Change in backend.hpp).
   auto remove = [&](const char* table, std::initializer_list<const char*> chains) {
     return transact(options_, stats_, table, [&](xtc_handle* h) -> Result<bool> {
       bool changed = false;
@@ -801,11 +964,11 @@ Result<void> IptcBackend::remove_hooks() {
     });
   };
   if (auto r = remove("mangle", {}); !r) return r;
-  if (auto r = remove("filter", {accept_chain}); !r) return r;
   if (auto r = remove("nat", {dnat_chain, snat_chain}); !r) return r;
   nat_parts_.clear();
   nat_parts_known_ = true;
-  return {};
+  sweep_pending_ = false;
+  return remove("filter", {accept_chain});
 }
 
 Result<HookState> IptcBackend::hook_state() {

@@ -6,15 +6,19 @@
 //
 // libiptc reads a whole table, edits it in memory and replaces it in one setsockopt: a commit costs
 // O(size of the table), and a commit fails with EAGAIN when another writer replaced the table in
-// between. So: one commit per table per batch, under the xtables lock (the file iptables -w uses,
-// /run/xtables.lock, or $XTABLES_LOCKFILE), rebuilt from a fresh snapshot and retried on EAGAIN
-// (and on EINVAL from the counters step, see transact()).
+// between. So: one commit per table per batch, all of a batch's tables under one hold of the
+// xtables lock (the file iptables -w uses, /run/xtables.lock, or $XTABLES_LOCKFILE), rebuilt from
+// a fresh snapshot and retried on EAGAIN (and on EINVAL from the counters step, see transact()).
+// nat is committed before filter and rolled back if filter then fails (see Change in backend.hpp).
 #pragma once
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <set>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "ftpwall/firewall/backend.hpp"
 
@@ -29,6 +33,10 @@ struct IptcOptions {
   std::string lock_path;  // empty: $XTABLES_LOCKFILE, else /run/xtables.lock
   std::chrono::milliseconds lock_timeout{5000};
   unsigned max_commit_attempts = 8;  // attempts per table and batch (EAGAIN/EINVAL races)
+  // Tests only (tests/adapters/iptc_probe --fail-commit TABLE): asked before every commit; true
+  // makes that commit fail as a kernel refusal would, so that the rollback of a batch whose filter
+  // commit fails after its nat commit can be tried against a real kernel. Empty in the daemon.
+  std::function<bool(std::string_view table)> fail_commit;
 };
 
 // Opens the xtables lock now (as root) and keeps the descriptor for every later transaction of this
@@ -40,6 +48,8 @@ Result<void> keep_xtables_lock_open(const std::string& configured = {});
 // The -m time --datestop value (UTC seconds, xt_time's u32) under which a rule matches at least until
 // `stop` and at most a second longer. Error before 1970 or after 2106.
 Result<std::uint32_t> kernel_date_stop(WallClock::time_point stop);
+
+struct SavedRule;  // iptc_backend.cpp
 
 class IptcBackend final : public FirewallBackend {
  public:
@@ -56,12 +66,17 @@ class IptcBackend final : public FirewallBackend {
   BackendStats stats() const override { return stats_; }
 
  private:
+  Result<void> rollback_nat(const std::set<OpeningId>& touched, const std::vector<SavedRule>& removed);
+
   IptcOptions options_;
   BackendStats stats_;
   // Openings that have NAT parts, so that closing one without them costs no nat commit. Exact after
   // every nat transaction and list_own(); until the first, closes look at the nat table.
   std::set<OpeningId> nat_parts_;
   bool nat_parts_known_ = false;
+  // NAT parts may have lost their ACCEPT (a rollback or a sweep failed): the next batch, close or
+  // list looks at nat and removes them.
+  bool sweep_pending_ = false;
 };
 
 }  // namespace ftpwall::firewall

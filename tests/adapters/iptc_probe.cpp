@@ -5,6 +5,8 @@
 //   iptc_probe install [--role gateway|server] [--queue N] [--bypass] [--port P]... [--exempt-mark M] [--nat]
 //   iptc_probe open SESSION OPENING SRC DST:PORT EXPIRES_UNIX [--dnat IP:PORT] [--snat IP]
 //   iptc_probe close SESSION OPENING | close-session SESSION | flush | list | state | remove
+//   iptc_probe batch STEP [, STEP]...   one apply(); STEP = open ... (as above) | close SESSION OPENING
+//   iptc_probe --fail-commit TABLE CMD ...   every commit of TABLE fails (IptcOptions::fail_commit)
 //   iptc_probe bench N...     commit time of one open and one close with N openings in the chain
 //   iptc_probe stress N       N opens and closes, one commit each; prints commits and EAGAIN retries
 #include <algorithm>
@@ -52,6 +54,23 @@ std::string show(const Opening& o) {
   return s;
 }
 
+// open SESSION OPENING SRC DST:PORT EXPIRES_UNIX [--dnat IP:PORT] [--snat IP], from a[0] ("open")
+Opening opening_of(const std::vector<std::string>& a) {
+  if (a.size() < 6) die("open: SESSION OPENING SRC DST:PORT EXPIRES_UNIX [--dnat IP:PORT] [--snat IP]");
+  Opening o;
+  o.id = {std::stoull(a[1]), static_cast<std::uint32_t>(std::stoul(a[2]))};
+  o.source = addr(a[3]);
+  o.destination = endpoint(a[4]);
+  o.expires = monotonic_time(WallClock::time_point(std::chrono::seconds(std::stoll(a[5]))));  // UTC -> monotonic
+  for (std::size_t i = 6; i < a.size(); i += 2) {
+    if (i + 1 >= a.size()) die("open: " + a[i] + " needs a value");
+    if (a[i] == "--dnat") o.dnat_to = endpoint(a[i + 1]);
+    else if (a[i] == "--snat") o.snat_to = addr(a[i + 1]);
+    else die("open: unknown option " + a[i]);
+  }
+  return o;
+}
+
 Opening synthetic(std::uint64_t session, std::uint32_t n, Clock::time_point expires) {
   Opening o;
   o.id = {session, n};
@@ -65,8 +84,13 @@ Opening synthetic(std::uint64_t session, std::uint32_t n, Clock::time_point expi
 
 int main(int argc, char** argv) {
   std::vector<std::string> a(argv + 1, argv + argc);
-  if (a.empty()) die("usage: iptc_probe install|open|close|close-session|flush|list|state|remove|bench ...");
-  IptcBackend b;
+  IptcOptions options;
+  if (a.size() >= 2 && a[0] == "--fail-commit") {
+    options.fail_commit = [table = a[1]](std::string_view t) { return t == table; };
+    a.erase(a.begin(), a.begin() + 2);
+  }
+  if (a.empty()) die("usage: iptc_probe [--fail-commit TABLE] install|open|close|close-session|batch|flush|list|state|remove|bench ...");
+  IptcBackend b(options);
   const std::string cmd = a[0];
   if (cmd == "install") {
     HookSpec spec;
@@ -83,17 +107,24 @@ int main(int argc, char** argv) {
     if (spec.control_ports.empty()) spec.control_ports.push_back(21);
     check(b.install_hooks(spec));
   } else if (cmd == "open" && a.size() >= 6) {
-    Opening o;
-    o.id = {std::stoull(a[1]), static_cast<std::uint32_t>(std::stoul(a[2]))};
-    o.source = addr(a[3]);
-    o.destination = endpoint(a[4]);
-    o.expires = monotonic_time(WallClock::time_point(std::chrono::seconds(std::stoll(a[5]))));  // UTC -> monotonic
-    for (std::size_t i = 6; i + 1 < a.size(); i += 2) {
-      if (a[i] == "--dnat") o.dnat_to = endpoint(a[i + 1]);
-      else if (a[i] == "--snat") o.snat_to = addr(a[i + 1]);
-      else die("open: unknown option " + a[i]);
+    check(b.open(opening_of(a)));
+  } else if (cmd == "batch" && a.size() >= 2) {
+    std::vector<Change> batch;
+    std::vector<std::string> step;
+    auto flush_step = [&] {
+      if (step.empty()) die("batch: empty step");
+      if (step[0] == "open") batch.push_back(OpenStep{opening_of(step)});
+      else if (step[0] == "close" && step.size() == 3)
+        batch.push_back(CloseStep{OpeningId{std::stoull(step[1]), static_cast<std::uint32_t>(std::stoul(step[2]))}});
+      else die("batch: bad step " + step[0]);
+      step.clear();
+    };
+    for (std::size_t i = 1; i < a.size(); ++i) {
+      if (a[i] == ",") flush_step();
+      else step.push_back(a[i]);
     }
-    check(b.open(o));
+    flush_step();
+    check(b.apply(batch));
   } else if (cmd == "close" && a.size() == 3) {
     check(b.close(OpeningId{std::stoull(a[1]), static_cast<std::uint32_t>(std::stoul(a[2]))}));
   } else if (cmd == "close-session" && a.size() == 2) {

@@ -103,8 +103,25 @@ struct Opening {
 };
 
 // One step of a batch. Batches are applied with one kernel transaction per table (libiptc rewrites
-// whole tables per commit; nftables would use one netlink batch), in the safe order: on install
-// the NAT parts before the ACCEPT part, on removal the ACCEPT part before the NAT parts.
+// whole tables per commit; nftables would use one netlink batch). What a batch does is its net
+// effect (BatchEffect below), never "all closes, then all opens".
+//
+// The order of the table commits (iptables-legacy): nat, then filter, for installs and removals
+// alike. What matters is which half-state can exist between the two commits, and after a failure:
+//   a DNAT part without its ACCEPT: dangerous. The SYN is translated in nat PREROUTING and then
+//     meets the admin's FORWARD rules without ever reaching the daemon; an admin who accepts
+//     `--ctstate DNAT` (common for port forwards) lets every matching SYN through, a multi-use
+//     opening the daemon does not arbitrate (review finding L6).
+//   an ACCEPT part without its NAT parts: harmless. It matches the translated destination, which
+//     the untranslated SYN does not show; what it matches goes to the daemon (NFQUEUE), which
+//     refuses openings it no longer has, and admits the connection it is installing.
+// Removal, nat first: a DNAT part never outlives its ACCEPT. Install, nat first: no SYN the ACCEPT
+// admits misses its translation (an SNAT part missing would send it out with the wrong source);
+// the DNAT stands without its ACCEPT only during the filter commit, for a port nobody has been
+// told yet (the announcement waits for the batch), and if the filter commit fails the nat edit
+// is rolled back before apply() returns. Every NAT part whose ACCEPT is not in filter (a failed
+// rollback, the admin's filter-only restore) is removed by the next nat transaction, list_own()
+// and flush_own().
 struct OpenStep {
   Opening opening;
 };
@@ -191,8 +208,10 @@ class FirewallBackend {
   virtual ~FirewallBackend() = default;
   virtual std::string_view name() const = 0;
 
-  // Applies a batch in one transaction per table. Fails as a whole per table: either all steps of
-  // a table were committed or none. Closing an opening that is not installed is not an error.
+  // Applies a batch's net effect (net_effect()) in one transaction per table. Fails as a whole: if
+  // a later table's commit fails, the edit of the table committed before it is rolled back (as far
+  // as a rollback can succeed: NAT parts whose ACCEPT is missing are removed in any case), and the
+  // failure is reported. Closing an opening that is not installed is not an error.
   virtual Result<void> apply(std::span<const Change> changes) = 0;
 
   // -A FTPWALL-ACCEPT -s C -d S -p tcp --dport P --tcp-flags ... SYN -m time --datestop T -j ACCEPT
@@ -210,12 +229,13 @@ class FirewallBackend {
   // -F FTPWALL-ACCEPT, -F FTPWALL-DNAT, -F FTPWALL-SNAT (chains that exist). Start and stop.
   virtual Result<void> flush_own() = 0;
   // The openings in the kernel, read back from the rules (a restarted daemon finds its leftovers).
+  // NAT parts without their ACCEPT part are not openings: they are removed.
   virtual Result<std::vector<Opening>> list_own() = 0;
 
   // Daemon mode: creates the chains and inserts the hooks above (idempotent: existing own hooks
   // are replaced). Admin mode never calls it.
   virtual Result<void> install_hooks(const HookSpec& spec) = 0;
-  // Removes own hooks (comment "ftpwall hook") and deletes the chains, filter before nat.
+  // Removes own hooks (comment "ftpwall hook") and deletes the chains, nat before filter.
   // Chains still referenced by the admin's jumps are flushed, not deleted.
   virtual Result<void> remove_hooks() = 0;
   virtual Result<HookState> hook_state() = 0;
