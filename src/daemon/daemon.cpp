@@ -313,8 +313,13 @@ std::uint32_t bucket(std::uint32_t kind, const Address& source) {
 }  // namespace
 
 void Daemon::refuse(Reason reason, const Address& source, const std::string& what) {
-  auto d = limiter_.allow(bucket(static_cast<std::uint32_t>(reason), source), log::RateLimiter::Clock::now());
+  // Two buckets: per (reason, source), so one client's flood cannot hide another's refusals, and
+  // per reason over all sources, so that a flood from many (spoofed) addresses cannot flood the
+  // log either. The counters stay exact; the stop line and `suppressed` say how many went unlogged.
+  const auto now = log::RateLimiter::Clock::now();
+  auto d = limiter_.allow(bucket(static_cast<std::uint32_t>(reason), source), now);
   if (!d.log) return;
+  if (!reason_limiter_.allow(static_cast<std::uint32_t>(reason), now).log) return;
   if (d.suppressed)
     spdlog::warn("refused {}: {} ({} more from {} suppressed)", name(reason), what, d.suppressed, source.to_string());
   else

@@ -207,6 +207,7 @@ class Daemon {
   std::shared_ptr<const Policy> policy_;  // the current one; sessions hold the one they started with
   log::RateLimiter limiter_{5, std::chrono::seconds(10)};
   log::RateLimiter info_limiter_{20, std::chrono::seconds(10)};
+  log::RateLimiter reason_limiter_{50, std::chrono::seconds(10)};
   int signal_fd_ = -1;
   int timer_fd_ = -1;
   std::unique_ptr<netlink::Conntrack> ct_;
