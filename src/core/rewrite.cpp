@@ -42,6 +42,73 @@ std::optional<std::uint16_t> next_free_port(std::uint16_t wanted, const std::fun
   return std::nullopt;
 }
 
+namespace {
+bool digit(char c) { return c >= '0' && c <= '9'; }
+char upper_ascii(char c) { return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c; }
+bool starts_with_nocase(std::string_view s, std::string_view kw) {
+  if (s.size() < kw.size()) return false;
+  for (std::size_t i = 0; i < kw.size(); ++i)
+    if (upper_ascii(s[i]) != kw[i]) return false;
+  return true;
+}
+}  // namespace
+
+std::optional<std::size_t> rewrite_region_start(Direction from, std::string_view partial) {
+  if (from == Direction::client_to_server) {
+    // parse_command: the verb, one SP, the arguments (anything else is bad_syntax, never rewritten).
+    if (partial.size() < 5) return std::nullopt;
+    if (!starts_with_nocase(partial, "PORT ") && !starts_with_nocase(partial, "EPRT ")) return std::nullopt;
+    return 5;
+  }
+  if (!partial.starts_with("227 ")) return std::nullopt;
+  for (std::size_t i = 4; i < partial.size(); ++i)
+    if (digit(partial[i])) return i;
+  return std::nullopt;
+}
+
+PasvAddressPrefix pasv_address_prefix(std::string_view partial) {
+  PasvAddressPrefix r;
+  const auto start = rewrite_region_start(Direction::server_to_client, partial);
+  if (!start) return r;
+  r.begin = *start;
+  std::size_t pos = r.begin;
+  std::uint8_t f[4] = {};
+  for (int i = 0; i < 4; ++i) {
+    unsigned v = 0, n = 0;
+    while (pos < partial.size() && digit(partial[pos])) {
+      v = v * 10 + static_cast<unsigned>(partial[pos] - '0');
+      ++n;
+      ++pos;
+      if (n > 3 || v > 255) {
+        r.state = PasvAddressPrefix::State::invalid;
+        return r;
+      }
+    }
+    if (pos == partial.size()) return r;  // the field or its comma is still to come
+    if (n == 0 || partial[pos] != ',') {
+      r.state = PasvAddressPrefix::State::invalid;
+      return r;
+    }
+    f[i] = static_cast<std::uint8_t>(v);
+    ++pos;
+  }
+  r.end = pos;
+  r.addr = Address::v4(f[0], f[1], f[2], f[3]);
+  // The real parser must agree on a completion: same start, same address.
+  std::string probe(partial.substr(4, pos - 4));
+  probe += "0,0";
+  auto parsed = parse_pasv_reply(probe);
+  r.state = parsed && parsed->range.begin + 4 == r.begin && parsed->endpoint.addr == r.addr
+                ? PasvAddressPrefix::State::complete
+                : PasvAddressPrefix::State::invalid;
+  return r;
+}
+
+std::string format_pasv_address(const Address& a) {
+  std::string s = format_port_args(Endpoint{a, 0});
+  return s.substr(0, s.size() - 4);  // drop ",0,0"
+}
+
 std::string replace_range(std::string_view line, TextRange range, std::string_view replacement) {
   // Ranges come from the parsers and lie inside the line; clamp anyway so a caller's mistake
   // cannot make substr throw on wire data.

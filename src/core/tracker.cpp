@@ -6,6 +6,7 @@
 
 #include "ftpwall/core/limits.hpp"
 #include "ftpwall/core/packet.hpp"
+#include "ftpwall/core/rewrite.hpp"
 
 namespace ftpwall {
 
@@ -19,6 +20,10 @@ std::span<const std::uint8_t> bytes_of(std::string_view s) {
 // window check lax rather than wrong.
 constexpr std::uint8_t unknown_window_shift = 14;
 
+// Bytes of a deferred region's line kept after its withheld part: enough for any announcement line
+// (a longer one is refused, and putting the withheld bytes back needs one byte of it).
+constexpr std::size_t deferred_after_cap = 2 * limits::max_announcement_line;
+
 }  // namespace
 
 // Glue for one packet: stream output goes to the framer, lines go to the Tracker.
@@ -27,6 +32,16 @@ class Tracker::Pipe final : public StreamSink, public LineSink {
   Pipe(Tracker& t, Direction d, PacketOutcome& out) : t_(t), d_(d), out_(out) {}
   void on_data(std::uint64_t offset, std::span<const std::uint8_t> bytes) override {
     if (t_.encrypted_) return;  // TLS from here on: no lines to read
+    Deferred& f = t_.dir(d_).deferred;
+    if (f.active) {
+      // The raw bytes after the withheld ones (Telnet included): what the settling correction replaces.
+      const std::uint64_t have = f.end + f.after.size();
+      if (offset <= have && offset + bytes.size() > have && f.after.size() < deferred_after_cap) {
+        const auto tail = bytes.subspan(static_cast<std::size_t>(have - offset));
+        const std::size_t n = std::min(tail.size(), deferred_after_cap - f.after.size());
+        f.after.append(reinterpret_cast<const char*>(tail.data()), n);
+      }
+    }
     t_.dir(d_).framer.feed(offset, bytes, *this);
   }
   void on_gap(std::uint64_t offset, std::uint64_t length) override {
@@ -126,17 +141,45 @@ void Tracker::record_rewrite(Direction d, const Rewrite& rw, std::vector<Decisio
 
 void Tracker::on_line(Direction d, const Line& line, PacketOutcome& out) {
   stats_.lines++;
-  // After the 234 the bytes are TLS; after a gap or at the end the line is not what the receiver
-  // read as a whole: neither reaches the Session.
-  if (encrypted_ || !line.complete) return;
   Dir& D = dir(d);
+  // A split announcement settled or withheld in part before its line completed (settle, expire):
+  // this line ends that state.
+  const bool deferred = D.deferred.active && D.deferred.line == line.offset;
+  std::optional<Settled> settled;
+  if (D.settled && D.settled->line == line.offset) settled = std::move(D.settled);
+  D.settled.reset();
+  // After the 234 the bytes are TLS; after a gap or at the end the line is not what the receiver
+  // read as a whole: neither reaches the Session. Withheld bytes of such a line stay withheld.
+  if (encrypted_ || !line.complete) {
+    if (deferred) D.deferred = {};
+    return;
+  }
   std::vector<Decision> got;
+  bool put_back = !deferred;
   session_.on_line(d, line.text, line.offset, got);
   const bool framer_refused = line.reason != Reason::none;
   bool drop_open = framer_refused;
   for (Decision& dec : got) {
     if (auto* rw = std::get_if<Rewrite>(&dec)) {
       if (drop_open) continue;
+      if (settled) {
+        // The 227's address was rewritten (or found public) when it was complete: the Session's
+        // rewrite must be that one, with the port as sent (a server's port never changes).
+        auto po = parse_port_args(rw->old_bytes), pn = parse_port_args(rw->new_bytes);
+        const bool same = settled->rewritten && rw->stream_offset == settled->region &&
+                          rw->old_bytes.starts_with(settled->old_text) && rw->new_bytes.starts_with(settled->new_text) &&
+                          po && pn && po->endpoint.port == pn->endpoint.port;
+        if (!same) {
+          violation(Reason::correction_invalid, d, line.offset, bytes_of(line.text), Act::policy, out.decisions);
+          drop_open = true;
+        }
+        continue;
+      }
+      if (deferred) {
+        put_back = true;
+        if (!line_rewrite(d, *rw, out.decisions)) drop_open = true;
+        continue;
+      }
       // Bytes of the region already went out as they were (the hold expired: rewrite_split_timeout
       // said so). No Rewrite and no correction, but the opening stays (issue 5): it is the one a
       // rewrite would have made (public destination, DNAT to the inside endpoint), and clients
@@ -152,7 +195,115 @@ void Tracker::on_line(Direction d, const Line& line, PacketOutcome& out) {
     if (std::holds_alternative<Encrypted>(dec)) encrypted_ = true;
     out.decisions.push_back(std::move(dec));
   }
+  // Withheld bytes of a line that is not rewritten go out as they were sent.
+  if (!put_back) record_deferred(d, D.deferred.region, {}, out.decisions);
+  if (deferred) D.deferred = {};
   if (framer_refused) violation(line.reason, d, line.offset, bytes_of(line.text), Act::policy, out.decisions);
+}
+
+// A whole-line rewrite (client PORT/EPRT) of a region withheld in part: one correction from the
+// withheld end to the region's end carries the region's new text.
+bool Tracker::line_rewrite(Direction d, const Rewrite& rw, std::vector<Decision>& out) {
+  const Deferred& f = dir(d).deferred;
+  const std::string sent = f.withheld + f.after;
+  const bool fits = rw.stream_offset == f.region && rw.old_bytes.size() <= sent.size() &&
+                    sent.compare(0, rw.old_bytes.size(), rw.old_bytes) == 0;
+  if (fits && record_deferred(d, rw.stream_offset + rw.old_bytes.size(), rw.new_bytes, out)) return true;
+  if (!fits) {
+    violation(Reason::correction_invalid, d, f.line, bytes_of(rw.old_bytes), Act::policy, out);
+    record_deferred(d, f.region, {}, out);  // as sent
+  }
+  return false;
+}
+
+// Settles a deferred region: the receiver has everything before f.region and nothing of
+// [f.region, f.end). The region's text up to `region_end` becomes `new_text` (empty with
+// region_end == f.region: put the withheld bytes back as sent). One correction from f.end on,
+// which replaces at least one byte (a correction must): [f.end, max(region_end, f.end + 1)).
+bool Tracker::record_deferred(Direction d, std::uint64_t region_end, std::string_view new_text,
+                              std::vector<Decision>& out) {
+  Deferred f = std::move(dir(d).deferred);
+  dir(d).deferred = {};
+  const std::string sent = f.withheld + f.after;  // bytes from f.region on
+  const std::uint64_t e = std::max(region_end, f.end + 1);
+  if (!f.active || region_end < f.region || e - f.region > sent.size()) {
+    violation(Reason::correction_invalid, d, f.line, bytes_of(f.withheld), Act::policy, out);
+    return false;
+  }
+  Rewrite b;
+  b.direction = d;
+  b.line_offset = f.line;
+  b.stream_offset = f.end;
+  b.old_bytes = sent.substr(static_cast<std::size_t>(f.end - f.region), static_cast<std::size_t>(e - f.end));
+  b.new_bytes = std::string(new_text) +
+                sent.substr(static_cast<std::size_t>(region_end - f.region), static_cast<std::size_t>(e - region_end));
+  const std::size_t before = out.size();
+  record_rewrite(d, b, out);
+  return out.size() > before && std::holds_alternative<Rewrite>(out.back());
+}
+
+// Where the undecided rewrite region of the current partial line starts (or continues, after a
+// withheld part): packets carrying bytes from there on must wait. nullopt: nothing to wait for.
+std::optional<std::uint64_t> Tracker::open_region(Direction d) const {
+  const Dir& D = dirs_[idx(d)];
+  if (!D.framer.partial_may_be_announcement()) return std::nullopt;
+  const std::uint64_t line = D.framer.line_offset();
+  if (D.settled && D.settled->line == line) return std::nullopt;
+  const auto start = rewrite_region_start(d, D.framer.partial_text());
+  if (!start) return std::nullopt;
+  std::uint64_t at = line + *start;
+  if (D.deferred.active && D.deferred.line == line) at = std::max(at, D.deferred.end);
+  if (at < D.out_end) return std::nullopt;  // too late: bytes of it already went out
+  return at;
+}
+
+// Before the hold decisions of a packet: a region that is decided although its line is not
+// complete. A 227 whose address is complete is rewritten there (the port is not needed; the
+// Session's later rewrite must agree, on_line); a withheld region whose line can no longer be
+// rewritten (Telnet, too long) gets its bytes back before the rest of the line goes out.
+void Tracker::settle(Direction d, PacketOutcome& out) {
+  Dir& D = dir(d);
+  if (!D.framer.in_line() || D.framer.skipping()) return;
+  const std::uint64_t line = D.framer.line_offset();
+  if (D.settled && D.settled->line == line) return;
+  Deferred& f = D.deferred;
+  const bool deferred = f.active && f.line == line;
+  if (deferred && !D.framer.partial_may_be_announcement()) {
+    if (f.after.empty()) return;
+    const std::uint64_t region = f.region;
+    record_deferred(d, region, {}, out.decisions);
+    D.settled = Settled{line, region, false, {}, {}};
+    return;
+  }
+  if (d != Direction::server_to_client || !D.framer.partial_may_be_announcement()) return;
+  const std::string_view text = D.framer.partial_text();
+  const PasvAddressPrefix p = pasv_address_prefix(text);
+  if (p.state == PasvAddressPrefix::State::incomplete) return;
+  const bool complete = p.state == PasvAddressPrefix::State::complete;
+  const bool inside = complete && p.addr == tuples_.server_real();
+  Settled st{line, line + p.begin, false, {}, {}};
+  const std::string new_text = inside ? format_pasv_address(tuples_.server_as_seen()) + "," : std::string();
+  bool ok = true;
+  if (deferred) {
+    ok = record_deferred(d, inside ? line + p.end : f.region, new_text, out.decisions);
+  } else if (inside) {
+    Rewrite rw;
+    rw.direction = d;
+    rw.line_offset = line;
+    rw.stream_offset = line + p.begin;
+    rw.old_bytes = std::string(text.substr(p.begin, p.end - p.begin));
+    rw.new_bytes = new_text;
+    const std::size_t before = out.decisions.size();
+    record_rewrite(d, rw, out.decisions);
+    ok = out.decisions.size() > before && std::holds_alternative<Rewrite>(out.decisions.back());
+  }
+  if (!ok && !deferred) return;  // not recorded: keep holding; the bound withholds or drops
+  if (inside && ok) {
+    st.rewritten = true;
+    st.old_text = std::string(text.substr(p.begin, p.end - p.begin));
+    st.new_text = new_text;
+  }
+  D.settled = std::move(st);
 }
 
 void Tracker::finish(PacketView& p, Direction d, bool in_stream, PacketOutcome& out) {
@@ -179,12 +330,21 @@ void Tracker::finish(PacketView& p, Direction d, bool in_stream, PacketOutcome& 
   }
 }
 
-void Tracker::release_all(Direction d, PacketOutcome& out) {
+void Tracker::release_all(Direction d, PacketOutcome& out, bool drop_all) {
   Dir& D = dir(d);
   for (Held& h : D.held) {
     ReleasedPacket rel;
     rel.tag = h.tag;
     rel.direction = d;
+    if (drop_all || h.end > D.stream.next_offset()) {
+      // Bytes the stream has not delivered yet (past a hole) may be bytes of an address nobody
+      // has seen: dropped, the sender sends them again (the stream keeps them, its retransmission
+      // is a duplicate and is judged again like any packet).
+      rel.drop = true;
+      rel.bytes = std::move(h.bytes);
+      out.released.push_back(std::move(rel));
+      continue;
+    }
     auto pv = PacketView::parse(std::span<std::uint8_t>(h.bytes));
     if (pv) {
       PacketOutcome tmp;
@@ -202,23 +362,53 @@ void Tracker::release_all(Direction d, PacketOutcome& out) {
   D.held_end = 0;
 }
 
+// The hold ends before the region is decided (hold_timeout_ms, hold_bytes, or the sender resent
+// held bytes: it waits for their ACK, Nagle or a lost-looking segment, so waiting cannot complete
+// the line). The region's bytes seen so far are withheld: one correction replaces them by nothing,
+// the held packets go out without them, the receiver acknowledges them (the ack maps to the
+// region's end, seq_adjust.hpp) and the sender sends the rest; settle / on_line give the region
+// back, as sent or rewritten, in one later correction. Nothing of an inside address leaves. When
+// even that cannot be recorded, the held packets are dropped.
 void Tracker::expire(Direction d, PacketOutcome& out) {
   Dir& D = dir(d);
   stats_.hold_expiries++;
   violation(Reason::rewrite_split_timeout, d, D.framer.in_line() ? D.framer.line_offset() : D.stream.next_offset(),
             bytes_of(D.framer.partial_text()), Act::pass, out.decisions);
-  release_all(d, out);
+  bool drop_all = false;
+  const std::uint64_t to = D.stream.next_offset();
+  if (auto reg = open_region(d); reg && *reg < to) {
+    const std::uint64_t line = D.framer.line_offset();
+    const std::string_view text = D.framer.partial_text();
+    drop_all = true;
+    if (to - line <= text.size()) {
+      Rewrite a;
+      a.direction = d;
+      a.line_offset = line;
+      a.stream_offset = *reg;
+      a.old_bytes = std::string(text.substr(static_cast<std::size_t>(*reg - line), static_cast<std::size_t>(to - *reg)));
+      const std::size_t before = out.decisions.size();
+      record_rewrite(d, a, out.decisions);
+      if (out.decisions.size() > before && std::holds_alternative<Rewrite>(out.decisions.back())) {
+        Deferred& f = D.deferred;
+        if (!f.active || f.line != line) f = Deferred{true, line, *reg, *reg, {}, {}};
+        f.withheld += a.old_bytes;
+        f.end = to;
+        f.after.clear();
+        drop_all = false;
+      }
+    }
+  }
+  release_all(d, out, drop_all);
 }
+
+std::uint64_t Tracker::hold_timeout() const { return policy_->config().hold_timeout_ms; }
 
 // The held packets of `d` may go: no line they carry can still become an announcement, and the
 // stream has delivered every byte they carry.
 bool Tracker::release_due(Direction d) const {
   const Dir& D = dirs_[idx(d)];
   if (D.stream.next_offset() < D.held_end) return false;
-  if (D.framer.partial_may_be_announcement() && D.framer.line_offset() < D.held_end &&
-      D.framer.line_offset() >= D.out_end) {
-    return false;
-  }
+  if (auto reg = open_region(d); reg && *reg < D.held_end) return false;
   return true;
 }
 
@@ -226,7 +416,7 @@ std::optional<std::uint64_t> Tracker::next_deadline() const {
   std::optional<std::uint64_t> t;
   for (const Dir& D : dirs_) {
     if (D.held.empty()) continue;
-    const std::uint64_t due = D.held.front().since_ms + limits::hold_timeout_ms;
+    const std::uint64_t due = D.held.front().since_ms + hold_timeout();
     if (!t || due < *t) t = due;
   }
   return t;
@@ -236,7 +426,7 @@ PacketOutcome Tracker::on_timer(std::uint64_t now_ms) {
   PacketOutcome out;
   for (Direction d : {Direction::client_to_server, Direction::server_to_client}) {
     Dir& D = dir(d);
-    if (!D.held.empty() && now_ms >= D.held.front().since_ms + limits::hold_timeout_ms) expire(d, out);
+    if (!D.held.empty() && now_ms >= D.held.front().since_ms + hold_timeout()) expire(d, out);
   }
   return out;
 }
@@ -300,6 +490,8 @@ PacketOutcome Tracker::on_packet(Direction d, std::span<std::uint8_t> packet, st
     dir(o).stream.on_peer_ack(ack_o, edge_o - ack_o);
   }
 
+  if (D.hold_enabled && !encrypted_) settle(d, out);
+
   const bool stream_bytes = !payload.empty() || fin || rst;
   if (!D.hold_enabled || !stream_bytes || encrypted_) {
     if (!D.held.empty() && release_due(d)) release_all(d, out);
@@ -313,10 +505,7 @@ PacketOutcome Tracker::on_packet(Direction d, std::span<std::uint8_t> packet, st
   if (r.accepted && r.offset) {
     seg_end = *r.offset + payload.size();
     if (seg_end > D.stream.next_offset() && D.stream.state() == StreamAssembler::State::open) hold = true;
-    if (D.framer.partial_may_be_announcement() && D.framer.line_offset() < seg_end &&
-        D.framer.line_offset() >= D.out_end) {
-      hold = true;
-    }
+    if (auto reg = open_region(d); reg && *reg < seg_end) hold = true;
   }
   if (hold) {
     if (D.held.empty() || seg_end > D.held_end) D.held_end = std::max(D.held_end, seg_end);
@@ -325,12 +514,21 @@ PacketOutcome Tracker::on_packet(Direction d, std::span<std::uint8_t> packet, st
       finish(p, d, r.accepted, out);
       return out;
     }
-    if (D.held_bytes + packet.size() > limits::hold_bytes) {
-      expire(d, out);  // past the byte bound: out they go, unrewritten, this one last
-      finish(p, d, r.accepted, out);
-      return out;
+    // The sender resends held bytes (tail loss probe, RTO): it waits for their ACK, and a Nagle
+    // sender sends nothing new before it; past the byte bound: the hold ends (expire).
+    const bool resent = !D.held.empty() && r.accepted && r.new_bytes == 0 && r.duplicate_bytes > 0;
+    if (resent || D.held_bytes + packet.size() > limits::hold_bytes) {
+      expire(d, out);
+      D.held_end = seg_end;
+      const bool behind_hole = seg_end > D.stream.next_offset() && D.stream.state() == StreamAssembler::State::open;
+      if (!behind_hole) {
+        finish(p, d, r.accepted, out);  // its bytes of the region, if any, are withheld now
+        return out;
+      }
+      // past a hole: this one starts a new hold
     }
-    D.held.push_back(Held{tag, now_ms, r.accepted, std::vector<std::uint8_t>(p.bytes().begin(), p.bytes().end())});
+    D.held.push_back(Held{tag, now_ms, r.accepted, seg_end,
+                          std::vector<std::uint8_t>(p.bytes().begin(), p.bytes().end())});
     D.held_bytes += p.size();
     stats_.held_packets++;
     out.verdict = PacketOutcome::Verdict::hold;
@@ -345,6 +543,7 @@ std::size_t Tracker::heap_bytes() const {
   for (const Dir& D : dirs_) {
     n += D.stream.heap_bytes() + D.framer.heap_bytes();
     for (const Held& h : D.held) n += h.bytes.capacity() + sizeof(Held);
+    for (const std::string* b : {&D.deferred.withheld, &D.deferred.after}) n += b->capacity() > 15 ? b->capacity() : 0;
   }
   n += scratch_.capacity();
   return n;

@@ -23,11 +23,13 @@ inline constexpr std::size_t stream_reorder_bytes = 4096;
 // bytes are counted but not compared (the receiver drops bytes it already has).
 inline constexpr std::size_t stream_retained_bytes = 4096;
 
-// Holding (tracker.hpp): packets of one direction held while a line that may be an announcement
-// completes. Bounded in whole packet bytes and in time; past either bound the held packets are
-// released unrewritten with Reason rewrite_split_timeout.
+// Holding (tracker.hpp): packets of one direction held while the address of a split announcement
+// completes. Bounded in whole packet bytes and in time (hold_timeout_ms is the default of
+// PolicyConfig::hold_timeout_ms, ftpwall.conf [policy] hold_timeout_ms); past either bound the held
+// packets go out with the announcement's bytes seen so far withheld (Reason rewrite_split_timeout),
+// never with the inside address. The default covers parts written 2 s apart.
 inline constexpr std::size_t hold_bytes = 16384;
-inline constexpr std::uint64_t hold_timeout_ms = 300;
+inline constexpr std::uint64_t hold_timeout_ms = 3000;
 
 // Commands sent but not yet answered that a session remembers (RFC 959 lets a client send the next
 // command before the reply; real clients pipeline a handful). Past the bound the extra commands are

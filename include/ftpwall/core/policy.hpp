@@ -12,6 +12,7 @@
 #include "ftpwall/core/conn.hpp"
 #include "ftpwall/core/decision.hpp"
 #include "ftpwall/core/ftp_wire.hpp"
+#include "ftpwall/core/limits.hpp"
 #include "ftpwall/core/reason.hpp"
 
 namespace ftpwall {
@@ -33,6 +34,9 @@ struct PolicyConfig {
   // networks never stand in for it.
   bool allow_client_public_address = false;
   ViolationAction on_violation = ViolationAction::pass;
+  // Holding a split announcement behind NAT (tracker.hpp): how long the packets carrying an
+  // incomplete address may wait for the rest before its bytes seen so far are withheld.
+  std::uint32_t hold_timeout_ms = static_cast<std::uint32_t>(limits::hold_timeout_ms);
 };
 
 // What the Session knows when an announcement arrives.

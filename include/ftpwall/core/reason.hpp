@@ -34,7 +34,7 @@ namespace ftpwall {
   X(pickup_not_allowed)            /* daemon: a connection seen mid-stream that neither existed at start nor has a state record */ \
   X(not_a_control_connection)      /* daemon: the conntrack entry's original destination port is not a control port */ \
   X(telnet_in_announcement)        /* announcement line containing Telnet IAC sequences (receivers decode them differently) */ \
-  X(rewrite_split_timeout)         /* held announcement did not complete in time: released unrewritten */ \
+  X(rewrite_split_timeout)         /* split announcement's hold ended before its address was complete: released with those bytes withheld */ \
   X(address_not_sender)            /* announced address is neither the sender's real nor its as-seen address (bounce) */ \
   X(port_below_floor)              /* announced port below PolicyConfig::port_floor */ \
   X(reply_without_request)         /* 227/228/229 that is not the final reply to this session's PASV/LPSV/EPSV */ \

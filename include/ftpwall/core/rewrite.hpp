@@ -56,6 +56,35 @@ std::optional<std::uint16_t> next_free_port(std::uint16_t wanted, const std::fun
 using PortChooser =
     std::function<std::optional<std::uint16_t>(const Endpoint& inside, const Endpoint& wanted, const Address& peer)>;
 
+// ---- split announcements (issue 8 item 9; the Tracker's hold, tracker.hpp) -----------------------
+// `partial` is the start of a line as sent (no Telnet sequence, no line end yet).
+//
+// Where the text a rewrite may replace begins: for PORT/EPRT from the client the whole argument
+// ("PORT " / "EPRT " then index 5: the port may change too, "port in use"); for a 227 from the
+// server its six fields, from the first digit after "227 " (RFC 1123 4.1.2.6, parse_pasv_reply).
+// nullopt while that text has not begun, and for every other line (LPRT, 228 and 229 are never
+// rewritten: long_passive_unsupported, and a 229 carries no address).
+//   rewrite_region_start(client, "PORT 10")        == 5      rewrite_region_start(client, "PORT") == nullopt
+//   rewrite_region_start(server, "227 Entering (") == nullopt   (..."(1") == 14
+std::optional<std::size_t> rewrite_region_start(Direction from, std::string_view partial);
+
+// A partial 227 line: its address h1,h2,h3,h4 is complete once the comma after h4 is there, and
+// then every completion that parses (parse_pasv_reply) names that address; the port is not needed
+// (a server's port is never changed). `end` is the index after that comma. invalid: no completion
+// parses (bad_syntax follows, nothing is rewritten).
+//   "227 Entering Passive Mode (10,1,1"    -> incomplete
+//   "227 Entering Passive Mode (10,1,1,2," -> complete, begin 27, end 36, 10.1.1.2
+struct PasvAddressPrefix {
+  enum class State : std::uint8_t { incomplete, complete, invalid };
+  State state = State::incomplete;
+  std::size_t begin = 0;
+  std::size_t end = 0;
+  Address addr;
+};
+PasvAddressPrefix pasv_address_prefix(std::string_view partial);
+// "203,0,113,9": the four fields of a 227/PORT for an IPv4 address.
+std::string format_pasv_address(const Address& a);
+
 // The line with `range` (relative to the line) replaced by `replacement`.
 std::string replace_range(std::string_view line, TextRange range, std::string_view replacement);
 

@@ -13,45 +13,53 @@
 //   for each o.released: NF_ACCEPT that packet (by its tag) with its bytes;
 //   when t.next_deadline() passes: t.on_timer(now_ms) and act on its outcome the same way.
 //
-// Holding (issue 3 item 3). The Session decides an announcement only once its line is complete, but
-// the rewrite must replace the whole address, which may be spread over several packets. So in a
+// Holding (issue 3 item 3, issue 8 item 9). The rewrite must replace a whole address, which may
+// be spread over several packets, and no byte of an inside address may reach the peer. So in a
 // direction where a rewrite is possible at all (client -> server when the client is behind NAT,
 // server -> client when the server is), a data packet is held when
-//   * it carries bytes of a line that is not complete and may still be an announcement from that
-//     side (LineFramer::partial_may_be_announcement: a keyword or its prefix, within
-//     limits::max_announcement_line), or
-//   * it carries bytes the stream cannot deliver yet (out of order: they may belong to such a line),
-//     or
+//   * it carries bytes of the current line's *rewrite region* and that region is not decided yet
+//     (rewrite_region_start, rewrite.hpp): a 227's six fields from their first digit, a PORT/EPRT
+//     argument (LPRT, 228 and 229 are never rewritten: not held); bytes before it pass, or
+//   * it carries bytes the stream cannot deliver yet (out of order: they may belong to such a
+//     region), or
 //   * an earlier packet of the direction is held (packets of a direction leave in order; pure ACKs,
 //     which carry no stream bytes, are not queued).
-// The other direction is never held. When the line completes, the Session's Rewrite becomes a
-// correction (SeqAdjust::record) and every held packet is released transformed by SeqAdjust (each
-// carries the whole rewritten region, see seq_adjust.hpp). Without NAT nothing is held: the opening
-// is decided on the packet that completes the line, and that packet's verdict waits for the daemon to
-// install it, so the peer never sees an announcement before its opening exists.
+// The other direction is never held. A region is decided
+//   * for a 227, once its address is complete (the comma after h4, pasv_address_prefix): the port is
+//     not needed, a server's port never changes. The address is rewritten there (settle) and every
+//     held packet released; the port and the rest pass unheld. The Session's rewrite of the whole
+//     line must then agree (same address, same port) or its opening is dropped (correction_invalid);
+//     a line the Policy refuses keeps its rewritten address (nothing private left) and opens nothing;
+//   * for a masqueraded client's PORT/EPRT, when the line completes: the public port may move
+//     ("port in use", PortChooser, decided by the Session), so the port belongs to the region.
+// The opening is decided on the packet that completes the line, and without NAT that packet's
+// verdict waits for the daemon to install it, so the peer never sees an announcement before its
+// opening exists. Without NAT nothing is held.
 //
-// Bounds: the held packets of a direction are released unrewritten, with a Violation
-// rewrite_split_timeout (action pass), when the first of them has waited limits::hold_timeout_ms or
-// when together they exceed limits::hold_bytes. If the line completes later it still goes through
-// the Session and the Policy: its OpenData is emitted exactly as if it had been rewritten (the
-// public/as-seen destination, DNAT to the inside endpoint; issue 5), but no Rewrite and no
-// correction, since the peer already has the region's original bytes. The peer read the inside
-// address; clients that replace an unusable 227 address by the control connection's (curl's
-// default, lftp's ftp:fix-pasv-address) still connect through the opening. The same holds for any
-// rewrite whose region already went out (Dir::out_end), whatever released it.
+// Bounds: the hold of a direction ends when its first packet has waited PolicyConfig::hold_timeout_ms
+// (default limits::hold_timeout_ms, 3 s: parts written 2 s apart), when together they exceed
+// limits::hold_bytes, or when the sender resends held bytes (tail loss probe, RTO: it waits for
+// their ACK). Then (expire, Violation rewrite_split_timeout, action pass) the region's bytes seen so
+// far are *withheld*: one correction replaces them by nothing, the held packets go out without them,
+// the receiver acknowledges, and that ack maps back past them (seq_adjust.hpp: an ack at an emptied
+// region maps to its end), so the sender sends the rest. When the region is decided, one correction
+// starting where the withheld bytes end gives them back: rewritten, or as sent when no rewrite
+// applies (refused, public address, no announcement after all, Telnet inside). Held packets whose
+// bytes the stream has not delivered (past a hole) are released with drop set instead: they may
+// carry an address not seen yet; the stream keeps them and their retransmission is judged again.
+// When the withholding correction cannot be recorded, every held packet is dropped. The inside
+// address never leaves. If the line never completes (gap, FIN), the withheld bytes stay withheld.
 //
 // Nagle (RFC 896). A sender with Nagle on that split an announcement sends its second segment only
 // when the first is acknowledged; the receiver never sees the held first segment, so no ACK comes.
-// On Linux the sender's tail loss probe (RFC 8985) resends after about 200 ms, and a TLP may carry
-// the waiting bytes too, so the line often completes inside the 300 ms hold (measured 215 ms in
-// tests/netns/314-nat-split-227). When it does not, the hold ends by the timeout, the announcement goes out
-// unrewritten, the opening for the public address is still installed, and that data connection
-// works only for clients that ignore the announced address (they retry or fall back). We chose
-// this over acknowledging the held bytes ourselves: a forged ACK makes the firewall a TCP endpoint
-// (it acknowledges bytes the receiver has not got, which are lost for good if the held packet is
-// then lost), and it needs forged timestamps/SACK options. Real clients write a command in one
-// send(), so a split announcement needs a tiny MSS or a deliberate split; the test
-// TrackerTest.NagleSplitReleasedByTimeout pins this behaviour.
+// On Linux the sender's tail loss probe (RFC 8985) after about 200 ms carries the waiting bytes if
+// the application wrote them already (the line completes, one rewrite), or resends the first
+// segment, which ends the hold as above. We chose withholding over acknowledging the held bytes
+// ourselves: a forged ACK makes the firewall a TCP endpoint (it acknowledges bytes the receiver has
+// not got, which are lost for good if the held packet is then lost) and needs forged timestamps and
+// SACK; a withheld region's bytes stay in the correction history until they are given back, and
+// every retransmission is corrected the same way. Releasing them unrewritten (before issue 8)
+// leaked the inside address; dropping them deadlocks a Nagle sender.
 //
 // Violations from the stream: out_of_window, reorder_overflow, syn_mismatch and segment_before_syn
 // are reported with action pass (a stray or forged segment must not let a third party reset the
@@ -90,6 +98,9 @@ struct ReleasedPacket {
   std::uint64_t tag = 0;           // the tag given to on_packet (the daemon's NFQUEUE packet id)
   Direction direction = Direction::client_to_server;
   std::vector<std::uint8_t> bytes;
+  // Give this packet a drop verdict instead (its bytes lie past a hole when a hold ends: they may
+  // carry an address not yet seen; the sender retransmits them).
+  bool drop = false;
 };
 
 struct PacketOutcome {
@@ -158,7 +169,26 @@ class Tracker {
     std::uint64_t tag;
     std::uint64_t since_ms;
     bool in_stream;  // the stream took its bytes (not out of window)
+    std::uint64_t end;  // stream offset after its last byte (0: none known)
     std::vector<std::uint8_t> bytes;
+  };
+  // A split announcement whose hold ended before its address was complete: the bytes of its
+  // rewrite region seen so far went out withheld (a correction to nothing); they come back, as
+  // sent or rewritten, in one correction when the region is settled.
+  struct Deferred {
+    bool active = false;
+    std::uint64_t line = 0;    // stream offset of the line
+    std::uint64_t region = 0;  // of the region's first byte
+    std::uint64_t end = 0;     // after the last withheld byte
+    std::string withheld;      // bytes [region, end)
+    std::string after;         // bytes from end on, as delivered (bounded)
+  };
+  // The rewrite region of a 227 settled before its line completed (its address was complete).
+  struct Settled {
+    std::uint64_t line = 0;
+    std::uint64_t region = 0;
+    bool rewritten = false;  // old/new: the address and its comma, as recorded
+    std::string old_text, new_text;
   };
   struct Dir {
     explicit Dir(Direction d) : framer(d) {}
@@ -168,6 +198,8 @@ class Tracker {
     std::size_t held_bytes = 0;
     std::uint64_t held_end = 0;           // stream offset after the last byte a held packet carries
     std::uint64_t out_end = 0;            // stream offset after the last byte that went out (accepted/released)
+    Deferred deferred;
+    std::optional<Settled> settled;
     std::optional<std::uint8_t> wscale;   // window scale the sender announced in its SYN
     bool syn_seen = false;
     bool ended = false;
@@ -183,7 +215,12 @@ class Tracker {
   enum class Act : std::uint8_t { pass, policy, reset };
   void violation(Reason r, Direction d, std::uint64_t offset, std::span<const std::uint8_t> bytes, Act act,
                  std::vector<Decision>& out) const;
-  void release_all(Direction d, PacketOutcome& out);
+  void release_all(Direction d, PacketOutcome& out, bool drop_all = false);
+  std::optional<std::uint64_t> open_region(Direction d) const;
+  void settle(Direction d, PacketOutcome& out);
+  bool record_deferred(Direction d, std::uint64_t region_end, std::string_view new_text, std::vector<Decision>& out);
+  bool line_rewrite(Direction d, const Rewrite& rw, std::vector<Decision>& out);
+  std::uint64_t hold_timeout() const;
   void expire(Direction d, PacketOutcome& out);
   void finish(PacketView& packet, Direction d, bool in_stream, PacketOutcome& out);
   bool release_due(Direction d) const;
