@@ -186,10 +186,13 @@ Result<Config> parse(std::string_view text, std::string_view file) {
   }
   if (const toml::table* p = r.section(root, "policy")) {
     r.only(*p, "policy",
-           {"port_floor", "third_party_networks", "require_login", "allow_client_public_address", "violation_action"});
+           {"port_floor", "third_party_networks", "require_login", "allow_client_public_address", "violation_action",
+            "hold_timeout_ms"});
     r.integer(*p, "policy", "port_floor", 1, 65535, c.policy.port_floor);
     r.boolean(*p, "policy", "require_login", c.policy.require_login);
     r.boolean(*p, "policy", "allow_client_public_address", c.policy.allow_client_public_address);
+    r.integer(*p, "policy", "hold_timeout_ms", bounds::min_hold_timeout_ms, bounds::max_hold_timeout_ms,
+              c.policy.hold_timeout_ms);
     r.choice(*p, "policy", "violation_action", actions, c.policy.on_violation);
     if (const toml::node* n = p->get("third_party_networks")) {
       const auto* arr = n->as_array();

@@ -28,6 +28,7 @@
 //   third_party_networks = []     # CIDRs FXP transfers may name
 //   require_login = false
 //   allow_client_public_address = false  # PORT/EPRT behind MASQUERADE may name the public address
+//   hold_timeout_ms = 3000        # a split announcement's address behind NAT: wait this long
 //   violation_action = "pass"     # pass | reset
 //
 // Every error is one line: "FILE:LINE: key: message" (FILE:LINE only when known).
@@ -57,6 +58,8 @@ inline constexpr std::int64_t max_queue_len = 1'048'576;
 inline constexpr std::int64_t min_socket_buffer = 64 * 1024;
 inline constexpr std::int64_t max_socket_buffer = 1024 * 1024 * 1024;
 inline constexpr std::size_t max_control_ports = 16;
+inline constexpr std::int64_t min_hold_timeout_ms = 50;
+inline constexpr std::int64_t max_hold_timeout_ms = 60'000;
 }  // namespace bounds
 
 enum class Role : std::uint8_t { gateway, server };

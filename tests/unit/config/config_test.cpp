@@ -26,6 +26,7 @@ TEST(Config, EmptyFileIsTheCommonCase) {
   EXPECT_EQ(r->policy.port_floor, 1024);
   EXPECT_FALSE(r->policy.require_login);
   EXPECT_FALSE(r->policy.allow_client_public_address);  // as nf_conntrack_ftp loose=0 (review M1)
+  EXPECT_EQ(r->policy.hold_timeout_ms, 3000u);  // covers split announcements 2 s apart (issue 8 item 9)
   EXPECT_EQ(r->policy.on_violation, ViolationAction::pass);
   EXPECT_EQ(r->source, "ftpwalld.conf");
 }
@@ -84,6 +85,7 @@ third_party_networks = ["198.51.100.0/24", "2001:db8::/32"]
 require_login = true
 allow_client_public_address = true
 violation_action = "reset"
+hold_timeout_ms = 750
 )",
                  "f.conf");
   ASSERT_TRUE(r.ok()) << r.error().message;
@@ -99,6 +101,7 @@ violation_action = "reset"
   EXPECT_TRUE(r->policy.require_login);
   EXPECT_TRUE(r->policy.allow_client_public_address);
   EXPECT_EQ(r->policy.on_violation, ViolationAction::reset);
+  EXPECT_EQ(r->policy.hold_timeout_ms, 750u);
 }
 
 TEST(Config, ErrorsNameFileLineAndKey) {
@@ -183,6 +186,16 @@ TEST(Config, PortFloorBounds) {
   EXPECT_TRUE(parse("[policy]\nport_floor = 65535\n", "f").ok());
   EXPECT_EQ(error_of("[policy]\nport_floor = 0\n"), "ftpwalld.conf:2: policy.port_floor: 0 is out of range 1-65535");
   EXPECT_EQ(error_of("[policy]\nport_floor = 65536\n"), "ftpwalld.conf:2: policy.port_floor: 65536 is out of range 1-65535");
+}
+
+TEST(Config, HoldTimeoutBounds) {
+  EXPECT_EQ(parse("[policy]\nhold_timeout_ms = 50\n", "f")->policy.hold_timeout_ms, 50u);
+  EXPECT_EQ(parse("[policy]\nhold_timeout_ms = 60000\n", "f")->policy.hold_timeout_ms, 60000u);
+  EXPECT_EQ(error_of("[policy]\nhold_timeout_ms = 49\n"),
+            "ftpwalld.conf:2: policy.hold_timeout_ms: 49 is out of range 50-60000");
+  EXPECT_EQ(error_of("[policy]\nhold_timeout_ms = 60001\n"),
+            "ftpwalld.conf:2: policy.hold_timeout_ms: 60001 is out of range 50-60000");
+  EXPECT_EQ(error_of("hold_timeout_ms = 1000\n"), "ftpwalld.conf:1: hold_timeout_ms: unknown key");
 }
 
 TEST(Config, ClientPublicAddressIsABoolean) {
