@@ -822,7 +822,14 @@ void Daemon::act(SessionState& s, PacketOutcome& out, std::optional<std::uint32_
     if (id && out.verdict == PacketOutcome::Verdict::accept) verdict(*id, netlink::Verdict::drop);
     return;
   }
-  for (auto& r : out.released) deliver(s, r.direction, static_cast<std::uint32_t>(r.tag), std::move(r.bytes));
+  for (auto& r : out.released) {
+    // A held packet past a hole when its hold ended: dropped, its sender retransmits it.
+    if (r.drop) {
+      verdict(static_cast<std::uint32_t>(r.tag), netlink::Verdict::drop);
+      continue;
+    }
+    deliver(s, r.direction, static_cast<std::uint32_t>(r.tag), std::move(r.bytes));
+  }
   if (id && out.verdict == PacketOutcome::Verdict::accept)
     deliver(s, dir, *id, out.modified ? std::move(out.bytes) : std::vector<std::uint8_t>{});
   if (end) end_session(s, end_reason);
@@ -1278,7 +1285,16 @@ int Daemon::stop() {
   for (auto& [k, s] : sessions_) {
     if (s.tracker) {
       PacketOutcome out = s.tracker->on_timer(far);
-      for (auto& r : out.released) s.waiting[idx(r.direction)].push_back({static_cast<std::uint32_t>(r.tag), std::move(r.bytes), Clock::now()});
+      // A hold that ends here may withhold bytes (a correction): recorded before the verdicts, so
+      // that the next start continues the session with it.
+      if (!s.tracker->corrections().empty()) record_corrections(s);
+      for (auto& r : out.released) {
+        if (r.drop) {
+          verdict(static_cast<std::uint32_t>(r.tag), netlink::Verdict::drop);
+          continue;
+        }
+        s.waiting[idx(r.direction)].push_back({static_cast<std::uint32_t>(r.tag), std::move(r.bytes), Clock::now()});
+      }
     }
     for (Direction d : {Direction::client_to_server, Direction::server_to_client}) release_waiting(s, d);
   }
