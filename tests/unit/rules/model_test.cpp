@@ -199,10 +199,17 @@ TEST(Build, FtpwalldAdminHooksSteerFirstInMangle) {
   s.queue_bypass = true;
   const auto rs = build_ruleset(*validate(s));
   auto fwd = rs.in(Table::mangle, "FORWARD");
-  ASSERT_EQ(fwd.size(), 2u);
+  // One rule queues both directions of connections whose conntrack original destination is 21
+  // (never a packet's port: a connection from port 21 to another service is no control
+  // connection), without FTPS sessions (their connmark bit).
+  ASSERT_EQ(fwd.size(), 1u);
   EXPECT_EQ(fwd[0]->action, Action::nfqueue);
   EXPECT_EQ(fwd[0]->queue_num, 3u);
   EXPECT_TRUE(fwd[0]->queue_bypass);
+  EXPECT_EQ(fwd[0]->match.ct_orig_dport, std::optional<std::uint16_t>(21));
+  EXPECT_EQ(fwd[0]->match.ct_dir, Match::CtDir::any);
+  EXPECT_TRUE(fwd[0]->match.dports.empty() && fwd[0]->match.sports.empty());
+  EXPECT_EQ(fwd[0]->match.not_connmark, 0x10000000u);
   std::vector<std::string> user;
   for (const auto& c : rs.chains)
     if (!c.builtin) user.push_back(c.name);
