@@ -1,0 +1,223 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+// Drives NftBackend from the shell for tests/netns/204-adapter-nft-backend (run inside a throw-away
+// network namespace as root). Prints what the backend reads back; the story compares the kernel's
+// view through `nft list table inet ftpwall`.
+//   nft_backend_probe install [--role gateway|server] [--queue N] [--bypass] [--port P]... [--exempt-mark M] [--nat]
+//   nft_backend_probe open SESSION OPENING SRC DST:PORT EXPIRES_UNIX [--dnat IP:PORT] [--snat IP] [--queue N]
+//   nft_backend_probe close SESSION OPENING | close-session SESSION | flush | list | state | remove | steering
+//   nft_backend_probe batch STEP [, STEP]...   one apply(); STEP = open ... (as above) | close SESSION OPENING
+//   nft_backend_probe [--fail-batch] [--steering queue|xt] CMD ...   (NftOptions)
+//   nft_backend_probe bench N...   latency of one open (one batch, one OpenStep) and one close with N live openings
+//   nft_backend_probe stress N     N opens and closes, one batch each
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "firewall/nft_backend.hpp"
+
+using namespace ftpwall;
+using namespace ftpwall::firewall;
+
+namespace {
+
+[[noreturn]] void die(const std::string& msg) {
+  std::fprintf(stderr, "nft_backend_probe: %s\n", msg.c_str());
+  std::exit(1);
+}
+
+void check(const Result<void>& r) {
+  if (!r) die(r.error().message);
+}
+
+Address addr(std::string_view s) {
+  auto a = Address::parse(s, Family::v4);
+  if (!a) die("bad address " + std::string(s));
+  return *a;
+}
+
+Endpoint endpoint(std::string_view s) {
+  const auto colon = s.rfind(':');
+  if (colon == std::string_view::npos) die("bad endpoint " + std::string(s));
+  return Endpoint{addr(s.substr(0, colon)), static_cast<std::uint16_t>(std::stoul(std::string(s.substr(colon + 1))))};
+}
+
+std::string show(const Opening& o) {
+  std::string s = "s" + std::to_string(o.id.session) + " o" + std::to_string(o.id.opening) + " " + o.source.to_string() +
+                  " -> " + o.destination.to_string() + " until " +
+                  std::to_string(std::chrono::round<std::chrono::seconds>(wall_time(o.expires).time_since_epoch()).count());
+  if (o.dnat_to) s += " dnat " + o.dnat_to->to_string();
+  if (o.snat_to) s += " snat " + o.snat_to->to_string();
+  if (o.queue) s += " queue " + std::to_string(*o.queue);
+  return s;
+}
+
+Opening opening_of(const std::vector<std::string>& a) {
+  if (a.size() < 6) die("open: SESSION OPENING SRC DST:PORT EXPIRES_UNIX [--dnat IP:PORT] [--snat IP] [--queue N]");
+  Opening o;
+  o.id = {std::stoull(a[1]), static_cast<std::uint32_t>(std::stoul(a[2]))};
+  o.source = addr(a[3]);
+  o.destination = endpoint(a[4]);
+  o.expires = monotonic_time(WallClock::time_point(std::chrono::seconds(std::stoll(a[5]))));
+  for (std::size_t i = 6; i < a.size(); i += 2) {
+    if (i + 1 >= a.size()) die("open: " + a[i] + " needs a value");
+    if (a[i] == "--dnat") o.dnat_to = endpoint(a[i + 1]);
+    else if (a[i] == "--snat") o.snat_to = addr(a[i + 1]);
+    else if (a[i] == "--queue") o.queue = static_cast<std::uint16_t>(std::stoul(a[i + 1]));
+    else die("open: unknown option " + a[i]);
+  }
+  return o;
+}
+
+Opening synthetic(std::uint64_t session, std::uint32_t n, Clock::time_point expires) {
+  Opening o;
+  o.id = {session, n};
+  o.source = Address::v4(198, 51, 100, static_cast<std::uint8_t>(1 + n % 250));
+  o.destination = Endpoint{Address::v4(203, 0, 113, static_cast<std::uint8_t>(1 + (n / 250) % 250)),
+                           static_cast<std::uint16_t>(1024 + session * 7 + n % 60000)};
+  o.expires = expires;
+  return o;
+}
+
+double pct(std::vector<double> v, double p) {
+  std::sort(v.begin(), v.end());
+  const auto i = static_cast<std::size_t>(p * static_cast<double>(v.size() - 1) + 0.5);
+  return v[std::min(i, v.size() - 1)];
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> a(argv + 1, argv + argc);
+  NftOptions options;
+  for (;;) {
+    if (!a.empty() && a[0] == "--fail-batch") {
+      options.fail_batch = [] { return true; };
+      a.erase(a.begin());
+    } else if (a.size() >= 2 && a[0] == "--steering") {
+      options.steering = a[1] == "queue" ? NftOptions::Steering::queue : NftOptions::Steering::xt_nfqueue;
+      a.erase(a.begin(), a.begin() + 2);
+    } else {
+      break;
+    }
+  }
+  if (a.empty()) die("usage: nft_backend_probe [--fail-batch] [--steering queue|xt] install|open|close|close-session|batch|flush|list|state|remove|steering|bench|stress ...");
+  NftBackend b(options);
+  const std::string cmd = a[0];
+  if (cmd == "install") {
+    HookSpec spec;
+    spec.control_ports.clear();
+    for (std::size_t i = 1; i < a.size(); ++i) {
+      if (a[i] == "--role" && i + 1 < a.size()) spec.role = a[++i] == "server" ? Role::server : Role::gateway;
+      else if (a[i] == "--queue" && i + 1 < a.size()) spec.queue_num = static_cast<std::uint16_t>(std::stoul(a[++i]));
+      else if (a[i] == "--bypass") spec.queue_bypass = true;
+      else if (a[i] == "--port" && i + 1 < a.size()) spec.control_ports.push_back(static_cast<std::uint16_t>(std::stoul(a[++i])));
+      else if (a[i] == "--exempt-mark" && i + 1 < a.size()) spec.exempt_mark = static_cast<std::uint32_t>(std::stoul(a[++i], nullptr, 0));
+      else if (a[i] == "--nat") spec.nat = true;
+      else die("install: unknown option " + a[i]);
+    }
+    if (spec.control_ports.empty()) spec.control_ports.push_back(21);
+    check(b.install_hooks(spec));
+    std::printf("steering: %s\n", std::string(b.steering()).c_str());
+  } else if (cmd == "steering") {
+    auto s = b.detect_steering();
+    if (!s) die(s.error().message);
+    std::printf("%s\n", std::string(b.steering()).c_str());
+  } else if (cmd == "open" && a.size() >= 6) {
+    check(b.open(opening_of(a)));
+  } else if (cmd == "batch" && a.size() >= 2) {
+    std::vector<Change> batch;
+    std::vector<std::string> step;
+    auto flush_step = [&] {
+      if (step.empty()) die("batch: empty step");
+      if (step[0] == "open") batch.push_back(OpenStep{opening_of(step)});
+      else if (step[0] == "close" && step.size() == 3)
+        batch.push_back(CloseStep{OpeningId{std::stoull(step[1]), static_cast<std::uint32_t>(std::stoul(step[2]))}});
+      else die("batch: bad step " + step[0]);
+      step.clear();
+    };
+    for (std::size_t i = 1; i < a.size(); ++i) {
+      if (a[i] == ",") flush_step();
+      else step.push_back(a[i]);
+    }
+    flush_step();
+    check(b.apply(batch));
+  } else if (cmd == "close" && a.size() == 3) {
+    check(b.close(OpeningId{std::stoull(a[1]), static_cast<std::uint32_t>(std::stoul(a[2]))}));
+  } else if (cmd == "close-session" && a.size() == 2) {
+    check(b.close_session(std::stoull(a[1])));
+  } else if (cmd == "flush") {
+    check(b.flush_own());
+  } else if (cmd == "remove") {
+    check(b.remove_hooks());
+  } else if (cmd == "list") {
+    auto l = b.list_own();
+    if (!l) die(l.error().message);
+    for (const auto& o : *l) std::printf("%s\n", show(o).c_str());
+  } else if (cmd == "state") {
+    auto s = b.hook_state();
+    if (!s) die(s.error().message);
+    std::printf("accept_chain=%d dnat_chain=%d snat_chain=%d own_hooks=%u foreign_jumps=%u foreign_queue=%u openings=%u\n",
+                s->accept_chain, s->dnat_chain, s->snat_chain, s->own_hooks, s->foreign_jumps, s->foreign_queue,
+                s->openings);
+    for (const auto& r : s->steering) {
+      const char* how = r.match == SteerMatch::dport ? "dport" : r.match == SteerMatch::sport ? "sport"
+                        : r.match == SteerMatch::ct_original_dport ? "ctorigdstport" : "none";
+      const char* dir = r.dir == CtDir::original ? " ctdir original" : r.dir == CtDir::reply ? " ctdir reply" : "";
+      std::printf("steering %s %s %u%s queue %u/%u%s%s\n", r.chain.c_str(), how, r.port, dir, r.queue_num,
+                  r.queues_total, r.bypass ? " bypass" : "", r.own ? " own" : "");
+    }
+  } else if (cmd == "stress" && a.size() == 2) {
+    const auto expires = Clock::now() + std::chrono::hours(1);
+    const auto n = static_cast<std::uint32_t>(std::stoul(a[1]));
+    for (std::uint32_t k = 0; k < n; ++k) {
+      check(b.open(synthetic(5, k, expires)));
+      check(b.close(OpeningId{5, k}));
+    }
+    std::printf("commits=%llu max_apply_us=%llu\n", static_cast<unsigned long long>(b.stats().commits),
+                static_cast<unsigned long long>(b.stats().max_apply_us));
+  } else if (cmd == "bench") {
+    const auto expires = Clock::now() + std::chrono::hours(1);
+    std::optional<std::uint16_t> queue;  // --queue N: the measured openings queue their SYN (as the daemon's do)
+    for (std::size_t i = 1; i < a.size(); ++i) {
+      if (a[i] == "--queue" && i + 1 < a.size()) {
+        queue = static_cast<std::uint16_t>(std::stoul(a[++i]));
+        continue;
+      }
+      const auto n = static_cast<std::uint32_t>(std::stoul(a[i]));
+      check(b.flush_own());
+      for (std::uint32_t k = 0; k < n; k += 1000) {  // the live openings, 1 000 per batch
+        std::vector<Change> fill;
+        for (std::uint32_t j = k; j < std::min(n, k + 1000); ++j) fill.push_back(OpenStep{synthetic(1, j, expires)});
+        check(b.apply(fill));
+      }
+      // One opening added and removed at a time, as the daemon does: one batch each.
+      // commit = sendmsg + acknowledgement; apply = the whole call.
+      std::vector<double> open_commit, open_apply, close_commit, close_apply;
+      constexpr int rounds = 200;
+      for (int round = 0; round < rounds; ++round) {
+        Opening o = synthetic(2, static_cast<std::uint32_t>(round), expires);
+        o.queue = queue;
+        check(b.open(o));
+        open_commit.push_back(static_cast<double>(b.stats().last_commit_us));
+        open_apply.push_back(static_cast<double>(b.stats().last_apply_us));
+        check(b.close(o.id));
+        close_commit.push_back(static_cast<double>(b.stats().last_commit_us));
+        close_apply.push_back(static_cast<double>(b.stats().last_apply_us));
+      }
+      auto st = b.hook_state();
+      std::printf("openings=%u open: apply_p50_us=%.0f apply_p99_us=%.0f commit_p50_us=%.0f commit_p99_us=%.0f"
+                  " close: apply_p50_us=%.0f apply_p99_us=%.0f\n",
+                  st ? st->openings : 0u, pct(open_apply, 0.5), pct(open_apply, 0.99), pct(open_commit, 0.5),
+                  pct(open_commit, 0.99), pct(close_apply, 0.5), pct(close_apply, 0.99));
+    }
+    check(b.flush_own());
+  } else {
+    die("unknown command or wrong arguments: " + cmd);
+  }
+  return 0;
+}
