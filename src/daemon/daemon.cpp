@@ -32,8 +32,6 @@ struct Overloaded : F... {
 template <class... F>
 Overloaded(F...) -> Overloaded<F...>;
 
-std::size_t idx(Direction d) { return static_cast<std::size_t>(d); }
-
 // Sessions that ended (221/421, FIN both ways, RST) stay known this long, so that the last ACKs
 // and FINs are not mistaken for a session to pick up; conntrack's disappearance ends it sooner.
 constexpr auto linger = std::chrono::seconds(30);
@@ -44,8 +42,6 @@ constexpr auto ct_check_interval = std::chrono::seconds(10);
 constexpr std::uint8_t tcp_established = 3;
 constexpr std::uint8_t tcp_time_wait = 7;
 constexpr std::uint8_t tcp_close = 8;
-// The kernel check's task reports a repair through its Result (the worker's only channel back).
-constexpr std::string_view repaired = "repaired: ";
 
 
 std::string tuple_text(const Tuple& t) { return t.src.to_string() + " -> " + t.dst.to_string(); }
@@ -77,6 +73,13 @@ firewall::Role to_firewall(config::Role r) {
 
 Daemon::Daemon(config::Config cfg, Options opts) : cfg_(std::move(cfg)), opts_(std::move(opts)) {
   policy_ = std::make_shared<const Policy>(cfg_.policy);
+  apply_limits();
+}
+
+void Daemon::apply_limits() {
+  half_open_.set_limits({cfg_.openings.max_half_open, cfg_.openings.max_half_open_per_source,
+                         std::chrono::seconds(cfg_.openings.half_open_timeout_s)});
+  openings_.set_limits({cfg_.openings.max_total, cfg_.openings.max_per_source});
 }
 
 Daemon::~Daemon() {
@@ -275,6 +278,7 @@ void Daemon::reload() {
   // shared_ptr keeps it alive); the last session of an older one frees it.
   policy_ = std::make_shared<const Policy>(next.policy);
   cfg_ = std::move(next);
+  apply_limits();
   log::set_level(cfg_.log_level);
   spdlog::info("configuration reloaded from {}", cfg_.source);
 }
@@ -301,6 +305,10 @@ void Daemon::verdict(std::uint32_t id, netlink::Verdict v, std::span<const std::
     auto d = limiter_.allow(1000, log::RateLimiter::Clock::now());
     if (d.log) spdlog::warn("verdict for packet {}: {}", id, r.error().message);
   }
+}
+
+void Daemon::QueueSink::verdict(std::uint32_t id, bool accept, std::span<const std::uint8_t> bytes) {
+  d_.verdict(id, accept ? netlink::Verdict::accept : netlink::Verdict::drop, bytes);
 }
 
 namespace {
@@ -372,7 +380,7 @@ void Daemon::on_packet(const netlink::QueuedPacket& p) {
   } else if (syn) {
     // A first SYN: of a new control connection (steered because its original destination port
     // is a control port), or of a data connection an opening queued.
-    if (is_control_port(cfg_, dst.port) && !openings_.contains({src.addr, dst}))
+    if (is_control_port(cfg_, dst.port) && !openings_.contains(src.addr, dst))
       start_half_open(p.id, *view, Key{src, dst});
     else
       on_data_syn(p.id, *view);
@@ -381,62 +389,24 @@ void Daemon::on_packet(const netlink::QueuedPacket& p) {
   }
 }
 
-Daemon::SessionState* Daemon::session_by_id(std::uint64_t id) {
-  auto k = session_keys_.find(id);
-  if (k == session_keys_.end()) return nullptr;
-  auto s = sessions_.find(k->second);
-  return s == sessions_.end() ? nullptr : &s->second;
-}
-
 // ---- half-open sessions (security review H1) ----
-// A SYN costs the daemon a copy of the SYN and three small index entries, nothing else: SYNs
-// that the admin's filter drops or that nobody answers never become sessions. At the caps the
-// oldest half-open session (of that source, or of all) is forgotten for the new one; those left
-// unanswered are forgotten after half_open_timeout. The SYN passes at once either way.
+// A SYN costs the daemon a copy of the SYN and small index entries, nothing else: SYNs that the
+// admin's filter drops or that nobody answers never become sessions (half_open.hpp). The SYN
+// passes at once either way.
 void Daemon::start_half_open(std::uint32_t id, const PacketView& view, const Key& key) {
-  const auto now = Clock::now();
-  if (auto it = half_open_.find(key); it != half_open_.end()) {
-    it->second.syn.assign(view.bytes().begin(), view.bytes().end());  // the latest SYN counts
-    verdict(id, netlink::Verdict::accept);
-    return;
+  for (const Key& k : half_open_.add(key, {view.bytes().begin(), view.bytes().end()}, Clock::now())) {
+    count(Reason::half_open_evicted);
+    refuse(Reason::half_open_evicted, k.src.addr, tuple_text(k) + ": half-open for a newer SYN");
   }
-  const Address& source = key.src.addr;
-  const auto evict_oldest = [&](const Address* of) {
-    for (auto k = half_open_order_.begin(); k != half_open_order_.end(); ++k) {
-      if (of && k->src.addr != *of) continue;
-      count(Reason::half_open_evicted);
-      refuse(Reason::half_open_evicted, k->src.addr, tuple_text(*k) + ": half-open for a newer SYN");
-      forget_half_open(half_open_.find(*k));
-      return;
-    }
-  };
-  if (half_open_per_source_[source] >= cfg_.openings.max_half_open_per_source) evict_oldest(&source);
-  if (half_open_.size() >= cfg_.openings.max_half_open) evict_oldest(nullptr);
-  half_open_order_.push_back(key);
-  HalfOpen h;
-  h.syn.assign(view.bytes().begin(), view.bytes().end());
-  h.since = now;
-  h.order = std::prev(half_open_order_.end());
-  half_open_.emplace(key, std::move(h));
-  ++half_open_per_source_[source];
   verdict(id, netlink::Verdict::accept);
-}
-
-void Daemon::forget_half_open(std::map<Key, HalfOpen>::iterator it) {
-  if (it == half_open_.end()) return;
-  auto n = half_open_per_source_.find(it->first.src.addr);
-  if (n != half_open_per_source_.end() && --n->second == 0) half_open_per_source_.erase(n);
-  half_open_order_.erase(it->second.order);
-  half_open_.erase(it);
 }
 
 // The connection answered (or the client sent more): a session with its Tracker, the SYN
 // replayed into it; NAT is learnt from conntrack at this packet (on_control_packet).
-Daemon::SessionState* Daemon::promote(const Key& key) {
-  auto it = half_open_.find(key);
-  if (it == half_open_.end()) return nullptr;
-  std::vector<std::uint8_t> syn = std::move(it->second.syn);
-  forget_half_open(it);
+SessionState* Daemon::promote(const Key& key) {
+  auto taken = half_open_.take(key);
+  if (!taken) return nullptr;
+  std::vector<std::uint8_t> syn = std::move(*taken);
   const Address& source = key.src.addr;
   if (sessions_.size() >= cfg_.openings.max_sessions) {
     count(Reason::session_limit);
@@ -444,11 +414,10 @@ Daemon::SessionState* Daemon::promote(const Key& key) {
                                               " sessions tracked, passed untracked");
     return nullptr;
   }
-  if (auto n = sessions_per_source_.find(source);
-      n != sessions_per_source_.end() && n->second >= cfg_.openings.max_sessions_per_source) {
+  if (const std::size_t n = sessions_.of_client(source); n >= cfg_.openings.max_sessions_per_source) {
     count(Reason::source_session_limit);
     refuse(Reason::source_session_limit, source,
-           tuple_text(key) + ": " + std::to_string(n->second) + " sessions of " + source.to_string() + ", passed untracked");
+           tuple_text(key) + ": " + std::to_string(n) + " sessions of " + source.to_string() + ", passed untracked");
     return nullptr;
   }
   auto view = PacketView::parse(syn);
@@ -461,7 +430,7 @@ Daemon::SessionState* Daemon::promote(const Key& key) {
   s.client_isn = view->seq();
   s.tracker->on_packet(Direction::client_to_server, view->bytes(), now_ms());  // the SYN: nothing to decide
   s.syn = std::move(syn);
-  return add_session(key, std::move(s));
+  return &add_session(key, std::move(s));
 }
 
 void Daemon::query_conntrack(SessionState& s, const Key& key, Direction dir) {
@@ -487,14 +456,14 @@ void Daemon::query_conntrack(SessionState& s, const Key& key, Direction dir) {
            tuple_text(key) + ": conntrack's original tuple is " + tuple_text((*e)->tuples.original) + ", passed untouched");
     s.tuples = (*e)->tuples;
     s.ct_id = (*e)->id;
-    by_original_[s.tuples.original] = key;
+    sessions_.set_original(s, s.tuples.original);
     s.tracker.reset();
     s.syn.clear();
     return;
   }
   s.tuples = (*e)->tuples;
   s.ct_id = (*e)->id;
-  by_original_[s.tuples.original] = key;
+  sessions_.set_original(s, s.tuples.original);
   if ((*e)->has_helper() && s.tracker) {
     spdlog::warn("session s{} {} carries the kernel helper \"{}\" (a leftover CT --helper rule?): passed through untouched",
                  s.id, tuple_text(s.tuples.original), (*e)->helper);
@@ -528,9 +497,9 @@ void Daemon::query_conntrack(SessionState& s, const Key& key, Direction dir) {
 // record deleted, corrections lost). The session is replaced only when it has ended on the wire
 // (FIN both ways or RST) or conntrack no longer holds its entry as it was (gone, another id, or
 // TIME_WAIT/CLOSE); otherwise the SYN is syn_mismatch and changes nothing.
-Daemon::SessionState* Daemon::find_or_start(const Key& key, Direction dir, const PacketView& view) {
+SessionState* Daemon::find_or_replace(const Key& key, Direction dir, const PacketView& view) {
   const bool syn = view.has_flag(tcp_flag::syn) && !view.has_flag(tcp_flag::ack);
-  auto it = sessions_.find(key);
+  auto it = sessions_.find_it(key);
   if (it == sessions_.end()) return nullptr;
   SessionState& s = it->second;
   if (!(syn && dir == Direction::client_to_server && s.client_isn != view.seq())) return &s;
@@ -550,35 +519,21 @@ Daemon::SessionState* Daemon::find_or_start(const Key& key, Direction dir, const
   }
   spdlog::debug("session s{}: 4-tuple reused by a new SYN", s.id);
   end_session(s, Reason::connection_closed);
-  for (Direction d : {Direction::client_to_server, Direction::server_to_client}) release_waiting(s, d);
+  gate_.release(s.id, false);
   erase_session(it);
   return nullptr;  // the caller starts a half-open session for the new connection
 }
 
-Daemon::SessionState* Daemon::add_session(const Key& key, SessionState s) {
+SessionState& Daemon::add_session(const Key& key, SessionState s) {
   ++stats_.sessions;
   if (!s.policy) s.policy = policy_;
   spdlog::debug("session s{} {} started", s.id, tuple_text(s.tuples.original));
-  session_keys_[s.id] = key;
-  ++sessions_per_source_[key.src.addr];
-  if (s.ct_known) by_original_[s.tuples.original] = key;
-  return &sessions_.emplace(key, std::move(s)).first->second;
+  return sessions_.add(key, std::move(s));
 }
 
-// The one way a session leaves the table: its record, its indexes, its per-source counts.
-std::map<Daemon::Key, Daemon::SessionState>::iterator Daemon::erase_session(std::map<Key, SessionState>::iterator it) {
-  SessionState& s = it->second;
-  forget(s);
-  session_keys_.erase(s.id);
-  if (auto o = by_original_.find(s.tuples.original); o != by_original_.end() && o->second == it->first) by_original_.erase(o);
-  if (auto n = sessions_per_source_.find(it->first.src.addr); n != sessions_per_source_.end() && --n->second == 0)
-    sessions_per_source_.erase(n);
-  if (s.held) {
-    if (auto h = held_per_source_.find(it->first.src.addr); h != held_per_source_.end()) {
-      h->second -= std::min(h->second, s.held);
-      if (h->second == 0) held_per_source_.erase(h);
-    }
-  }
+// The one way a session leaves the daemon: its state record, then the table's indexes.
+SessionTable::Map::iterator Daemon::erase_session(SessionTable::Map::iterator it) {
+  forget(it->second);
   return sessions_.erase(it);
 }
 
@@ -630,8 +585,8 @@ void Daemon::on_unknown_packet(std::uint32_t id, PacketView& view, const Endpoin
   const auto passed_untouched = [&](Reason why, const std::string& what) {
     count(why);
     refuse(why, key.src.addr, tuple_text(ent.tuples.original) + ": " + what + ", passed untouched");
-    SessionState* known = add_session(key, std::move(s));
-    deliver(*known, dir, id, {});
+    SessionState& known = add_session(key, std::move(s));
+    deliver(known, dir, id, {});
   };
   if (!is_control_port(cfg_, ent.tuples.original.dst.port))
     return passed_untouched(Reason::not_a_control_connection, "the original destination port is not a control port");
@@ -663,9 +618,8 @@ void Daemon::on_unknown_packet(std::uint32_t id, PacketView& view, const Endpoin
   }
   if (!allowed)
     return passed_untouched(Reason::pickup_not_allowed, "seen mid-stream, but it started after ftpwalld and has no state record");
-  if (auto n = sessions_per_source_.find(key.src.addr);
-      n != sessions_per_source_.end() && n->second >= cfg_.openings.max_sessions_per_source)
-    return passed_untouched(Reason::source_session_limit, std::to_string(n->second) + " sessions of this client");
+  if (const std::size_t n = sessions_.of_client(key.src.addr); n >= cfg_.openings.max_sessions_per_source)
+    return passed_untouched(Reason::source_session_limit, std::to_string(n) + " sessions of this client");
   s.policy = policy_;
 
   auto t = Tracker::pick_up(s.tuples, *s.policy, history, std::move(saved));
@@ -683,13 +637,13 @@ void Daemon::on_unknown_packet(std::uint32_t id, PacketView& view, const Endpoin
     spdlog::info("session s{} {} picked up mid-stream{}; its announcements count after one command/reply round trip",
                  s.id, tuple_text(s.tuples.original),
                  history == PickupHistory::restored ? " with its recorded corrections" : "");
-  SessionState* picked = add_session(key, std::move(s));
-  attach_port_chooser(*picked);
-  track(*picked, id, view, dir);
+  SessionState& picked = add_session(key, std::move(s));
+  attach_port_chooser(picked);
+  track(picked, id, view, dir);
 }
 
 void Daemon::on_control_packet(std::uint32_t id, PacketView& view, Direction dir, const Key& key) {
-  SessionState* s = find_or_start(key, dir, view);
+  SessionState* s = find_or_replace(key, dir, view);
   if (!s) {
     const bool syn = view.has_flag(tcp_flag::syn) && !view.has_flag(tcp_flag::ack);
     if (syn && dir == Direction::client_to_server && !sessions_.contains(key)) {
@@ -721,13 +675,13 @@ void Daemon::track(SessionState& ss, std::uint32_t id, PacketView& view, Directi
   // Held bytes are bounded per client address too (security review M6e): each held packet also
   // occupies a slot of the kernel's queue. A packet with payload that this session might hold is
   // dropped before the Tracker sees it, as if it was lost; its sender retransmits it.
-  const Address& source = session_keys_.at(s->id).src.addr;
-  const auto held_now = held_per_source_.find(source);
-  if (held_now != held_per_source_.end() && held_now->second >= cfg_.openings.max_held_bytes_per_source &&
-      s->tracker->hold_enabled(dir) && !view.payload().empty()) {
+  const Address& source = s->client();
+  const std::size_t held_now = sessions_.held_of(source);
+  if (held_now > 0 && held_now >= cfg_.openings.max_held_bytes_per_source && s->tracker->hold_enabled(dir) &&
+      !view.payload().empty()) {
     count(Reason::source_hold_limit);
     refuse(Reason::source_hold_limit, source,
-           "s" + std::to_string(s->id) + ": " + std::to_string(held_now->second) + " bytes held for " + source.to_string() +
+           "s" + std::to_string(s->id) + ": " + std::to_string(held_now) + " bytes held for " + source.to_string() +
                ", packet dropped (the sender retransmits)");
     verdict(id, netlink::Verdict::drop);
     return;
@@ -735,18 +689,9 @@ void Daemon::track(SessionState& ss, std::uint32_t id, PacketView& view, Directi
   PacketOutcome out = s->tracker->on_packet(dir, view.bytes(), now_ms(), id);
   if (spdlog::should_log(spdlog::level::trace))
     for (const auto& d : out.decisions) spdlog::trace("s{}: {}", s->id, to_string(d));
-  account_held(*s, source);
+  sessions_.account_held(*s);
   if (s->tracker->ended()) s->tcp_ended = true;
   act(*s, out, id, dir);
-}
-
-void Daemon::account_held(SessionState& s, const Address& source) {
-  const std::size_t now = s.tracker ? s.tracker->held_bytes() : 0;
-  if (now == s.held) return;
-  std::size_t& total = held_per_source_[source];
-  total = total + now - std::min(total, s.held);
-  s.held = now;
-  if (total == 0) held_per_source_.erase(source);
 }
 
 void Daemon::act(SessionState& s, PacketOutcome& out, std::optional<std::uint32_t> id, Direction dir) {
@@ -764,7 +709,7 @@ void Daemon::act(SessionState& s, PacketOutcome& out, std::optional<std::uint32_
                    },
                    [&](const Violation& v) {
                      count(v.reason);
-                     refuse(v.reason, session_keys_.at(s.id).src.addr,
+                     refuse(v.reason, s.client(),
                             "s" + std::to_string(s.id) + " " + std::string(name(v.direction)) + " \"" +
                                 printable(v.bytes) + "\" (" + std::string(name(v.action)) + ")");
                      if (v.action == ViolationAction::reset) {
@@ -792,7 +737,7 @@ void Daemon::act(SessionState& s, PacketOutcome& out, std::optional<std::uint32_
                      end_reason = e.reason;
                    },
                    [&](const Rewrite& rw) {
-                     if (info_allowed(3, session_keys_.at(s.id).src.addr))
+                     if (info_allowed(3, s.client()))
                        spdlog::info("session s{}: {}", s.id, to_string(Decision{rw}));
                      rewrote = true;
                      // A length change shifts sequence numbers the kernel's window tracking does not
@@ -838,28 +783,18 @@ void Daemon::act(SessionState& s, PacketOutcome& out, std::optional<std::uint32_
 void Daemon::on_open(SessionState& s, const OpenData& od) {
   if (od.family != Family::v4) return;  // IPv6 control traffic is not queued in this round
   if (s.opening) close_opening(s, Reason::opening_replaced);
-  const Address& client = client_of(s);
+  const Address& client = s.client();
   const std::string what = "s" + std::to_string(s.id) + " " + od.source.to_string() + " -> " + od.destination.to_string();
   // The data SYN reaches the arbitration (filter FORWARD) after nat PREROUTING: key by what it shows.
-  const std::pair<Address, Endpoint> match{od.source, od.nat() ? od.inside : od.destination};
-  // One session never closes another's opening (review L8): clients that share one address
-  // (CGNAT) would kill or take over each other's. The newer announcement gets none, as
-  // nf_conntrack_ftp refuses an expectation that clashes with another master's.
-  if (auto other = openings_.find(match); other != openings_.end() && other->second != s.id) {
-    count(Reason::opening_clash);
-    refuse(Reason::opening_clash, client, what + ": session s" + std::to_string(other->second) + " has that opening");
-    return;
-  }
-  if (openings_.size() >= cfg_.openings.max_total) {
-    count(Reason::opening_limit);
-    refuse(Reason::opening_limit, client, what + ": " + std::to_string(openings_.size()) + " openings live");
-    return;
-  }
-  if (auto n = openings_per_source_.find(client);
-      n != openings_per_source_.end() && n->second >= cfg_.openings.max_per_source) {
-    count(Reason::source_opening_limit);
-    refuse(Reason::source_opening_limit, client,
-           what + ": " + std::to_string(n->second) + " openings live for " + client.to_string());
+  const OpeningBook::Match match{od.source, od.nat() ? od.inside : od.destination};
+  // opening_clash: one session never closes another's opening (review L8); clients that share
+  // one address (CGNAT) would kill or take over each other's. The newer announcement gets none,
+  // as nf_conntrack_ftp refuses an expectation that clashes with another master's.
+  if (const Reason why = openings_.admit(s.id, client, match); why != Reason::none) {
+    count(why);
+    refuse(why, client,
+           what + ": " + std::to_string(openings_.size()) + " openings live, " +
+               std::to_string(openings_.of_client(client)) + " of " + client.to_string());
     return;
   }
   firewall::Opening o;
@@ -870,15 +805,13 @@ void Daemon::on_open(SessionState& s, const OpenData& od) {
   o.expires = firewall::Clock::now() + std::chrono::seconds(cfg_.openings.lifetime_s);  // monotonic (backend.hpp)
   o.queue = cfg_.queue.number;  // the data SYN comes to us: first SYN wins (on_data_syn)
   o = nat_parts(s, od, std::move(o));
-  openings_[match] = s.id;
-  ++openings_per_source_[client];
-  if (o.dnat_to) dnat_matches_[{o.source, o.destination}] = s.id;
+  openings_.add(s.id, client, o);
   OpeningState st;
   st.opening = o;
   s.opening = std::move(st);
   const std::uint64_t token = next_token_++;
   pending_[token] = Pending{Pending::Kind::open, s.id, od.announced_by, o.id, Clock::now()};
-  ++s.opens_in_flight[idx(od.announced_by)];
+  gate_.opening_started(s.id, od.announced_by);
   worker_->submit(firewall::OpenStep{o}, token);
 }
 
@@ -888,15 +821,14 @@ void Daemon::on_open(SessionState& s, const OpenData& od) {
 // them maps every sequence number the same way and collapses them again on the next ACK.
 void Daemon::record_corrections(SessionState& s) {
   if (!s.tracker) return;
-  auto k = session_keys_.find(s.id);
-  if (s.ct_id == 0 || k == session_keys_.end()) {
+  if (s.ct_id == 0) {
     spdlog::warn("session s{}: no conntrack id, its corrections are not recorded (a restart would lose them)", s.id);
     return;
   }
   SessionRecord r;
   r.ct_id = s.ct_id;
   r.tuples = s.tuples;
-  r.key = k->second;
+  r.key = s.key;
   r.corrections = s.tracker->corrections();
   if (auto w = state_->save(r); !w) {
     spdlog::error("session s{}: recording its corrections: {}", s.id, w.error().message);
@@ -958,20 +890,14 @@ void Daemon::note_preexisting() {
 // and the first would take both data connections. A port is taken when another session's live
 // opening (installed or in flight) DNATs that match; the session's own opening is about to be
 // replaced, as the kernel replaces an expectation of the same master.
-std::optional<std::uint16_t> Daemon::public_port(std::uint64_t session, const Endpoint& wanted,
-                                                 const Address& peer) const {
-  return next_free_port(wanted.port, [&](std::uint16_t port) {
-    // One look-up per port tried, not a scan of every session (review M6g).
-    auto m = dnat_matches_.find({peer, Endpoint{wanted.addr, port}});
-    return m != dnat_matches_.end() && m->second != session;
-  });
-}
-
 void Daemon::attach_port_chooser(SessionState& s) {
   if (!s.tracker) return;
   s.tracker->set_port_chooser(
       [this, id = s.id](const Endpoint& inside, const Endpoint& wanted, const Address& peer) -> std::optional<std::uint16_t> {
-        auto port = public_port(id, wanted, peer);
+        // One look-up per port tried, not a scan of every session (review M6g).
+        auto port = next_free_port(wanted.port, [&](std::uint16_t p) {
+          return openings_.dnat_in_use(id, peer, Endpoint{wanted.addr, p});
+        });
         if (port && *port != wanted.port)
           spdlog::info("session s{}: port in use: {} -> {} announced as {}:{}", id, peer.to_string(), wanted.to_string(),
                        wanted.addr.to_string(), *port);
@@ -989,23 +915,10 @@ firewall::Opening Daemon::nat_parts(const SessionState& s, const OpenData& od, f
   return o;
 }
 
-void Daemon::unindex_opening(SessionState& s) {
-  if (!s.opening) return;
-  const firewall::Opening& o = s.opening->opening;
-  auto m = openings_.find({o.source, o.accepted_destination()});
-  if (m != openings_.end() && m->second == s.id) openings_.erase(m);
-  if (o.dnat_to) {
-    auto d = dnat_matches_.find({o.source, o.destination});
-    if (d != dnat_matches_.end() && d->second == s.id) dnat_matches_.erase(d);
-  }
-  if (auto n = openings_per_source_.find(client_of(s)); n != openings_per_source_.end() && --n->second == 0)
-    openings_per_source_.erase(n);
-}
-
 void Daemon::close_opening(SessionState& s, Reason why) {
   if (!s.opening) return;
   const firewall::Opening& o = s.opening->opening;
-  unindex_opening(s);
+  openings_.remove(s.id, s.client(), o);
   spdlog::debug("opening s{} o{} closed: {}", o.id.session, o.id.opening, name(why));
   const std::uint64_t token = next_token_++;
   pending_[token] = Pending{Pending::Kind::close, s.id, Direction::client_to_server, o.id, Clock::now()};
@@ -1022,25 +935,7 @@ void Daemon::end_session(SessionState& s, Reason why) {
 }
 
 void Daemon::deliver(SessionState& s, Direction dir, std::uint32_t id, std::vector<std::uint8_t> bytes) {
-  auto& w = s.waiting[idx(dir)];
-  if (s.opens_in_flight[idx(dir)] > 0 || !w.empty()) {
-    ++stats_.verdict_waits;
-    w.push_back(Waiting{id, std::move(bytes), Clock::now()});
-    return;
-  }
-  verdict(id, netlink::Verdict::accept, bytes);
-}
-
-void Daemon::release_waiting(SessionState& s, Direction dir) {
-  auto& w = s.waiting[idx(dir)];
-  const auto now = Clock::now();
-  while (!w.empty()) {
-    const auto us = static_cast<std::uint64_t>(
-        std::chrono::duration_cast<std::chrono::microseconds>(now - w.front().since).count());
-    stats_.max_wait_us = std::max(stats_.max_wait_us, us);
-    verdict(w.front().id, s.dropping ? netlink::Verdict::drop : netlink::Verdict::accept, w.front().bytes);
-    w.pop_front();
-  }
+  gate_.deliver(s.id, dir, id, std::move(bytes));
 }
 
 // A data connection's first SYN, queued by an opening's rule (-j NFQUEUE instead of ACCEPT). The
@@ -1052,8 +947,8 @@ void Daemon::on_data_syn(std::uint32_t id, const PacketView& view) {
   const Address src = view.src_address();
   const Endpoint dst{view.dst_address(), view.dst_port()};
   const std::string what = Endpoint{src, view.src_port()}.to_string() + " -> " + dst.to_string();
-  auto m = openings_.find({src, dst});
-  SessionState* s = m == openings_.end() ? nullptr : session_by_id(m->second);
+  const auto owner = openings_.owner(src, dst);
+  SessionState* s = owner ? sessions_.by_id(*owner) : nullptr;
   if (!s || !s->opening || !view.has_flag(tcp_flag::syn) || view.has_flag(tcp_flag::ack)) {
     count(Reason::opening_gone);
     refuse(Reason::opening_gone, src, what);
@@ -1061,13 +956,18 @@ void Daemon::on_data_syn(std::uint32_t id, const PacketView& view) {
     return;
   }
   OpeningState& o = *s->opening;
-  if (!o.winner_port) {
-    o.winner_port = view.src_port();
-    if (info_allowed(5, src)) spdlog::info("data connection s{} o{} {}", o.opening.id.session, o.opening.id.opening, what);
-    verdict(id, netlink::Verdict::accept);
-  } else if (*o.winner_port == view.src_port()) {
-    verdict(id, netlink::Verdict::accept);  // the same connection's SYN, retransmitted
-  } else {
+  switch (OpeningBook::arbitrate(o.winner_port, view.src_port())) {
+    case OpeningBook::Syn::first:
+      if (info_allowed(5, src)) spdlog::info("data connection s{} o{} {}", o.opening.id.session, o.opening.id.opening, what);
+      verdict(id, netlink::Verdict::accept);
+      return;
+    case OpeningBook::Syn::retransmission:
+      verdict(id, netlink::Verdict::accept);  // the same connection's SYN, retransmitted
+      return;
+    case OpeningBook::Syn::taken:
+      break;
+  }
+  {
     count(Reason::opening_used);
     refuse(Reason::opening_used, src, "s" + std::to_string(s->id) + " o" + std::to_string(o.opening.id.opening) + " " + what +
                              ": taken by source port " + std::to_string(*o.winner_port));
@@ -1084,26 +984,22 @@ void Daemon::on_completions() {
     const auto us = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - p.since).count();
     if (p.kind == Pending::Kind::check) {
       check_in_flight_ = false;
-      if (!c.result) {
-        const std::string& m = c.result.error().message;
-        if (m.rfind(repaired, 0) == 0)
-          spdlog::warn("{}", m.substr(std::string_view(repaired).size()));
-        else
-          spdlog::error("kernel check: {}", m);
-      }
+      if (!c.result) spdlog::error("kernel check: {}", c.result.error().message);
+      if (check_repair_ && !check_repair_->empty()) spdlog::warn("{}", *check_repair_);
+      check_repair_.reset();
       continue;
     }
     if (p.kind == Pending::Kind::close) {
       if (!c.result) spdlog::warn("closing opening s{} o{}: {}", p.opening.session, p.opening.opening, c.result.error().message);
       continue;
     }
-    SessionState* s = session_by_id(p.session);
+    SessionState* s = sessions_.by_id(p.session);
     const bool current = s && s->opening && s->opening->opening.id == p.opening;
     if (!c.result) {
       ++stats_.opening_failures;
       spdlog::error("opening s{} o{} not installed: {}", p.opening.session, p.opening.opening, c.result.error().message);
       if (current) {
-        unindex_opening(*s);
+        openings_.remove(s->id, s->client(), s->opening->opening);
         s->opening.reset();
       }
       // Whatever part of it a partial failure left in the kernel goes (review L6): closing an
@@ -1119,12 +1015,12 @@ void Daemon::on_completions() {
         std::string nat;
         if (o.dnat_to) nat += " dnat to " + o.dnat_to->to_string();
         if (o.snat_to) nat += " snat to " + o.snat_to->to_string();
-        if (info_allowed(4, client_of(*s)))
+        if (info_allowed(4, s->client()))
           spdlog::info("opening s{} o{} {} -> {}{} for {} s (in the kernel after {} us)", o.id.session, o.id.opening,
                        o.source.to_string(), o.destination.to_string(), nat, cfg_.openings.lifetime_s, us);
       }
     }
-    if (s && --s->opens_in_flight[idx(p.direction)] == 0) release_waiting(*s, p.direction);
+    gate_.opening_done(p.session, p.direction, s && s->dropping);
   }
 }
 
@@ -1140,7 +1036,7 @@ void Daemon::on_timer() {
     if (s.tracker && !s.ended) {
       if (auto due = s.tracker->next_deadline(); due && *due <= ms) {
         PacketOutcome out = s.tracker->on_timer(ms);
-        account_held(s, it->first.src.addr);
+        sessions_.account_held(s);
         act(s, out, std::nullopt, Direction::client_to_server);
       }
     }
@@ -1148,7 +1044,7 @@ void Daemon::on_timer() {
       spdlog::info("opening s{} o{} expired{}", s.id, s.opening->opening.id.opening, s.opening->winner_port ? "" : " unused");
       close_opening(s, Reason::none);
     }
-    const bool idle = s.waiting[0].empty() && s.waiting[1].empty() && s.opens_in_flight[0] == 0 && s.opens_in_flight[1] == 0;
+    const bool idle = gate_.idle(s.id);
     // An ended session is forgotten only once the connection ended on the wire as well (FIN
     // both ways, RST) or left conntrack (session_gone): after a 221/421 the TCP connection may
     // stay open, and its later lines must meet the ended session, never a pick-up (review M2).
@@ -1159,13 +1055,7 @@ void Daemon::on_timer() {
     }
   }
   // Half-open sessions nobody answered: oldest first, so the scan stops at the first young one.
-  const auto deadline = std::chrono::seconds(cfg_.openings.half_open_timeout_s);
-  while (!half_open_order_.empty()) {
-    auto h = half_open_.find(half_open_order_.front());
-    if (h == half_open_.end() || now - h->second.since < deadline) break;
-    ++stats_.half_open_expired;
-    forget_half_open(h);
-  }
+  stats_.half_open_expired += half_open_.expire(now);
   if (now >= next_kernel_check_ && !check_in_flight_) {
     next_kernel_check_ = now + kernel_check_interval;
     check_kernel();
@@ -1182,7 +1072,7 @@ void Daemon::on_timer() {
 
 // Conntrack's DESTROY events: the connection left conntrack (closed, timed out, flushed).
 void Daemon::on_ct_events() {
-  auto b = ct_events_->read([&](const netlink::ConntrackEntry& e) { session_gone(e.tuples.original, e.id); });
+  auto b = ct_events_->read([&](const netlink::ConntrackEntry& e) { session_gone(sessions_.by_original(e.tuples.original), e.id); });
   if (!b) {
     spdlog::error("{}", b.error().message);
     return;
@@ -1194,21 +1084,14 @@ void Daemon::on_ct_events() {
   }
 }
 
-void Daemon::session_gone(const Tuple& original, std::uint32_t ct_id) {
-  auto k = by_original_.find(original);
-  if (k == by_original_.end()) return;
-  auto it = sessions_.find(k->second);
-  if (it == sessions_.end()) {
-    by_original_.erase(k);
-    return;
-  }
+void Daemon::session_gone(SessionTable::Map::iterator it, std::uint32_t ct_id) {
+  if (it == sessions_.end()) return;
   SessionState& s = it->second;
   if (ct_id != 0 && s.ct_id != 0 && ct_id != s.ct_id) return;  // an earlier connection of that 4-tuple
   end_session(s, Reason::connection_closed);
   s.tcp_ended = true;
   s.ended_at = Clock::now() - linger;  // nothing of it can come any more: forgotten once idle
-  const bool idle = s.waiting[0].empty() && s.waiting[1].empty() && s.opens_in_flight[0] == 0 && s.opens_in_flight[1] == 0;
-  if (idle) erase_session(it);
+  if (gate_.idle(s.id)) erase_session(it);
 }
 
 // After lost events: one dump, and every session whose entry is not in it is gone.
@@ -1220,10 +1103,8 @@ void Daemon::resync_conntrack() {
     spdlog::error("conntrack dump after lost events: {}", n.error().message);
     return;
   }
-  std::vector<Tuple> gone;
-  for (const auto& [original, key] : by_original_)
-    if (!alive.contains(original)) gone.push_back(original);
-  for (const auto& t : gone) session_gone(t, 0);
+  for (const Tuple& t : sessions_.originals())
+    if (!alive.contains(t)) session_gone(sessions_.by_original(t), 0);
 }
 
 // An iptables-restore of the admin's ruleset replaces whole tables and with them our hooks, chains
@@ -1237,8 +1118,10 @@ void Daemon::check_kernel() {
   const std::uint64_t token = next_token_++;
   pending_[token] = Pending{Pending::Kind::check, 0, Direction::client_to_server, {}, Clock::now()};
   check_in_flight_ = true;
+  // A repair is no error: the task says what it put back through this note, read at completion.
+  check_repair_ = std::make_shared<std::string>();
   worker_->call(
-      [daemon_mode, spec, live](firewall::FirewallBackend& b) -> Result<void> {
+      [daemon_mode, spec, live, note = check_repair_](firewall::FirewallBackend& b) -> Result<void> {
         auto st = b.hook_state();
         if (!st) return st.error();
         const bool hooks_gone = daemon_mode && (st->own_hooks < firewall::expected_own_hooks(spec) || !st->accept_chain);
@@ -1252,9 +1135,9 @@ void Daemon::check_kernel() {
         for (const auto& o : live)
           if (o.expires > firewall::Clock::now()) again.push_back(firewall::CloseStep{o.id}), again.push_back(firewall::OpenStep{o});
         if (auto r = b.apply(again); !r) return make_error("reinstalling openings: " + r.error().message);
-        return make_error(std::string(repaired) + "ftpwall rules were removed by someone else (" +
-                          (hooks_gone ? "hooks" : "openings") + "): put back, " + std::to_string(live.size()) +
-                          " openings reinstalled");
+        *note = std::string("ftpwall rules were removed by someone else (") + (hooks_gone ? "hooks" : "openings") +
+                "): put back, " + std::to_string(live.size()) + " openings reinstalled";
+        return {};
       },
       token);
 }
@@ -1269,8 +1152,7 @@ void Daemon::check_conntrack() {
       auto e = ct_->get(s.tuples.original);
       gone = e && !*e;
     }
-    const bool idle = s.waiting[0].empty() && s.waiting[1].empty() && s.opens_in_flight[0] == 0 && s.opens_in_flight[1] == 0;
-    if (gone && idle) {
+    if (gone && gate_.idle(s.id)) {
       end_session(s, Reason::connection_closed);
       it = erase_session(it);
     } else {
@@ -1293,11 +1175,13 @@ int Daemon::stop() {
           verdict(static_cast<std::uint32_t>(r.tag), netlink::Verdict::drop);
           continue;
         }
-        s.waiting[idx(r.direction)].push_back({static_cast<std::uint32_t>(r.tag), std::move(r.bytes), Clock::now()});
+        gate_.deliver(s.id, r.direction, static_cast<std::uint32_t>(r.tag), std::move(r.bytes));
       }
     }
-    for (Direction d : {Direction::client_to_server, Direction::server_to_client}) release_waiting(s, d);
+    gate_.release(s.id, false);
   }
+  stats_.verdict_waits = gate_.waits();
+  stats_.max_wait_us = gate_.max_wait_us();
   worker_.reset();  // applies what is queued, then joins
   int rc = 0;
   if (cfg_.hooks == config::HooksMode::daemon) {

@@ -29,7 +29,11 @@
 #include "ftpwall/core/reason.hpp"
 #include "ftpwall/core/tracker.hpp"
 #include "ftpwall/firewall/backend.hpp"
+#include "daemon/half_open.hpp"
+#include "daemon/opening_book.hpp"
+#include "daemon/session_table.hpp"
 #include "daemon/state_dir.hpp"
+#include "daemon/verdict_gate.hpp"
 #include "firewall/backend_worker.hpp"
 #include "log/log.hpp"
 #include "netlink/conntrack.hpp"
@@ -92,49 +96,8 @@ class Daemon {
 
  private:
   using Clock = std::chrono::steady_clock;
+  using Key = Tuple;  // client endpoint -> server endpoint, as the hook shows them
 
-  // One opening: the core's OpenData as installed (or being installed) for a session.
-  struct OpeningState {
-    firewall::Opening opening;
-    bool installed = false;
-    std::optional<std::uint16_t> winner_port;  // the data connection that took it (its source port)
-  };
-  // A packet whose verdict waits for an opening of its session (the announcing packet and later
-  // packets of that direction).
-  struct Waiting {
-    std::uint32_t id;
-    std::vector<std::uint8_t> bytes;  // empty: unmodified
-    Clock::time_point since;
-  };
-  struct SessionState {
-    std::uint64_t id = 0;
-    ConnTuples tuples;
-    std::unique_ptr<Tracker> tracker;  // empty: passed through untouched (kernel helper, FTPS, refused pick-up)
-    std::optional<std::uint32_t> client_isn;
-    // The client's SYN, kept until the ctnetlink query (the SYN's entry is unconfirmed at the hook):
-    // when the entry shows NAT, the Tracker is rebuilt with the real tuples and the SYN replayed.
-    std::vector<std::uint8_t> syn;
-    bool ct_known = false;              // the ctnetlink query was made
-    bool liberal = false;               // IP_CT_TCP_FLAG_BE_LIBERAL set on the entry (issue 5)
-    std::uint32_t ct_id = 0;            // CTA_ID of the entry (0: unknown); names the state record
-    bool recorded = false;              // a state record exists for it (state_dir.hpp)
-    bool ended = false;                 // SessionEnd (221/421, QUIT), RST, or both FINs
-    bool tcp_ended = false;             // RST or both FINs seen: only then may a new SYN replace it
-    std::size_t held = 0;               // bytes its Tracker holds now (held_per_source_)
-    std::shared_ptr<const Policy> policy;  // the one its Tracker borrows (kept alive across reloads)
-    bool dropping = false;              // a violation with action reset: drop what follows
-    Clock::time_point ended_at{};
-    std::optional<OpeningState> opening;  // at most one per session
-    std::array<unsigned, 2> opens_in_flight{};   // per direction
-    std::array<std::deque<Waiting>, 2> waiting{};
-  };
-  // A client's SYN and nothing else yet (security review H1): a few bytes, in a table of its own,
-  // the oldest evicted first. Promoted to a SessionState at the connection's next packet.
-  struct HalfOpen {
-    std::vector<std::uint8_t> syn;
-    Clock::time_point since;
-    std::list<Tuple>::iterator order;  // in half_open_order_ (a Key)
-  };
   // What a worker completion token stands for.
   struct Pending {
     enum class Kind : std::uint8_t { open, close, check } kind = Kind::open;
@@ -143,63 +106,72 @@ class Daemon {
     firewall::OpeningId opening;
     std::chrono::steady_clock::time_point since;
   };
-  using Key = Tuple;  // client endpoint -> server endpoint, as the hook shows them
+  // The NFQUEUE socket as the verdict gate's sink: full checksums for "checksum not ready" packets.
+  class QueueSink final : public VerdictSink {
+   public:
+    explicit QueueSink(Daemon& d) : d_(d) {}
+    void verdict(std::uint32_t id, bool accept, std::span<const std::uint8_t> bytes) override;
+
+   private:
+    Daemon& d_;
+  };
 
   Daemon(config::Config cfg, Options opts);
   Result<void> open_kernel();
   int stop();
 
+  // ---- the packet path ----
   void on_queue();
   void on_packet(const netlink::QueuedPacket& p);
   void on_control_packet(std::uint32_t id, PacketView& view, Direction dir, const Key& key);
-  void on_data_syn(std::uint32_t id, const PacketView& view);
-  SessionState* find_or_start(const Key& key, Direction dir, const PacketView& view);
-  SessionState* add_session(const Key& key, SessionState s);
   void on_unknown_packet(std::uint32_t id, PacketView& view, const Endpoint& src, const Endpoint& dst);
-  void track(SessionState& s, std::uint32_t id, PacketView& view, Direction dir);
-  void note_preexisting();
+  void on_data_syn(std::uint32_t id, const PacketView& view);
   void start_half_open(std::uint32_t id, const PacketView& view, const Key& key);
-  void forget_half_open(std::map<Key, HalfOpen>::iterator it);
   SessionState* promote(const Key& key);
-  std::map<Key, SessionState>::iterator erase_session(std::map<Key, SessionState>::iterator it);
-  void on_ct_events();
-  void resync_conntrack();
-  void session_gone(const Tuple& original, std::uint32_t ct_id);
-  void count(Reason r) { ++stats_.reasons[static_cast<std::size_t>(r)]; }
+  SessionState* find_or_replace(const Key& key, Direction dir, const PacketView& view);
+  SessionState& add_session(const Key& key, SessionState s);
+  SessionTable::Map::iterator erase_session(SessionTable::Map::iterator it);
   void query_conntrack(SessionState& s, const Key& key, Direction dir);
+  void track(SessionState& s, std::uint32_t id, PacketView& view, Direction dir);
   void act(SessionState& s, PacketOutcome& out, std::optional<std::uint32_t> id, Direction dir);
+  void deliver(SessionState& s, Direction dir, std::uint32_t id, std::vector<std::uint8_t> bytes);
+  void verdict(std::uint32_t id, netlink::Verdict v, std::span<const std::uint8_t> bytes = {});
+
+  // ---- openings ----
   void on_open(SessionState& s, const OpenData& od);
   void close_opening(SessionState& s, Reason why);
-  void unindex_opening(SessionState& s);  // drops the opening from openings_, dnat_matches_ and the per-source count
-  const Address& client_of(const SessionState& s) const { return session_keys_.at(s.id).src.addr; }
-  void account_held(SessionState& s, const Address& source);
   void end_session(SessionState& s, Reason why);
-  void deliver(SessionState& s, Direction dir, std::uint32_t id, std::vector<std::uint8_t> bytes);
-  void release_waiting(SessionState& s, Direction dir);
-  void verdict(std::uint32_t id, netlink::Verdict v, std::span<const std::uint8_t> bytes = {});
+  firewall::Opening nat_parts(const SessionState& s, const OpenData& od, firewall::Opening o) const;
+  void attach_port_chooser(SessionState& s);
+
+  // ---- state records, conntrack ----
   void record_corrections(SessionState& s);
   void forget(SessionState& s);
   void restore_records();
-  firewall::Opening nat_parts(const SessionState& s, const OpenData& od, firewall::Opening o) const;
-  // "Port in use" (rewrite.hpp): the public port for session `session`'s client-NAT announcement.
-  std::optional<std::uint16_t> public_port(std::uint64_t session, const Endpoint& wanted, const Address& peer) const;
-  void attach_port_chooser(SessionState& s);
+  void note_preexisting();
+  void on_ct_events();
+  void resync_conntrack();
+  void session_gone(SessionTable::Map::iterator it, std::uint32_t ct_id);
+  void check_conntrack();
+
+  // ---- logging and counting ----
+  void count(Reason r) { ++stats_.reasons[static_cast<std::size_t>(r)]; }
   // One warning per (reason, source) bucket: one client's flood cannot hide another's refusals.
   void refuse(Reason reason, const Address& source, const std::string& what);
   // Info lines of the packet path (openings, data connections, rewrites, pick-ups), limited per
-  // (kind, source) likewise; the counters stay exact.
+  // (kind, source) likewise, unless debug logging; the counters stay exact.
   bool info_allowed(std::uint32_t kind, const Address& source);
 
+  // ---- the loop's other sources ----
   void on_signal();
   void reload();
+  void apply_limits();  // the tables' caps from cfg_ (start, SIGHUP)
   void on_timer();
   void on_completions();
   void check_kernel();
-  void check_conntrack();
 
   std::uint64_t now_ms() const;
   firewall::HookSpec hook_spec() const;
-  SessionState* session_by_id(std::uint64_t id);
 
   // ---- start-up order ----
   config::Config cfg_;
@@ -215,7 +187,7 @@ class Daemon {
   bool ct_events_lost_ = false;
   std::unique_ptr<StateDir> state_;
   // Records of an earlier instance whose conntrack entry still exists, by hook key: claimed by the
-  // pick-up of their session (find_or_start).
+  // pick-up of their session (on_unknown_packet).
   std::map<Key, SessionRecord> restored_;
   // Control connections conntrack had when this instance started (original tuple -> CTA_ID): the
   // only ones it picks up mid-stream without a record. Emptied as they are picked up.
@@ -223,20 +195,13 @@ class Daemon {
   std::unique_ptr<netlink::NfQueue> queue_;
   std::unique_ptr<firewall::FirewallBackend> backend_;
   std::unique_ptr<firewall::BackendWorker> worker_;
-  std::map<Key, SessionState> sessions_;
-  std::map<Key, HalfOpen> half_open_;
-  std::list<Tuple> half_open_order_;  // Keys, oldest first
-  std::map<Address, unsigned> half_open_per_source_;
-  std::map<Address, unsigned> sessions_per_source_;
-  std::map<Address, unsigned> openings_per_source_;  // live (installed or in flight), by the session's client
-  std::map<Address, std::size_t> held_per_source_;   // bytes held by the sessions' Trackers
-  std::map<Tuple, Key> by_original_;  // conntrack's original tuple -> session key (DESTROY events)
-  // (source, destination) of every opening with a DNAT part -> its session: "port in use"
-  std::map<std::pair<Address, Endpoint>, std::uint64_t> dnat_matches_;
+  // ---- the daemon's parts ----
+  SessionTable sessions_;
+  HalfOpenTable half_open_;
+  OpeningBook openings_;
+  QueueSink sink_{*this};
+  VerdictGate gate_{sink_};
   // ---- state of the loop ----
-  std::map<std::uint64_t, Key> session_keys_;  // session id -> key
-  // (source address, destination) of every opening -> its session: the data SYN arbitration
-  std::map<std::pair<Address, Endpoint>, std::uint64_t> openings_;
   std::map<std::uint64_t, Pending> pending_;
   // Packets queued with NFQA_SKB_CSUMNOTREADY and still without a verdict: their TCP checksum field
   // holds only the pseudo-header sum, so a modified copy needs a full recomputation (verdict()).
@@ -247,6 +212,7 @@ class Daemon {
   Clock::time_point next_kernel_check_{};
   Clock::time_point next_ct_check_{};
   bool check_in_flight_ = false;
+  std::shared_ptr<std::string> check_repair_;  // what the running kernel check put back
   bool stopping_ = false;
   DaemonStats stats_;
 };

@@ -1,0 +1,64 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+// The daemon's book of live openings (installed or being installed), independent of any backend:
+// which session owns which (source, destination) match, the DNAT matches that make a public port
+// "in use", how many openings each client address has, and the admission rules over them. One
+// place keeps these indexes in step (the code review's six hand-kept indexes). Pure.
+//   admit()   opening_clash        another session's opening has the same match (one session never
+//                                  closes another's: clients sharing one address, review L8)
+//             opening_limit        openings.max_total are live
+//             source_opening_limit openings.max_per_source are live for this client address
+// The data SYN an opening queues is arbitrated here too: the first SYN wins, retransmissions of
+// it (same source port) pass, any other connection is refused (one-shot = one source port).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <utility>
+
+#include "ftpwall/core/addr.hpp"
+#include "ftpwall/core/reason.hpp"
+#include "ftpwall/firewall/backend.hpp"
+
+namespace ftpwall::daemon {
+
+class OpeningBook {
+ public:
+  struct Limits {
+    std::size_t total = 4096;
+    std::size_t per_client = 64;
+  };
+  using Match = std::pair<Address, Endpoint>;  // (source, destination as the data SYN shows it)
+
+  OpeningBook() = default;
+  explicit OpeningBook(Limits l) : limits_(l) {}
+  void set_limits(Limits l) { limits_ = l; }
+
+  // Reason::none if session `session` of `client` may add an opening with this match.
+  Reason admit(std::uint64_t session, const Address& client, const Match& match) const;
+  void add(std::uint64_t session, const Address& client, const firewall::Opening& o);
+  void remove(std::uint64_t session, const Address& client, const firewall::Opening& o);
+
+  // The session whose opening admits a data SYN from `source` to `destination`.
+  std::optional<std::uint64_t> owner(const Address& source, const Endpoint& destination) const;
+  bool contains(const Address& source, const Endpoint& destination) const {
+    return by_match_.contains({source, destination});
+  }
+  // "Port in use" (rewrite.hpp): another session's live opening DNATs (peer, destination).
+  bool dnat_in_use(std::uint64_t session, const Address& peer, const Endpoint& destination) const;
+
+  std::size_t size() const { return by_match_.size(); }
+  std::size_t of_client(const Address& client) const;
+
+  enum class Syn : std::uint8_t { first, retransmission, taken };
+  // A data SYN from `source_port` for an opening whose winner so far is `winner`.
+  static Syn arbitrate(std::optional<std::uint16_t>& winner, std::uint16_t source_port);
+
+ private:
+  Limits limits_;
+  std::map<Match, std::uint64_t> by_match_;
+  std::map<Match, std::uint64_t> dnat_;
+  std::map<Address, std::size_t> per_client_;
+};
+
+}  // namespace ftpwall::daemon

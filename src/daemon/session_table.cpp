@@ -1,0 +1,76 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include "daemon/session_table.hpp"
+
+#include <algorithm>
+
+namespace ftpwall::daemon {
+
+SessionState* SessionTable::find(const Key& k) {
+  auto it = sessions_.find(k);
+  return it == sessions_.end() ? nullptr : &it->second;
+}
+
+SessionState* SessionTable::by_id(std::uint64_t id) {
+  auto k = by_id_.find(id);
+  return k == by_id_.end() ? nullptr : find(k->second);
+}
+
+SessionTable::Map::iterator SessionTable::by_original(const Tuple& original) {
+  auto k = by_original_.find(original);
+  return k == by_original_.end() ? sessions_.end() : sessions_.find(k->second);
+}
+
+SessionState& SessionTable::add(const Key& k, SessionState s) {
+  s.key = k;
+  by_id_[s.id] = k;
+  ++per_client_[k.src.addr];
+  if (s.ct_known) by_original_[s.tuples.original] = k;
+  auto [it, inserted] = sessions_.insert_or_assign(k, std::move(s));
+  (void)inserted;
+  return it->second;
+}
+
+void SessionTable::set_original(SessionState& s, const Tuple& original) { by_original_[original] = s.key; }
+
+SessionTable::Map::iterator SessionTable::erase(Map::iterator it) {
+  SessionState& s = it->second;
+  by_id_.erase(s.id);
+  if (auto o = by_original_.find(s.tuples.original); o != by_original_.end() && o->second == it->first)
+    by_original_.erase(o);
+  if (auto n = per_client_.find(it->first.src.addr); n != per_client_.end() && --n->second == 0) per_client_.erase(n);
+  if (s.held) {
+    if (auto h = held_.find(it->first.src.addr); h != held_.end()) {
+      h->second -= std::min(h->second, s.held);
+      if (h->second == 0) held_.erase(h);
+    }
+  }
+  return sessions_.erase(it);
+}
+
+void SessionTable::account_held(SessionState& s) {
+  const std::size_t now = s.tracker ? s.tracker->held_bytes() : 0;
+  if (now == s.held) return;
+  std::size_t& total = held_[s.client()];
+  total = total + now - std::min(total, s.held);
+  s.held = now;
+  if (total == 0) held_.erase(s.client());
+}
+
+std::size_t SessionTable::held_of(const Address& client) const {
+  auto h = held_.find(client);
+  return h == held_.end() ? 0 : h->second;
+}
+
+std::size_t SessionTable::of_client(const Address& client) const {
+  auto n = per_client_.find(client);
+  return n == per_client_.end() ? 0 : n->second;
+}
+
+std::vector<Tuple> SessionTable::originals() const {
+  std::vector<Tuple> out;
+  out.reserve(by_original_.size());
+  for (const auto& [t, k] : by_original_) out.push_back(t);
+  return out;
+}
+
+}  // namespace ftpwall::daemon

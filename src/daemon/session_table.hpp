@@ -1,0 +1,90 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+// The daemon's sessions: one SessionState per control connection the daemon has seen past its SYN,
+// keyed client -> server as the hook shows them (the first SYN's orientation, conntrack's original
+// direction), with the indexes that must stay in step with it: by session id, by conntrack's
+// original tuple (DESTROY events), sessions and held bytes per client address. One way in (add),
+// one way out (erase). Pure: the Tracker and the policy are values it holds.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "ftpwall/core/conn.hpp"
+#include "ftpwall/core/policy.hpp"
+#include "ftpwall/core/tracker.hpp"
+#include "ftpwall/firewall/backend.hpp"
+
+namespace ftpwall::daemon {
+
+// One opening: the core's OpenData as installed (or being installed) for a session.
+struct OpeningState {
+  firewall::Opening opening;
+  bool installed = false;
+  std::optional<std::uint16_t> winner_port;  // the data connection that took it (its source port)
+};
+
+struct SessionState {
+  using Clock = std::chrono::steady_clock;
+  std::uint64_t id = 0;
+  Tuple key;                         // client -> server as the hook shows them
+  ConnTuples tuples;
+  std::unique_ptr<Tracker> tracker;  // empty: passed through untouched (kernel helper, FTPS, refused pick-up)
+  std::shared_ptr<const Policy> policy;  // the one its Tracker borrows (kept alive across reloads)
+  std::optional<std::uint32_t> client_isn;
+  // The client's SYN, kept until the ctnetlink query (the SYN's entry is unconfirmed at the hook):
+  // when the entry shows NAT, the Tracker is rebuilt with the real tuples and the SYN replayed.
+  std::vector<std::uint8_t> syn;
+  bool ct_known = false;     // the ctnetlink query was made
+  bool liberal = false;      // IP_CT_TCP_FLAG_BE_LIBERAL set on the entry
+  std::uint32_t ct_id = 0;   // CTA_ID of the entry (0: unknown); names the state record
+  bool recorded = false;     // a state record exists for it (state_dir.hpp)
+  bool ended = false;        // SessionEnd (221/421, QUIT), RST, or both FINs
+  bool tcp_ended = false;    // RST or both FINs seen (or the entry left conntrack)
+  bool dropping = false;     // a violation with action reset: drop what follows
+  std::size_t held = 0;      // bytes its Tracker holds now
+  Clock::time_point ended_at{};
+  std::optional<OpeningState> opening;  // at most one per session
+
+  const Address& client() const { return key.src.addr; }
+};
+
+class SessionTable {
+ public:
+  using Key = Tuple;
+  using Map = std::map<Key, SessionState>;
+
+  SessionState* find(const Key& k);
+  Map::iterator find_it(const Key& k) { return sessions_.find(k); }
+  bool contains(const Key& k) const { return sessions_.contains(k); }
+  SessionState* by_id(std::uint64_t id);
+  // The session conntrack knows by this original tuple (and, when both are known, this CTA_ID).
+  Map::iterator by_original(const Tuple& original);
+
+  SessionState& add(const Key& k, SessionState s);
+  // The entry's tuples became known (the conntrack query at the session's second packet).
+  void set_original(SessionState& s, const Tuple& original);
+  Map::iterator erase(Map::iterator it);
+
+  // Bytes the session's Tracker holds now: kept per client address.
+  void account_held(SessionState& s);
+  std::size_t held_of(const Address& client) const;
+  std::size_t of_client(const Address& client) const;
+  std::size_t size() const { return sessions_.size(); }
+  std::vector<Tuple> originals() const;  // of every session whose entry is known
+
+  Map::iterator begin() { return sessions_.begin(); }
+  Map::iterator end() { return sessions_.end(); }
+
+ private:
+  Map sessions_;
+  std::map<std::uint64_t, Key> by_id_;
+  std::map<Tuple, Key> by_original_;
+  std::map<Address, std::size_t> per_client_;
+  std::map<Address, std::size_t> held_;
+};
+
+}  // namespace ftpwall::daemon

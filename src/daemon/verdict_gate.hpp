@@ -1,0 +1,68 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+// The one owner of every packet that waits for a verdict outside the Tracker. A packet that
+// announced an opening, and every later packet of that session's direction, waits until the
+// opening is in the kernel (the data connection must find it), then they all leave in order; any
+// other packet gets its verdict at once. Packets the Tracker holds (split announcements behind
+// NAT) are the Tracker's until it releases them; then they come here like any other.
+// The verdicts go to a VerdictSink (the NFQUEUE socket in the daemon, a recorder in tests). Pure.
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <span>
+#include <vector>
+
+#include "ftpwall/core/conn.hpp"
+
+namespace ftpwall::daemon {
+
+class VerdictSink {
+ public:
+  virtual ~VerdictSink() = default;
+  // `bytes` empty: the packet as queued; otherwise its new content.
+  virtual void verdict(std::uint32_t id, bool accept, std::span<const std::uint8_t> bytes) = 0;
+};
+
+class VerdictGate {
+ public:
+  using Clock = std::chrono::steady_clock;
+  explicit VerdictGate(VerdictSink& sink) : sink_(sink) {}
+
+  // A packet of `session`, direction `dir`, is ready to leave with `bytes` (empty: unmodified).
+  void deliver(std::uint64_t session, Direction dir, std::uint32_t id, std::vector<std::uint8_t> bytes);
+  // An opening announced in direction `dir` is on its way into the kernel / is there (or failed).
+  void opening_started(std::uint64_t session, Direction dir);
+  void opening_done(std::uint64_t session, Direction dir, bool drop = false);
+  // Every packet of the session still waiting leaves now (accepted, or dropped for a session being
+  // reset). Openings in flight stay counted.
+  void release(std::uint64_t session, bool drop);
+  // No packet waits and no opening is in flight: the session may be forgotten.
+  bool idle(std::uint64_t session) const { return !lanes_.contains(session); }
+
+  std::uint64_t waits() const { return waits_; }          // packets that had to wait
+  std::uint64_t max_wait_us() const { return max_wait_us_; }
+
+ private:
+  struct Waiting {
+    std::uint32_t id;
+    std::vector<std::uint8_t> bytes;
+    Clock::time_point since;
+  };
+  struct Lane {
+    std::array<std::deque<Waiting>, 2> waiting;
+    std::array<unsigned, 2> in_flight{};
+  };
+  static std::size_t idx(Direction d) { return static_cast<std::size_t>(d); }
+  void flush(std::uint64_t session, Lane& lane, Direction dir, bool drop);
+  void tidy(std::map<std::uint64_t, Lane>::iterator it);
+
+  VerdictSink& sink_;
+  std::map<std::uint64_t, Lane> lanes_;  // only sessions with something waiting or in flight
+  std::uint64_t waits_ = 0;
+  std::uint64_t max_wait_us_ = 0;
+};
+
+}  // namespace ftpwall::daemon

@@ -1,0 +1,85 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include "daemon/opening_book.hpp"
+
+#include <gtest/gtest.h>
+
+namespace ftpwall::daemon {
+namespace {
+
+const Address client_a = Address::v4(192, 0, 2, 10);
+const Address client_b = Address::v4(192, 0, 2, 11);
+const Address server = Address::v4(198, 51, 100, 10);
+
+firewall::Opening passive(std::uint64_t session, const Address& from, std::uint16_t port) {
+  firewall::Opening o;
+  o.id = {session, 1};
+  o.source = from;
+  o.destination = Endpoint{server, port};
+  return o;
+}
+
+TEST(OpeningBook, AdmitAddRemove) {
+  OpeningBook b({10, 10});
+  const auto o = passive(1, client_a, 50000);
+  EXPECT_EQ(b.admit(1, client_a, {o.source, o.accepted_destination()}), Reason::none);
+  b.add(1, client_a, o);
+  EXPECT_EQ(b.owner(client_a, o.destination), 1u);
+  EXPECT_EQ(b.size(), 1u);
+  EXPECT_EQ(b.of_client(client_a), 1u);
+  b.remove(1, client_a, o);
+  EXPECT_FALSE(b.owner(client_a, o.destination).has_value());
+  EXPECT_EQ(b.size(), 0u);
+  EXPECT_EQ(b.of_client(client_a), 0u);
+}
+
+TEST(OpeningBook, AnotherSessionsMatchIsAClashNotAReplacement) {
+  // Two clients behind one address announcing the same port (review L8): the newer gets none, the
+  // older keeps its opening.
+  OpeningBook b({10, 10});
+  const auto first = passive(1, client_a, 50000);
+  b.add(1, client_a, first);
+  EXPECT_EQ(b.admit(2, client_a, {first.source, first.destination}), Reason::opening_clash);
+  EXPECT_EQ(b.admit(1, client_a, {first.source, first.destination}), Reason::none) << "a session replaces its own";
+  auto second = passive(2, client_a, 50000);
+  b.remove(2, client_a, second);  // removing what session 2 never had changes nothing
+  EXPECT_EQ(b.owner(client_a, first.destination), 1u);
+}
+
+TEST(OpeningBook, GlobalAndPerClientLimits) {
+  OpeningBook b({3, 2});
+  b.add(1, client_a, passive(1, client_a, 50000));
+  b.add(2, client_a, passive(2, client_a, 50001));
+  EXPECT_EQ(b.admit(3, client_a, {client_a, Endpoint{server, 50002}}), Reason::source_opening_limit);
+  EXPECT_EQ(b.admit(3, client_b, {client_b, Endpoint{server, 50002}}), Reason::none) << "another client is not limited";
+  b.add(3, client_b, passive(3, client_b, 50002));
+  EXPECT_EQ(b.admit(4, client_b, {client_b, Endpoint{server, 50003}}), Reason::opening_limit);
+}
+
+TEST(OpeningBook, DnatMatchesMakeAPortInUseForOtherSessionsOnly) {
+  OpeningBook b;
+  firewall::Opening active;  // a masqueraded client's PORT: the server connects to public:P, DNATed inside
+  active.id = {7, 1};
+  active.source = server;
+  active.destination = Endpoint{Address::v4(203, 0, 113, 1), 40000};
+  active.dnat_to = Endpoint{Address::v4(192, 168, 1, 10), 40000};
+  b.add(7, Address::v4(192, 168, 1, 10), active);
+  EXPECT_TRUE(b.dnat_in_use(8, server, active.destination));
+  EXPECT_FALSE(b.dnat_in_use(7, server, active.destination));
+  EXPECT_FALSE(b.dnat_in_use(8, server, Endpoint{active.destination.addr, 40001}));
+  // The data SYN shows the DNATed destination at the arbitration.
+  EXPECT_EQ(b.owner(server, *active.dnat_to), 7u);
+  b.remove(7, Address::v4(192, 168, 1, 10), active);
+  EXPECT_FALSE(b.dnat_in_use(8, server, active.destination));
+}
+
+TEST(OpeningBook, FirstSynWinsItsRetransmissionsPassOthersAreRefused) {
+  std::optional<std::uint16_t> winner;
+  EXPECT_EQ(OpeningBook::arbitrate(winner, 40001), OpeningBook::Syn::first);
+  EXPECT_EQ(winner, 40001);
+  EXPECT_EQ(OpeningBook::arbitrate(winner, 40001), OpeningBook::Syn::retransmission);
+  EXPECT_EQ(OpeningBook::arbitrate(winner, 40002), OpeningBook::Syn::taken);
+  EXPECT_EQ(winner, 40001);
+}
+
+}  // namespace
+}  // namespace ftpwall::daemon
