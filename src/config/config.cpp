@@ -13,6 +13,9 @@ namespace ftpwall::config {
 
 std::string_view name(Role r) { return r == Role::gateway ? "gateway" : "server"; }
 std::string_view name(HooksMode h) { return h == HooksMode::daemon ? "daemon" : "admin"; }
+std::string_view name(BackendMode b) {
+  return b == BackendMode::automatic ? "auto" : b == BackendMode::nftables ? "nftables" : "iptables-legacy";
+}
 std::string_view name(LogLevel l) {
   static constexpr std::string_view names[] = {"trace", "debug", "info", "warn", "error", "critical", "off"};
   return names[static_cast<int>(l)];
@@ -122,7 +125,7 @@ Result<Config> parse(std::string_view text, std::string_view file) {
   Config c;
   c.source = std::string(file);
   Reader r(file);
-  r.only(root, "", {"role", "hooks", "control_ports", "log_level", "queue", "openings", "policy"});
+  r.only(root, "", {"role", "hooks", "backend", "control_ports", "log_level", "queue", "openings", "policy"});
 
   static constexpr std::pair<std::string_view, Role> roles[] = {{"gateway", Role::gateway}, {"server", Role::server}};
   static constexpr std::pair<std::string_view, HooksMode> hooks[] = {{"daemon", HooksMode::daemon},
@@ -134,6 +137,9 @@ Result<Config> parse(std::string_view text, std::string_view file) {
                                                                              {"reset", ViolationAction::reset}};
   r.choice(root, "", "role", roles, c.role);
   r.choice(root, "", "hooks", hooks, c.hooks);
+  static constexpr std::pair<std::string_view, BackendMode> backends[] = {
+      {"auto", BackendMode::automatic}, {"nftables", BackendMode::nftables}, {"iptables-legacy", BackendMode::iptables_legacy}};
+  r.choice(root, "", "backend", backends, c.backend);
   r.choice(root, "", "log_level", levels, c.log_level);
 
   if (const toml::node* n = root.get("control_ports")) {

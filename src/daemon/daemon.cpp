@@ -15,7 +15,6 @@
 
 #include <spdlog/spdlog.h>
 
-#include "firewall/iptc_backend.hpp"
 #include "ftpwall/core/packet.hpp"
 #include "ftpwall/core/rewrite.hpp"
 #include "daemon/privileges.hpp"
@@ -67,6 +66,15 @@ bool is_control_port(const config::Config& cfg, std::uint16_t p) {
 
 firewall::Role to_firewall(config::Role r) {
   return r == config::Role::gateway ? firewall::Role::gateway : firewall::Role::server;
+}
+
+firewall::BackendKind to_firewall(config::BackendMode b) {
+  switch (b) {
+    case config::BackendMode::nftables: return firewall::BackendKind::nftables;
+    case config::BackendMode::iptables_legacy: return firewall::BackendKind::iptables_legacy;
+    case config::BackendMode::automatic: break;
+  }
+  return firewall::BackendKind::automatic;
 }
 
 }  // namespace
@@ -123,43 +131,14 @@ Result<void> Daemon::open_kernel() {
   its.it_value = its.it_interval;
   if (::timerfd_settime(timer_fd_, 0, &its, nullptr) < 0) return make_error(std::string("timerfd: ") + std::strerror(errno));
 
-  auto backend = std::make_unique<firewall::IptcBackend>();
-  auto state = backend->hook_state();
-  if (!state) return make_error("iptables-legacy: " + state.error().message);
+  auto choice = firewall::make_backend(to_firewall(cfg_.backend));
+  if (!choice) return make_error("choosing the backend: " + choice.error().message);
+  auto backend = std::move(choice->backend);
+  backend_why_ = choice->why;
   const firewall::HookSpec spec = hook_spec();
-  if (cfg_.hooks == config::HooksMode::daemon) {
-    // One owner for hooks: the admin's jumps to FTPWALL-* or their own NFQUEUE steering next to
-    // ours would queue or accept twice.
-    if (state->foreign_jumps > 0)
-      return make_error("hooks = \"daemon\", but the ruleset already jumps to FTPWALL-* itself (" +
-                        std::to_string(state->foreign_jumps) +
-                        " rules): both sets of hooks would be present; set hooks = \"admin\" or remove those jumps");
-    for (const auto& st : state->steering) {
-      if (!st.own && is_control_port(cfg_, st.port))
-        return make_error("hooks = \"daemon\", but mangle " + st.chain + " already queues port " + std::to_string(st.port) +
-                          " (NFQUEUE " + std::to_string(st.queue_num) +
-                          ") without the \"ftpwall hook\" comment: both sets of hooks would be present");
-    }
-  } else if (!state->accept_chain) {
-    return make_error("hooks = \"admin\", but the filter table has no FTPWALL-ACCEPT chain: load the ruleset "
-                      "from `ftpwall rules --helper ftpwalld --hooks admin` first");
-  }
-  // A legacy ACCEPT cannot override an nft DROP at the same hook.
-  const std::vector<netlink::Hook> hooks = cfg_.role == config::Role::gateway
-                                               ? std::vector<netlink::Hook>{netlink::Hook::forward}
-                                               : std::vector<netlink::Hook>{netlink::Hook::input, netlink::Hook::output};
-  if (auto chains = netlink::list_nft_base_chains(); chains) {
-    auto c = netlink::nft_conflicts(*chains, hooks);
-    if (!c.dropping.empty())
-      return make_error("nftables chain " + c.dropping.front().to_string() +
-                        " drops at the hook ftpwalld opens (an iptables-legacy ACCEPT cannot override an nft DROP): "
-                        "move the FTP rules into one ruleset");
-    for (const auto& f : c.filtering)
-      spdlog::warn("nftables chain {} filters at the same hook: its rules must accept ftpwalld's data connections",
-                   f.to_string());
-  } else {
-    spdlog::debug("nftables base chains not listed: {}", chains.error().message);
-  }
+  auto warnings = backend->preflight(spec, cfg_.hooks == config::HooksMode::daemon);
+  if (!warnings) return warnings.error();
+  for (const auto& w : *warnings) spdlog::warn("{}", w);
 
   auto ct = netlink::Conntrack::open();
   if (!ct) return make_error("ctnetlink: " + ct.error().message);
@@ -192,7 +171,8 @@ Result<void> Daemon::open_kernel() {
   // Leftovers of an earlier instance (a SIGKILLed daemon) go first; the queue is bound before the
   // steering exists, so no control packet meets a queue without a reader.
   if (cfg_.hooks == config::HooksMode::daemon) {
-    if (auto r = backend->remove_hooks(); !r) return make_error("removing leftovers: " + r.error().message);
+    // Of either backend: an instance that ran with the other one leaves nothing behind either.
+    if (auto r = firewall::remove_all_hooks(); !r) return make_error("removing leftovers: " + r.error().message);
     if (auto r = backend->install_hooks(spec); !r) return make_error("installing hooks: " + r.error().message);
   } else if (auto r = backend->flush_own(); !r) {
     return make_error("flushing FTPWALL chains: " + r.error().message);
@@ -206,8 +186,10 @@ Result<void> Daemon::open_kernel() {
   worker_ = std::move(*w);
   next_kernel_check_ = Clock::now() + kernel_check_interval;
   next_ct_check_ = Clock::now() + ct_check_interval;
-  spdlog::info("ftpwalld {} started: {} role, hooks by {}, queue {}, control ports {}, openings live {} s, config {}",
-               FTPWALL_VERSION, config::name(cfg_.role), config::name(cfg_.hooks), cfg_.queue.number,
+  spdlog::info("ftpwalld {} started: {} role, backend {} ({}), steering {}, hooks by {}, queue {}, control ports {}, "
+               "openings live {} s, config {}",
+               FTPWALL_VERSION, config::name(cfg_.role), backend_->name(), backend_why_, backend_->steering(),
+               config::name(cfg_.hooks), cfg_.queue.number,
                [&] {
                  std::string s;
                  for (auto p : cfg_.control_ports) s += (s.empty() ? "" : ",") + std::to_string(p);
@@ -1208,18 +1190,18 @@ int Daemon::stop() {
   return rc;
 }
 
-Result<void> Daemon::cleanup() {
-  firewall::IptcBackend b;
-  return b.remove_hooks();
-}
+Result<void> Daemon::cleanup() { return firewall::remove_all_hooks(); }
 
 Result<void> Daemon::check_steering(const config::Config& cfg) {
-  firewall::IptcBackend b;
-  auto st = b.hook_state();
+  auto b = firewall::make_backend(to_firewall(cfg.backend));
+  if (!b) return b.error();
+  auto st = b->backend->hook_state();
   if (!st) return st.error();
+  const bool legacy = b->backend->name() == "iptables-legacy";
   for (const auto& r : st->steering) {
     if (!is_control_port(cfg, r.port)) continue;
-    const std::string where = "mangle " + r.chain + " NFQUEUE rule for port " + std::to_string(r.port);
+    const std::string where =
+        (legacy ? "mangle " : "nftables chain ") + r.chain + " NFQUEUE rule for port " + std::to_string(r.port);
     if (r.queue_num != cfg.queue.number)
       return make_error(where + " uses queue " + std::to_string(r.queue_num) + ", but queue.number = " +
                         std::to_string(cfg.queue.number));

@@ -194,6 +194,7 @@ class Daemon {
   std::map<Tuple, std::uint32_t> preexisting_;
   std::unique_ptr<netlink::NfQueue> queue_;
   std::unique_ptr<firewall::FirewallBackend> backend_;
+  std::string backend_why_;  // why this backend (the start line)
   std::unique_ptr<firewall::BackendWorker> worker_;
   // ---- the daemon's parts ----
   SessionTable sessions_;

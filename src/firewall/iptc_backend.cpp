@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "iptc_backend.hpp"
+#include "netlink/nftables.hpp"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -12,6 +13,7 @@
 #include <climits>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <functional>
 #include <map>
 #include <memory>
@@ -1004,6 +1006,78 @@ Result<HookState> IptcBackend::hook_state() {
     }
   }
   return s;
+}
+
+std::vector<std::string> IptcBackend::existing_tables() {
+  std::vector<std::string> out;
+  std::ifstream f("/proc/net/ip_tables_names");
+  for (std::string t; std::getline(f, t);)
+    if (!t.empty()) out.push_back(t);
+  return out;
+}
+
+Result<std::string> IptcBackend::admin_rules() {
+  for (const std::string& table : existing_tables()) {
+    Handle h(iptc_init(table.c_str()), &iptc_free);
+    if (!h) return iptc_error("iptables-legacy table " + table);
+    for (const char* c = iptc_first_chain(h.get()); c; c = iptc_next_chain(h.get())) {
+      const std::string chain = c;
+      if (chain == accept_chain || chain == dnat_chain || chain == snat_chain) continue;
+      if (iptc_builtin(c, h.get())) {
+        ipt_counters counters{};
+        const char* policy = iptc_get_policy(c, &counters, h.get());
+        if (policy && std::strcmp(policy, "ACCEPT") != 0) return table + " " + chain + " policy " + policy;
+      } else {
+        return table + " chain " + chain;
+      }
+      unsigned rules = 0;
+      for (const ipt_entry* e = iptc_first_rule(c, h.get()); e; e = iptc_next_rule(e, h.get()))
+        rules += !is_hook(comment_of(e));
+      if (rules > 0) return table + " " + chain + " " + std::to_string(rules) + (rules == 1 ? " rule" : " rules");
+    }
+  }
+  return std::string{};
+}
+
+Result<std::vector<std::string>> IptcBackend::preflight(const HookSpec& spec, bool daemon_hooks) {
+  auto state = hook_state();
+  if (!state) return make_error("iptables-legacy: " + state.error().message);
+  const auto is_control = [&](std::uint16_t p) {
+    return std::find(spec.control_ports.begin(), spec.control_ports.end(), p) != spec.control_ports.end();
+  };
+  if (daemon_hooks) {
+    // One owner for hooks: the admin's jumps to FTPWALL-* or their own NFQUEUE steering next to
+    // ours would queue or accept twice.
+    if (state->foreign_jumps > 0)
+      return make_error("hooks = \"daemon\", but the ruleset already jumps to FTPWALL-* itself (" +
+                        std::to_string(state->foreign_jumps) +
+                        " rules): both sets of hooks would be present; set hooks = \"admin\" or remove those jumps");
+    for (const auto& st : state->steering) {
+      if (!st.own && is_control(st.port))
+        return make_error("hooks = \"daemon\", but mangle " + st.chain + " already queues port " + std::to_string(st.port) +
+                          " (NFQUEUE " + std::to_string(st.queue_num) +
+                          ") without the \"ftpwall hook\" comment: both sets of hooks would be present");
+    }
+  } else if (!state->accept_chain) {
+    return make_error("hooks = \"admin\", but the filter table has no FTPWALL-ACCEPT chain: load the ruleset "
+                      "from `ftpwall rules --helper ftpwalld --hooks admin` first");
+  }
+  // A legacy ACCEPT cannot override an nft DROP at the same hook.
+  std::vector<std::string> warnings;
+  const std::vector<netlink::Hook> hooks = spec.role == Role::gateway
+                                               ? std::vector<netlink::Hook>{netlink::Hook::forward}
+                                               : std::vector<netlink::Hook>{netlink::Hook::input, netlink::Hook::output};
+  if (auto chains = netlink::list_nft_base_chains(); chains) {
+    auto c = netlink::nft_conflicts(*chains, hooks);
+    if (!c.dropping.empty())
+      return make_error("nftables chain " + c.dropping.front().to_string() +
+                        " drops at the hook ftpwalld opens (an iptables-legacy ACCEPT cannot override an nft DROP): "
+                        "use backend = \"nftables\", or move the FTP rules into one ruleset");
+    for (const auto& f : c.filtering)
+      warnings.push_back("nftables chain " + f.to_string() +
+                         " filters at the same hook: its rules must accept ftpwalld's data connections");
+  }
+  return warnings;
 }
 
 }  // namespace ftpwall::firewall

@@ -63,7 +63,15 @@ class IptcBackend final : public FirewallBackend {
   Result<void> install_hooks(const HookSpec& spec) override;
   Result<void> remove_hooks() override;
   Result<HookState> hook_state() override;
+  Result<std::vector<std::string>> preflight(const HookSpec& spec, bool daemon_hooks) override;
   BackendStats stats() const override { return stats_; }
+
+  // The iptables-legacy tables that exist in this network namespace (/proc/net/ip_tables_names):
+  // looking at them through libiptc would create the ones that do not.
+  static std::vector<std::string> existing_tables();
+  // Where the admin has rules in iptables-legacy tables ("filter FORWARD policy DROP", "nat
+  // PREROUTING 2 rules"), ftpwalld's own rules and chains not counted; empty when there are none.
+  static Result<std::string> admin_rules();
 
  private:
   Result<void> rollback_nat(const std::set<OpeningId>& touched, const std::vector<SavedRule>& removed);

@@ -115,6 +115,9 @@ class NftBackend final : public FirewallBackend {
   Result<void> install_hooks(const HookSpec& spec) override;
   Result<void> remove_hooks() override;
   Result<HookState> hook_state() override;
+  // backend_select.cpp: the admin's base chains at the same hooks (an accept in table inet ftpwall
+  // is not final; a drop elsewhere still drops).
+  Result<std::vector<std::string>> preflight(const HookSpec& spec, bool daemon_hooks) override;
   BackendStats stats() const override { return stats_; }
 
   // One map element key or value as the kernel stores it (concatenations are 32-bit aligned).

@@ -4,6 +4,7 @@
 //
 //   role = "gateway"              # gateway | server
 //   hooks = "daemon"              # daemon (install and remove hooks) | admin (fill own chains only)
+//   backend = "auto"              # auto | nftables | iptables-legacy
 //   control_ports = [21]
 //   log_level = "info"            # trace debug info warn error critical off
 //   [queue]
@@ -64,9 +65,13 @@ inline constexpr std::int64_t max_hold_timeout_ms = 60'000;
 
 enum class Role : std::uint8_t { gateway, server };
 enum class HooksMode : std::uint8_t { daemon, admin };
+// Which firewall the openings go into: auto follows the host (rules in iptables-legacy tables ->
+// iptables-legacy, otherwise nftables).
+enum class BackendMode : std::uint8_t { automatic, nftables, iptables_legacy };
 enum class LogLevel : std::uint8_t { trace, debug, info, warn, error, critical, off };
 std::string_view name(Role r);
 std::string_view name(HooksMode h);
+std::string_view name(BackendMode b);
 std::string_view name(LogLevel l);
 
 struct QueueConfig {
@@ -101,6 +106,7 @@ struct Config {
   std::string source = "(built-in defaults)";  // the file it came from
   Role role = Role::gateway;
   HooksMode hooks = HooksMode::daemon;
+  BackendMode backend = BackendMode::automatic;
   std::vector<std::uint16_t> control_ports{21};
   LogLevel log_level = LogLevel::info;
   QueueConfig queue;

@@ -38,6 +38,7 @@
 #include <chrono>
 #include <compare>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -203,10 +204,10 @@ struct BackendStats {
 // iptables-restore (or an admin) removed some: the daemon reinstalls them.
 unsigned expected_own_hooks(const HookSpec& spec);
 
-class FirewallBackend {
+// The openings half of a backend: open, close, flush and list its own openings, in batches.
+class OpeningStore {
  public:
-  virtual ~FirewallBackend() = default;
-  virtual std::string_view name() const = 0;
+  virtual ~OpeningStore() = default;
 
   // Applies a batch's net effect (net_effect()) in one transaction per table. Fails as a whole: if
   // a later table's commit fails, the edit of the table committed before it is rolled back (as far
@@ -232,6 +233,15 @@ class FirewallBackend {
   // NAT parts without their ACCEPT part are not openings: they are removed.
   virtual Result<std::vector<Opening>> list_own() = 0;
 
+  virtual BackendStats stats() const = 0;
+};
+
+// The kernel-layout half: the hooks and chains the openings live in, and whether they can take
+// effect under the ruleset the backend finds.
+class KernelLayout {
+ public:
+  virtual ~KernelLayout() = default;
+
   // Daemon mode: creates the chains and inserts the hooks above (idempotent: existing own hooks
   // are replaced). Admin mode never calls it.
   virtual Result<void> install_hooks(const HookSpec& spec) = 0;
@@ -239,8 +249,32 @@ class FirewallBackend {
   // Chains still referenced by the admin's jumps are flushed, not deleted.
   virtual Result<void> remove_hooks() = 0;
   virtual Result<HookState> hook_state() = 0;
-
-  virtual BackendStats stats() const = 0;
+  // Before anything is installed: an error (one line, naming what to change) when openings could
+  // not take effect under the ruleset found, or when the admin's hooks and the daemon's would both
+  // be present; warnings otherwise.
+  virtual Result<std::vector<std::string>> preflight(const HookSpec& spec, bool daemon_hooks) = 0;
+  // How control packets reach the queue, for the start line.
+  virtual std::string_view steering() const { return "xt NFQUEUE"; }
 };
+
+class FirewallBackend : public OpeningStore, public KernelLayout {
+ public:
+  virtual std::string_view name() const = 0;
+};
+
+// Which backend: `backend` in ftpwall.conf(5).
+enum class BackendKind : std::uint8_t { automatic, nftables, iptables_legacy };
+std::string_view name(BackendKind k);
+
+struct BackendChoice {
+  std::unique_ptr<FirewallBackend> backend;
+  std::string why;  // for the start line: "configured", "rules in legacy tables (filter FORWARD)", ...
+};
+// `automatic` follows the host's firewall: rules in iptables-legacy tables -> iptables-legacy;
+// otherwise nftables (iptables-nft, firewalld and native nft rulesets are all nf_tables). Looking
+// never creates a legacy table.
+Result<BackendChoice> make_backend(BackendKind kind);
+// Every ftpwall object of both backends, wherever one exists (ftpwalld --cleanup).
+Result<void> remove_all_hooks();
 
 }  // namespace ftpwall::firewall

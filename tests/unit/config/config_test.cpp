@@ -23,6 +23,7 @@ TEST(Config, EmptyFileIsTheCommonCase) {
   EXPECT_EQ(r->control_ports, std::vector<std::uint16_t>{21});
   EXPECT_EQ(r->role, Role::gateway);
   EXPECT_EQ(r->hooks, HooksMode::daemon);
+  EXPECT_EQ(r->backend, BackendMode::automatic);
   EXPECT_EQ(r->policy.port_floor, 1024);
   EXPECT_FALSE(r->policy.require_login);
   EXPECT_FALSE(r->policy.allow_client_public_address);  // as nf_conntrack_ftp loose=0 (review M1)
@@ -60,6 +61,7 @@ TEST(Config, EveryKey) {
   auto r = parse(R"(
 role = "server"
 hooks = "admin"
+backend = "nftables"
 control_ports = [21, 2121]
 log_level = "debug"
 [queue]
@@ -91,6 +93,7 @@ hold_timeout_ms = 750
   ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_EQ(r->role, Role::server);
   EXPECT_EQ(r->hooks, HooksMode::admin);
+  EXPECT_EQ(r->backend, BackendMode::nftables);
   EXPECT_EQ(r->control_ports, (std::vector<std::uint16_t>{21, 2121}));
   EXPECT_EQ(r->log_level, LogLevel::debug);
   EXPECT_EQ(r->queue, (QueueConfig{7, true, false, 100, 1048576, 0x20000000}));
@@ -102,6 +105,11 @@ hold_timeout_ms = 750
   EXPECT_TRUE(r->policy.allow_client_public_address);
   EXPECT_EQ(r->policy.on_violation, ViolationAction::reset);
   EXPECT_EQ(r->policy.hold_timeout_ms, 750u);
+}
+
+TEST(Config, BackendIsAChoice) {
+  EXPECT_EQ(parse("backend = \"iptables-legacy\"\n", "f")->backend, BackendMode::iptables_legacy);
+  EXPECT_EQ(error_of("backend = \"nft\"\n").rfind("ftpwalld.conf:1: backend: ", 0), 0u) << error_of("backend = \"nft\"\n");
 }
 
 TEST(Config, ErrorsNameFileLineAndKey) {

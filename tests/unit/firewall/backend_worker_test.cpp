@@ -46,6 +46,7 @@ class FakeBackend final : public FirewallBackend {
   Result<void> install_hooks(const HookSpec&) override { return {}; }
   Result<void> remove_hooks() override { return {}; }
   Result<HookState> hook_state() override { return HookState{}; }
+  Result<std::vector<std::string>> preflight(const HookSpec&, bool) override { return std::vector<std::string>{}; }
   BackendStats stats() const override { return {}; }
 
   void hold() { std::lock_guard lock(m_); open_ = false; }
