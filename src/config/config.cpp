@@ -168,13 +168,14 @@ Result<Config> parse(std::string_view text, std::string_view file) {
   }
 
   if (const toml::table* q = r.section(root, "queue")) {
-    r.only(*q, "queue", {"number", "bypass", "fail_open", "max_len", "socket_buffer", "exempt_mark"});
+    r.only(*q, "queue", {"number", "bypass", "fail_open", "max_len", "socket_buffer", "exempt_mark", "accept_mark"});
     r.integer(*q, "queue", "number", 0, bounds::max_queue_number, c.queue.number);
     r.boolean(*q, "queue", "bypass", c.queue.bypass);
     r.boolean(*q, "queue", "fail_open", c.queue.fail_open);
     r.integer(*q, "queue", "max_len", 1, bounds::max_queue_len, c.queue.max_len);
     r.integer(*q, "queue", "socket_buffer", bounds::min_socket_buffer, bounds::max_socket_buffer, c.queue.socket_buffer);
     r.integer(*q, "queue", "exempt_mark", 0, 0xffffffffLL, c.queue.exempt_mark);
+    r.integer(*q, "queue", "accept_mark", 0, 0xffffffffLL, c.queue.accept_mark);
   }
   if (const toml::table* o = r.section(root, "openings")) {
     r.only(*o, "openings",

@@ -365,7 +365,7 @@ void Daemon::on_packet(const netlink::QueuedPacket& p) {
     if (is_control_port(cfg_, dst.port) && !openings_.contains(src.addr, dst))
       start_half_open(p.id, *view, Key{src, dst});
     else
-      on_data_syn(p.id, *view);
+      on_data_syn(p.id, *view, p.mark);
   } else {
     on_unknown_packet(p.id, *view, src, dst);
   }
@@ -924,7 +924,7 @@ void Daemon::deliver(SessionState& s, Direction dir, std::uint32_t id, std::vect
 // first SYN wins; its retransmissions (same source port) pass; any other connection to the same
 // opening is dropped: one opening, one data connection. The rule stays until the core closes the
 // opening (transfer done, replaced, session over) or it expires, so a lost SYN can be sent again.
-void Daemon::on_data_syn(std::uint32_t id, const PacketView& view) {
+void Daemon::on_data_syn(std::uint32_t id, const PacketView& view, std::uint32_t mark) {
   ++stats_.data_syns;
   const Address src = view.src_address();
   const Endpoint dst{view.dst_address(), view.dst_port()};
@@ -941,10 +941,10 @@ void Daemon::on_data_syn(std::uint32_t id, const PacketView& view) {
   switch (OpeningBook::arbitrate(o.winner_port, view.src_port())) {
     case OpeningBook::Syn::first:
       if (info_allowed(5, src)) spdlog::info("data connection s{} o{} {}", o.opening.id.session, o.opening.id.opening, what);
-      verdict(id, netlink::Verdict::accept);
+      admit(id, mark);
       return;
     case OpeningBook::Syn::retransmission:
-      verdict(id, netlink::Verdict::accept);  // the same connection's SYN, retransmitted
+      admit(id, mark);  // the same connection's SYN, retransmitted
       return;
     case OpeningBook::Syn::taken:
       break;
@@ -954,6 +954,21 @@ void Daemon::on_data_syn(std::uint32_t id, const PacketView& view) {
     refuse(Reason::opening_used, src, "s" + std::to_string(s->id) + " o" + std::to_string(o.opening.id.opening) + " " + what +
                              ": taken by source port " + std::to_string(*o.winner_port));
     verdict(id, netlink::Verdict::drop);
+  }
+}
+
+// The admitted data SYN carries queue.accept_mark from here on (its other mark bits kept): the
+// admin's chains in other tables accept it by that bit (an accept in ours is not final).
+void Daemon::admit(std::uint32_t id, std::uint32_t mark) {
+  if (cfg_.queue.accept_mark == 0) {
+    verdict(id, netlink::Verdict::accept);
+    return;
+  }
+  auto r = queue_->verdict(id, netlink::Verdict::accept, {}, mark | cfg_.queue.accept_mark);
+  checksum_partial_.erase(id);
+  if (!r) {
+    auto d = limiter_.allow(1000, log::RateLimiter::Clock::now());
+    if (d.log) spdlog::warn("verdict for packet {}: {}", id, r.error().message);
   }
 }
 

@@ -125,7 +125,8 @@ class Daemon {
   void on_packet(const netlink::QueuedPacket& p);
   void on_control_packet(std::uint32_t id, PacketView& view, Direction dir, const Key& key);
   void on_unknown_packet(std::uint32_t id, PacketView& view, const Endpoint& src, const Endpoint& dst);
-  void on_data_syn(std::uint32_t id, const PacketView& view);
+  void on_data_syn(std::uint32_t id, const PacketView& view, std::uint32_t mark);
+  void admit(std::uint32_t id, std::uint32_t mark);
   void start_half_open(std::uint32_t id, const PacketView& view, const Key& key);
   SessionState* promote(const Key& key);
   SessionState* find_or_replace(const Key& key, Direction dir, const PacketView& view);

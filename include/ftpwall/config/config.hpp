@@ -14,6 +14,7 @@
 //   max_len = 4096                # packets waiting for a verdict
 //   socket_buffer = 8388608       # bytes
 //   exempt_mark = 0x10000000      # connmark bit that takes FTPS sessions out of the queue
+//   accept_mark = 0x20000000      # packet-mark bit of the data SYNs openings admit
 //   [openings]
 //   lifetime = 30                 # seconds; also the kernel's -m time --datestop
 //   max_total = 4096              # openings installed at once
@@ -81,6 +82,11 @@ struct QueueConfig {
   std::uint32_t max_len = 4096;
   std::uint32_t socket_buffer = 8 * 1024 * 1024;
   std::uint32_t exempt_mark = 0x10000000;
+  // Packet-mark bit set on every data SYN an opening admits (the verdict carries it): the one
+  // thing an admin's own nftables/iptables-nft chain needs to accept ftpwalld's data connections
+  // (`meta mark & 0x20000000 == 0x20000000 accept`), since an accept in another table is not
+  // final. 0 = none.
+  std::uint32_t accept_mark = 0x20000000;
   bool operator==(const QueueConfig&) const = default;
 };
 

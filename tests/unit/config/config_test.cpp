@@ -71,6 +71,7 @@ fail_open = false
 max_len = 100
 socket_buffer = 1048576
 exempt_mark = 0x20000000
+accept_mark = 0x4
 [openings]
 lifetime = 10
 max_total = 50
@@ -96,7 +97,7 @@ hold_timeout_ms = 750
   EXPECT_EQ(r->backend, BackendMode::nftables);
   EXPECT_EQ(r->control_ports, (std::vector<std::uint16_t>{21, 2121}));
   EXPECT_EQ(r->log_level, LogLevel::debug);
-  EXPECT_EQ(r->queue, (QueueConfig{7, true, false, 100, 1048576, 0x20000000}));
+  EXPECT_EQ(r->queue, (QueueConfig{7, true, false, 100, 1048576, 0x20000000, 0x4}));
   EXPECT_EQ(r->openings, (OpeningsConfig{10, 50, 500, 5, 40, 4096, 300, 30, 60}));
   EXPECT_EQ(r->policy.port_floor, 2000);
   ASSERT_EQ(r->policy.allow_third_party.size(), 2u);
