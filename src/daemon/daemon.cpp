@@ -1207,24 +1207,35 @@ int Daemon::stop() {
 
 Result<void> Daemon::cleanup() { return firewall::remove_all_hooks(); }
 
-Result<void> Daemon::check_steering(const config::Config& cfg) {
+Daemon::SteeringCheck Daemon::check_steering(const config::Config& cfg) {
+  SteeringCheck out;
   auto b = firewall::make_backend(to_firewall(cfg.backend));
-  if (!b) return b.error();
+  if (!b) {
+    out.unreadable = b.error().message;
+    return out;
+  }
   auto st = b->backend->hook_state();
-  if (!st) return st.error();
+  if (!st) {
+    out.unreadable = st.error().message;
+    return out;
+  }
   const bool legacy = b->backend->name() == "iptables-legacy";
   for (const auto& r : st->steering) {
     if (!is_control_port(cfg, r.port)) continue;
     const std::string where =
         (legacy ? "mangle " : "nftables chain ") + r.chain + " NFQUEUE rule for port " + std::to_string(r.port);
-    if (r.queue_num != cfg.queue.number)
-      return make_error(where + " uses queue " + std::to_string(r.queue_num) + ", but queue.number = " +
-                        std::to_string(cfg.queue.number));
-    if (r.bypass != cfg.queue.bypass)
-      return make_error(where + (r.bypass ? " has" : " lacks") + " --queue-bypass, but queue.bypass = " +
-                        (cfg.queue.bypass ? "true" : "false"));
+    if (r.queue_num != cfg.queue.number) {
+      out.disagreement = where + " uses queue " + std::to_string(r.queue_num) + ", but queue.number = " +
+                         std::to_string(cfg.queue.number);
+      return out;
+    }
+    if (r.bypass != cfg.queue.bypass) {
+      out.disagreement = where + (r.bypass ? " has" : " lacks") + " --queue-bypass, but queue.bypass = " +
+                         (cfg.queue.bypass ? "true" : "false");
+      return out;
+    }
   }
-  return {};
+  return out;
 }
 
 }  // namespace ftpwall::daemon

@@ -92,7 +92,12 @@ class Daemon {
   // ftpwalld --cleanup: every ftpwall hook, chain and rule, without starting.
   static Result<void> cleanup();
   // --check-config: the steering rules in the kernel agree with the configuration.
-  static Result<void> check_steering(const config::Config& cfg);
+  // Typed: the caller tells "they disagree" (exit 2) from "could not be read" (not checked).
+  struct SteeringCheck {
+    std::string disagreement;  // one line naming the rule and the key; empty: they agree
+    std::string unreadable;    // why the rules could not be read; empty: they were read
+  };
+  static SteeringCheck check_steering(const config::Config& cfg);
 
  private:
   using Clock = std::chrono::steady_clock;

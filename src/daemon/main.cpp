@@ -141,14 +141,13 @@ int main(int argc, char** argv) {
   if (check) {
     // The steering rules (ours or the admin's) must name the configured queue and bypass setting:
     // otherwise packets go to a queue nobody reads, or the bypass the admin expects is not there.
-    auto r = daemon::Daemon::check_steering(*cfg);
-    if (!r) {
-      const bool unreadable = r.error().message.rfind("mangle ", 0) != 0;  // not a disagreement
-      if (!unreadable) {
-        std::fprintf(stderr, "ftpwalld: %s: %s\n", cfg->source.c_str(), r.error().message.c_str());
-        return 2;
-      }
-      std::printf("%s: configuration ok (steering rules not checked: %s)\n", cfg->source.c_str(), r.error().message.c_str());
+    const auto r = daemon::Daemon::check_steering(*cfg);
+    if (!r.disagreement.empty()) {
+      std::fprintf(stderr, "ftpwalld: %s: %s\n", cfg->source.c_str(), r.disagreement.c_str());
+      return 2;
+    }
+    if (!r.unreadable.empty()) {
+      std::printf("%s: configuration ok (steering rules not checked: %s)\n", cfg->source.c_str(), r.unreadable.c_str());
       return 0;
     }
     std::printf("%s: configuration ok\n", cfg->source.c_str());
