@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-// ctnetlink with libmnl: a builder per message, a validate callback per attribute level, unknown
-// attributes skipped, sequence number and port id checked by mnl_cb_run (M: nfct-*.c).
+// ctnetlink over libmnl, the messages built and parsed by libnetfilter_conntrack
+// (nfct_nlmsg_build / nfct_nlmsg_parse / nfct_payload_parse, as its examples do over libmnl);
+// sequence number and port id checked by mnl_cb_run. By hand only what libnetfilter_conntrack
+// 1.0.9 cannot build: CTA_MARK_MASK, and a tuple for a GET by the reply tuple alone (put_tuple).
 #include "conntrack.hpp"
 #include "ct_parse.hpp"
 
@@ -17,7 +19,7 @@
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wpedantic"
 #include <libmnl/libmnl.h>
-#include <linux/netfilter/nf_conntrack_tcp.h>
+#include <libnetfilter_conntrack/libnetfilter_conntrack.h>
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netfilter/nfnetlink_compat.h>
 #include <linux/netfilter/nfnetlink_conntrack.h>
@@ -42,17 +44,15 @@ nlmsghdr* put_header(std::vector<std::uint8_t>& buf, std::uint16_t msg, std::uin
   return nlh;
 }
 
-// CTA_TUPLE_{ORIG,REPLY} { CTA_TUPLE_IP { src, dst }, CTA_TUPLE_PROTO { 6, sport, dport } }
+// CTA_TUPLE_{ORIG,REPLY} { CTA_TUPLE_IP { src, dst }, CTA_TUPLE_PROTO { 6, sport, dport } }, by
+// hand for GET requests only: nfct_nlmsg_build (1.0.9) writes a reply tuple only together with
+// the original one, and a lookup by the reply tuple alone is what lookup_packet() needs.
 void put_tuple(nlmsghdr* nlh, std::uint16_t type, const Tuple& t) {
   nlattr* tuple = mnl_attr_nest_start(nlh, type);
   nlattr* ip = mnl_attr_nest_start(nlh, CTA_TUPLE_IP);
-  if (t.src.addr.family == Family::v4) {
-    mnl_attr_put(nlh, CTA_IP_V4_SRC, 4, t.src.addr.bytes.data());
-    mnl_attr_put(nlh, CTA_IP_V4_DST, 4, t.dst.addr.bytes.data());
-  } else {
-    mnl_attr_put(nlh, CTA_IP_V6_SRC, 16, t.src.addr.bytes.data());
-    mnl_attr_put(nlh, CTA_IP_V6_DST, 16, t.dst.addr.bytes.data());
-  }
+  const bool v4 = t.src.addr.family == Family::v4;
+  mnl_attr_put(nlh, v4 ? CTA_IP_V4_SRC : CTA_IP_V6_SRC, v4 ? 4 : 16, t.src.addr.bytes.data());
+  mnl_attr_put(nlh, v4 ? CTA_IP_V4_DST : CTA_IP_V6_DST, v4 ? 4 : 16, t.dst.addr.bytes.data());
   mnl_attr_nest_end(nlh, ip);
   nlattr* proto = mnl_attr_nest_start(nlh, CTA_TUPLE_PROTO);
   mnl_attr_put_u8(nlh, CTA_PROTO_NUM, IPPROTO_TCP);
@@ -62,141 +62,79 @@ void put_tuple(nlmsghdr* nlh, std::uint16_t type, const Tuple& t) {
   mnl_attr_nest_end(nlh, tuple);
 }
 
-// ---- validating parsers, one per attribute level ----
+// One nf_conntrack object, freed with its scope.
+using Ct = std::unique_ptr<nf_conntrack, decltype(&nfct_destroy)>;
+Ct new_ct() { return Ct(nfct_new(), &nfct_destroy); }
 
-template <std::size_t N>
-struct Level {
-  std::array<const nlattr*, N + 1> tb{};
-  const std::array<int, N + 1>* types = nullptr;  // mnl_attr_data_type per attribute, -1 = skip; 16 = 16 bytes
-};
-
-constexpr int t16 = 1000;  // a 16-byte binary (IPv6 address)
-constexpr int t2 = 1001;   // a 2-byte binary (nf_ct_tcp_flags)
-
-template <std::size_t N>
-int collect(const nlattr* a, void* data) {
-  auto* lv = static_cast<Level<N>*>(data);
-  const auto type = mnl_attr_get_type(a);
-  if (type > N) return MNL_CB_OK;  // unknown: skipped
-  const int want = (*lv->types)[type];
-  if (want < 0) return MNL_CB_OK;
-  bool ok;
-  if (want == t16) ok = mnl_attr_get_payload_len(a) == 16;
-  else if (want == t2) ok = mnl_attr_get_payload_len(a) >= 2;
-  else ok = mnl_attr_validate(a, static_cast<mnl_attr_data_type>(want)) >= 0;
-  if (!ok) return MNL_CB_ERROR;
-  lv->tb[type] = a;
-  return MNL_CB_OK;
+// The tuple `t` as the original (or reply) tuple of `ct`: layer 3 and 4 protocol, addresses, ports.
+void set_tuple(nf_conntrack* ct, const Tuple& t, bool reply) {
+  const bool v4 = t.src.addr.family == Family::v4;
+  nfct_set_attr_u8(ct, reply ? ATTR_REPL_L3PROTO : ATTR_ORIG_L3PROTO, v4 ? AF_INET : AF_INET6);
+  nfct_set_attr_u8(ct, reply ? ATTR_REPL_L4PROTO : ATTR_ORIG_L4PROTO, IPPROTO_TCP);
+  if (v4) {
+    std::uint32_t src, dst;
+    std::memcpy(&src, t.src.addr.bytes.data(), 4);
+    std::memcpy(&dst, t.dst.addr.bytes.data(), 4);
+    nfct_set_attr_u32(ct, reply ? ATTR_REPL_IPV4_SRC : ATTR_ORIG_IPV4_SRC, src);
+    nfct_set_attr_u32(ct, reply ? ATTR_REPL_IPV4_DST : ATTR_ORIG_IPV4_DST, dst);
+  } else {
+    nfct_set_attr(ct, reply ? ATTR_REPL_IPV6_SRC : ATTR_ORIG_IPV6_SRC, t.src.addr.bytes.data());
+    nfct_set_attr(ct, reply ? ATTR_REPL_IPV6_DST : ATTR_ORIG_IPV6_DST, t.dst.addr.bytes.data());
+  }
+  nfct_set_attr_u16(ct, reply ? ATTR_REPL_PORT_SRC : ATTR_ORIG_PORT_SRC, htons(t.src.port));
+  nfct_set_attr_u16(ct, reply ? ATTR_REPL_PORT_DST : ATTR_ORIG_PORT_DST, htons(t.dst.port));
 }
 
-template <std::size_t N>
-bool parse_nested(const nlattr* nest, Level<N>& lv) {
-  return mnl_attr_parse_nested(nest, collect<N>, &lv) >= MNL_CB_STOP;
-}
-
-constexpr std::array<int, CTA_IP_MAX + 1> ip_types = [] {
-  std::array<int, CTA_IP_MAX + 1> t{};
-  t.fill(-1);
-  t[CTA_IP_V4_SRC] = t[CTA_IP_V4_DST] = MNL_TYPE_U32;
-  t[CTA_IP_V6_SRC] = t[CTA_IP_V6_DST] = t16;
-  return t;
-}();
-constexpr std::array<int, CTA_PROTO_MAX + 1> proto_types = [] {
-  std::array<int, CTA_PROTO_MAX + 1> t{};
-  t.fill(-1);
-  t[CTA_PROTO_NUM] = MNL_TYPE_U8;
-  t[CTA_PROTO_SRC_PORT] = t[CTA_PROTO_DST_PORT] = MNL_TYPE_U16;
-  return t;
-}();
-constexpr std::array<int, CTA_TUPLE_MAX + 1> tuple_types = [] {
-  std::array<int, CTA_TUPLE_MAX + 1> t{};
-  t.fill(-1);
-  t[CTA_TUPLE_IP] = t[CTA_TUPLE_PROTO] = MNL_TYPE_NESTED;
-  return t;
-}();
-constexpr std::array<int, CTA_PROTOINFO_MAX + 1> protoinfo_types = [] {
-  std::array<int, CTA_PROTOINFO_MAX + 1> t{};
-  t.fill(-1);
-  t[CTA_PROTOINFO_TCP] = MNL_TYPE_NESTED;
-  return t;
-}();
-constexpr std::array<int, CTA_PROTOINFO_TCP_MAX + 1> tcp_types = [] {
-  std::array<int, CTA_PROTOINFO_TCP_MAX + 1> t{};
-  t.fill(-1);
-  t[CTA_PROTOINFO_TCP_STATE] = MNL_TYPE_U8;
-  t[CTA_PROTOINFO_TCP_FLAGS_ORIGINAL] = t[CTA_PROTOINFO_TCP_FLAGS_REPLY] = t2;
-  return t;
-}();
-constexpr std::array<int, CTA_HELP_MAX + 1> help_types = [] {
-  std::array<int, CTA_HELP_MAX + 1> t{};
-  t.fill(-1);
-  t[CTA_HELP_NAME] = MNL_TYPE_NUL_STRING;
-  return t;
-}();
-constexpr std::array<int, CTA_MAX + 1> ct_types = [] {
-  std::array<int, CTA_MAX + 1> t{};
-  t.fill(-1);
-  t[CTA_TUPLE_ORIG] = t[CTA_TUPLE_REPLY] = t[CTA_PROTOINFO] = t[CTA_HELP] = MNL_TYPE_NESTED;
-  t[CTA_STATUS] = t[CTA_MARK] = t[CTA_ID] = MNL_TYPE_U32;
-  return t;
-}();
-
-std::optional<Tuple> parse_tuple(const nlattr* nest) {
-  Level<CTA_TUPLE_MAX> t{.types = &tuple_types};
-  if (!parse_nested(nest, t) || !t.tb[CTA_TUPLE_IP] || !t.tb[CTA_TUPLE_PROTO]) return std::nullopt;
-  Level<CTA_IP_MAX> ip{.types = &ip_types};
-  Level<CTA_PROTO_MAX> pr{.types = &proto_types};
-  if (!parse_nested(t.tb[CTA_TUPLE_IP], ip) || !parse_nested(t.tb[CTA_TUPLE_PROTO], pr)) return std::nullopt;
-  if (!pr.tb[CTA_PROTO_NUM] || mnl_attr_get_u8(pr.tb[CTA_PROTO_NUM]) != IPPROTO_TCP || !pr.tb[CTA_PROTO_SRC_PORT] ||
-      !pr.tb[CTA_PROTO_DST_PORT]) {
+std::optional<Tuple> get_tuple(const nf_conntrack* ct, bool reply) {
+  if (!nfct_attr_is_set(ct, reply ? ATTR_REPL_L4PROTO : ATTR_ORIG_L4PROTO) ||
+      nfct_get_attr_u8(ct, reply ? ATTR_REPL_L4PROTO : ATTR_ORIG_L4PROTO) != IPPROTO_TCP ||
+      !nfct_attr_is_set(ct, reply ? ATTR_REPL_PORT_SRC : ATTR_ORIG_PORT_SRC) ||
+      !nfct_attr_is_set(ct, reply ? ATTR_REPL_PORT_DST : ATTR_ORIG_PORT_DST)) {
     return std::nullopt;
   }
   Tuple out;
-  if (ip.tb[CTA_IP_V4_SRC] && ip.tb[CTA_IP_V4_DST]) {
+  const std::uint8_t l3 = nfct_get_attr_u8(ct, reply ? ATTR_REPL_L3PROTO : ATTR_ORIG_L3PROTO);
+  if (l3 == AF_INET && nfct_attr_is_set(ct, reply ? ATTR_REPL_IPV4_SRC : ATTR_ORIG_IPV4_SRC) &&
+      nfct_attr_is_set(ct, reply ? ATTR_REPL_IPV4_DST : ATTR_ORIG_IPV4_DST)) {
     out.src.addr.family = out.dst.addr.family = Family::v4;
-    std::memcpy(out.src.addr.bytes.data(), mnl_attr_get_payload(ip.tb[CTA_IP_V4_SRC]), 4);
-    std::memcpy(out.dst.addr.bytes.data(), mnl_attr_get_payload(ip.tb[CTA_IP_V4_DST]), 4);
-  } else if (ip.tb[CTA_IP_V6_SRC] && ip.tb[CTA_IP_V6_DST]) {
+    const std::uint32_t src = nfct_get_attr_u32(ct, reply ? ATTR_REPL_IPV4_SRC : ATTR_ORIG_IPV4_SRC);
+    const std::uint32_t dst = nfct_get_attr_u32(ct, reply ? ATTR_REPL_IPV4_DST : ATTR_ORIG_IPV4_DST);
+    std::memcpy(out.src.addr.bytes.data(), &src, 4);
+    std::memcpy(out.dst.addr.bytes.data(), &dst, 4);
+  } else if (l3 == AF_INET6 && nfct_attr_is_set(ct, reply ? ATTR_REPL_IPV6_SRC : ATTR_ORIG_IPV6_SRC) &&
+             nfct_attr_is_set(ct, reply ? ATTR_REPL_IPV6_DST : ATTR_ORIG_IPV6_DST)) {
     out.src.addr.family = out.dst.addr.family = Family::v6;
-    std::memcpy(out.src.addr.bytes.data(), mnl_attr_get_payload(ip.tb[CTA_IP_V6_SRC]), 16);
-    std::memcpy(out.dst.addr.bytes.data(), mnl_attr_get_payload(ip.tb[CTA_IP_V6_DST]), 16);
+    std::memcpy(out.src.addr.bytes.data(), nfct_get_attr(ct, reply ? ATTR_REPL_IPV6_SRC : ATTR_ORIG_IPV6_SRC), 16);
+    std::memcpy(out.dst.addr.bytes.data(), nfct_get_attr(ct, reply ? ATTR_REPL_IPV6_DST : ATTR_ORIG_IPV6_DST), 16);
   } else {
     return std::nullopt;
   }
-  out.src.port = ntohs(mnl_attr_get_u16(pr.tb[CTA_PROTO_SRC_PORT]));
-  out.dst.port = ntohs(mnl_attr_get_u16(pr.tb[CTA_PROTO_DST_PORT]));
+  out.src.port = ntohs(nfct_get_attr_u16(ct, reply ? ATTR_REPL_PORT_SRC : ATTR_ORIG_PORT_SRC));
+  out.dst.port = ntohs(nfct_get_attr_u16(ct, reply ? ATTR_REPL_PORT_DST : ATTR_ORIG_PORT_DST));
   return out;
 }
 
-// The CTA_* attributes of one entry (a ctnetlink message, or NFQUEUE's NFQA_CT nest).
-std::optional<ConntrackEntry> entry_from(const Level<CTA_MAX>& ct) {
-  if (!ct.tb[CTA_TUPLE_ORIG] || !ct.tb[CTA_TUPLE_REPLY]) return std::nullopt;
-  auto orig = parse_tuple(ct.tb[CTA_TUPLE_ORIG]);
-  auto rep = parse_tuple(ct.tb[CTA_TUPLE_REPLY]);
+// The entry as core types; nullopt when a tuple is missing or the connection is not TCP.
+std::optional<ConntrackEntry> entry_from(const nf_conntrack* ct) {
+  auto orig = get_tuple(ct, false);
+  auto rep = get_tuple(ct, true);
   if (!orig || !rep) return std::nullopt;
   ConntrackEntry e;
   e.tuples = ConnTuples{*orig, *rep};
-  if (ct.tb[CTA_ID]) e.id = ntohl(mnl_attr_get_u32(ct.tb[CTA_ID]));
-  if (ct.tb[CTA_MARK]) e.mark = ntohl(mnl_attr_get_u32(ct.tb[CTA_MARK]));
-  if (ct.tb[CTA_STATUS]) e.status = ntohl(mnl_attr_get_u32(ct.tb[CTA_STATUS]));
-  if (ct.tb[CTA_HELP]) {
-    Level<CTA_HELP_MAX> help{.types = &help_types};
-    if (parse_nested(ct.tb[CTA_HELP], help) && help.tb[CTA_HELP_NAME]) e.helper = mnl_attr_get_str(help.tb[CTA_HELP_NAME]);
-  }
-  if (ct.tb[CTA_PROTOINFO]) {
-    Level<CTA_PROTOINFO_MAX> pi{.types = &protoinfo_types};
-    Level<CTA_PROTOINFO_TCP_MAX> tcp{.types = &tcp_types};
-    if (parse_nested(ct.tb[CTA_PROTOINFO], pi) && pi.tb[CTA_PROTOINFO_TCP] && parse_nested(pi.tb[CTA_PROTOINFO_TCP], tcp)) {
-      if (tcp.tb[CTA_PROTOINFO_TCP_STATE]) e.tcp_state = mnl_attr_get_u8(tcp.tb[CTA_PROTOINFO_TCP_STATE]);
-      if (tcp.tb[CTA_PROTOINFO_TCP_FLAGS_ORIGINAL]) {
-        e.tcp_flags_original = static_cast<const nf_ct_tcp_flags*>(mnl_attr_get_payload(tcp.tb[CTA_PROTOINFO_TCP_FLAGS_ORIGINAL]))->flags;
-      }
-      if (tcp.tb[CTA_PROTOINFO_TCP_FLAGS_REPLY]) {
-        e.tcp_flags_reply = static_cast<const nf_ct_tcp_flags*>(mnl_attr_get_payload(tcp.tb[CTA_PROTOINFO_TCP_FLAGS_REPLY]))->flags;
-      }
-    }
-  }
+  if (nfct_attr_is_set(ct, ATTR_ID)) e.id = nfct_get_attr_u32(ct, ATTR_ID);
+  if (nfct_attr_is_set(ct, ATTR_MARK)) e.mark = nfct_get_attr_u32(ct, ATTR_MARK);
+  if (nfct_attr_is_set(ct, ATTR_STATUS)) e.status = nfct_get_attr_u32(ct, ATTR_STATUS);
+  if (nfct_attr_is_set(ct, ATTR_HELPER_NAME)) e.helper = static_cast<const char*>(nfct_get_attr(ct, ATTR_HELPER_NAME));
+  if (nfct_attr_is_set(ct, ATTR_TCP_STATE)) e.tcp_state = nfct_get_attr_u8(ct, ATTR_TCP_STATE);
+  if (nfct_attr_is_set(ct, ATTR_TCP_FLAGS_ORIG)) e.tcp_flags_original = nfct_get_attr_u8(ct, ATTR_TCP_FLAGS_ORIG);
+  if (nfct_attr_is_set(ct, ATTR_TCP_FLAGS_REPL)) e.tcp_flags_reply = nfct_get_attr_u8(ct, ATTR_TCP_FLAGS_REPL);
   return e;
+}
+
+std::optional<ConntrackEntry> entry_from(const nlmsghdr* nlh) {
+  Ct ct = new_ct();
+  if (!ct || nfct_nlmsg_parse(nlh, ct.get()) < 0) return std::nullopt;
+  return entry_from(ct.get());
 }
 
 struct Reply {
@@ -206,12 +144,7 @@ struct Reply {
 
 int on_entry(const nlmsghdr* nlh, void* data) {
   auto* reply = static_cast<Reply*>(data);
-  Level<CTA_MAX> ct{.types = &ct_types};
-  if (mnl_attr_parse(nlh, sizeof(nfgenmsg), collect<CTA_MAX>, &ct) < MNL_CB_STOP) {
-    reply->malformed = true;
-    return MNL_CB_OK;
-  }
-  reply->entry = entry_from(ct);
+  reply->entry = entry_from(nlh);
   reply->malformed = !reply->entry;
   return MNL_CB_OK;
 }
@@ -226,9 +159,7 @@ struct DumpSink {
 
 int on_dump_entry(const nlmsghdr* nlh, void* data) {
   auto* sink = static_cast<DumpSink*>(data);
-  Level<CTA_MAX> ct{.types = &ct_types};
-  if (mnl_attr_parse(nlh, sizeof(nfgenmsg), collect<CTA_MAX>, &ct) < MNL_CB_STOP) return MNL_CB_OK;
-  if (auto e = entry_from(ct)) {
+  if (auto e = entry_from(nlh)) {
     ++sink->entries;
     (*sink->each)(*e);
   }
@@ -238,9 +169,11 @@ int on_dump_entry(const nlmsghdr* nlh, void* data) {
 }  // namespace
 
 std::optional<ConntrackEntry> parse_conntrack_nest(const void* nest) {
-  Level<CTA_MAX> ct{.types = &ct_types};
-  if (!parse_nested(static_cast<const nlattr*>(nest), ct)) return std::nullopt;
-  return entry_from(ct);
+  const auto* a = static_cast<const nlattr*>(nest);
+  Ct ct = new_ct();
+  if (!ct || nfct_payload_parse(mnl_attr_get_payload(a), mnl_attr_get_payload_len(a), AF_INET, ct.get()) < 0)
+    return std::nullopt;
+  return entry_from(ct.get());
 }
 
 Conntrack::Conntrack(mnl_socket* sock) : sock_(sock), buf_(MNL_SOCKET_BUFFER_SIZE) {
@@ -389,14 +322,14 @@ Result<void> Conntrack::set_liberal(const Tuple& original) {
   std::vector<std::uint8_t> req;
   // No NLM_F_CREATE: update the existing entry, ENOENT if it is gone.
   nlmsghdr* nlh = put_header(req, IPCTNL_MSG_CT_NEW, NLM_F_ACK, ++seq_, original.src.addr.family);
-  put_tuple(nlh, CTA_TUPLE_ORIG, original);
-  nlattr* pi = mnl_attr_nest_start(nlh, CTA_PROTOINFO);
-  nlattr* tcp = mnl_attr_nest_start(nlh, CTA_PROTOINFO_TCP);
-  const nf_ct_tcp_flags liberal{IP_CT_TCP_FLAG_BE_LIBERAL, IP_CT_TCP_FLAG_BE_LIBERAL};
-  mnl_attr_put(nlh, CTA_PROTOINFO_TCP_FLAGS_ORIGINAL, sizeof liberal, &liberal);
-  mnl_attr_put(nlh, CTA_PROTOINFO_TCP_FLAGS_REPLY, sizeof liberal, &liberal);
-  mnl_attr_nest_end(nlh, tcp);
-  mnl_attr_nest_end(nlh, pi);
+  Ct ct = new_ct();
+  if (!ct) return make_error("ctnetlink: out of memory");
+  set_tuple(ct.get(), original, false);
+  nfct_set_attr_u8(ct.get(), ATTR_TCP_FLAGS_ORIG, ConntrackEntry::tcp_flag_be_liberal);
+  nfct_set_attr_u8(ct.get(), ATTR_TCP_MASK_ORIG, ConntrackEntry::tcp_flag_be_liberal);
+  nfct_set_attr_u8(ct.get(), ATTR_TCP_FLAGS_REPL, ConntrackEntry::tcp_flag_be_liberal);
+  nfct_set_attr_u8(ct.get(), ATTR_TCP_MASK_REPL, ConntrackEntry::tcp_flag_be_liberal);
+  nfct_nlmsg_build(nlh, ct.get());
   bool missing = false;
   auto r = run(req, false, &missing);
   if (!r) return r.error();
@@ -407,9 +340,12 @@ Result<void> Conntrack::set_liberal(const Tuple& original) {
 Result<void> Conntrack::set_mark(const Tuple& original, std::uint32_t mark, std::uint32_t mask) {
   std::vector<std::uint8_t> req;
   nlmsghdr* nlh = put_header(req, IPCTNL_MSG_CT_NEW, NLM_F_ACK, ++seq_, original.src.addr.family);
-  put_tuple(nlh, CTA_TUPLE_ORIG, original);
-  mnl_attr_put_u32(nlh, CTA_MARK, htonl(mark & mask));
-  mnl_attr_put_u32(nlh, CTA_MARK_MASK, htonl(mask));
+  Ct ct = new_ct();
+  if (!ct) return make_error("ctnetlink: out of memory");
+  set_tuple(ct.get(), original, false);
+  nfct_set_attr_u32(ct.get(), ATTR_MARK, mark & mask);
+  nfct_nlmsg_build(nlh, ct.get());
+  mnl_attr_put_u32(nlh, CTA_MARK_MASK, htonl(mask));  // not in libnetfilter_conntrack 1.0.9
   bool missing = false;
   auto r = run(req, false, &missing);
   if (!r) return r.error();
