@@ -114,6 +114,7 @@ struct RawOptions {
   unsigned queue_num = 0;
   bool queue_bypass = false;
   std::uint32_t exempt_mark = 0x10000000;
+  std::uint32_t accept_mark = 0x20000000;
   std::string stock = "yes";
   int ssh_port = 22;
   std::string server = "none";
@@ -158,6 +159,7 @@ rules::RulesetSpec to_spec(const RawOptions& o) {
   s.queue_num = o.queue_num;
   s.queue_bypass = o.queue_bypass;
   s.exempt_mark = o.exempt_mark;
+  s.accept_mark = o.accept_mark;
   s.stock = yes_no("--stock", o.stock);
   if (o.ssh_port < 0 || o.ssh_port > 65535) throw UsageError{"--ssh-port " + std::to_string(o.ssh_port) + " is out of range 0-65535"};
   s.ssh_port = static_cast<std::uint16_t>(o.ssh_port);
@@ -205,6 +207,10 @@ void add_rules_options(CLI::App& rules, RawOptions& o) {
   rules.add_option("--exempt-mark", o.exempt_mark,
                    "with --helper ftpwalld --hooks admin: connmark bit that takes FTPS sessions out of the queue, "
                    "as ftpwalld's queue.exempt_mark; 0 for none (default: 0x10000000)")
+      ->type_name("MARK");
+  rules.add_option("--accept-mark", o.accept_mark,
+                   "with --helper ftpwalld: packet-mark bit ftpwalld sets on the data connections it admits, as its "
+                   "queue.accept_mark; the admin's rules accept by it (default: 0x20000000)")
       ->type_name("MARK");
   rules.add_flag("--queue-bypass", o.queue_bypass,
                  "with --helper ftpwalld --hooks admin: let control packets pass when ftpwalld is not running (default: off)");

@@ -10,6 +10,7 @@
 //     4.7 no longer assign it by port, net.netfilter.nf_conntrack_helper=0) and RELATED is accepted
 //     only for that helper and only toward ports >= 1024.
 #include <algorithm>
+#include <cstdio>
 #include <string>
 
 #include "ftpwall/rules/ruleset.hpp"
@@ -414,6 +415,18 @@ class Builder {
         break;
       case Helper::ftpwalld: {
         rs_.uses_ftpwalld = true;
+        if (s_.format == Format::firewalld) {
+          char mark[16];
+          std::snprintf(mark, sizeof mark, "0x%08x", s_.accept_mark);
+          n.push_back("ftpwalld (backend nftables: ftpwall.conf role = \"server\", backend = \"auto\") adds its own");
+          n.push_back("table inet ftpwall at start and removes it at stop; firewalld does not touch it. Its verdict");
+          n.push_back(std::string("sets the packet mark ") + mark + " (queue.accept_mark) on each data SYN it admits, and zone");
+          n.push_back("public accepts that mark: ipset ftpwall-accept (hash:ip,mark, matched as ip saddr . meta mark)");
+          n.push_back("in one rich rule. firewalld matches the whole mark: nothing else may mark those packets.");
+          n.push_back("The ipset's entries are permanent, so firewall-cmd --reload restores them itself.");
+          n.push_back("No helper in the service: ftpwalld makes the openings (kernel helper off).");
+          break;
+        }
         const std::string q = "-j NFQUEUE --queue-num " + std::to_string(s_.queue_num) + (s_.queue_bypass ? " --queue-bypass" : "");
         if (s_.hooks == Hooks::daemon) {
           n.push_back("ftpwalld owns its hooks: it adds them at start and removes them at stop, so this file");

@@ -5,10 +5,32 @@
 //   <port protocol="tcp" port="21"/>              each control port
 //   <port protocol="tcp" port="61000-61100"/>     --helper none: the static passive range
 //   <module name="nf_conntrack_ftp"/>             --helper kernel: firewalld attaches the helper
-// <module> is what CentOS 7's firewalld 0.6 understands; firewalld >= 0.9 reads it as <helper name="ftp"/>.
+// <module> is what CentOS 7's firewalld 0.6 understands; firewalld >= 0.9 reads it as <helper name="ftp"/>
+// (measured in 1.3.3: --info-service lists "modules: ftp", table inet firewalld gets helper-ftp-tcp).
 // firewalld accepts RELATED for every helper itself, so the "only toward ports >= 1024" narrowing of
 // the iptables formats is not expressible here.
+//
+// --helper ftpwalld: the service carries the control port(s) only. ftpwalld (backend nftables) keeps
+// its openings in its own table inet ftpwall, which firewalld neither sees nor touches (also not at
+// --reload); an accept there is not final, firewalld's filter_INPUT still rejects. What firewalld
+// can accept by is the packet mark ftpwalld's verdict sets on each data SYN it admits
+// (queue.accept_mark). firewalld 1.3.3 has no mark match in rich rules or policies, and its direct
+// rules go to iptables (table ip filter, a separate base chain that cannot override the reject);
+// the one mark match it has is an ipset of type hash:ip,mark:
+//   /etc/firewalld/ipsets/ftpwall-accept.xml   <entry>0.0.0.0/1,0x20000000</entry> + 128.0.0.0/1
+//                                              (or one entry per --allow-from network)
+//   rule family="ipv4" source ipset="ftpwall-accept" accept
+// which firewalld turns into `ip saddr . meta mark @ftpwall-accept accept` in filter_IN_public_allow.
+// The entries are prefixes because firewalld refuses /0 and sends an address range inside a
+// concatenation to libnftables as a host name (reload fails: "Could not resolve hostname"). The
+// mark is compared whole (no mask), so the data SYNs must carry no other mark bit. Permanent
+// entries survive firewall-cmd --reload (firewalld re-adds them): there is nothing for the daemon
+// to repair. (ipsets that ftpwalld fills per opening would lose every element at a reload and, in
+// 1.3.3, could not even expire: the set gets no timeout flag.)
+#include <cstdint>
+#include <cstdio>
 #include <string>
+#include <vector>
 
 #include "ftpwall/rules/ruleset.hpp"
 
@@ -17,15 +39,41 @@ namespace ftpwall::rules {
 namespace {
 constexpr const char* service_name = "ftpwall-ftp";
 constexpr const char* zone = "public";
+constexpr const char* accept_ipset = "ftpwall-accept";
+
+std::string hex_mark(std::uint32_t m) {
+  char b[16];
+  std::snprintf(b, sizeof b, "0x%08x", m);
+  return b;
+}
+
+// The ipset's entries: each --allow-from network (firewalld refuses /0: two /1 instead).
+std::vector<std::string> accept_entries(const RulesetSpec& s) {
+  std::vector<std::string> nets;
+  for (const auto& a : s.allow_from) {
+    const std::string t = a.to_string();
+    if (t.size() > 2 && t.substr(t.size() - 2) == "/0") {
+      nets.push_back("0.0.0.0/1");
+      nets.push_back("128.0.0.0/1");
+    } else {
+      nets.push_back(t);
+    }
+  }
+  if (s.allow_from.empty()) nets = {"0.0.0.0/1", "128.0.0.0/1"};
+  for (auto& n : nets) n += "," + hex_mark(s.accept_mark);
+  return nets;
+}
 }  // namespace
 
 Result<std::string> emit_firewalld(const Validated& v) {
   const RulesetSpec& s = v.spec;
   if (s.role != Role::server) return make_error("--format firewalld supports only --role server in this release");
-  if (s.helper == Helper::ftpwalld) return make_error("--helper ftpwalld: this release emits the ftpwalld layout only as iptables-save or shell, not firewalld");
+  const bool daemon = s.helper == Helper::ftpwalld;
   const Ruleset rs = build_ruleset(v);
   std::string out = "#!/bin/sh\n" + header_comment(rs);
-  out += "# Installs firewalld service \"" + std::string(service_name) + "\" and enables it in zone " + zone + ".\n";
+  out += "# Installs firewalld service \"" + std::string(service_name) + "\"" +
+         (daemon ? " and ipset \"" + std::string(accept_ipset) + "\"" : std::string()) + " and enables " +
+         (daemon ? "them" : "it") + " in zone " + zone + ".\n";
   out += "set -e\n";
   out += "cat > /etc/firewalld/services/" + std::string(service_name) + ".xml <<'EOF'\n";
   out += "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<service>\n";
@@ -34,6 +82,7 @@ Result<std::string> emit_firewalld(const Validated& v) {
   for (auto p : v.control_ports) ports += (ports.empty() ? "" : ",") + std::to_string(p);
   std::string what = "FTP on control port(s) " + ports;
   if (s.helper == Helper::kernel) what += " with the kernel ftp helper (nf_conntrack_ftp) opening the data connections";
+  else if (daemon) what += "; ftpwalld opens the data connections (ipset " + std::string(accept_ipset) + ")";
   else {
     std::string pr;
     for (const auto& r : v.passive) pr += (pr.empty() ? "" : ",") + r.to_string();
@@ -45,6 +94,15 @@ Result<std::string> emit_firewalld(const Validated& v) {
     for (const auto& r : v.passive) out += "  <port protocol=\"tcp\" port=\"" + r.to_string() + "\"/>\n";
   if (s.helper == Helper::kernel) out += "  <module name=\"nf_conntrack_ftp\"/>\n";
   out += "</service>\nEOF\n";
+  if (daemon) {
+    out += "cat > /etc/firewalld/ipsets/" + std::string(accept_ipset) + ".xml <<'EOF'\n";
+    out += "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<ipset type=\"hash:ip,mark\">\n";
+    out += "  <short>ftpwalld openings</short>\n";
+    out += "  <description>Data connections ftpwalld admitted: packet mark " + hex_mark(s.accept_mark) +
+           " (queue.accept_mark). Generated by ftpwall rules.</description>\n";
+    for (const auto& e : accept_entries(s)) out += "  <entry>" + e + "</entry>\n";
+    out += "</ipset>\nEOF\n";
+  }
 
   // --allow-from: rich rules instead of the plain service, which would admit everyone.
   const std::string fam = s.family == Family::v4 ? "ipv4" : "ipv6";
@@ -58,6 +116,8 @@ Result<std::string> emit_firewalld(const Validated& v) {
         c += tool + perm + " --zone=" + zone + " --add-rich-rule='rule family=\"" + fam + "\" source address=\"" + a.to_string() +
              "\" service name=\"" + service_name + "\" accept'\n";
     }
+    if (daemon)
+      c += tool + perm + " --zone=" + zone + " --add-rich-rule='rule family=\"ipv4\" source ipset=\"" + accept_ipset + "\" accept'\n";
     return c;
   };
   out += "if firewall-cmd --state >/dev/null 2>&1; then\n";

@@ -227,9 +227,16 @@ Result<Validated> validate(RulesetSpec spec) {
 
   // ---- formats and helpers ----
   if (spec.helper == Helper::ftpwalld) {
-    if (spec.format != Format::iptables_save && spec.format != Format::shell)
-      return make_error(std::string("--helper ftpwalld: this release emits the ftpwalld layout only as iptables-save or shell, not ") +
+    if (spec.format != Format::iptables_save && spec.format != Format::shell && spec.format != Format::firewalld)
+      return make_error(std::string("--helper ftpwalld: this release emits the ftpwalld layout only as iptables-save, shell or firewalld, not ") +
                         std::string(name(spec.format)));
+    // firewalld: ftpwalld keeps its own table inet ftpwall (backend nftables); firewalld's zone
+    // accepts the data connections by queue.accept_mark (src/rules/firewalld.cpp).
+    if (spec.format == Format::firewalld && spec.hooks == Hooks::admin)
+      return make_error("--hooks admin declares ftpwalld's iptables chains; with --format firewalld ftpwalld installs its own "
+                        "table inet ftpwall: use --hooks daemon");
+    if (spec.format == Format::firewalld && spec.accept_mark == 0)
+      return make_error("--accept-mark 0: ftpwalld would mark no data connection, and firewalld can accept them only by their mark");
     if (fam != Family::v4) return make_error("--helper ftpwalld supports only --family 4 in this release");
   } else {
     if (spec.hooks != Hooks::daemon) return make_error("--hooks applies only to --helper ftpwalld");

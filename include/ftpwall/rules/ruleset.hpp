@@ -78,6 +78,7 @@ struct RulesetSpec {
   unsigned queue_num = 0;
   bool queue_bypass = false;
   std::uint32_t exempt_mark = 0x10000000;    // connmark bit of FTPS sessions (ftpwalld's queue.exempt_mark); 0 = none
+  std::uint32_t accept_mark = 0x20000000;    // packet mark of the data SYNs ftpwalld admits (its queue.accept_mark)
   bool stock = true;                         // emit the stock CentOS rules (lo, icmp, ssh, final REJECT)
   std::uint16_t ssh_port = 22;               // 0 = no ssh accept
   ServerSoftware server = ServerSoftware::none;

@@ -183,7 +183,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadInput{{"rules", "--internal-server", "10.0.0.2"}, "--internal-server needs --role gateway"},
         BadInput{{"rules", "--role", "gateway", "--inside-network", "10.1.0.0/24", "--interface", "eth0", "--allow-from", "198.51.100.0/24"},
                  "--allow-from restricts the outside clients of --internal-server"},
-        BadInput{{"rules", "--helper", "ftpwalld", "--format", "nft"}, "ftpwalld layout only as iptables-save or shell, not nft"},
+        BadInput{{"rules", "--helper", "ftpwalld", "--format", "nft"}, "ftpwalld layout only as iptables-save, shell or firewalld, not nft"},
         BadInput{{"rules", "--helper", "ftpwalld", "--family", "6"}, "--helper ftpwalld supports only --family 4"},
         BadInput{{"rules", "--hooks", "admin"}, "--hooks applies only to --helper ftpwalld"},
         BadInput{{"rules", "--queue-bypass"}, "apply only to --helper ftpwalld"},

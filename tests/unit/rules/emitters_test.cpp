@@ -176,6 +176,38 @@ TEST(Firewalld, ServerKernelAndNone) {
   EXPECT_EQ(fn->find("--add-service="), std::string::npos);  // rich rules only: the service alone admits everyone
 }
 
+// --helper ftpwalld: the control port, an ipset hash:ip,mark holding queue.accept_mark and one rich
+// rule matching it (firewalld 1.3.3 has no other mark match); no helper, no static range.
+TEST(Firewalld, ServerFtpwalld) {
+  RulesetSpec d;
+  d.format = Format::firewalld;
+  d.helper = Helper::ftpwalld;
+  d.command_line = "ftpwall rules --role server --helper ftpwalld --format firewalld";
+  auto fd = emit_firewalld(valid(d));
+  ASSERT_TRUE(fd.ok()) << fd.error().message;
+  expect_golden("firewalld-server-ftpwalld.sh", *fd);
+  EXPECT_NE(fd->find("<ipset type=\"hash:ip,mark\">"), std::string::npos);
+  EXPECT_NE(fd->find("<entry>0.0.0.0/1,0x20000000</entry>"), std::string::npos);  // firewalld refuses /0
+  EXPECT_NE(fd->find("<entry>128.0.0.0/1,0x20000000</entry>"), std::string::npos);
+  EXPECT_NE(fd->find("--add-rich-rule='rule family=\"ipv4\" source ipset=\"ftpwall-accept\" accept'"), std::string::npos);
+  EXPECT_EQ(fd->find("<module"), std::string::npos);
+  EXPECT_EQ(fd->find("61000"), std::string::npos);
+
+  d.accept_mark = 0x40000000;
+  d.allow_from = {*Cidr::parse("198.51.100.0/24"), *Cidr::parse("0.0.0.0/0")};
+  auto fa = emit_firewalld(valid(d));
+  ASSERT_TRUE(fa.ok());
+  EXPECT_NE(fa->find("<entry>198.51.100.0/24,0x40000000</entry>"), std::string::npos);
+  EXPECT_NE(fa->find("<entry>128.0.0.0/1,0x40000000</entry>"), std::string::npos);
+  EXPECT_EQ(fa->find("/0,"), std::string::npos);
+
+  d.hooks = Hooks::admin;
+  EXPECT_FALSE(validate(d).ok());
+  d.hooks = Hooks::daemon;
+  d.accept_mark = 0;
+  EXPECT_FALSE(validate(d).ok());
+}
+
 class ServerConfig : public ::testing::TestWithParam<std::pair<ServerSoftware, const char*>> {};
 
 TEST_P(ServerConfig, BehindNatWithoutHelperAnnouncesThePublicAddress) {
