@@ -113,9 +113,11 @@ struct BaseChain {
 constexpr BaseChain chain_steer_forward{"steer-forward", "filter", NF_INET_FORWARD, -150};
 constexpr BaseChain chain_steer_input{"steer-input", "filter", NF_INET_LOCAL_IN, -150};
 constexpr BaseChain chain_steer_output{"steer-output", "filter", NF_INET_LOCAL_OUT, -150};
-constexpr BaseChain chain_open_forward{"openings-forward", "filter", NF_INET_FORWARD, 0};
-constexpr BaseChain chain_open_input{"openings-input", "filter", NF_INET_LOCAL_IN, 0};
-constexpr BaseChain chain_open_output{"openings-output", "filter", NF_INET_LOCAL_OUT, 0};
+// The openings chains run at filter - 10, before the admin's filter chains (priority 0): the
+// daemon's verdict on a data SYN sets queue.accept_mark there, and the admin's chains accept by it.
+constexpr BaseChain chain_open_forward{"openings-forward", "filter", NF_INET_FORWARD, -10};
+constexpr BaseChain chain_open_input{"openings-input", "filter", NF_INET_LOCAL_IN, -10};
+constexpr BaseChain chain_open_output{"openings-output", "filter", NF_INET_LOCAL_OUT, -10};
 constexpr BaseChain chain_dnat{"dnat-prerouting", "nat", NF_INET_PRE_ROUTING, -100};
 constexpr BaseChain chain_snat{"snat-postrouting", "nat", NF_INET_POST_ROUTING, 100};
 constexpr const BaseChain* all_base_chains[] = {&chain_steer_forward, &chain_steer_input, &chain_steer_output,

@@ -10,7 +10,7 @@
 //     chain steer-forward { type filter hook forward priority mangle; policy accept;
 //       meta l4proto tcp ct original proto-dst 21 [ct mark & M != M] counter queue num 5 [bypass]
 //         comment "ftpwall hook"                                       (one rule per control port) }
-//     chain openings-forward { type filter hook forward priority filter; policy accept;
+//     chain openings-forward { type filter hook forward priority filter - 10; policy accept;
 //       tcp flags syn / fin,syn,rst,ack ip saddr . ip daddr . tcp dport vmap @openings4 queue num 5
 //         comment "ftpwall hook" }
 //     chain dnat-prerouting { type nat hook prerouting priority dstnat; policy accept;
@@ -59,10 +59,15 @@
 // Family already (nft_backend.cpp: FamilyLayout); only the v6 layout entries and their rules are
 // missing. HookState::own_hooks then counts those rules too (see the report in the commit).
 //
-// Limitation: this table is correct on its own, but an accept in it is not final. Every base chain
-// at a hook runs, and a drop (or reject) in the admin's own tables at the same hook still drops a
-// data connection this table accepted. Making openings effective under an admin's drop policy (the
-// admin adds one line) is a separate step (issue 9, section 3).
+// An accept in this table is not final: every base chain at a hook runs, and a drop (or reject) in
+// the admin's own tables at the same hook still drops a data connection this table accepted. So
+// the openings chains run at priority filter - 10, before the admin's filter chains (priority 0),
+// and the daemon's verdict on every data SYN an opening admits sets the packet-mark bit
+// queue.accept_mark (default 0x20000000). A native nft admin's chain accepts by that bit with one
+// line, before its drops:
+//   meta mark & 0x20000000 == 0x20000000 accept comment "ftpwall openings"
+// ftpwalld never edits the admin's table; preflight() (backend_select.cpp) refuses to start when a
+// dropping chain at one of its hooks lacks the line, and names the chain and the line.
 #pragma once
 
 #include <array>
