@@ -108,6 +108,7 @@ firewall::HookSpec Daemon::hook_spec() const {
   spec.queue_bypass = cfg_.queue.bypass;
   spec.exempt_mark = cfg_.queue.exempt_mark;
   spec.nat = cfg_.role == config::Role::gateway;  // FTPWALL-DNAT / FTPWALL-SNAT (issue 5)
+  spec.accept_mark = cfg_.queue.accept_mark;
   return spec;
 }
 
@@ -1121,7 +1122,9 @@ void Daemon::check_kernel() {
       [daemon_mode, spec, live, note = check_repair_](firewall::FirewallBackend& b) -> Result<void> {
         auto st = b.hook_state();
         if (!st) return st.error();
-        const bool hooks_gone = daemon_mode && (st->own_hooks < firewall::expected_own_hooks(spec) || !st->accept_chain);
+        const bool incomplete = st->hooks_complete ? !*st->hooks_complete
+                                                   : st->own_hooks < firewall::expected_own_hooks(spec) || !st->accept_chain;
+        const bool hooks_gone = daemon_mode && incomplete;
         if (!hooks_gone && st->openings >= live.size()) return {};
         if (hooks_gone) {
           if (auto r = b.install_hooks(spec); !r) return make_error("reinstalling hooks: " + r.error().message);

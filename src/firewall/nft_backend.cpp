@@ -32,6 +32,7 @@
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netfilter/xt_NFQUEUE.h>
+#include <linux/netfilter/xt_comment.h>
 #pragma GCC diagnostic pop
 
 namespace ftpwall::firewall {
@@ -118,8 +119,13 @@ constexpr BaseChain chain_steer_output{"steer-output", "filter", NF_INET_LOCAL_O
 constexpr BaseChain chain_open_forward{"openings-forward", "filter", NF_INET_FORWARD, -10};
 constexpr BaseChain chain_open_input{"openings-input", "filter", NF_INET_LOCAL_IN, -10};
 constexpr BaseChain chain_open_output{"openings-output", "filter", NF_INET_LOCAL_OUT, -10};
-constexpr BaseChain chain_dnat{"dnat-prerouting", "nat", NF_INET_PRE_ROUTING, -100};
-constexpr BaseChain chain_snat{"snat-postrouting", "nat", NF_INET_POST_ROUTING, 100};
+// The nat chains run at dstnat - 10 and srcnat - 10, before the admin's nat chains (iptables-nft's
+// ip nat PREROUTING/POSTROUTING are at dstnat/srcnat): the first nat chain that binds a connection
+// wins, and between equal priorities the chain registered last runs first, so at equal priority an
+// admin's `iptables-nft-restore` of its nat table (which recreates the table) would put its
+// MASQUERADE before the exact-tuple SNAT of an opening (issue 5: the dialled address).
+constexpr BaseChain chain_dnat{"dnat-prerouting", "nat", NF_INET_PRE_ROUTING, -110};
+constexpr BaseChain chain_snat{"snat-postrouting", "nat", NF_INET_POST_ROUTING, 90};
 constexpr const BaseChain* all_base_chains[] = {&chain_steer_forward, &chain_steer_input, &chain_steer_output,
                                                 &chain_open_forward,  &chain_open_input,  &chain_open_output,
                                                 &chain_dnat,          &chain_snat};
@@ -369,6 +375,56 @@ RuleObj queue_chain_rule(std::uint16_t n, NftSteering how) {
   return r;
 }
 
+// ---- the iptables-nft hook rules ----
+//
+// An accept in table inet ftpwall is not final against the drop policy of the admin's
+// iptables-nft chains (table ip filter), so install_hooks() also inserts, as rule 1 of each of
+// them at the daemon's hooks, the rule iptables-nft itself writes for
+//   -A FORWARD -m mark --mark M/M -m comment --comment "ftpwall hook" -j ACCEPT
+// expression for expression (iptables 1.8.9): `-m mark` natively (meta load mark, bitwise & M,
+// cmp eq M), `-m comment` as the xt comment match (revision 0, struct xt_comment_info) through the
+// compat layer, a counter, an immediate accept. So iptables-nft -L / -S / -C / -D and
+// iptables-nft-save read it as their own, and iptables-nft-restore of that output writes it back
+// unchanged. M is HookSpec::accept_mark: the daemon's verdict sets it on every data SYN an opening
+// admits, in the openings chain (priority filter - 10), before the admin's chains (filter).
+struct IptChain {
+  const char* name;
+  std::uint32_t hook;
+};
+constexpr IptChain ipt_forward{"FORWARD", NF_INET_FORWARD};
+constexpr IptChain ipt_input{"INPUT", NF_INET_LOCAL_IN};
+constexpr IptChain ipt_output{"OUTPUT", NF_INET_LOCAL_OUT};
+constexpr const char* ipt_table = "filter";
+constexpr std::uint16_t family_ip = NFPROTO_IPV4;
+std::vector<IptChain> ipt_chains(Role role) {
+  return role == Role::gateway ? std::vector<IptChain>{ipt_forward} : std::vector<IptChain>{ipt_input, ipt_output};
+}
+bool is_ipt_hook_chain(std::string_view n) { return n == ipt_forward.name || n == ipt_input.name || n == ipt_output.name; }
+
+RuleObj ipt_hook_rule(const IptChain& c, std::uint32_t mark) {
+  RuleObj r(nftnl_rule_alloc());
+  nftnl_rule_set_str(r.get(), NFTNL_RULE_TABLE, ipt_table);
+  nftnl_rule_set_str(r.get(), NFTNL_RULE_CHAIN, c.name);
+  nftnl_rule_set_u32(r.get(), NFTNL_RULE_FAMILY, family_ip);
+  const std::uint32_t zero = 0;
+  add(r.get(), meta(NFT_META_MARK, NFT_REG_1));
+  add(r.get(), bitwise(NFT_REG_1, &mark, &zero, 4));
+  add(r.get(), cmp(NFT_REG_1, NFT_CMP_EQ, &mark, 4));
+  nftnl_expr* m = nftnl_expr_alloc("match");
+  nftnl_expr_set_str(m, NFTNL_EXPR_MT_NAME, "comment");
+  nftnl_expr_set_u32(m, NFTNL_EXPR_MT_REV, 0);
+  auto* info = static_cast<xt_comment_info*>(std::calloc(1, sizeof(xt_comment_info)));  // 256 bytes, XT_ALIGNed
+  std::strncpy(info->comment, hook_comment_text, sizeof info->comment - 1);
+  nftnl_expr_set(m, NFTNL_EXPR_MT_INFO, info, sizeof(xt_comment_info));  // takes ownership
+  add(r.get(), m);
+  add(r.get(), counter());
+  nftnl_expr* v = nftnl_expr_alloc("immediate");
+  nftnl_expr_set_u32(v, NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
+  nftnl_expr_set_u32(v, NFTNL_EXPR_IMM_VERDICT, NF_ACCEPT);
+  add(r.get(), v);
+  return r;
+}
+
 // ---- the batch ----
 
 struct Message {
@@ -385,12 +441,13 @@ class Batch {
     nlmsghdr* h = nftnl_batch_begin(buf_.data(), seq_++);
     len_ = NLMSG_ALIGN(h->nlmsg_len);
   }
-  // A message of type `type` (NFT_MSG_*, family inet) whose payload `build` writes.
+  // A message of type `type` (NFT_MSG_*, family inet unless `family` says otherwise: the
+  // iptables-nft hook rules are in family ip) whose payload `build` writes.
   template <class F>
-  void add(std::uint16_t type, std::uint16_t flags, std::string what, F&& build) {
+  void add(std::uint16_t type, std::uint16_t flags, std::string what, F&& build, std::uint16_t family = family_inet) {
     reserve();
     const std::uint32_t seq = seq_++;
-    nlmsghdr* h = nftnl_nlmsg_build_hdr(buf_.data() + len_, type, family_inet, flags, seq);
+    nlmsghdr* h = nftnl_nlmsg_build_hdr(buf_.data() + len_, type, family, flags, seq);
     build(h);
     last_ = len_;
     len_ += NLMSG_ALIGN(h->nlmsg_len);
@@ -768,7 +825,11 @@ int list_elems(Socket& nl, const std::string& set, const FamilyLayout& l, std::v
 // One rule read back, as far as hook_state() cares.
 struct RuleInfo {
   std::string family, table, chain;
-  std::string comment;
+  std::uint64_t handle = 0;
+  std::string comment;     // rule userdata (nft's comment)
+  std::string xt_comment;  // an xt comment match through the compat layer (iptables-nft's -m comment)
+  std::optional<std::uint32_t> mark_bits;  // meta mark & M == M (iptables-nft's -m mark --mark M/M)
+  bool accepts = false;    // ends in an immediate accept
   bool queues = false;  // a queue expression or the NFQUEUE target
   SteeringRule steer;
 };
@@ -795,15 +856,18 @@ int list_rules(Socket& nl, std::vector<RuleInfo>& out) {
     i.family = family_name(nftnl_rule_get_u32(r.get(), NFTNL_RULE_FAMILY));
     i.table = nftnl_rule_get_str(r.get(), NFTNL_RULE_TABLE);
     i.chain = nftnl_rule_get_str(r.get(), NFTNL_RULE_CHAIN);
+    i.handle = nftnl_rule_get_u64(r.get(), NFTNL_RULE_HANDLE);
     std::uint32_t ulen = 0;
     const void* u = nftnl_rule_get_data(r.get(), NFTNL_RULE_USERDATA, &ulen);
     if (nftnl_rule_is_set(r.get(), NFTNL_RULE_USERDATA)) i.comment = comment_of(u, ulen);
     // What the registers were last loaded from, for the cmp that follows.
-    enum class Load { none, dport, sport, ct_orig_dport, ct_direction } load = Load::none;
+    enum class Load { none, dport, sport, ct_orig_dport, ct_direction, mark, mark_masked } load = Load::none;
+    std::uint32_t mark_mask = 0;
     struct Ctx {
       RuleInfo& i;
       Load& load;
-    } ctx{i, load};
+      std::uint32_t& mark_mask;
+    } ctx{i, load, mark_mask};
     nftnl_expr_foreach(
         r.get(),
         [](nftnl_expr* e, void* d) -> int {
@@ -816,6 +880,28 @@ int list_rules(Socket& nl, std::vector<RuleInfo>& out) {
             c.load = base == NFT_PAYLOAD_TRANSPORT_HEADER && len == 2 && (off == 0 || off == 2)
                          ? (off == 2 ? Load::dport : Load::sport)
                          : Load::none;
+          } else if (n == "meta") {
+            c.load = nftnl_expr_get_u32(e, NFTNL_EXPR_META_KEY) == NFT_META_MARK ? Load::mark : Load::none;
+          } else if (n == "bitwise") {
+            std::uint32_t len = 0, xlen = 0;
+            const void* mk = nftnl_expr_get(e, NFTNL_EXPR_BITWISE_MASK, &len);
+            const void* x = nftnl_expr_get(e, NFTNL_EXPR_BITWISE_XOR, &xlen);
+            std::uint32_t xv = 1;
+            if (x && xlen == 4) std::memcpy(&xv, x, 4);
+            if (c.load == Load::mark && mk && len == 4 && xv == 0) {
+              std::memcpy(&c.mark_mask, mk, 4);
+              c.load = Load::mark_masked;
+            } else {
+              c.load = Load::none;
+            }
+          } else if (n == "match") {
+            const char* mt = nftnl_expr_get_str(e, NFTNL_EXPR_MT_NAME);
+            std::uint32_t len = 0;
+            const auto* info = static_cast<const char*>(nftnl_expr_get(e, NFTNL_EXPR_MT_INFO, &len));
+            if (mt && std::strcmp(mt, "comment") == 0 && info) c.i.xt_comment.assign(info, strnlen(info, len));
+          } else if (n == "immediate") {
+            c.i.accepts = nftnl_expr_is_set(e, NFTNL_EXPR_IMM_VERDICT) &&
+                          static_cast<int>(nftnl_expr_get_u32(e, NFTNL_EXPR_IMM_VERDICT)) == NF_ACCEPT;
           } else if (n == "ct") {
             const auto key = nftnl_expr_get_u32(e, NFTNL_EXPR_CT_KEY);
             const bool orig = !nftnl_expr_is_set(e, NFTNL_EXPR_CT_DIR) || nftnl_expr_get_u8(e, NFTNL_EXPR_CT_DIR) == ct_dir_original;
@@ -826,7 +912,11 @@ int list_rules(Socket& nl, std::vector<RuleInfo>& out) {
             std::uint32_t len = 0;
             const auto* v = static_cast<const std::uint8_t*>(nftnl_expr_get(e, NFTNL_EXPR_CMP_DATA, &len));
             const bool eq = nftnl_expr_get_u32(e, NFTNL_EXPR_CMP_OP) == NFT_CMP_EQ;
-            if (v && eq) {
+            if (v && eq && c.load == Load::mark_masked && len == 4) {
+              std::uint32_t want;
+              std::memcpy(&want, v, 4);
+              if (want == c.mark_mask && want != 0) c.i.mark_bits = want;
+            } else if (v && eq) {
               if ((c.load == Load::dport || c.load == Load::sport || c.load == Load::ct_orig_dport) && len == 2) {
                 c.i.steer.port = static_cast<std::uint16_t>(v[0] << 8 | v[1]);
                 c.i.steer.match = c.load == Load::dport   ? SteerMatch::dport
@@ -863,6 +953,68 @@ int list_rules(Socket& nl, std::vector<RuleInfo>& out) {
     out.push_back(std::move(i));
   });
   return err == ENOENT ? 0 : err;
+}
+
+// The base chains of iptables-nft's `table ip filter` (none when it does not exist).
+int list_ipt_chains(Socket& nl, std::vector<ChainInfo>& out) {
+  out.clear();
+  const int err = nl.dump(
+      NFT_MSG_GETCHAIN, family_ip,
+      [](nlmsghdr* h) {
+        ChainObj c(nftnl_chain_alloc());
+        nftnl_chain_set_str(c.get(), NFTNL_CHAIN_TABLE, ipt_table);
+        nftnl_chain_nlmsg_build_payload(h, c.get());
+      },
+      [&](const nlmsghdr* m) {
+        ChainObj c(nftnl_chain_alloc());
+        if (nftnl_chain_nlmsg_parse(m, c.get()) < 0) return;
+        const char* t = nftnl_chain_get_str(c.get(), NFTNL_CHAIN_TABLE);
+        if (!t || std::strcmp(t, ipt_table) != 0 || !nftnl_chain_is_set(c.get(), NFTNL_CHAIN_HOOKNUM)) return;
+        ChainInfo i;
+        i.name = nftnl_chain_get_str(c.get(), NFTNL_CHAIN_NAME);
+        i.base = true;
+        i.hook = nftnl_chain_get_u32(c.get(), NFTNL_CHAIN_HOOKNUM);
+        out.push_back(std::move(i));
+      });
+  return err == ENOENT ? 0 : err;
+}
+
+// One of our accept_mark rules in an iptables-nft chain (install_hooks() writes them; an
+// iptables-nft-restore of a file saved while the daemon ran writes the same rule back).
+bool is_ipt_hook_rule(const RuleInfo& r) {
+  return r.family == "ip" && r.table == ipt_table && is_ipt_hook_chain(r.chain) &&
+         (r.xt_comment == hook_comment_text || r.comment == hook_comment_text);
+}
+
+// The iptables-nft chains of `role` that exist (base chains at the right hook).
+std::vector<IptChain> existing_ipt_chains(const std::vector<ChainInfo>& chains, Role role) {
+  std::vector<IptChain> out;
+  for (const IptChain& c : ipt_chains(role))
+    if (std::any_of(chains.begin(), chains.end(), [&](const ChainInfo& i) { return i.name == c.name && i.hook == c.hook; }))
+      out.push_back(c);
+  return out;
+}
+
+void delete_ipt_rule(Batch& b, const RuleInfo& r) {
+  b.add(
+      NFT_MSG_DELRULE, 0, "delete the ftpwall hook rule of ip filter " + r.chain,
+      [&](nlmsghdr* h) {
+        RuleObj x(nftnl_rule_alloc());
+        nftnl_rule_set_str(x.get(), NFTNL_RULE_TABLE, ipt_table);
+        nftnl_rule_set_str(x.get(), NFTNL_RULE_CHAIN, r.chain.c_str());
+        nftnl_rule_set_u32(x.get(), NFTNL_RULE_FAMILY, family_ip);
+        nftnl_rule_set_u64(x.get(), NFTNL_RULE_HANDLE, r.handle);
+        nftnl_rule_nlmsg_build_payload(h, x.get());
+      },
+      family_ip);
+}
+
+// NEWRULE without NLM_F_APPEND or a position: the rule goes first in the chain.
+void insert_ipt_rule(Batch& b, const IptChain& c, std::uint32_t mark) {
+  RuleObj r = ipt_hook_rule(c, mark);
+  b.add(
+      NFT_MSG_NEWRULE, NLM_F_CREATE, std::string("ftpwall hook rule 1 of ip filter ") + c.name,
+      [&](nlmsghdr* h) { nftnl_rule_nlmsg_build_payload(h, r.get()); }, family_ip);
 }
 
 std::uint64_t timeout_ms(Clock::time_point expires) {
@@ -1305,6 +1457,10 @@ Result<void> NftBackend::install_hooks(const HookSpec& spec) {
   if (int e = list_chains(*nl_, chains); e) return make_error(std::string("nftables: list chains: ") + std::strerror(e));
   std::set<std::string> sets;
   if (int e = list_sets(*nl_, sets); e) return make_error(std::string("nftables: list sets: ") + std::strerror(e));
+  std::vector<RuleInfo> rules;
+  if (int e = list_rules(*nl_, rules); e) return make_error(std::string("nftables: list rules: ") + std::strerror(e));
+  std::vector<ChainInfo> ipt;
+  if (int e = list_ipt_chains(*nl_, ipt); e) return make_error(std::string("nftables: list chains of ip filter: ") + std::strerror(e));
   const bool gateway = spec.role == Role::gateway;
   Batch b(nl_->seq(), nl_->buffer());
   add_table(b);
@@ -1365,8 +1521,15 @@ Result<void> NftBackend::install_hooks(const HookSpec& spec) {
       add_rule(b, steer_rule(*hk.chain, spec, p, hk.dir, *how),
                std::string("steering rule in ") + hk.chain->name + " (" + std::string(firewall::name(*how)) + ")");
   }
+  // The iptables-nft chains at our hooks (ip filter FORWARD, or INPUT and OUTPUT): our
+  // accept_mark rule as rule 1 of each that exists, older ones of ours (anywhere) replaced.
+  for (const auto& r : rules)
+    if (is_ipt_hook_rule(r)) delete_ipt_rule(b, r);
+  if (spec.accept_mark != 0)
+    for (const IptChain& c : existing_ipt_chains(ipt, spec.role)) insert_ipt_rule(b, c, spec.accept_mark);
   if (auto f = nl_->send(b, true)) return nl_error("install_hooks", *f);
   ++stats_.commits;
+  installed_spec_ = spec;
   // A table that did not exist had no openings; the maps' contents are otherwise kept.
   if (chains.empty() && sets.empty()) {
     known_.clear();
@@ -1384,10 +1547,18 @@ Result<void> NftBackend::install_hooks(const HookSpec& spec) {
   return {};
 }
 
-// The whole table in one message: chains, rules, maps and their elements.
+// The whole table in one message: chains, rules, maps and their elements; in the same batch our
+// accept_mark rules in iptables-nft's chains, and nothing else of ip filter.
 Result<void> NftBackend::remove_hooks() {
   FTPWALL_NL_OR_RETURN();
+  std::vector<RuleInfo> rules;
+  if (int e = list_rules(*nl_, rules); e) return make_error(std::string("nftables: list rules: ") + std::strerror(e));
+  auto ipt_deletes = [&](Batch& x) {
+    for (const auto& r : rules)
+      if (is_ipt_hook_rule(r)) delete_ipt_rule(x, r);
+  };
   Batch b(nl_->seq(), nl_->buffer());
+  ipt_deletes(b);
   b.add(NFT_MSG_DESTROYTABLE, 0, "destroy table inet ftpwall", [](nlmsghdr* h) {
     TableObj t(nftnl_table_alloc());
     nftnl_table_set_str(t.get(), NFTNL_TABLE_NAME, nft_table_name);
@@ -1397,16 +1568,22 @@ Result<void> NftBackend::remove_hooks() {
   if (f && f->err == EINVAL) {
     // A kernel before 6.3 (no NFT_MSG_DESTROYTABLE): delete, and a missing table is no error.
     Batch d(nl_->seq(), nl_->buffer());
+    ipt_deletes(d);
     d.add(NFT_MSG_DELTABLE, 0, "delete table inet ftpwall", [](nlmsghdr* h) {
       TableObj t(nftnl_table_alloc());
       nftnl_table_set_str(t.get(), NFTNL_TABLE_NAME, nft_table_name);
       nftnl_table_nlmsg_build_payload(h, t.get());
     });
     f = nl_->send(d, true);
-    if (f && f->err == ENOENT) f.reset();
+    if (f && f->err == ENOENT) {
+      Batch e(nl_->seq(), nl_->buffer());
+      ipt_deletes(e);
+      f = nl_->send(e, true);
+    }
   }
   if (f) return nl_error("remove_hooks", *f);
   ++stats_.commits;
+  installed_spec_.reset();
   known_.clear();
   accept_owner_.clear();
   dnat_owner_.clear();
@@ -1442,12 +1619,20 @@ Result<HookState> NftBackend::hook_state() {
   }
   std::vector<RuleInfo> rules;
   if (int e = list_rules(*nl_, rules); e) return make_error(std::string("nftables: list rules: ") + std::strerror(e));
+  std::vector<ChainInfo> ipt;
+  if (int e = list_ipt_chains(*nl_, ipt); e) return make_error(std::string("nftables: list chains of ip filter: ") + std::strerror(e));
+  unsigned table_hooks = 0;                 // in table inet ftpwall
+  std::map<std::string, std::uint32_t> ipt_marks;  // iptables-nft chain -> the mark our rule there accepts
   for (auto& r : rules) {
     const bool ours = r.family == "inet" && r.table == nft_table_name;
-    if (ours) {
+    if (is_ipt_hook_rule(r)) {
+      ++s.own_hooks;
+      if (r.mark_bits && r.accepts) ipt_marks[r.chain] = *r.mark_bits;
+    } else if (ours) {
       if (!is_own_base_chain(r.chain)) continue;  // to-queue-N: an opening's verdict, not a hook
       const bool own = r.comment == hook_comment_text;
       s.own_hooks += own;
+      table_hooks += own;
       if (r.queues && r.chain.starts_with("steer-")) {
         r.steer.chain = "inet ftpwall " + r.chain;
         r.steer.own = own;
@@ -1460,6 +1645,19 @@ Result<HookState> NftBackend::hook_state() {
       r.steer.chain = r.family + " " + r.table + " " + r.chain;
       s.steering.push_back(r.steer);
     }
+  }
+  // What install_hooks() put in place, all of it: the table's hooks, and the accept_mark rule in
+  // every iptables-nft chain at our hooks that exists now (also one created after the install,
+  // or recreated by an iptables-nft-restore, which replaces the whole table ip filter).
+  if (installed_spec_) {
+    const HookSpec& spec = *installed_spec_;
+    bool complete = table_hooks >= expected_own_hooks(spec) && s.accept_chain && (!spec.nat || (s.dnat_chain && s.snat_chain));
+    if (spec.accept_mark != 0)
+      for (const IptChain& c : existing_ipt_chains(ipt, spec.role)) {
+        auto it = ipt_marks.find(c.name);
+        complete = complete && it != ipt_marks.end() && it->second == spec.accept_mark;
+      }
+    s.hooks_complete = complete;
   }
   return s;
 }

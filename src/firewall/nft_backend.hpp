@@ -13,9 +13,9 @@
 //     chain openings-forward { type filter hook forward priority filter - 10; policy accept;
 //       tcp flags syn / fin,syn,rst,ack ip saddr . ip daddr . tcp dport vmap @openings4 queue num 5
 //         comment "ftpwall hook" }
-//     chain dnat-prerouting { type nat hook prerouting priority dstnat; policy accept;
+//     chain dnat-prerouting { type nat hook prerouting priority dstnat - 10; policy accept;
 //       tcp flags syn / fin,syn,rst,ack dnat ip to ip saddr . ip daddr . tcp dport map @dnat4 comment "ftpwall hook" }
-//     chain snat-postrouting { type nat hook postrouting priority srcnat; policy accept;
+//     chain snat-postrouting { type nat hook postrouting priority srcnat - 10; policy accept;
 //       tcp flags syn / fin,syn,rst,ack snat ip to ip saddr . ip daddr . tcp dport map @snat4 comment "ftpwall hook" }
 //   }
 // (`queue num 5` is the nft queue expression or the xt NFQUEUE target, see Steering below; nft
@@ -158,6 +158,9 @@ class NftBackend final : public FirewallBackend {
   Result<void> learn_openings_queue();
   std::optional<std::uint16_t> openings_queue_;
   bool openings_queue_known_ = false;
+  // What the last install_hooks() of this process put in place: hook_state() says from it whether
+  // all of it is still there (HookState::hooks_complete).
+  std::optional<HookSpec> installed_spec_;
 };
 
 }  // namespace ftpwall::firewall

@@ -153,6 +153,7 @@ struct HookSpec {
   bool queue_bypass = false;       // --queue-bypass: accept when no daemon listens
   std::uint32_t exempt_mark = 0;   // connmark bits that take a connection out of the queue (FTPS); 0 = none
   bool nat = false;                // install the nat chains and jumps (gateway; issue 5)
+  std::uint32_t accept_mark = 0;   // packet-mark bit the daemon's verdict sets on admitted data SYNs (queue.accept_mark)
 };
 
 // One NFQUEUE rule in mangle, the daemon's or the admin's: --check-config compares it with the
@@ -187,6 +188,12 @@ struct HookState {
   unsigned foreign_queue = 0;  // NFQUEUE rules in mangle without that comment (the admin's steering)
   unsigned openings = 0;       // opening rules in FTPWALL-ACCEPT
   std::vector<SteeringRule> steering;  // every NFQUEUE rule in mangle, in table order
+  // The backend's own judgement, where a count cannot say it (nftables: its accept_mark rule in
+  // each iptables-nft chain at its hooks that exists, which may appear after the install): false =
+  // something the last install_hooks() of this process put in place is missing, reinstall. Unset
+  // (no install in this process, or a backend that does not judge): compare own_hooks with
+  // expected_own_hooks().
+  std::optional<bool> hooks_complete;
 };
 
 // Kernel interface counters, for `ftpwall status` and the benchmark in the issue note.

@@ -140,9 +140,11 @@ _no_private_routes() {
   for r in 10.0.0.0/8 172.16.0.0/12 192.168.0.0/16; do on "$1" ip route add unreachable "$r"; done
 }
 
+# BENCH_GATEWAY_IPT: the tool that writes the gateway's FORWARD DROP (default iptables-legacy;
+# iptables-nft for a host whose admin never touched the legacy tables: none is ever created).
 _gateway_forwarding() {
   on g sysctl -qw net.ipv4.ip_forward=1
-  on g iptables-legacy -P FORWARD DROP
+  on g "${BENCH_GATEWAY_IPT:-iptables-legacy}" -P FORWARD DROP
 }
 
 # --- topologies -----------------------------------------------------------------------------------

@@ -4,6 +4,9 @@
 # checks of the announcements as the client received them. Source after lib/bench.sh.
 
 FTPWALLD=${FTPWALL_BUILD_DIR:-}/src/daemon/ftpwalld
+# The tool the gateway's own rules are written with: iptables-legacy, or iptables-nft after
+# nat_move_to_iptables_nft (the nftables columns; Debian 12's `iptables`).
+NAT_IPT=iptables-legacy
 
 # nat_need_daemon: skip (fail under CI) when ftpwalld is not built.
 nat_need_daemon() {
@@ -37,7 +40,9 @@ ftpwalld_stop() {
   [ "$rc" = 0 ] && ok "ftpwalld exited 0 at SIGTERM" || bad "ftpwalld exited $rc"
   grep 'stopped:' "$DLOG" | tail -n 1 | sed 's/^.*stopped:/    stopped:/'
   local left; left=$(on g iptables-legacy-save | grep -ci ftpwall)
-  [ "$left" = 0 ] && ok "no ftpwall chain or rule left" || bad "$left ftpwall lines left after SIGTERM"
+  # The nftables backend: table inet ftpwall, and its rule in the iptables-nft chains.
+  left=$((left + $(on g nft list ruleset 2>/dev/null | grep -ci ftpwall) + $(on g iptables-nft-save 2>/dev/null | grep -ci ftpwall)))
+  [ "$left" = 0 ] && ok "no ftpwall chain or rule left (iptables-legacy, nft, iptables-nft)" || bad "$left ftpwall lines left after SIGTERM"
   grep -E ' (error|critical): ' "$DLOG" | head -n 5 | sed 's/^/    /' | grep . && bad "errors in ftpwalld's log"
   return 0
 }
@@ -46,24 +51,70 @@ ftpwalld_stop() {
 # dropped in FORWARD and INPUT (counted); two counting rules at the top of INPUT see any control
 # packet that lost its NAT and landed on the gateway itself.
 nat_gateway_firewall() {
-  on g iptables-legacy -A FORWARD -m conntrack --ctstate INVALID -m comment --comment nat-invalid -j DROP
-  on g iptables-legacy -A FORWARD -m conntrack --ctstate ESTABLISHED -j ACCEPT
-  on g iptables-legacy -A FORWARD -p tcp --syn --dport 21 -m conntrack --ctstate NEW -j ACCEPT
-  on g iptables-legacy -A INPUT -p tcp --dport 21 -m comment --comment nat-input-21
-  on g iptables-legacy -A INPUT -p tcp --sport 21 -m comment --comment nat-input-21
-  on g iptables-legacy -A INPUT -m conntrack --ctstate INVALID -m comment --comment nat-invalid -j DROP
+  on g $NAT_IPT -A FORWARD -m conntrack --ctstate INVALID -m comment --comment nat-invalid -j DROP
+  on g $NAT_IPT -A FORWARD -m conntrack --ctstate ESTABLISHED -j ACCEPT
+  on g $NAT_IPT -A FORWARD -p tcp --syn --dport 21 -m conntrack --ctstate NEW -j ACCEPT
+  on g $NAT_IPT -A INPUT -p tcp --dport 21 -m comment --comment nat-input-21
+  on g $NAT_IPT -A INPUT -p tcp --sport 21 -m comment --comment nat-input-21
+  on g $NAT_IPT -A INPUT -m conntrack --ctstate INVALID -m comment --comment nat-invalid -j DROP
   say "gateway: FORWARD DROP + NEW to 21 + ESTABLISHED; INVALID dropped in FORWARD and INPUT; port 21 counted in INPUT"
 }
 
 # nat_counter COMMENT: packets matched by the rules carrying that comment (filter table, all chains).
 nat_counter() {
-  on g iptables-legacy -L -n -v -x | awk -v c="/* $1 */" 'index($0, c) { n += $1 } END { print n + 0 }'
+  on g $NAT_IPT -L -n -v -x | awk -v c="/* $1 */" 'index($0, c) { n += $1 } END { print n + 0 }'
 }
 
 # nat_related_for_helper on|off: the kernel helper's reference column needs RELATED of helper ftp.
 nat_related_for_helper() {
   local op; case $1 in on) op=-I;; off) op=-D;; esac
   on g iptables-legacy "$op" FORWARD -m conntrack --ctstate RELATED -m helper --helper ftp -j ACCEPT
+}
+
+# nat_move_to_iptables_nft: from here on the gateway's firewall and NAT are iptables-nft rules
+# (Debian 12's `iptables`), as on a host whose admin never used iptables-legacy: everything the
+# topology and the story wrote into the legacy tables so far is moved over (iptables-legacy-save |
+# iptables-nft-restore), the legacy tables are left empty with policy ACCEPT (so backend = auto
+# finds no legacy rule), conntrack is flushed, and NAT_IPT=iptables-nft for the helpers above.
+# The kernel helper must be off (kernel_helper writes legacy raw rules).
+nat_move_to_iptables_nft() {
+  local save=$BENCH_WORK/legacy-moved.rules
+  on g iptables-legacy-save | grep -v '^#' >"$save"
+  on g iptables-nft-restore <"$save" || fail "iptables-nft-restore of the legacy ruleset"
+  awk '/^\*/ || /^COMMIT/ { print } /^:/ { if ($2 != "-") print $1 " ACCEPT [0:0]" }' "$save" | on g iptables-legacy-restore ||
+    fail "emptying the legacy tables"
+  local n; n=$(on g iptables-legacy-save | grep -c '^-A')
+  [ "$n" = 0 ] || fail "$n rules left in the legacy tables"
+  on g conntrack -F >/dev/null 2>&1 || true
+  NAT_IPT=iptables-nft
+  say "gateway firewall moved to iptables-nft ($(grep -c '^-A' "$save") rules, policies kept); legacy tables empty, policy ACCEPT"
+}
+
+# nat_nft_config: a configuration file with backend = "nftables" (its path on stdout).
+nat_nft_config() {
+  printf 'backend = "nftables"\n' >"$BENCH_WORK/ftpwalld-nft.conf"
+  echo "$BENCH_WORK/ftpwalld-nft.conf"
+}
+
+# nat_nft_hook_rule: the rule ftpwalld (nftables backend) inserts as rule 1 of the iptables-nft
+# chains at its hooks, as iptables-nft-save prints it (CHAIN: FORWARD, INPUT or OUTPUT).
+nat_nft_hook_rule() {
+  printf -- '-A %s -m mark --mark 0x20000000/0x20000000 -m comment --comment "ftpwall hook" -j ACCEPT' "${1:-FORWARD}"
+}
+
+# nat_nft_check_start: the start line names backend nftables; the hook rule is rule 1 of FORWARD
+# in iptables-nft-save; nothing of ftpwalld's is in the legacy tables.
+nat_nft_check_start() {
+  local line; line=$(grep -m1 'started:' "$DLOG")
+  case "$line" in
+    *"backend nftables ("*) ok "start line: backend nftables (${line#*backend nftables (}" ;;
+    *) bad "start line does not name backend nftables: $line" ;;
+  esac
+  local first; first=$(on g iptables-nft-save | grep -m1 '^-A FORWARD')
+  [ "$first" = "$(nat_nft_hook_rule FORWARD)" ] && ok "iptables-nft-save: rule 1 of FORWARD is: $first" ||
+    bad "iptables-nft-save: rule 1 of FORWARD is: ${first:-none}"
+  local legacy; legacy=$(on g iptables-legacy-save | grep -ci ftpwall)
+  [ "$legacy" = 0 ] && ok "nothing of ftpwalld's in the legacy tables" || bad "$legacy ftpwall lines in the legacy tables"
 }
 
 # nat_received_227 LOG: the 227 lines the client received, as lftp/curl/ftplib logged them.
