@@ -3,6 +3,7 @@
 // Startup errors follow one convention: a single line "ftpwall: error: ..." and exit status 2,
 // CLI11's own parse errors included.
 #include "cli/rules_cmd.hpp"
+#include "cli/replay_cmd.hpp"
 
 #include <unistd.h>
 
@@ -371,9 +372,12 @@ int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
   RawOptions o;
   CLI::App* rules = app.add_subcommand("rules", "generate a static FTP ruleset (iptables-save, shell, nft, firewalld)");
   add_rules_options(*rules, o);
+  ReplayArgs replay_args;
+  CLI::App* replay = app.add_subcommand("replay", "what ftpwalld would open and refuse, decided from packet captures");
+  add_replay_options(*replay, replay_args);
 
-  if (!args.empty() && !args.front().starts_with("-") && args.front() != "rules") {
-    err << "ftpwall: error: unknown command '" << one_line(args.front()) << "' (commands: rules; see ftpwall --help)\n";
+  if (!args.empty() && !args.front().starts_with("-") && args.front() != "rules" && args.front() != "replay") {
+    err << "ftpwall: error: unknown command '" << one_line(args.front()) << "' (commands: rules, replay; see ftpwall --help)\n";
     return exit_usage;
   }
   std::vector<std::string> reversed(args.rbegin(), args.rend());
@@ -394,6 +398,7 @@ int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
   }
   try {
     if (rules->parsed()) return run_rules(o, args, out, err);
+    if (replay->parsed()) return run_replay(replay_args, out, err);
   } catch (const UsageError& e) {
     err << "ftpwall: error: " << one_line(e.message) << "\n";
     return exit_usage;
