@@ -152,12 +152,6 @@ Result<void> Daemon::open_kernel() {
   }
   state_ = std::make_unique<StateDir>(opts_.state_dir);
   if (auto r = state_->prepare(); !r) return make_error(r.error().message + " (--state-dir)");
-  {
-    const std::string path = opts_.control_socket.empty() ? opts_.state_dir + "/control" : opts_.control_socket;
-    auto c = ControlServer::open(path);
-    if (!c) return make_error(c.error().message + " (--control-socket)");
-    control_ = std::move(*c);
-  }
   restore_records();
 
   netlink::QueueOptions qo;
