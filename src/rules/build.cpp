@@ -233,6 +233,7 @@ class Builder {
     if (v_.client_nat()) client_forward();
     if (s_.helper == Helper::ftpwalld && s_.hooks == Hooks::admin)
       add(Table::filter, "FORWARD", {}, Action::jump, Purpose::ftp, "ftp ftpwalld openings").chain_target = "FTPWALL-ACCEPT";
+    if (s_.helper == Helper::ftpwalld && s_.format == Format::nft) openings_line("FORWARD");
     add(Table::filter, "FORWARD", {}, Action::reject, Purpose::stock, "base reject");
   }
 
@@ -264,6 +265,7 @@ class Builder {
       case Helper::ftpwalld:
         if (s_.hooks == Hooks::admin)
           add(Table::filter, "INPUT", {}, Action::jump, Purpose::ftp, "ftp ftpwalld openings").chain_target = "FTPWALL-ACCEPT";
+        if (s_.format == Format::nft) openings_line("INPUT");
         break;
     }
     // Active mode on a server needs no rule here: the server's data connection leaves through
@@ -309,6 +311,15 @@ class Builder {
       case Helper::ftpwalld:
         break;
     }
+  }
+
+  // nft: meta mark & M == M accept comment "ftpwall openings" (M = --accept-mark): ftpwalld's
+  // verdict marks every data SYN an opening admits, in its table inet ftpwall at priority
+  // filter - 10; this accept, before the chain's reject, is what lets it through the admin's table.
+  void openings_line(const std::string& chain) {
+    Match m;
+    m.mark = s_.accept_mark;
+    add(Table::filter, chain, m, Action::accept, Purpose::ftp, "ftp ftpwalld openings");
   }
 
   // -A FORWARD [-s SRC] [-d DST] -p tcp -m conntrack --ctstate RELATED -m helper --helper ftp
@@ -415,6 +426,20 @@ class Builder {
         break;
       case Helper::ftpwalld: {
         rs_.uses_ftpwalld = true;
+        if (s_.format == Format::nft) {
+          char mark[16];
+          std::snprintf(mark, sizeof mark, "0x%08x", s_.accept_mark);
+          const std::string hooks = s_.role == Role::server ? "input and output" : "forward";
+          n.push_back("ftpwalld (ftpwall.conf backend = \"auto\" or \"nftables\") adds its own table inet ftpwall at");
+          n.push_back("start and removes it at stop; this file never names it. Its chains (hook " + hooks + ") queue");
+          n.push_back("control packets and each data SYN of an opening at priority filter - 10, before this table's");
+          n.push_back(std::string("filter chains (priority 0); its verdict sets the packet mark ") + mark + " (queue.accept_mark),");
+          n.push_back("and the rule commented \"ftpwall openings\" accepts by it. An accept in table inet ftpwall is not");
+          n.push_back("final: without that rule ftpwalld refuses to start and names the chain and the line.");
+          n.push_back("Policy drop: everything not accepted here is dropped, also while ftpwalld is stopped.");
+          n.push_back("No nf_conntrack_ftp: ftpwalld makes the openings (kernel helper off).");
+          break;
+        }
         if (s_.format == Format::firewalld) {
           char mark[16];
           std::snprintf(mark, sizeof mark, "0x%08x", s_.accept_mark);

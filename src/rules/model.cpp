@@ -227,7 +227,8 @@ Result<Validated> validate(RulesetSpec spec) {
 
   // ---- formats and helpers ----
   if (spec.helper == Helper::ftpwalld) {
-    if (spec.format != Format::iptables_save && spec.format != Format::shell && spec.format != Format::firewalld)
+    if (spec.format != Format::iptables_save && spec.format != Format::shell && spec.format != Format::firewalld &&
+        spec.format != Format::nft)
       return make_error(std::string("--helper ftpwalld: this release emits the ftpwalld layout only as iptables-save, shell or firewalld, not ") +
                         std::string(name(spec.format)));
     // firewalld: ftpwalld keeps its own table inet ftpwall (backend nftables); firewalld's zone
@@ -238,6 +239,13 @@ Result<Validated> validate(RulesetSpec spec) {
     if (spec.format == Format::firewalld && spec.accept_mark == 0)
       return make_error("--accept-mark 0: ftpwalld would mark no data connection, and firewalld can accept them only by their mark");
     if (fam != Family::v4) return make_error("--helper ftpwalld supports only --family 4 in this release");
+    // nft: the admin's own table with the openings line; ftpwalld keeps its table inet ftpwall and
+    // its hooks to itself (backend nftables), so nothing of --hooks admin has an nft form.
+    if (spec.format == Format::nft && spec.hooks == Hooks::admin)
+      return make_error("--hooks admin declares ftpwalld's iptables chains and does not apply to --format nft "
+                        "(ftpwalld installs its own table inet ftpwall): use --hooks daemon");
+    if (spec.format == Format::nft && spec.accept_mark == 0)
+      return make_error("--accept-mark 0: ftpwalld would mark no data connection, and the nft ruleset accepts them only by their mark");
   } else {
     if (spec.hooks != Hooks::daemon) return make_error("--hooks applies only to --helper ftpwalld");
     if (spec.queue_bypass || spec.queue_num != 0)

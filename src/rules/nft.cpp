@@ -1,7 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-// --format nft: one self-contained `table inet ftpwall` with its own base chains, for `nft -f`.
+// --format nft: one self-contained `table inet filter` with its own base chains, for `nft -f`.
 // The file first creates and deletes the table so that loading it again replaces it instead of
-// appending duplicate rules.
+// appending duplicate rules; it touches no other table. `table inet ftpwall` is ftpwalld's own
+// (its nftables backend adds and removes it), so the admin's table never takes that name.
+//
+// --helper ftpwalld: the filter chains have policy drop and, before their final reject, the
+// documented line (ftpwalld(8) BACKENDS) in the chain at ftpwalld's hook (forward on a gateway,
+// input on a server):
+//   meta mark & 0x20000000 == 0x20000000 accept comment "ftpwall openings"
+// with the mark of --accept-mark (ftpwalld's queue.accept_mark). ftpwalld's openings chains run at
+// priority filter - 10 and its verdict sets the mark on the data SYNs they admit; these chains run
+// at priority 0 and accept by it.
 //
 // Kernel helper in nft (--helper kernel):
 //   ct helper ftp { type "ftp" protocol tcp }          the helper object
@@ -48,8 +57,19 @@ std::string addr_text(const Cidr& c) {
   return c.prefix == full ? c.addr.to_string() : c.to_string();
 }
 
+constexpr const char* admin_table = "filter";
+
+std::string hex(std::uint32_t v) {
+  static constexpr char digits[] = "0123456789abcdef";
+  std::string s = "0x";
+  for (int shift = 28; shift >= 0; shift -= 4) s += digits[(v >> shift) & 0xf];
+  return s;
+}
+
 std::string nft_rule(const Rule& r, Family f) {
   const Match& m = r.match;
+  // The documented line, byte for byte: ftpwalld's preflight finds it by its comment.
+  if (m.mark != 0) return "meta mark & " + hex(m.mark) + " == " + hex(m.mark) + " accept comment \"ftpwall openings\"";
   const std::string ipw = f == Family::v4 ? "ip" : "ip6";
   std::string s;
   auto add = [&](const std::string& part) {
@@ -85,7 +105,7 @@ std::string nft_rule(const Rule& r, Family f) {
     case Action::dnat: add("dnat " + ipw + " to " + r.address->to_string()); break;
     case Action::snat: add("snat " + ipw + " to " + r.address->to_string()); break;
     case Action::masquerade: add("masquerade"); break;
-    case Action::nfqueue:  // validate() keeps ftpwalld out of nft
+    case Action::nfqueue:  // validate() keeps --hooks admin (steering, jumps) out of nft
     case Action::jump: add("# (not expressible here)"); break;
   }
   add("comment \"" + comment_of(r) + "\"");
@@ -97,7 +117,8 @@ std::string nft_rule(const Rule& r, Family f) {
 std::string emit_nft(const Ruleset& rs) {
   std::string out = "#!/usr/sbin/nft -f\n" + header_comment(rs);
   out += "# Load with: nft -f FILE (the next two lines make re-loading replace the table).\n";
-  out += "table inet ftpwall\ndelete table inet ftpwall\n\ntable inet ftpwall {\n";
+  const std::string table = std::string("table inet ") + admin_table;
+  out += table + "\ndelete " + table + "\n\n" + table + " {\n";
   bool first = true;
   if (rs.has_table(Table::raw)) {
     out += "\tct helper ftp {\n\t\ttype \"ftp\" protocol tcp\n\t}\n";
@@ -110,8 +131,11 @@ std::string emit_nft(const Ruleset& rs) {
     first = false;
     out += "\tchain " + std::string(c.name) + " {\n";
     if (c.why) out += "\t\t# " + std::string(c.why) + "\n";
+    // Beside ftpwalld the filter chains drop what they do not accept (ftpwalld's openings pass by
+    // their mark); otherwise policy accept and the final reject, as in the stock CentOS file.
+    const bool drop = rs.uses_ftpwalld && c.table == Table::filter;
     out += "\t\ttype " + std::string(c.type) + " hook " + c.hook + " priority " + std::to_string(c.priority) +
-           "; policy accept;\n";
+           "; policy " + (drop ? "drop" : "accept") + ";\n";
     for (const Rule* r : rules) out += "\t\t" + nft_rule(*r, rs.family) + "\n";
     out += "\t}\n";
   }

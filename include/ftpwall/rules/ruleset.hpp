@@ -145,6 +145,9 @@ struct Match {
   std::uint32_t not_connmark = 0;  // -m connmark ! --mark M/M (FTPS sessions leave the queue); 0 = none
   std::uint8_t ct = ct_none;
   bool helper_ftp = false;        // the connection's master runs the ftp helper
+  // meta mark & M == M: the packet carries ftpwalld's queue.accept_mark (--accept-mark); 0 = none.
+  // nft prints such an accept as the documented line, commented "ftpwall openings" (ftpwalld(8)).
+  std::uint32_t mark = 0;
 };
 
 enum class Action : std::uint8_t {

@@ -145,6 +145,67 @@ TEST(Nft, GatewayClientNatKernel) {
   EXPECT_NE(out.find("oifname \"eth0\" ip saddr 10.1.0.0/24 masquerade"), std::string::npos);
 }
 
+// --helper ftpwalld --format nft: the admin's whole table (never named ftpwall: that is the
+// daemon's), policy drop, and the documented line before the final reject in the chain at the
+// daemon's hook; no helper, no queue, no jump.
+TEST(Nft, FtpwalldGatewayServerNat) {
+  auto s = gateway(Helper::ftpwalld, Format::nft,
+                   "ftpwall rules --role gateway --public-address 203.0.113.1 --internal-server 10.0.0.2 --interface eth0 "
+                   "--helper ftpwalld --format nft");
+  const std::string out = emit_nft(build_ruleset(valid(s)));
+  expect_golden("ftpwalld-gateway.nft", out);
+  const std::string line = "meta mark & 0x20000000 == 0x20000000 accept comment \"ftpwall openings\"";
+  const auto fwd = out.find("\tchain forward {");
+  ASSERT_NE(fwd, std::string::npos);
+  EXPECT_NE(out.find("type filter hook forward priority 0; policy drop;", fwd), std::string::npos);
+  const auto est = out.find("ct state established accept", fwd);
+  const auto ctl = out.find("ct state new tcp dport 21 accept", fwd);
+  const auto at = out.find(line, fwd);
+  const auto rej = out.find("reject with icmpx admin-prohibited", fwd);
+  ASSERT_NE(at, std::string::npos);
+  EXPECT_LT(est, ctl);
+  EXPECT_LT(ctl, at);
+  EXPECT_LT(at, rej);
+  EXPECT_EQ(out.find(line, at + 1), std::string::npos);  // once: forward only on a gateway
+  EXPECT_NE(out.find("dnat ip to 10.0.0.2"), std::string::npos);
+  EXPECT_EQ(out.find("\ntable inet ftpwall"), std::string::npos);  // named in the notes only
+  EXPECT_NE(out.find("\ntable inet filter\ndelete table inet filter\n"), std::string::npos);
+  EXPECT_EQ(out.find("ct helper"), std::string::npos);
+  EXPECT_EQ(out.find("queue num"), std::string::npos);
+  EXPECT_EQ(out.find("FTPWALL-"), std::string::npos);
+}
+
+TEST(Nft, FtpwalldServerLineInInputWithTheConfiguredMark) {
+  RulesetSpec s;
+  s.helper = Helper::ftpwalld;
+  s.format = Format::nft;
+  s.accept_mark = 0x00000400;
+  const std::string out = emit_nft(build_ruleset(valid(s)));
+  const auto in = out.find("\tchain input {");
+  ASSERT_NE(in, std::string::npos);
+  EXPECT_NE(out.find("type filter hook input priority 0; policy drop;", in), std::string::npos);
+  const auto at = out.find("meta mark & 0x00000400 == 0x00000400 accept comment \"ftpwall openings\"", in);
+  ASSERT_NE(at, std::string::npos);
+  EXPECT_LT(out.find("tcp dport 21 accept", in), at);
+  EXPECT_LT(at, out.find("reject with icmpx admin-prohibited", in));
+  const auto fwd = out.find("\tchain forward {");
+  ASSERT_NE(fwd, std::string::npos);
+  EXPECT_EQ(out.find("ftpwall openings", fwd), std::string::npos);  // a server opens in input only
+}
+
+TEST(Nft, KernelAndNoneKeepPolicyAcceptAndNoOpeningsLine) {
+  for (Helper h : {Helper::kernel, Helper::none}) {
+    RulesetSpec s;
+    s.helper = h;
+    s.format = Format::nft;
+    s.passive_ports = {{61000, 61100}};
+    const std::string out = emit_nft(build_ruleset(valid(s)));
+    EXPECT_EQ(out.find("policy drop"), std::string::npos);
+    EXPECT_EQ(out.find("ftpwall openings"), std::string::npos);
+    EXPECT_EQ(out.find("\ntable inet ftpwall"), std::string::npos);
+  }
+}
+
 TEST(Nft, FamilyPinnedOnFtpRulesWithoutAddresses) {
   RulesetSpec s;
   s.format = Format::nft;

@@ -48,6 +48,26 @@ TEST(PortRange, ParsesAndRefuses) {
   EXPECT_EQ(PortRange({61000, 61000}).size(), 1u);
 }
 
+// --helper ftpwalld --format nft: ftpwalld installs its own hooks in table inet ftpwall, so the
+// iptables-only --hooks admin has no nft form; the ruleset accepts openings by the mark only.
+TEST(Validate, FtpwalldNftRefusesHooksAdminAndMarkZero) {
+  RulesetSpec s = gateway_server_nat(Helper::ftpwalld);
+  s.format = Format::nft;
+  EXPECT_TRUE(validate(s).ok());
+  s.hooks = Hooks::admin;
+  EXPECT_EQ(error_of(s),
+            "--hooks admin declares ftpwalld's iptables chains and does not apply to --format nft "
+            "(ftpwalld installs its own table inet ftpwall): use --hooks daemon");
+  s.hooks = Hooks::daemon;
+  s.accept_mark = 0;
+  EXPECT_NE(error_of(s).find("--accept-mark 0"), std::string::npos);
+  s.accept_mark = 0x20000000;
+  s.family = Family::v6;
+  s.public_address = addr("2001:db8::1");
+  s.internal_server = addr("2001:db8:1::2");
+  EXPECT_NE(error_of(s).find("only --family 4"), std::string::npos);
+}
+
 TEST(Validate, PrivilegedPortsNeedForceAndPort20NeverOpens) {
   RulesetSpec s = server(Helper::none);
   s.passive_ports = {{1023, 1100}};
