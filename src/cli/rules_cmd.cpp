@@ -4,6 +4,7 @@
 // CLI11's own parse errors included.
 #include "cli/rules_cmd.hpp"
 #include "cli/replay_cmd.hpp"
+#include "cli/status_cmd.hpp"
 
 #include <unistd.h>
 
@@ -375,9 +376,12 @@ int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
   ReplayArgs replay_args;
   CLI::App* replay = app.add_subcommand("replay", "what ftpwalld would open and refuse, decided from packet captures");
   add_replay_options(*replay, replay_args);
+  StatusOptions so;
+  const StatusCommands status_cmds = add_status_commands(app, so);
 
-  if (!args.empty() && !args.front().starts_with("-") && args.front() != "rules" && args.front() != "replay") {
-    err << "ftpwall: error: unknown command '" << one_line(args.front()) << "' (commands: rules, replay; see ftpwall --help)\n";
+  if (!args.empty() && !args.front().starts_with("-") && app.get_subcommands([&](CLI::App* sub) { return sub->get_name() == args.front(); }).empty()) {
+    err << "ftpwall: error: unknown command '" << one_line(args.front())
+        << "' (commands: rules, status, sessions, openings; see ftpwall --help)\n";
     return exit_usage;
   }
   std::vector<std::string> reversed(args.rbegin(), args.rend());
@@ -399,6 +403,7 @@ int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
   try {
     if (rules->parsed()) return run_rules(o, args, out, err);
     if (replay->parsed()) return run_replay(replay_args, out, err);
+    if (int rc = run_status_commands(status_cmds, so, out, err); rc >= 0) return rc;
   } catch (const UsageError& e) {
     err << "ftpwall: error: " << one_line(e.message) << "\n";
     return exit_usage;

@@ -152,6 +152,12 @@ Result<void> Daemon::open_kernel() {
   }
   state_ = std::make_unique<StateDir>(opts_.state_dir);
   if (auto r = state_->prepare(); !r) return make_error(r.error().message + " (--state-dir)");
+  {
+    const std::string path = opts_.control_socket.empty() ? opts_.state_dir + "/control" : opts_.control_socket;
+    auto c = ControlServer::open(path);
+    if (!c) return make_error(c.error().message + " (--control-socket)");
+    control_ = std::move(*c);
+  }
   restore_records();
 
   netlink::QueueOptions qo;
@@ -206,12 +212,13 @@ Result<void> Daemon::open_kernel() {
 
 int Daemon::run() {
   while (!stopping_) {
-    pollfd fds[5] = {{queue_->fd(), POLLIN, 0},
-                     {signal_fd_, POLLIN, 0},
-                     {timer_fd_, POLLIN, 0},
-                     {worker_->event_fd(), POLLIN, 0},
-                     {ct_events_ ? ct_events_->fd() : -1, POLLIN, 0}};
-    const int n = ::poll(fds, 5, -1);
+    std::vector<pollfd> fds = {{queue_->fd(), POLLIN, 0},
+                               {signal_fd_, POLLIN, 0},
+                               {timer_fd_, POLLIN, 0},
+                               {worker_->event_fd(), POLLIN, 0},
+                               {ct_events_ ? ct_events_->fd() : -1, POLLIN, 0}};
+    control_->poll_fds(fds);
+    const int n = ::poll(fds.data(), fds.size(), -1);
     if (n < 0) {
       if (errno == EINTR) continue;
       spdlog::critical("poll: {}", std::strerror(errno));
@@ -223,6 +230,8 @@ int Daemon::run() {
     if (fds[4].revents & (POLLIN | POLLERR)) on_ct_events();
     if (fds[2].revents & POLLIN) on_timer();
     if (fds[1].revents & POLLIN) on_signal();
+    // Last: an answer never stands between a packet and its verdict.
+    control_->on_events(std::span<const pollfd>(fds).subspan(5), [this](std::string_view r) { return answer(r); });
   }
   return stop();
 }
@@ -685,12 +694,14 @@ void Daemon::act(SessionState& s, PacketOutcome& out, std::optional<std::uint32_
     std::visit(Overloaded{
                    [&](const OpenData& od) {
                      // After a reset violation nothing of this packet is installed (review L7).
+                     ++s.announcements;
                      if (!s.dropping) on_open(s, od);
                    },
                    [&](const CloseData& cd) {
                      if (s.opening && s.opening->opening.id.opening == cd.opening) close_opening(s, cd.reason);
                    },
                    [&](const Violation& v) {
+                     ++s.refusals;
                      count(v.reason);
                      refuse(v.reason, s.client(),
                             "s" + std::to_string(s.id) + " " + std::string(name(v.direction)) + " \"" +
@@ -1054,6 +1065,7 @@ void Daemon::on_timer() {
   }
   // Half-open sessions nobody answered: oldest first, so the scan stops at the first young one.
   stats_.half_open_expired += half_open_.expire(now);
+  control_->expire(now);
   if (now >= next_kernel_check_ && !check_in_flight_) {
     next_kernel_check_ = now + kernel_check_interval;
     check_kernel();

@@ -29,6 +29,7 @@
 #include "ftpwall/core/reason.hpp"
 #include "ftpwall/core/tracker.hpp"
 #include "ftpwall/firewall/backend.hpp"
+#include "daemon/control.hpp"
 #include "daemon/half_open.hpp"
 #include "daemon/opening_book.hpp"
 #include "daemon/session_table.hpp"
@@ -57,6 +58,7 @@ struct Options {
   bool foreground = false;
   std::string ready_file;  // written once the hooks are in place (tests; systemd uses Type=simple)
   std::string state_dir = "/run/ftpwalld";  // session records across restarts (issue 5)
+  std::string control_socket;                // `ftpwall status`; empty: <state_dir>/control
 };
 
 // Counters the daemon keeps (logged at stop; `ftpwall status` later).
@@ -169,6 +171,12 @@ class Daemon {
   bool info_allowed(std::uint32_t kind, const Address& source);
 
   // ---- the loop's other sources ----
+  // ---- introspection (control.hpp; introspect.cpp) ----
+  std::string answer(std::string_view request);
+  std::string status_json() const;
+  std::string sessions_json() const;
+  std::string openings_json() const;
+
   void on_signal();
   void reload();
   void apply_limits();  // the tables' caps from cfg_ (start, SIGHUP)
@@ -192,6 +200,8 @@ class Daemon {
   std::unique_ptr<netlink::ConntrackEvents> ct_events_;
   bool ct_events_lost_ = false;
   std::unique_ptr<StateDir> state_;
+  std::unique_ptr<ControlServer> control_;
+  Clock::time_point started_ = Clock::now();
   // Records of an earlier instance whose conntrack entry still exists, by hook key: claimed by the
   // pick-up of their session (on_unknown_packet).
   std::map<Key, SessionRecord> restored_;

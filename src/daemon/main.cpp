@@ -68,7 +68,7 @@ void report(int fd, unsigned char status) {
 
 int main(int argc, char** argv) {
   CLI::App app{"ftpwalld: FTP data connections through a netfilter firewall, one opening at a time", "ftpwalld"};
-  std::string config_path, level, ready, state_dir = "/run/ftpwalld", user;
+  std::string config_path, level, ready, state_dir = "/run/ftpwalld", user, control_socket;
   int queue = -1;
   bool check = false, cleanup = false, foreground = false;
   app.add_option("-c,--config", config_path, "configuration file (default /etc/ftpwall/ftpwalld.conf if present)");
@@ -79,6 +79,8 @@ int main(int argc, char** argv) {
   app.add_option("--queue", queue, "NFQUEUE number (overrides queue.number)")->check(CLI::Range(0, 65535));
   app.add_option("--ready-file", ready, "write the pid to FILE once the hooks are in place");
   app.add_option("--state-dir", state_dir, "where sessions with corrections are recorded across restarts (default /run/ftpwalld)");
+  app.add_option("--control-socket", control_socket,
+                 "the socket `ftpwall status` asks (root only; default STATE_DIR/control, /run/ftpwalld/control)");
   app.add_option("--user", user, "run as this user (and its primary group) once the kernel interfaces are open, keeping only CAP_NET_ADMIN and CAP_NET_RAW");
   app.set_version_flag("--version", std::string("ftpwalld ") + FTPWALL_VERSION);
   try {
@@ -105,6 +107,7 @@ int main(int argc, char** argv) {
   opts.foreground = foreground;
   opts.ready_file = ready;
   opts.state_dir = state_dir;
+  opts.control_socket = control_socket;
 
   if (cleanup) {
     auto r = daemon::Daemon::cleanup();

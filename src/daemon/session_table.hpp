@@ -46,6 +46,9 @@ struct SessionState {
   bool tcp_ended = false;    // RST or both FINs seen (or the entry left conntrack)
   bool dropping = false;     // a violation with action reset: drop what follows
   std::size_t held = 0;      // bytes its Tracker holds now
+  std::uint32_t announcements = 0;  // that opened (OpenData)
+  std::uint32_t refusals = 0;       // its Violations
+  Clock::time_point started = Clock::now();
   Clock::time_point ended_at{};
   std::optional<OpeningState> opening;  // at most one per session
 
@@ -78,6 +81,8 @@ class SessionTable {
 
   Map::iterator begin() { return sessions_.begin(); }
   Map::iterator end() { return sessions_.end(); }
+  Map::const_iterator begin() const { return sessions_.begin(); }
+  Map::const_iterator end() const { return sessions_.end(); }
 
  private:
   Map sessions_;

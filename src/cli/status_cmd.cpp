@@ -1,0 +1,209 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include "cli/status_cmd.hpp"
+
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <ostream>
+#include <sstream>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include "ftpwall/core/reason.hpp"
+
+namespace ftpwall::cli {
+namespace {
+
+using json = nlohmann::ordered_json;
+
+// One request, the whole answer (the daemon closes the connection after it).
+bool ask(const std::string& path, const std::string& request, std::string& answer, std::string& why) {
+  sockaddr_un sa{};
+  sa.sun_family = AF_UNIX;
+  if (path.size() >= sizeof sa.sun_path) {
+    why = "socket path too long";
+    return false;
+  }
+  std::memcpy(sa.sun_path, path.c_str(), path.size());
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    why = std::strerror(errno);
+    return false;
+  }
+  timeval tv{5, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  if (::connect(fd, reinterpret_cast<const sockaddr*>(&sa), sizeof sa) < 0) {
+    why = std::strerror(errno);
+    ::close(fd);
+    return false;
+  }
+  const std::string line = request + "\n";
+  if (::send(fd, line.data(), line.size(), MSG_NOSIGNAL) < 0) {
+    why = std::strerror(errno);
+    ::close(fd);
+    return false;
+  }
+  char buf[65536];
+  for (;;) {
+    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      why = errno == EAGAIN ? "no answer within 5 s" : std::strerror(errno);
+      ::close(fd);
+      return false;
+    }
+    if (n == 0) break;
+    answer.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  return true;
+}
+
+std::string ep(const json& e) { return e.at("address").get<std::string>() + ":" + std::to_string(e.at("port").get<int>()); }
+
+}  // namespace
+
+std::string format_status(const std::string& text) {
+  const json j = json::parse(text);
+  std::ostringstream o;
+  o << "ftpwalld " << j.at("version").get<std::string>() << ", up " << j.at("uptime_s").get<long>() << " s, "
+    << j.at("role").get<std::string>() << " role, backend " << j.at("backend").get<std::string>() << " ("
+    << j.at("backend_why").get<std::string>() << "), steering " << j.at("steering").get<std::string>() << ", hooks by "
+    << j.at("hooks").get<std::string>() << "\n";
+  const json& q = j.at("queue");
+  o << "queue " << q.at("number").get<int>() << ": " << q.at("verdicts").get<unsigned long long>() << " verdicts ("
+    << q.at("modified").get<unsigned long long>() << " modified), " << q.at("enobufs").get<unsigned long long>()
+    << " lost to ENOBUFS, " << q.at("verdict_errors").get<unsigned long long>() << " verdict errors";
+  if (q.at("kernel").is_object())
+    o << "; kernel: " << q["kernel"].at("waiting").get<unsigned long long>() << " waiting, "
+      << q["kernel"].at("queue_dropped").get<unsigned long long>() << " dropped (queue full), "
+      << q["kernel"].at("user_dropped").get<unsigned long long>() << " dropped (socket full)";
+  o << "\n";
+  const json& l = j.at("live");
+  o << "live: " << l.at("sessions").get<unsigned long long>() << " sessions, " << l.at("half_open").get<unsigned long long>()
+    << " half-open, " << l.at("openings").get<unsigned long long>() << " openings ("
+    << l.at("openings_installed").get<unsigned long long>() << " in the kernel)\n";
+  o << "counters:";
+  for (const auto& [k, v] : j.at("counters").items()) o << " " << k << "=" << v.dump();
+  o << "\nrefusals:";
+  bool any = false;
+  for (const auto& [k, v] : j.at("refusals").items()) {
+    if (v.get<unsigned long long>() == 0) continue;
+    o << " " << k << "=" << v.dump();
+    any = true;
+  }
+  o << (any ? "\n" : " none\n");
+  return o.str();
+}
+
+std::string format_prometheus(const std::string& text) {
+  const json j = json::parse(text);
+  std::ostringstream o;
+  const auto gauge = [&](const char* name, const char* help, const json& v) {
+    o << "# HELP ftpwall_" << name << " " << help << "\n# TYPE ftpwall_" << name << " gauge\nftpwall_" << name << " "
+      << v.dump() << "\n";
+  };
+  const auto counter = [&](const std::string& name, const json& v) {
+    o << "# TYPE ftpwall_" << name << "_total counter\nftpwall_" << name << "_total " << v.dump() << "\n";
+  };
+  o << "# HELP ftpwall_info ftpwalld's version, backend and role\n# TYPE ftpwall_info gauge\n"
+    << "ftpwall_info{version=\"" << j.at("version").get<std::string>() << "\",backend=\""
+    << j.at("backend").get<std::string>() << "\",role=\"" << j.at("role").get<std::string>() << "\"} 1\n";
+  gauge("uptime_seconds", "seconds since ftpwalld started", j.at("uptime_s"));
+  gauge("sessions", "control sessions tracked now", j.at("live").at("sessions"));
+  gauge("half_open_sessions", "SYN-only sessions now", j.at("live").at("half_open"));
+  gauge("openings", "openings live now (installed or on their way)", j.at("live").at("openings"));
+  for (const auto& [k, v] : j.at("counters").items()) {
+    if (k == "max_wait_us") {
+      gauge("max_verdict_wait_microseconds", "longest wait of a packet for its opening", v);
+      continue;
+    }
+    counter(k, v);
+  }
+  const json& q = j.at("queue");
+  counter("queue_verdicts", q.at("verdicts"));
+  counter("queue_enobufs", q.at("enobufs"));
+  counter("queue_verdict_errors", q.at("verdict_errors"));
+  o << "# HELP ftpwall_refusals_total refusals by reason (ftpwalld(8), REFUSAL REASONS)\n"
+    << "# TYPE ftpwall_refusals_total counter\n";
+  for (const auto& [k, v] : j.at("refusals").items()) o << "ftpwall_refusals_total{reason=\"" << k << "\"} " << v.dump() << "\n";
+  return o.str();
+}
+
+std::string format_sessions(const std::string& text) {
+  const json j = json::parse(text);
+  std::ostringstream o;
+  for (const auto& s : j.at("sessions")) {
+    o << "s" << s.at("id").get<unsigned long long>() << " " << s.at("state").get<std::string>() << " " << ep(s.at("client"))
+      << " -> " << ep(s.at("server"));
+    if (s.at("server_real") != s.at("server")) o << " (server " << ep(s.at("server_real")) << ")";
+    if (s.at("client_as_seen") != s.at("client")) o << " (client seen as " << ep(s.at("client_as_seen")) << ")";
+    o << " announcements=" << s.at("announcements").dump() << " refusals=" << s.at("refusals").dump();
+    if (s.contains("corrections"))
+      o << " corrections=" << s["corrections"].at("client_to_server").dump() << "/"
+        << s["corrections"].at("server_to_client").dump();
+    o << " held=" << s.at("held_bytes").dump() << " age=" << s.at("age_s").dump() << "s";
+    if (s.contains("opening")) o << " opening=o" << s["opening"].dump();
+    o << "\n";
+  }
+  o << j.at("sessions").size() << " sessions\n";
+  return o.str();
+}
+
+std::string format_openings(const std::string& text) {
+  const json j = json::parse(text);
+  std::ostringstream o;
+  for (const auto& e : j.at("openings")) {
+    o << "s" << e.at("session").dump() << " o" << e.at("opening").dump() << " " << e.at("source").get<std::string>()
+      << " -> " << e.at("destination").get<std::string>() << ":" << e.at("port").dump();
+    if (e.contains("dnat_to")) o << " dnat to " << ep(e["dnat_to"]);
+    if (e.contains("snat_to")) o << " snat to " << e["snat_to"].get<std::string>();
+    o << (e.at("installed").get<bool>() ? "" : " (being installed)");
+    if (!e.at("used_by_port").is_null()) o << " used by port " << e["used_by_port"].dump();
+    o << " expires in " << e.at("expires_in_s").dump() << " s\n";
+  }
+  o << j.at("openings").size() << " openings\n";
+  return o.str();
+}
+
+StatusCommands add_status_commands(CLI::App& app, StatusOptions& o) {
+  StatusCommands c;
+  c.status = app.add_subcommand("status", "what a running ftpwalld is doing: backend, queue, live sessions and openings, "
+                                          "every counter, refusals by reason");
+  c.sessions = app.add_subcommand("sessions", "each session of a running ftpwalld: tuples, state, announcements, "
+                                              "corrections, held bytes, age");
+  c.openings = app.add_subcommand("openings", "each live opening of a running ftpwalld, like conntrack -L expect");
+  for (CLI::App* s : {c.status, c.sessions, c.openings}) {
+    s->add_option("--socket", o.socket, "the daemon's control socket (default: /run/ftpwalld/control)")->type_name("PATH");
+    s->add_flag("--json", o.json, "the daemon's JSON document (field names: ftpwall(8))");
+  }
+  c.status->add_flag("--prometheus", o.prometheus, "the Prometheus text format (ftpwall_*; refusals by reason)");
+  return c;
+}
+
+int run_status_commands(const StatusCommands& c, const StatusOptions& o, std::ostream& out, std::ostream& err) {
+  const char* request = c.status->parsed() ? "status" : c.sessions->parsed() ? "sessions" : c.openings->parsed() ? "openings" : nullptr;
+  if (!request) return -1;
+  std::string answer, why;
+  if (!ask(o.socket, request, answer, why)) {
+    err << "ftpwall: error: no ftpwalld answers at " << o.socket << ": " << why << "\n";
+    return 1;
+  }
+  try {
+    if (o.json) out << answer;
+    else if (o.prometheus) out << format_prometheus(answer);
+    else if (c.status->parsed()) out << format_status(answer);
+    else if (c.sessions->parsed()) out << format_sessions(answer);
+    else out << format_openings(answer);
+  } catch (const std::exception& e) {
+    err << "ftpwall: error: " << o.socket << " answered something that is not ftpwalld's: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace ftpwall::cli

@@ -1,0 +1,142 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+// What the control socket answers (control.hpp): the daemon's state as JSON documents with stable
+// field names (ftpwall(8), STATUS), built from the daemon's own tables; nothing here touches the
+// kernel except reading /proc/net/netfilter/nfnetlink_queue.
+#include <fstream>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "daemon/daemon.hpp"
+
+namespace ftpwall::daemon {
+namespace {
+
+using json = nlohmann::ordered_json;
+
+std::int64_t seconds_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - t).count();
+}
+
+// The kernel's line for one queue: queue_number peer_portid queue_total copy_mode copy_range
+// queue_dropped user_dropped id_sequence 1.
+json kernel_queue(std::uint16_t number) {
+  std::ifstream f("/proc/net/netfilter/nfnetlink_queue");
+  for (std::string line; std::getline(f, line);) {
+    std::istringstream in(line);
+    unsigned long long q, portid, total, mode, range, dropped, user_dropped, seq;
+    if (!(in >> q >> portid >> total >> mode >> range >> dropped >> user_dropped >> seq)) continue;
+    if (q != number) continue;
+    return json{{"waiting", total}, {"queue_dropped", dropped}, {"user_dropped", user_dropped}, {"id_sequence", seq}};
+  }
+  return nullptr;
+}
+
+json endpoint(const Endpoint& e) { return json{{"address", e.addr.to_string()}, {"port", e.port}}; }
+
+}  // namespace
+
+std::string Daemon::answer(std::string_view request) {
+  std::string out;
+  if (request == "status") out = status_json();
+  else if (request == "sessions") out = sessions_json();
+  else if (request == "openings") out = openings_json();
+  else out = json{{"error", "unknown request; ask status, sessions or openings"}}.dump();
+  return out + "\n";
+}
+
+std::string Daemon::status_json() const {
+  json j;
+  j["version"] = FTPWALL_VERSION;
+  j["uptime_s"] = seconds_since(started_);
+  j["role"] = config::name(cfg_.role);
+  j["backend"] = backend_->name();
+  j["backend_why"] = backend_why_;
+  j["steering"] = backend_->steering();
+  j["hooks"] = config::name(cfg_.hooks);
+  j["config"] = cfg_.source;
+  const auto& q = queue_->stats();
+  j["queue"] = json{{"number", cfg_.queue.number},
+                    {"verdicts", q.verdicts},
+                    {"modified", q.modified},
+                    {"enobufs", q.enobufs},
+                    {"verdict_errors", q.verdict_errors},
+                    {"kernel", kernel_queue(cfg_.queue.number)}};
+  std::size_t installed = 0;
+  for (auto& [k, s] : sessions_)
+    if (s.opening && s.opening->installed) ++installed;
+  j["live"] = json{{"sessions", sessions_.size()},
+                   {"half_open", half_open_.size()},
+                   {"openings", openings_.size()},
+                   {"openings_installed", installed}};
+  j["counters"] = json{{"packets", stats_.packets},
+                       {"untracked", stats_.untracked},
+                       {"sessions", stats_.sessions},
+                       {"pickups", stats_.pickups},
+                       {"openings", stats_.openings},
+                       {"opening_failures", stats_.opening_failures},
+                       {"data_syns", stats_.data_syns},
+                       {"ct_queries", stats_.ct_queries},
+                       {"ct_events", stats_.ct_events},
+                       {"ct_resyncs", stats_.ct_resyncs},
+                       {"half_open_expired", stats_.half_open_expired},
+                       {"verdict_waits", gate_.waits()},
+                       {"max_wait_us", gate_.max_wait_us()}};
+  json refusals = json::object();
+#define FTPWALL_STATUS_REASON(n) \
+  if (Reason::n != Reason::none) refusals[#n] = stats_.reasons[static_cast<std::size_t>(Reason::n)];
+  FTPWALL_REASONS(FTPWALL_STATUS_REASON)
+#undef FTPWALL_STATUS_REASON
+  j["refusals"] = std::move(refusals);
+  return j.dump();
+}
+
+std::string Daemon::sessions_json() const {
+  json list = json::array();
+  for (auto& [key, s] : sessions_) {
+    json e;
+    e["id"] = s.id;
+    e["client"] = endpoint(s.tuples.original.src);
+    e["server"] = endpoint(s.tuples.original.dst);                 // as dialled
+    e["server_real"] = endpoint(s.tuples.reply.src);               // behind DNAT
+    e["client_as_seen"] = endpoint(s.tuples.reply.dst);            // behind SNAT
+    e["state"] = s.dropping ? "dropping" : s.ended ? "ended" : !s.tracker ? "untouched" : "tracked";
+    e["announcements"] = s.announcements;
+    e["refusals"] = s.refusals;
+    if (s.tracker) {
+      e["corrections"] = json{{"client_to_server", s.tracker->corrections().corrections(Direction::client_to_server)},
+                              {"server_to_client", s.tracker->corrections().corrections(Direction::server_to_client)}};
+      e["encrypted"] = s.tracker->session().encrypted();
+    }
+    e["held_bytes"] = s.held;
+    e["recorded"] = s.recorded;
+    e["age_s"] = seconds_since(s.started);
+    if (s.opening) e["opening"] = s.opening->opening.id.opening;
+    list.push_back(std::move(e));
+  }
+  return json{{"sessions", std::move(list)}}.dump();
+}
+
+std::string Daemon::openings_json() const {
+  json list = json::array();
+  const auto now = firewall::Clock::now();
+  for (auto& [key, s] : sessions_) {
+    if (!s.opening) continue;
+    const firewall::Opening& o = s.opening->opening;
+    json e;
+    e["session"] = o.id.session;
+    e["opening"] = o.id.opening;
+    e["source"] = o.source.to_string();
+    e["destination"] = o.destination.addr.to_string();
+    e["port"] = o.destination.port;
+    if (o.dnat_to) e["dnat_to"] = endpoint(*o.dnat_to);
+    if (o.snat_to) e["snat_to"] = o.snat_to->to_string();
+    e["installed"] = s.opening->installed;
+    e["used_by_port"] = s.opening->winner_port ? json(*s.opening->winner_port) : json(nullptr);
+    e["expires_in_s"] = std::max<std::int64_t>(0, std::chrono::duration_cast<std::chrono::seconds>(o.expires - now).count());
+    list.push_back(std::move(e));
+  }
+  return json{{"openings", std::move(list)}}.dump();
+}
+
+}  // namespace ftpwall::daemon

@@ -1,0 +1,68 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include "cli/status_cmd.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <sstream>
+
+#include "cli/rules_cmd.hpp"
+
+namespace ftpwall::cli {
+namespace {
+
+// What ftpwalld answers (introspect.cpp), trimmed to what the formatters read.
+const std::string status_answer = R"J({"version":"0.1.0","uptime_s":12,"role":"gateway","backend":"nftables",
+"backend_why":"auto: no rules in iptables-legacy tables","steering":"xt NFQUEUE (nft compat)","hooks":"daemon",
+"config":"(built-in defaults)","queue":{"number":0,"verdicts":40,"modified":2,"enobufs":0,"verdict_errors":0,
+"kernel":{"waiting":0,"queue_dropped":0,"user_dropped":0,"id_sequence":40}},
+"live":{"sessions":1,"half_open":0,"openings":1,"openings_installed":1},
+"counters":{"packets":40,"untracked":0,"max_wait_us":250},
+"refusals":{"bad_syntax":0,"address_not_sender":1}})J";
+
+TEST(StatusCmd, TextNamesBackendQueueAndOnlyTheRefusalsThatHappened) {
+  const std::string t = format_status(status_answer);
+  EXPECT_NE(t.find("backend nftables (auto: no rules in iptables-legacy tables)"), std::string::npos) << t;
+  EXPECT_NE(t.find("queue 0: 40 verdicts (2 modified)"), std::string::npos) << t;
+  EXPECT_NE(t.find("live: 1 sessions, 0 half-open, 1 openings (1 in the kernel)"), std::string::npos) << t;
+  EXPECT_NE(t.find("refusals: address_not_sender=1\n"), std::string::npos) << t;
+  EXPECT_EQ(t.find("bad_syntax"), std::string::npos) << t;
+}
+
+TEST(StatusCmd, PrometheusHasEveryReasonFromZero) {
+  const std::string p = format_prometheus(status_answer);
+  EXPECT_NE(p.find("ftpwall_refusals_total{reason=\"address_not_sender\"} 1\n"), std::string::npos) << p;
+  EXPECT_NE(p.find("ftpwall_refusals_total{reason=\"bad_syntax\"} 0\n"), std::string::npos) << p;
+  EXPECT_NE(p.find("ftpwall_sessions 1\n"), std::string::npos) << p;
+  EXPECT_NE(p.find("ftpwall_packets_total 40\n"), std::string::npos) << p;
+  EXPECT_NE(p.find("ftpwall_max_verdict_wait_microseconds 250\n"), std::string::npos) << p;
+  EXPECT_NE(p.find("# TYPE ftpwall_refusals_total counter\n"), std::string::npos) << p;
+}
+
+TEST(StatusCmd, OpeningsLikeConntrackExpect) {
+  const std::string t = format_openings(R"J({"openings":[{"session":3,"opening":2,"source":"192.0.2.10",
+    "destination":"203.0.113.1","port":50000,"dnat_to":{"address":"10.0.0.10","port":50000},"installed":true,
+    "used_by_port":null,"expires_in_s":27}]})J");
+  EXPECT_EQ(t, "s3 o2 192.0.2.10 -> 203.0.113.1:50000 dnat to 10.0.0.10:50000 expires in 27 s\n1 openings\n");
+}
+
+TEST(StatusCmd, SessionsShowTheRealServerBehindDnat) {
+  const std::string t = format_sessions(R"J({"sessions":[{"id":3,"client":{"address":"192.0.2.10","port":40000},
+    "server":{"address":"203.0.113.1","port":21},"server_real":{"address":"10.0.0.10","port":21},
+    "client_as_seen":{"address":"192.0.2.10","port":40000},"state":"tracked","announcements":2,"refusals":0,
+    "corrections":{"client_to_server":0,"server_to_client":1},"held_bytes":0,"recorded":true,"age_s":5,"opening":2}]})J");
+  EXPECT_EQ(t, "s3 tracked 192.0.2.10:40000 -> 203.0.113.1:21 (server 10.0.0.10:21) announcements=2 refusals=0 "
+               "corrections=0/1 held=0 age=5s opening=o2\n1 sessions\n");
+}
+
+TEST(StatusCmd, NoDaemonIsOneLineAndExitOne) {
+  std::ostringstream out, err;
+  const int rc = run({"status", "--socket", "/nonexistent/ftpwall-test/control"}, out, err);
+  EXPECT_EQ(rc, 1);
+  const std::string e = err.str();
+  EXPECT_EQ(e.rfind("ftpwall: error: no ftpwalld answers at /nonexistent/ftpwall-test/control: ", 0), 0u) << e;
+  EXPECT_EQ(std::count(e.begin(), e.end(), '\n'), 1) << e;
+}
+
+}  // namespace
+}  // namespace ftpwall::cli
