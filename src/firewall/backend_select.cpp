@@ -255,7 +255,7 @@ bool iptables_nft_chain(const netlink::NftBaseChain& c) {
 //   the line with another mark, or in a chain that runs before openings-* (priority <= filter - 10)
 //     -> error;
 //   policy accept with conditional drops (or jumps) and no line -> warning.
-Result<std::vector<std::string>> NftBackend::preflight(const HookSpec& spec, bool) {
+Result<std::vector<std::string>> NftBackend::preflight(const HookSpec& spec, bool daemon_hooks) {
   std::vector<std::string> warnings;
   const std::vector<netlink::Hook> hooks = spec.role == Role::gateway
                                                ? std::vector<netlink::Hook>{netlink::Hook::forward}
@@ -265,6 +265,8 @@ Result<std::vector<std::string>> NftBackend::preflight(const HookSpec& spec, boo
   std::vector<netlink::NftBaseChain> others, legacy_style;
   for (const auto& ch : *chains) {
     if (ch.family == "inet" && ch.table == nft_table_name) continue;
+    // iptables-nft's filter chains at our hooks get ftpwalld's own accept-mark rule (install_hooks).
+    if (daemon_hooks && installs_iptables_nft_rule(spec, ch.family, ch.table, ch.chain)) continue;
     // The iptables-nft tables are handled by the iptables-nft path (ftpwalld's chain jumped from
     // them); the openings line is for native nft tables only.
     (iptables_nft_chain(ch) ? legacy_style : others).push_back(ch);

@@ -1032,6 +1032,12 @@ void maybe_fail(Batch& b, const NftOptions& o) {
 
 }  // namespace
 
+bool installs_iptables_nft_rule(const HookSpec& spec, std::string_view family, std::string_view table, std::string_view chain) {
+  if (spec.accept_mark == 0 || family != "ip" || table != ipt_table) return false;
+  const auto chains = ipt_chains(spec.role);
+  return std::any_of(chains.begin(), chains.end(), [&](const IptChain& c) { return chain == c.name; });
+}
+
 NftBackend::NftBackend(NftOptions options) : options_(std::move(options)) {
   if (options_.steering == NftOptions::Steering::queue) steering_ = NftSteering::queue;
   if (options_.steering == NftOptions::Steering::xt_nfqueue) steering_ = NftSteering::xt_nfqueue;

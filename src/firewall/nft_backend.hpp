@@ -100,6 +100,12 @@ struct NftOptions {
   std::function<bool()> fail_batch;
 };
 
+// Whether install_hooks(spec) inserts its accept_mark rule (rule 1, "ftpwall hook") into this
+// chain when it exists: iptables-nft's `ip filter FORWARD` on a gateway, `INPUT` and `OUTPUT` on a
+// server; never with spec.accept_mark 0. With hooks = "daemon" such a chain needs nothing from the
+// admin (preflight()).
+bool installs_iptables_nft_rule(const HookSpec& spec, std::string_view family, std::string_view table, std::string_view chain);
+
 class NftBackend final : public FirewallBackend {
  public:
   explicit NftBackend(NftOptions options = {});

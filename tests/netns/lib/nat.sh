@@ -62,7 +62,7 @@ nat_gateway_firewall() {
 
 # nat_counter COMMENT: packets matched by the rules carrying that comment (filter table, all chains).
 nat_counter() {
-  on g $NAT_IPT -L -n -v -x | awk -v c="/* $1 */" 'index($0, c) { n += $1 } END { print n + 0 }'
+  on g $NAT_IPT -L -n -v -x 2>/dev/null | awk -v c="/* $1 */" 'index($0, c) { n += $1 } END { print n + 0 }'
 }
 
 # nat_related_for_helper on|off: the kernel helper's reference column needs RELATED of helper ftp.
@@ -105,12 +105,12 @@ nat_nft_hook_rule() {
 # nat_nft_check_start: the start line names backend nftables; the hook rule is rule 1 of FORWARD
 # in iptables-nft-save; nothing of ftpwalld's is in the legacy tables.
 nat_nft_check_start() {
-  local line; line=$(grep -m1 'started:' "$DLOG")
+  local line; line=$(grep 'started:' "$DLOG" | tail -n 1)  # the last start (DLOG is appended to)
   case "$line" in
     *"backend nftables ("*) ok "start line: backend nftables (${line#*backend nftables (}" ;;
     *) bad "start line does not name backend nftables: $line" ;;
   esac
-  local first; first=$(on g iptables-nft-save | grep -m1 '^-A FORWARD')
+  local first; first=$(on g iptables-nft-save 2>/dev/null | grep -m1 '^-A FORWARD')
   [ "$first" = "$(nat_nft_hook_rule FORWARD)" ] && ok "iptables-nft-save: rule 1 of FORWARD is: $first" ||
     bad "iptables-nft-save: rule 1 of FORWARD is: ${first:-none}"
   local legacy; legacy=$(on g iptables-legacy-save | grep -ci ftpwall)
