@@ -17,6 +17,7 @@
 
 #include "ftpwall/core/packet.hpp"
 #include "ftpwall/core/rewrite.hpp"
+#include "daemon/notify.hpp"
 #include "daemon/privileges.hpp"
 #include "netlink/nftables.hpp"
 
@@ -37,6 +38,7 @@ constexpr auto linger = std::chrono::seconds(30);
 constexpr auto tick = std::chrono::milliseconds(100);
 constexpr auto kernel_check_interval = std::chrono::seconds(2);
 constexpr auto ct_check_interval = std::chrono::seconds(10);
+constexpr auto status_interval = std::chrono::seconds(10);
 // A TCP_CONNTRACK_ESTABLISHED entry (linux/netfilter/nf_conntrack_tcp.h); later states are closing.
 constexpr std::uint8_t tcp_established = 3;
 constexpr std::uint8_t tcp_time_wait = 7;
@@ -204,6 +206,8 @@ Result<void> Daemon::open_kernel() {
                }(),
                cfg_.openings.lifetime_s, cfg_.source);
   if (!opts_.ready_file.empty()) std::ofstream(opts_.ready_file) << ::getpid() << "\n";
+  notify::ready(live_status());
+  watchdog_every_ = notify::watchdog_interval();
   return {};
 }
 
@@ -249,6 +253,7 @@ void Daemon::on_signal() {
 }
 
 void Daemon::reload() {
+  notify::reloading();
   auto loaded = config::load(opts_.config_path);
   if (!loaded) {
     spdlog::error("reload failed, keeping the running configuration: {}", loaded.error().message);
@@ -273,6 +278,7 @@ void Daemon::reload() {
   apply_limits();
   log::set_level(cfg_.log_level);
   spdlog::info("configuration reloaded from {}", cfg_.source);
+  notify::ready(live_status());
 }
 
 void Daemon::on_queue() {
@@ -1066,6 +1072,14 @@ void Daemon::on_timer() {
   // Half-open sessions nobody answered: oldest first, so the scan stops at the first young one.
   stats_.half_open_expired += half_open_.expire(now);
   control_->expire(now);
+  if (watchdog_every_ && now >= next_watchdog_) {
+    next_watchdog_ = now + *watchdog_every_;
+    notify::watchdog();
+  }
+  if (now >= next_status_) {
+    next_status_ = now + status_interval;
+    notify::status(live_status());
+  }
   if (now >= next_kernel_check_ && !check_in_flight_) {
     next_kernel_check_ = now + kernel_check_interval;
     check_kernel();
@@ -1173,7 +1187,17 @@ void Daemon::check_conntrack() {
   }
 }
 
+// The unit's STATUS= line (systemctl status): what an admin wants at a glance.
+std::string Daemon::live_status() const {
+  std::uint64_t refusals = 0;
+  for (std::size_t i = 1; i < stats_.reasons.size(); ++i) refusals += stats_.reasons[i];
+  return std::string(backend_ ? backend_->name() : "") + ": " + std::to_string(sessions_.size()) + " sessions, " +
+         std::to_string(openings_.size()) + " openings, " + std::to_string(stats_.openings) + " opened, " +
+         std::to_string(refusals) + " refused";
+}
+
 int Daemon::stop() {
+  notify::stopping();
   // Every packet still waiting gets its verdict; held ones are released unmodified.
   const std::uint64_t far = now_ms() + 3'600'000;
   for (auto& [k, s] : sessions_) {

@@ -180,6 +180,7 @@ class Daemon {
   void on_signal();
   void reload();
   void apply_limits();  // the tables' caps from cfg_ (start, SIGHUP)
+  std::string live_status() const;  // sd_notify STATUS=
   void on_timer();
   void on_completions();
   void check_kernel();
@@ -230,6 +231,9 @@ class Daemon {
   Clock::time_point next_ct_check_{};
   bool check_in_flight_ = false;
   std::shared_ptr<std::string> check_repair_;  // what the running kernel check put back
+  std::optional<std::chrono::microseconds> watchdog_every_;  // systemd WatchdogSec= / 2
+  Clock::time_point next_watchdog_{};
+  Clock::time_point next_status_{};
   bool stopping_ = false;
   DaemonStats stats_;
 };

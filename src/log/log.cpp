@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstdlib>
 
+#include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -22,13 +23,43 @@ spdlog::level::level_enum to_spdlog(config::LogLevel l) {
   }
   return spdlog::level::info;
 }
+// %* : the line's syslog priority as journald reads it from a stream ("<3>" ... "<7>", sd-daemon.h),
+// so that `journalctl -p warning` finds the warnings.
+class PriorityFlag final : public spdlog::custom_flag_formatter {
+ public:
+  void format(const spdlog::details::log_msg& m, const std::tm&, spdlog::memory_buf_t& dest) override {
+    const std::string_view p = priority_prefix(m.level);
+    dest.append(p.data(), p.data() + p.size());
+  }
+  std::unique_ptr<custom_flag_formatter> clone() const override { return std::make_unique<PriorityFlag>(); }
+};
+
 }  // namespace
+
+std::string_view priority_prefix(spdlog::level::level_enum l) {
+  switch (l) {
+    case spdlog::level::trace:
+    case spdlog::level::debug: return "<7>";
+    case spdlog::level::info: return "<6>";
+    case spdlog::level::warn: return "<4>";
+    case spdlog::level::err: return "<3>";
+    case spdlog::level::critical: return "<2>";
+    default: return "<6>";
+  }
+}
 
 void setup(config::LogLevel level) {
   spdlog::drop("ftpwalld");  // a second setup() replaces the logger instead of throwing
   auto logger = spdlog::stderr_logger_st("ftpwalld");
-  // Under systemd, journald stamps every line; a second timestamp is noise.
-  logger->set_pattern(std::getenv("JOURNAL_STREAM") ? "%l: %v" : "%Y-%m-%dT%H:%M:%S.%e %l: %v");
+  // Under systemd, journald stamps every line (a second timestamp is noise) and takes each line's
+  // priority from its "<N>" prefix.
+  if (std::getenv("JOURNAL_STREAM")) {
+    auto f = std::make_unique<spdlog::pattern_formatter>();
+    f->add_flag<PriorityFlag>('*').set_pattern("%*%l: %v");
+    logger->set_formatter(std::move(f));
+  } else {
+    logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e %l: %v");
+  }
   logger->set_level(to_spdlog(level));
   logger->flush_on(spdlog::level::warn);
   spdlog::set_default_logger(std::move(logger));

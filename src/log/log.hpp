@@ -9,6 +9,8 @@
 #include <string_view>
 #include <unordered_map>
 
+#include <spdlog/common.h>
+
 #include "ftpwall/config/config.hpp"
 
 namespace ftpwall::log {
@@ -17,6 +19,9 @@ namespace ftpwall::log {
 // stderr goes to journald (JOURNAL_STREAM set), one otherwise.
 void setup(config::LogLevel level);
 void set_level(config::LogLevel level);  // SIGHUP
+// "<7>" debug and trace, "<6>" info, "<4>" warnings, "<3>" errors, "<2>" critical: what journald
+// reads as a line's priority when stderr is its stream (JOURNAL_STREAM set).
+std::string_view priority_prefix(spdlog::level::level_enum l);
 
 // Token bucket per key: `burst` lines at once, then one per `interval`. Keys are small integers
 // (a Reason, a counter id). Not thread-safe: one per thread.

@@ -50,6 +50,16 @@ TEST(RateLimiter, RefillIsCappedAtTheBurst) {
   EXPECT_FALSE(r.allow(1, t0 + 1h).log);
 }
 
+TEST(Journald, EveryLevelHasItsSyslogPriority) {
+  // journalctl -p warning finds warnings, errors and criticals; info and debug stay below.
+  EXPECT_EQ(priority_prefix(spdlog::level::trace), "<7>");
+  EXPECT_EQ(priority_prefix(spdlog::level::debug), "<7>");
+  EXPECT_EQ(priority_prefix(spdlog::level::info), "<6>");
+  EXPECT_EQ(priority_prefix(spdlog::level::warn), "<4>");
+  EXPECT_EQ(priority_prefix(spdlog::level::err), "<3>");
+  EXPECT_EQ(priority_prefix(spdlog::level::critical), "<2>");
+}
+
 TEST(Setup, CanRunTwiceAndSetsTheLevel) {
   setup(config::LogLevel::warn);
   setup(config::LogLevel::debug);
