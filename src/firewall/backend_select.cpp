@@ -22,6 +22,7 @@
 #pragma GCC diagnostic pop
 
 #include "ftpwall/firewall/backend.hpp"
+#include "firewalld_accept.hpp"
 #include "iptc_backend.hpp"
 #include "netlink/nftables.hpp"
 #include "nft_backend.hpp"
@@ -262,11 +263,16 @@ Result<std::vector<std::string>> NftBackend::preflight(const HookSpec& spec, boo
                                                : std::vector<netlink::Hook>{netlink::Hook::input, netlink::Hook::output};
   auto chains = netlink::list_nft_base_chains();
   if (!chains) return make_error("nftables: " + chains.error().message);
-  std::vector<netlink::NftBaseChain> others, legacy_style;
+  std::vector<netlink::NftBaseChain> others, legacy_style, firewalld;
   for (const auto& ch : *chains) {
     if (ch.family == "inet" && ch.table == nft_table_name) continue;
     // iptables-nft's filter chains at our hooks get ftpwalld's own accept-mark rule (install_hooks).
     if (daemon_hooks && installs_iptables_nft_rule(spec, ch.family, ch.table, ch.chain)) continue;
+    // firewalld's table accepts by its ipset ftpwall-accept (firewalld_accept.hpp), not by the line.
+    if (ch.family == "inet" && ch.table == firewalld_table) {
+      firewalld.push_back(ch);
+      continue;
+    }
     // The iptables-nft tables are handled by the iptables-nft path (ftpwalld's chain jumped from
     // them); the openings line is for native nft tables only.
     (iptables_nft_chain(ch) ? legacy_style : others).push_back(ch);
@@ -275,6 +281,12 @@ Result<std::vector<std::string>> NftBackend::preflight(const HookSpec& spec, boo
     warnings.push_back("nftables chain " + d.to_string() +
                        " (iptables-nft) drops at a hook where ftpwalld opens: an accept in table inet ftpwall does not "
                        "override it, so its rules must accept ftpwalld's data connections");
+  if (const auto fc = netlink::nft_conflicts(firewalld, hooks); !fc.dropping.empty() || !fc.filtering.empty()) {
+    auto st = firewalld_accept_state(spec.accept_mark);
+    if (!st) return st.error();
+    if (!st->ok())
+      return make_error("firewalld's table inet firewalld rejects ftpwalld's data connections: " + st->missing(spec.accept_mark));
+  }
   const auto c = netlink::nft_conflicts(others, hooks);
   if (c.dropping.empty() && c.filtering.empty()) return warnings;
   auto rules = dump_admin_rules();
