@@ -196,45 +196,19 @@ AdminRule parse_admin_rule(nftnl_rule* r) {
 
 // Every rule of every table, by chain (one NFT_MSG_GETRULE dump).
 Result<std::map<ChainKey, std::vector<AdminRule>>> dump_admin_rules() {
-  mnl_socket* s = mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC);
-  if (!s) return make_error(std::string("nftables: socket: ") + std::strerror(errno));
-  struct Closer {
-    mnl_socket* s;
-    ~Closer() { mnl_socket_close(s); }
-  } closer{s};
-  if (mnl_socket_bind(s, 0, MNL_SOCKET_AUTOPID) < 0) return make_error(std::string("nftables: bind: ") + std::strerror(errno));
-  std::vector<char> buf(65536);
-  const auto seq = static_cast<std::uint32_t>(time(nullptr));
-  nlmsghdr* nlh = nftnl_nlmsg_build_hdr(buf.data(), NFT_MSG_GETRULE, NFPROTO_UNSPEC, NLM_F_DUMP, seq);
-  if (mnl_socket_sendto(s, nlh, nlh->nlmsg_len) < 0) return make_error(std::string("nftables: send: ") + std::strerror(errno));
   std::map<ChainKey, std::vector<AdminRule>> out;
-  const std::uint32_t portid = mnl_socket_get_portid(s);
-  for (;;) {
-    const ssize_t n = mnl_socket_recvfrom(s, buf.data(), buf.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return make_error(std::string("nftables: receive: ") + std::strerror(errno));
-    }
-    const int r = mnl_cb_run(
-        buf.data(), static_cast<std::size_t>(n), seq, portid,
-        [](const nlmsghdr* m, void* d) -> int {
-          nftnl_rule* rule = nftnl_rule_alloc();
-          if (nftnl_rule_nlmsg_parse(m, rule) >= 0) {
-            auto& o = *static_cast<std::map<ChainKey, std::vector<AdminRule>>*>(d);
-            o[{rule_family(nftnl_rule_get_u32(rule, NFTNL_RULE_FAMILY)), nftnl_rule_get_str(rule, NFTNL_RULE_TABLE),
+  auto r = netlink::nf_dump(
+      [](char* buf, std::uint32_t seq) { return nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETRULE, NFPROTO_UNSPEC, NLM_F_DUMP, seq); },
+      [&](const nlmsghdr* m) {
+        nftnl_rule* rule = nftnl_rule_alloc();
+        if (nftnl_rule_nlmsg_parse(m, rule) >= 0) {
+          out[{rule_family(nftnl_rule_get_u32(rule, NFTNL_RULE_FAMILY)), nftnl_rule_get_str(rule, NFTNL_RULE_TABLE),
                nftnl_rule_get_str(rule, NFTNL_RULE_CHAIN)}]
-                .push_back(parse_admin_rule(rule));
-          }
-          nftnl_rule_free(rule);
-          return MNL_CB_OK;
-        },
-        &out);
-    if (r == MNL_CB_ERROR) {
-      if (errno == EPROTONOSUPPORT || errno == ENOENT) return out;
-      return make_error(std::string("nftables: rule dump: ") + std::strerror(errno));
-    }
-    if (r == MNL_CB_STOP) break;
-  }
+              .push_back(parse_admin_rule(rule));
+        }
+        nftnl_rule_free(rule);
+      });
+  if (!r) return make_error("nftables: rule dump: " + r.error().message);
   return out;
 }
 

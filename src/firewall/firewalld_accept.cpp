@@ -23,45 +23,13 @@
 #include <linux/netfilter/nfnetlink.h>
 #pragma GCC diagnostic pop
 
+#include "netlink/nftables.hpp"
+
 namespace ftpwall::firewall {
 
 namespace {
 
-// One NLM_F_DUMP request built by `build` into buf; every reply message goes to `each`.
-// ENOENT (no such table or set) is an empty dump.
-Result<void> dump(const std::function<nlmsghdr*(char*, std::uint32_t)>& build, const std::function<void(const nlmsghdr*)>& each) {
-  mnl_socket* s = mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC);
-  if (!s) return make_error(std::string("socket: ") + std::strerror(errno));
-  struct Closer {
-    mnl_socket* s;
-    ~Closer() { mnl_socket_close(s); }
-  } closer{s};
-  if (mnl_socket_bind(s, 0, MNL_SOCKET_AUTOPID) < 0) return make_error(std::string("bind: ") + std::strerror(errno));
-  std::vector<char> buf(MNL_SOCKET_BUFFER_SIZE * 4);
-  const auto seq = static_cast<std::uint32_t>(time(nullptr));
-  nlmsghdr* nlh = build(buf.data(), seq);
-  if (mnl_socket_sendto(s, nlh, nlh->nlmsg_len) < 0) return make_error(std::string("send: ") + std::strerror(errno));
-  const std::uint32_t portid = mnl_socket_get_portid(s);
-  for (;;) {
-    const ssize_t n = mnl_socket_recvfrom(s, buf.data(), buf.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return make_error(std::string("receive: ") + std::strerror(errno));
-    }
-    const int r = mnl_cb_run(
-        buf.data(), static_cast<std::size_t>(n), seq, portid,
-        [](const nlmsghdr* m, void* d) -> int {
-          (*static_cast<const std::function<void(const nlmsghdr*)>*>(d))(m);
-          return MNL_CB_OK;
-        },
-        const_cast<std::function<void(const nlmsghdr*)>*>(&each));
-    if (r == MNL_CB_ERROR) {
-      if (errno == ENOENT || errno == EPROTONOSUPPORT) return {};
-      return make_error(std::string("dump: ") + std::strerror(errno));
-    }
-    if (r == MNL_CB_STOP) return {};
-  }
-}
+using netlink::nf_dump;
 
 }  // namespace
 
@@ -80,7 +48,7 @@ std::string FirewalldAccept::missing(std::uint32_t accept_mark) const {
 Result<FirewalldAccept> firewalld_accept_state(std::uint32_t accept_mark) {
   FirewalldAccept st;
   bool interval = false;
-  auto sets = dump(
+  auto sets = nf_dump(
       [](char* b, std::uint32_t seq) {
         nlmsghdr* h = nftnl_nlmsg_build_hdr(b, NFT_MSG_GETSET, NFPROTO_INET, NLM_F_DUMP | NLM_F_ACK, seq);
         nftnl_set* s = nftnl_set_alloc();
@@ -104,7 +72,7 @@ Result<FirewalldAccept> firewalld_accept_state(std::uint32_t accept_mark) {
   // Elements: key ipv4_addr . mark (4 + 4 bytes). The mark is in host order, as meta mark loads
   // it, except in an interval set (firewalld's hash:ip,mark always is one): nft stores every field
   // of a range key big-endian there (measured: 0x20000000 as 20 00 00 00).
-  auto elems = dump(
+  auto elems = nf_dump(
       [](char* b, std::uint32_t seq) {
         nlmsghdr* h = nftnl_nlmsg_build_hdr(b, NFT_MSG_GETSETELEM, NFPROTO_INET, NLM_F_DUMP | NLM_F_ACK, seq);
         nftnl_set* s = nftnl_set_alloc();
@@ -134,7 +102,7 @@ Result<FirewalldAccept> firewalld_accept_state(std::uint32_t accept_mark) {
   if (!elems) return make_error("nftables: set inet firewalld " + std::string(firewalld_accept_set) + ": " + elems.error().message);
 
   // A rule that looks the set up and accepts.
-  auto rules = dump(
+  auto rules = nf_dump(
       [](char* b, std::uint32_t seq) {
         nlmsghdr* h = nftnl_nlmsg_build_hdr(b, NFT_MSG_GETRULE, NFPROTO_INET, NLM_F_DUMP | NLM_F_ACK, seq);
         nftnl_rule* r = nftnl_rule_alloc();

@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <functional>
 #include <cerrno>
 #include <cstring>
 #include <ctime>
@@ -97,42 +98,58 @@ std::string NftBaseChain::to_string() const {
          std::to_string(priority) + " policy " + (policy_drop ? "drop" : "accept") + ")";
 }
 
-Result<std::vector<NftBaseChain>> list_nft_base_chains() {
+Result<void> nf_dump(const std::function<nlmsghdr*(char*, std::uint32_t)>& build,
+                     const std::function<void(const nlmsghdr*)>& each) {
   mnl_socket* s = mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC);
-  if (!s) return make_error(std::string("nftables: socket: ") + std::strerror(errno));
+  if (!s) return make_error(std::string("socket: ") + std::strerror(errno));
   struct Closer {
     mnl_socket* s;
     ~Closer() { mnl_socket_close(s); }
   } closer{s};
-  if (mnl_socket_bind(s, 0, MNL_SOCKET_AUTOPID) < 0) return make_error(std::string("nftables: bind: ") + std::strerror(errno));
-  std::vector<char> buf(32768);  // libmnl 1.0.4 has no MNL_SOCKET_DUMP_SIZE
-  nlmsghdr* nlh = mnl_nlmsg_put_header(buf.data());
-  nlh->nlmsg_type = (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_GETCHAIN;
-  nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-  nlh->nlmsg_seq = static_cast<std::uint32_t>(time(nullptr));
-  auto* nfg = static_cast<nfgenmsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(nfgenmsg)));
-  nfg->nfgen_family = NFPROTO_UNSPEC;
-  nfg->version = NFNETLINK_V0;
-  nfg->res_id = 0;
-  const std::uint32_t seq = nlh->nlmsg_seq;
-  if (mnl_socket_sendto(s, nlh, nlh->nlmsg_len) < 0) return make_error(std::string("nftables: send: ") + std::strerror(errno));
-  std::vector<NftBaseChain> chains;
+  if (mnl_socket_bind(s, 0, MNL_SOCKET_AUTOPID) < 0) return make_error(std::string("bind: ") + std::strerror(errno));
+  std::vector<char> buf(MNL_SOCKET_BUFFER_SIZE * 4);  // libmnl 1.0.4 has no MNL_SOCKET_DUMP_SIZE
+  const auto seq = static_cast<std::uint32_t>(time(nullptr));
+  nlmsghdr* nlh = build(buf.data(), seq);
+  if (mnl_socket_sendto(s, nlh, nlh->nlmsg_len) < 0) return make_error(std::string("send: ") + std::strerror(errno));
   const std::uint32_t portid = mnl_socket_get_portid(s);
   for (;;) {
     const ssize_t n = mnl_socket_recvfrom(s, buf.data(), buf.size());
     if (n < 0) {
       if (errno == EINTR) continue;
-      return make_error(std::string("nftables: receive: ") + std::strerror(errno));
+      return make_error(std::string("receive: ") + std::strerror(errno));
     }
-    const int r = mnl_cb_run(buf.data(), static_cast<std::size_t>(n), seq, portid, on_chain, &chains);
+    const int r = mnl_cb_run(
+        buf.data(), static_cast<std::size_t>(n), seq, portid,
+        [](const nlmsghdr* m, void* d) -> int {
+          (*static_cast<const std::function<void(const nlmsghdr*)>*>(d))(m);
+          return MNL_CB_OK;
+        },
+        const_cast<std::function<void(const nlmsghdr*)>*>(&each));
     if (r == MNL_CB_ERROR) {
-      // A kernel without nf_tables has nothing that could drop our packets.
-      if (errno == EPROTONOSUPPORT || errno == ENOENT) return std::vector<NftBaseChain>{};
+      if (errno == ENOENT || errno == EPROTONOSUPPORT) return {};
       // EINTR here: the ruleset changed during the dump; a caller may simply ask again.
-      return make_error(std::string("nftables: chain dump: ") + std::strerror(errno));
+      return make_error(std::string("dump: ") + std::strerror(errno));
     }
-    if (r == MNL_CB_STOP) break;
+    if (r == MNL_CB_STOP) return {};
   }
+}
+
+Result<std::vector<NftBaseChain>> list_nft_base_chains() {
+  std::vector<NftBaseChain> chains;
+  auto r = nf_dump(
+      [](char* buf, std::uint32_t seq) {
+        nlmsghdr* nlh = mnl_nlmsg_put_header(buf);
+        nlh->nlmsg_type = (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_GETCHAIN;
+        nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+        nlh->nlmsg_seq = seq;
+        auto* nfg = static_cast<nfgenmsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(nfgenmsg)));
+        nfg->nfgen_family = NFPROTO_UNSPEC;
+        nfg->version = NFNETLINK_V0;
+        nfg->res_id = 0;
+        return nlh;
+      },
+      [&](const nlmsghdr* m) { on_chain(m, &chains); });
+  if (!r) return make_error("nftables: chain dump: " + r.error().message);
   return chains;
 }
 

@@ -6,11 +6,14 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
 #include "ftpwall/core/result.hpp"
 #include "nfqueue.hpp"  // Hook
+
+struct nlmsghdr;
 
 namespace ftpwall::netlink {
 
@@ -24,6 +27,13 @@ struct NftBaseChain {
   bool policy_drop = false;
   std::string to_string() const;  // "inet f fw (filter forward priority 0 policy drop)"
 };
+
+// One NLM_F_DUMP request on a socket of its own: `build` writes the request into the buffer it is
+// given (with the sequence number it is given) and returns its header; every reply message goes to
+// `each`. A kernel without nf_tables (EPROTONOSUPPORT) or a missing table or set (ENOENT) is an
+// empty dump. The one-shot dumps of the start checks (chains, rules, firewalld's sets) all use it.
+Result<void> nf_dump(const std::function<nlmsghdr*(char*, std::uint32_t)>& build,
+                     const std::function<void(const nlmsghdr*)>& each);
 
 // Every base chain of every table (one NFT_MSG_GETCHAIN dump). Regular chains are skipped.
 Result<std::vector<NftBaseChain>> list_nft_base_chains();
