@@ -127,6 +127,7 @@ class Shadow {
 
   std::vector<ShadowLine> lines;  // complete lines of the last packet
   bool encrypted = false;
+  std::uint64_t missed_bytes = 0;  // holes given up (stream_gap), both directions
 
  private:
   struct Dir final : StreamSink, LineSink {
@@ -134,7 +135,10 @@ class Shadow {
     void on_data(std::uint64_t offset, std::span<const std::uint8_t> bytes) override {
       if (!owner->encrypted) framer.feed(offset, bytes, *this);
     }
-    void on_gap(std::uint64_t offset, std::uint64_t length) override { framer.gap(offset + length, *this); }
+    void on_gap(std::uint64_t offset, std::uint64_t length) override {
+      owner->missed_bytes += length;
+      framer.gap(offset + length, *this);
+    }
     void on_end(std::uint64_t, bool) override { framer.end(*this); }
     void on_line(const Line& l) override {
       if (!l.complete || owner->encrypted) return;
@@ -351,7 +355,9 @@ void Replayer::track(Sess& s, Direction d, std::uint64_t time_ns, std::uint64_t 
   auto view = PacketView::parse(buf_);
   if (view) {
     s.shadow.lines.clear();
+    const std::uint64_t missed = s.shadow.missed_bytes;
     s.shadow.feed(d, *view);
+    summary_.missed_bytes += s.shadow.missed_bytes - missed;
   }
   PacketOutcome out = s.tracker->on_packet(d, buf_, now_ms_, frame_no);
 

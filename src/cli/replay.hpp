@@ -17,6 +17,11 @@
 //   * No NAT: a capture on one link cannot show conntrack's other tuple, so every session is
 //     ConnTuples::without_nat (addresses as the capture shows them). Behind NAT, capture on the
 //     side of the host whose view you want to check.
+//     `tcpdump -i any` on a gateway without NAT sees every forwarded packet twice (in, out): the
+//     second copy is a retransmission to the Tracker and changes nothing; with NAT its copies are
+//     two connections, so capture one interface there (man ftpwall(8) REPLAY).
+//   * A stream_gap (bytes the receiver acknowledged, never in the capture) is the capture's loss:
+//     counted in Summary::missed_bytes, and ftpwall replay warns.
 //   * A SYN on a live session's 4-tuple with another initial sequence number replaces the session
 //     only when its connection has ended on the wire (FIN both ways or RST); otherwise it is the
 //     anomaly syn_mismatch and changes nothing (the daemon also asks conntrack).
@@ -104,6 +109,11 @@ struct Summary {
   std::uint64_t anomalies = 0;
   std::map<std::string, std::uint64_t> refusals_by_reason;
   std::map<std::string, std::uint64_t> anomalies_by_reason;
+  // Control-connection bytes the capture never showed although their receiver acknowledged them
+  // (the holes of the stream_gap anomalies). Offline that is always the capture's loss: a packet
+  // dropped by the capturing kernel (tcpdump's "packets dropped by kernel") or a path the capture
+  // point does not see; ftpwalld, on the path, would have seen those bytes.
+  std::uint64_t missed_bytes = 0;
   std::uint64_t not_understood = 0;   // frames that are not a readable IP packet
   std::map<std::string, std::uint64_t> not_understood_by_cause;
   std::uint64_t not_ip = 0;           // ARP, LLDP, ... (counted, not "not understood")

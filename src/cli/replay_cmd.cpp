@@ -105,6 +105,12 @@ int run_replay(const ReplayArgs& a, std::ostream& out, std::ostream& err) {
     }
   }
   replayer.finish();
+  // A stream_gap offline is the capture's loss, never the wire's: say so once, where it is seen.
+  if (const std::uint64_t missed = replayer.summary().missed_bytes; missed > 0)
+    err << "ftpwall replay: warning: the capture lacks " << missed
+        << " bytes of control connections that their receiver acknowledged (stream_gap): it dropped packets"
+           " (tcpdump: \"packets dropped by kernel\") or does not see every path; ftpwalld on the path sees"
+           " them, so its decisions around those gaps may differ\n";
   if (a.json)
     replay::write_summary_json(out, replayer.summary(), truncated);
   else

@@ -213,6 +213,8 @@ void write_summary_text(std::ostream& out, const Summary& s) {
   out << "  encrypted       " << s.encrypted << "\n"
       << "  anomalies       " << s.anomalies << "\n";
   for (const auto& [r, n] : s.anomalies_by_reason) out << "    " << r << ' ' << n << "\n";
+  if (s.missed_bytes > 0)
+    out << "  missed          " << s.missed_bytes << " bytes acknowledged by their receiver, not in the capture\n";
   out << "  not understood  " << s.not_understood << " packets\n";
   for (const auto& [r, n] : s.not_understood_by_cause) out << "    " << r << ' ' << n << "\n";
 }
@@ -235,6 +237,7 @@ void write_summary_json(std::ostream& out, const Summary& s, bool truncated) {
   j.num("encrypted", s.encrypted);
   j.num("anomalies", s.anomalies);
   j.raw("anomalies_by_reason", reasons_object(s.anomalies_by_reason));
+  j.num("missed_bytes", s.missed_bytes);
   j.num("not_understood", s.not_understood);
   j.raw("not_understood_by_cause", reasons_object(s.not_understood_by_cause));
   j.num("not_ip", s.not_ip);
