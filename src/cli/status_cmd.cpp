@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "ftpwall/core/reason.hpp"
+#include "log/prometheus.hpp"
 
 namespace ftpwall::cli {
 namespace {
@@ -100,39 +101,7 @@ std::string format_status(const std::string& text) {
   return o.str();
 }
 
-std::string format_prometheus(const std::string& text) {
-  const json j = json::parse(text);
-  std::ostringstream o;
-  const auto gauge = [&](const char* name, const char* help, const json& v) {
-    o << "# HELP ftpwall_" << name << " " << help << "\n# TYPE ftpwall_" << name << " gauge\nftpwall_" << name << " "
-      << v.dump() << "\n";
-  };
-  const auto counter = [&](const std::string& name, const json& v) {
-    o << "# TYPE ftpwall_" << name << "_total counter\nftpwall_" << name << "_total " << v.dump() << "\n";
-  };
-  o << "# HELP ftpwall_info ftpwalld's version, backend and role\n# TYPE ftpwall_info gauge\n"
-    << "ftpwall_info{version=\"" << j.at("version").get<std::string>() << "\",backend=\""
-    << j.at("backend").get<std::string>() << "\",role=\"" << j.at("role").get<std::string>() << "\"} 1\n";
-  gauge("uptime_seconds", "seconds since ftpwalld started", j.at("uptime_s"));
-  gauge("sessions", "control sessions tracked now", j.at("live").at("sessions"));
-  gauge("half_open_sessions", "SYN-only sessions now", j.at("live").at("half_open"));
-  gauge("openings", "openings live now (installed or on their way)", j.at("live").at("openings"));
-  for (const auto& [k, v] : j.at("counters").items()) {
-    if (k == "max_wait_us") {
-      gauge("max_verdict_wait_microseconds", "longest wait of a packet for its opening", v);
-      continue;
-    }
-    counter(k, v);
-  }
-  const json& q = j.at("queue");
-  counter("queue_verdicts", q.at("verdicts"));
-  counter("queue_enobufs", q.at("enobufs"));
-  counter("queue_verdict_errors", q.at("verdict_errors"));
-  o << "# HELP ftpwall_refusals_total refusals by reason (ftpwalld(8), REFUSAL REASONS)\n"
-    << "# TYPE ftpwall_refusals_total counter\n";
-  for (const auto& [k, v] : j.at("refusals").items()) o << "ftpwall_refusals_total{reason=\"" << k << "\"} " << v.dump() << "\n";
-  return o.str();
-}
+std::string format_prometheus(const std::string& text) { return log::prometheus_text(text); }
 
 std::string format_sessions(const std::string& text) {
   const json j = json::parse(text);

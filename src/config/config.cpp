@@ -13,6 +13,9 @@ namespace ftpwall::config {
 
 std::string_view name(Role r) { return r == Role::gateway ? "gateway" : "server"; }
 std::string_view name(HooksMode h) { return h == HooksMode::daemon ? "daemon" : "admin"; }
+std::string_view name(AuditMode a) {
+  return a == AuditMode::limited ? "limited" : a == AuditMode::full ? "full" : "summary";
+}
 std::string_view name(BackendMode b) {
   return b == BackendMode::automatic ? "auto" : b == BackendMode::nftables ? "nftables" : "iptables-legacy";
 }
@@ -125,7 +128,8 @@ Result<Config> parse(std::string_view text, std::string_view file) {
   Config c;
   c.source = std::string(file);
   Reader r(file);
-  r.only(root, "", {"role", "hooks", "backend", "control_ports", "log_level", "queue", "openings", "policy"});
+  r.only(root, "", {"role", "hooks", "backend", "control_ports", "log_level", "metrics_file", "metrics_interval", "audit",
+                    "audit_interval", "queue", "openings", "policy"});
 
   static constexpr std::pair<std::string_view, Role> roles[] = {{"gateway", Role::gateway}, {"server", Role::server}};
   static constexpr std::pair<std::string_view, HooksMode> hooks[] = {{"daemon", HooksMode::daemon},
@@ -140,6 +144,17 @@ Result<Config> parse(std::string_view text, std::string_view file) {
   static constexpr std::pair<std::string_view, BackendMode> backends[] = {
       {"auto", BackendMode::automatic}, {"nftables", BackendMode::nftables}, {"iptables-legacy", BackendMode::iptables_legacy}};
   r.choice(root, "", "backend", backends, c.backend);
+  static constexpr std::pair<std::string_view, AuditMode> audits[] = {
+      {"limited", AuditMode::limited}, {"full", AuditMode::full}, {"summary", AuditMode::summary}};
+  r.choice(root, "", "audit", audits, c.audit);
+  r.integer(root, "", "audit_interval", 1, 86400, c.audit_interval_s);
+  r.integer(root, "", "metrics_interval", 1, 3600, c.metrics_interval_s);
+  if (const toml::node* n = root.get("metrics_file")) {
+    if (auto v = n->value<std::string>(); v && (v->empty() || v->front() == '/'))
+      c.metrics_file = *v;
+    else
+      r.fail(n->source(), "metrics_file", "expected an absolute path, e.g. \"/var/lib/prometheus/node-exporter/ftpwall.prom\"");
+  }
   r.choice(root, "", "log_level", levels, c.log_level);
 
   if (const toml::node* n = root.get("control_ports")) {

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "daemon/daemon.hpp"
 
+#include <fcntl.h>
 #include <poll.h>
+#include <sys/stat.h>
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
@@ -18,6 +20,7 @@
 #include "ftpwall/core/packet.hpp"
 #include "ftpwall/core/rewrite.hpp"
 #include "daemon/notify.hpp"
+#include "log/prometheus.hpp"
 #include "daemon/privileges.hpp"
 #include "netlink/nftables.hpp"
 
@@ -176,6 +179,9 @@ Result<void> Daemon::open_kernel() {
   std::vector<std::string> cap_notes;
   if (auto r = keep_only_net_capabilities(cap_notes); !r) return make_error("dropping privileges: " + r.error().message);
   for (const auto& n : cap_notes) spdlog::warn("{}", n);
+  // From here the log lines go through a logging thread of their own; created only now, so that it
+  // holds no more privileges than the rest of the daemon (a capability set is per thread).
+  log::setup(cfg_.log_level, /*async=*/true);
 
   // Leftovers of an earlier instance (a SIGKILLed daemon) go first; the queue is bound before the
   // steering exists, so no control packet meets a queue without a reader.
@@ -319,6 +325,11 @@ std::uint32_t bucket(std::uint32_t kind, const Address& source) {
 }  // namespace
 
 void Daemon::refuse(Reason reason, const Address& source, const std::string& what) {
+  if (cfg_.audit == config::AuditMode::summary) return;  // counted; the summary line says it
+  if (cfg_.audit == config::AuditMode::full) {
+    spdlog::warn("refused {}: {}", name(reason), what);
+    return;
+  }
   // Two buckets: per (reason, source), so one client's flood cannot hide another's refusals, and
   // per reason over all sources, so that a flood from many (spoofed) addresses cannot flood the
   // log either. The counters stay exact; the stop line and `suppressed` say how many went unlogged.
@@ -333,6 +344,8 @@ void Daemon::refuse(Reason reason, const Address& source, const std::string& wha
 }
 
 bool Daemon::info_allowed(std::uint32_t kind, const Address& source) {
+  if (cfg_.audit == config::AuditMode::full) return true;
+  if (cfg_.audit == config::AuditMode::summary) return spdlog::should_log(spdlog::level::debug);
   // With debug logging the admin asked for every line.
   if (spdlog::should_log(spdlog::level::debug)) return true;
   return info_limiter_.allow(bucket(0x10000u | kind, source), log::RateLimiter::Clock::now()).log;
@@ -1080,6 +1093,14 @@ void Daemon::on_timer() {
     next_status_ = now + status_interval;
     notify::status(live_status());
   }
+  if (!cfg_.metrics_file.empty() && now >= next_metrics_) {
+    next_metrics_ = now + std::chrono::seconds(cfg_.metrics_interval_s);
+    write_metrics();
+  }
+  if (cfg_.audit == config::AuditMode::summary && now >= next_audit_) {
+    if (next_audit_ != Clock::time_point{}) audit_summary();
+    next_audit_ = now + std::chrono::seconds(cfg_.audit_interval_s);
+  }
   if (now >= next_kernel_check_ && !check_in_flight_) {
     next_kernel_check_ = now + kernel_check_interval;
     check_kernel();
@@ -1185,6 +1206,44 @@ void Daemon::check_conntrack() {
       ++it;
     }
   }
+}
+
+// metrics_file: the Prometheus text, written to a temporary file beside it and renamed over it, so
+// node_exporter never reads half a file. Readable by others (0644): node_exporter is not root.
+void Daemon::write_metrics() {
+  const std::string tmp = cfg_.metrics_file + ".tmp";
+  const std::string text = log::prometheus_text(status_json());
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+  bool ok = fd >= 0;
+  if (ok) {
+    ::fchmod(fd, 0644);  // whatever the umask (the unit's is 0077)
+    ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+    ok = ::close(fd) == 0 && ok;
+  }
+  ok = ok && ::rename(tmp.c_str(), cfg_.metrics_file.c_str()) == 0;
+  if (!ok) {
+    const int err = errno;
+    if (fd >= 0) ::unlink(tmp.c_str());
+    auto d = limiter_.allow(1001, log::RateLimiter::Clock::now());
+    if (d.log) spdlog::warn("metrics_file {}: {}", cfg_.metrics_file, std::strerror(err));
+  }
+}
+
+// audit = "summary": one line per interval instead of a line per opening and refusal.
+void Daemon::audit_summary() {
+  std::string reasons;
+  std::uint64_t refused = 0;
+  for (std::size_t i = 1; i < stats_.reasons.size(); ++i) {
+    const std::uint64_t n = stats_.reasons[i] - audit_mark_.reasons[i];
+    if (n == 0) continue;
+    refused += n;
+    reasons += (reasons.empty() ? " (" : ", ") + std::string(name(static_cast<Reason>(i))) + "=" + std::to_string(n);
+  }
+  if (!reasons.empty()) reasons += ")";
+  spdlog::info("audit: {} openings installed, {} data connections, {} refused{} in the last {} s",
+               stats_.openings - audit_mark_.openings, stats_.data_syns - audit_mark_.data_syns, refused, reasons,
+               cfg_.audit_interval_s);
+  audit_mark_ = stats_;
 }
 
 // The unit's STATUS= line (systemctl status): what an admin wants at a glance.

@@ -181,6 +181,8 @@ class Daemon {
   void reload();
   void apply_limits();  // the tables' caps from cfg_ (start, SIGHUP)
   std::string live_status() const;  // sd_notify STATUS=
+  void write_metrics();             // metrics_file
+  void audit_summary();             // audit = "summary"
   void on_timer();
   void on_completions();
   void check_kernel();
@@ -234,6 +236,9 @@ class Daemon {
   std::optional<std::chrono::microseconds> watchdog_every_;  // systemd WatchdogSec= / 2
   Clock::time_point next_watchdog_{};
   Clock::time_point next_status_{};
+  Clock::time_point next_metrics_{};
+  Clock::time_point next_audit_{};
+  DaemonStats audit_mark_;  // the counters at the last audit summary
   bool stopping_ = false;
   DaemonStats stats_;
 };

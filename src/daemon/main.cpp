@@ -166,13 +166,17 @@ int main(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);
 
   const int ready_fd = foreground ? -1 : detach();
-  log::setup(cfg->log_level);
+  log::setup(cfg->log_level);  // synchronous until the privileges are dropped (Daemon::open_kernel)
   auto d = daemon::Daemon::start(std::move(*cfg), std::move(opts));
   if (!d) {
     spdlog::critical("{}", d.error().message);
+    spdlog::shutdown();
     report(ready_fd, 1);
     return 1;
   }
   report(ready_fd, 0);
-  return (*d)->run();
+  const int rc = (*d)->run();
+  d->reset();
+  spdlog::shutdown();  // the logging thread writes what is queued, then ends
+  return rc;
 }

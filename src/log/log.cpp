@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstdlib>
 
+#include <spdlog/async.h>
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
@@ -48,9 +49,22 @@ std::string_view priority_prefix(spdlog::level::level_enum l) {
   }
 }
 
-void setup(config::LogLevel level) {
+void setup(config::LogLevel level, bool async) {
   spdlog::drop("ftpwalld");  // a second setup() replaces the logger instead of throwing
-  auto logger = spdlog::stderr_logger_st("ftpwalld");
+  std::shared_ptr<spdlog::logger> logger;
+  if (async) {
+    // The daemon's lines are formatted and written by one thread of their own: an opening's or a
+    // refusal's line costs the packet path a queue push, not a write(2). The queue blocks when
+    // full rather than lose a line of the audit trail. The caller blocks its signals first, so
+    // the thread never takes one.
+    if (!spdlog::thread_pool()) spdlog::init_thread_pool(8192, 1);
+    auto sink = std::make_shared<spdlog::sinks::stderr_sink_st>();
+    logger = std::make_shared<spdlog::async_logger>("ftpwalld", std::move(sink), spdlog::thread_pool(),
+                                                    spdlog::async_overflow_policy::block);
+    spdlog::register_logger(logger);
+  } else {
+    logger = spdlog::stderr_logger_st("ftpwalld");
+  }
   // Under systemd, journald stamps every line (a second timestamp is noise) and takes each line's
   // priority from its "<N>" prefix.
   if (std::getenv("JOURNAL_STREAM")) {

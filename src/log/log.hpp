@@ -17,7 +17,8 @@ namespace ftpwall::log {
 
 // Installs the process-wide logger ("ftpwalld") at `level`; the pattern has no timestamp when
 // stderr goes to journald (JOURNAL_STREAM set), one otherwise.
-void setup(config::LogLevel level);
+// `async`: the lines are written by a logging thread of their own (the daemon).
+void setup(config::LogLevel level, bool async = false);
 void set_level(config::LogLevel level);  // SIGHUP
 // "<7>" debug and trace, "<6>" info, "<4>" warnings, "<3>" errors, "<2>" critical: what journald
 // reads as a line's priority when stderr is its stream (JOURNAL_STREAM set).

@@ -7,6 +7,10 @@
 //   backend = "auto"              # auto | nftables | iptables-legacy
 //   control_ports = [21]
 //   log_level = "info"            # trace debug info warn error critical off
+//   metrics_file = ""             # Prometheus textfile (node_exporter); empty = none
+//   metrics_interval = 5          # seconds
+//   audit = "limited"             # limited | full | summary (openings and refusals in the log)
+//   audit_interval = 60           # seconds, for audit = "summary"
 //   [queue]
 //   number = 0                    # NFQUEUE number; the steering rule's --queue-num
 //   bypass = false                # the steering rule's --queue-bypass (no daemon: accept)
@@ -69,10 +73,12 @@ enum class HooksMode : std::uint8_t { daemon, admin };
 // Which firewall the openings go into: auto follows the host (rules in iptables-legacy tables ->
 // iptables-legacy, otherwise nftables).
 enum class BackendMode : std::uint8_t { automatic, nftables, iptables_legacy };
+enum class AuditMode : std::uint8_t { limited, full, summary };
 enum class LogLevel : std::uint8_t { trace, debug, info, warn, error, critical, off };
 std::string_view name(Role r);
 std::string_view name(HooksMode h);
 std::string_view name(BackendMode b);
+std::string_view name(AuditMode a);
 std::string_view name(LogLevel l);
 
 struct QueueConfig {
@@ -115,6 +121,15 @@ struct Config {
   BackendMode backend = BackendMode::automatic;
   std::vector<std::uint16_t> control_ports{21};
   LogLevel log_level = LogLevel::info;
+  // The Prometheus text (ftpwall status --prometheus), written atomically every metrics_interval
+  // seconds for node_exporter's textfile collector; empty = none.
+  std::string metrics_file;
+  std::uint32_t metrics_interval_s = 5;
+  // The audit trail of openings and refusals: "limited" (every one, at most a few lines per reason
+  // and client address per 10 s, the rest counted), "full" (every line, no limit), "summary" (one
+  // line per audit_interval with the counts).
+  AuditMode audit = AuditMode::limited;
+  std::uint32_t audit_interval_s = 60;
   QueueConfig queue;
   OpeningsConfig openings;
   PolicyConfig policy;

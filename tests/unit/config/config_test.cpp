@@ -113,6 +113,20 @@ TEST(Config, BackendIsAChoice) {
   EXPECT_EQ(error_of("backend = \"nft\"\n").rfind("ftpwalld.conf:1: backend: ", 0), 0u) << error_of("backend = \"nft\"\n");
 }
 
+TEST(Config, MetricsAndAudit) {
+  auto c = parse("metrics_file = \"/var/lib/prometheus/node-exporter/ftpwall.prom\"\nmetrics_interval = 10\n"
+                 "audit = \"summary\"\naudit_interval = 300\n", "f");
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->metrics_file, "/var/lib/prometheus/node-exporter/ftpwall.prom");
+  EXPECT_EQ(c->metrics_interval_s, 10u);
+  EXPECT_EQ(c->audit, AuditMode::summary);
+  EXPECT_EQ(c->audit_interval_s, 300u);
+  EXPECT_EQ(parse("", "f")->audit, AuditMode::limited);
+  EXPECT_EQ(error_of("metrics_file = \"relative.prom\"\n").rfind("ftpwalld.conf:1: metrics_file: expected an absolute path", 0), 0u);
+  EXPECT_EQ(error_of("metrics_interval = 0\n"), "ftpwalld.conf:1: metrics_interval: 0 is out of range 1-3600");
+  EXPECT_EQ(error_of("audit = \"loud\"\n").rfind("ftpwalld.conf:1: audit: ", 0), 0u);
+}
+
 TEST(Config, ErrorsNameFileLineAndKey) {
   EXPECT_EQ(error_of("\n\n[queue]\nnumbr = 1\n"), "ftpwalld.conf:4: queue.numbr: unknown key");
   EXPECT_EQ(error_of("rol = \"server\"\n"), "ftpwalld.conf:1: rol: unknown key");
