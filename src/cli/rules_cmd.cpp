@@ -3,6 +3,7 @@
 // Startup errors follow one convention: a single line "ftpwall: error: ..." and exit status 2,
 // CLI11's own parse errors included.
 #include "cli/rules_cmd.hpp"
+#include "cli/check_cmd.hpp"
 #include "cli/replay_cmd.hpp"
 #include "cli/status_cmd.hpp"
 
@@ -378,10 +379,12 @@ int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
   add_replay_options(*replay, replay_args);
   StatusOptions so;
   const StatusCommands status_cmds = add_status_commands(app, so);
+  CheckOptions check_options;
+  CLI::App* check = add_check_command(app, check_options);
 
   if (!args.empty() && !args.front().starts_with("-") && app.get_subcommands([&](CLI::App* sub) { return sub->get_name() == args.front(); }).empty()) {
     err << "ftpwall: error: unknown command '" << one_line(args.front())
-        << "' (commands: rules, status, sessions, openings; see ftpwall --help)\n";
+        << "' (commands: rules, replay, status, sessions, openings, check; see ftpwall --help)\n";
     return exit_usage;
   }
   std::vector<std::string> reversed(args.rbegin(), args.rend());
@@ -404,6 +407,7 @@ int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
     if (rules->parsed()) return run_rules(o, args, out, err);
     if (replay->parsed()) return run_replay(replay_args, out, err);
     if (int rc = run_status_commands(status_cmds, so, out, err); rc >= 0) return rc;
+    if (check->parsed()) return run_check(check_options, out, err);
   } catch (const UsageError& e) {
     err << "ftpwall: error: " << one_line(e.message) << "\n";
     return exit_usage;
