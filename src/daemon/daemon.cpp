@@ -1013,7 +1013,13 @@ void Daemon::on_completions() {
     if (p.kind == Pending::Kind::check) {
       check_in_flight_ = false;
       if (!c.result) spdlog::error("kernel check: {}", c.result.error().message);
-      if (check_repair_ && !check_repair_->empty()) spdlog::warn("{}", *check_repair_);
+      if (check_repair_ && !check_repair_->repair.empty()) spdlog::warn("{}", check_repair_->repair);
+      last_check_.at = Clock::now();
+      last_check_.ok = c.result.ok();
+      last_check_.result = !c.result ? c.result.error().message
+                           : check_repair_ && !check_repair_->repair.empty() ? check_repair_->repair
+                                                                           : "hooks complete";
+      if (check_repair_) last_check_.backend = check_repair_->backend;
       check_repair_.reset();
       continue;
     }
@@ -1164,9 +1170,10 @@ void Daemon::check_kernel() {
   pending_[token] = Pending{Pending::Kind::check, 0, Direction::client_to_server, {}, Clock::now()};
   check_in_flight_ = true;
   // A repair is no error: the task says what it put back through this note, read at completion.
-  check_repair_ = std::make_shared<std::string>();
+  check_repair_ = std::make_shared<CheckNote>();
   worker_->call(
       [daemon_mode, spec, live, note = check_repair_](firewall::FirewallBackend& b) -> Result<void> {
+        note->backend = b.stats();  // read here, in the worker's thread, for `ftpwall status`
         auto st = b.hook_state();
         if (!st) return st.error();
         const bool incomplete = st->hooks_complete ? !*st->hooks_complete
@@ -1182,8 +1189,8 @@ void Daemon::check_kernel() {
         for (const auto& o : live)
           if (o.expires > firewall::Clock::now()) again.push_back(firewall::CloseStep{o.id}), again.push_back(firewall::OpenStep{o});
         if (auto r = b.apply(again); !r) return make_error("reinstalling openings: " + r.error().message);
-        *note = std::string("ftpwall rules were removed by someone else (") + (hooks_gone ? "hooks" : "openings") +
-                "): put back, " + std::to_string(live.size()) + " openings reinstalled";
+        note->repair = std::string("ftpwall rules were removed by someone else (") + (hooks_gone ? "hooks" : "openings") +
+                       "): put back, " + std::to_string(live.size()) + " openings reinstalled";
         return {};
       },
       token);

@@ -232,7 +232,18 @@ class Daemon {
   Clock::time_point next_kernel_check_{};
   Clock::time_point next_ct_check_{};
   bool check_in_flight_ = false;
-  std::shared_ptr<std::string> check_repair_;  // what the running kernel check put back
+  // What the running kernel check (in the worker's thread) reports back, read at its completion.
+  struct CheckNote {
+    std::string repair;             // what it put back; empty: nothing was missing
+    firewall::BackendStats backend; // the backend's figures, read in the worker's thread
+  };
+  std::shared_ptr<CheckNote> check_repair_;
+  struct LastCheck {
+    Clock::time_point at{};
+    bool ok = false;
+    std::string result;
+    firewall::BackendStats backend;
+  } last_check_;  // `ftpwall status`
   std::optional<std::chrono::microseconds> watchdog_every_;  // systemd WatchdogSec= / 2
   Clock::time_point next_watchdog_{};
   Clock::time_point next_status_{};

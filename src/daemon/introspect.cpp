@@ -62,6 +62,15 @@ std::string Daemon::status_json() const {
                     {"enobufs", q.enobufs},
                     {"verdict_errors", q.verdict_errors},
                     {"kernel", kernel_queue(cfg_.queue.number)}};
+  const auto& b = last_check_.backend;
+  j["backend_stats"] = json{{"commits", b.commits},
+                            {"commit_retries", b.commit_retries},
+                            {"last_commit_us", b.last_commit_us},
+                            {"last_apply_us", b.last_apply_us},
+                            {"max_apply_us", b.max_apply_us}};
+  j["kernel_check"] = last_check_.at == Clock::time_point{}
+                          ? json(nullptr)
+                          : json{{"ok", last_check_.ok}, {"result", last_check_.result}, {"age_s", seconds_since(last_check_.at)}};
   std::size_t installed = 0;
   for (auto& [k, s] : sessions_)
     if (s.opening && s.opening->installed) ++installed;

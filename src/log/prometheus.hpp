@@ -40,6 +40,11 @@ inline std::string prometheus_text(const std::string& status_json) {
   counter("queue_verdicts", q.at("verdicts"));
   counter("queue_enobufs", q.at("enobufs"));
   counter("queue_verdict_errors", q.at("verdict_errors"));
+  if (j.contains("backend_stats")) {
+    counter("backend_commits", j["backend_stats"].at("commits"));
+    gauge("backend_last_apply_microseconds", "the backend's last batch", j["backend_stats"].at("last_apply_us"));
+    gauge("backend_max_apply_microseconds", "the backend's longest batch", j["backend_stats"].at("max_apply_us"));
+  }
   o << "# HELP ftpwall_refusals_total refusals by reason (ftpwalld(8), REFUSAL REASONS)\n"
     << "# TYPE ftpwall_refusals_total counter\n";
   for (const auto& [k, v] : j.at("refusals").items()) o << "ftpwall_refusals_total{reason=\"" << k << "\"} " << v.dump() << "\n";
