@@ -63,10 +63,12 @@ void add_replay_options(CLI::App& replay, ReplayArgs& a) {
   replay.add_option("--config", a.config,
                     "ftpwalld's configuration file (ftpwall.conf(5)): its [policy] and control_ports decide "
                     "(default: ftpwalld's built-in defaults)")
-      ->type_name("FILE");
+      ->type_name("FILE")
+      ->group("Policy");
   replay.add_option("--ports", a.ports, "control ports, comma-separated (default: the configuration's, else 21)")
-      ->type_name("PORTS");
-  replay.add_flag("--json", a.json, "JSON Lines: one object per event, then a summary object");
+      ->type_name("PORT,...")
+      ->group("Policy");
+  replay.add_flag("--json", a.json, "JSON Lines: one object per event, then a summary object (default: text)")->group("Output");
   replay.add_option("captures", a.captures, "pcap or pcapng files (tcpdump -w), read in this order as one capture")
       ->type_name("CAPTURE")
       ->required();

@@ -177,62 +177,76 @@ rules::RulesetSpec to_spec(const RawOptions& o) {
 }
 
 void add_rules_options(CLI::App& rules, RawOptions& o) {
-  rules.add_option("--role", o.role, "server: this host runs the FTP server; gateway: it routes/NATs for one (default: server)");
+  // Option groups, in the order --help shows them (that of each group's first option below).
+  const std::string ruleset = "Ruleset", service = "FTP service", nat = "Addresses and NAT",
+                    daemon = "With --helper ftpwalld", stock = "Stock rules", server = "FTP server settings",
+                    output = "Output";
+  rules.add_option("--role", o.role, "server: this host runs the FTP server; gateway: it routes/NATs for one (default: server)")
+      ->type_name("server|gateway")->group(ruleset);
   rules.add_option("--helper", o.helper,
                    "kernel: nf_conntrack_ftp attached explicitly; ftpwalld: the admin rules beside the daemon; "
-                   "none: static passive range, what FTPS needs (default: kernel)");
-  rules.add_option("--format", o.format, "iptables-save | shell | nft | firewalld (default: iptables-save)");
-  rules.add_option("--family", o.family, "4 or 6 (default: 4)");
+                   "none: static passive range, what FTPS needs (default: kernel)")
+      ->type_name("kernel|ftpwalld|none")->group(ruleset);
+  rules.add_option("--format", o.format, "iptables-save | shell | nft | firewalld (default: iptables-save)")
+      ->type_name("FORMAT")->group(ruleset);
+  rules.add_option("--family", o.family, "IPv4 or IPv6 rules (default: 4)")->type_name("4|6")->group(ruleset);
   rules.add_option("--control-port", o.control_ports, "FTP control port, repeatable (default: 21)")
-      ->allow_extra_args(false)->type_name("N");
+      ->allow_extra_args(false)->type_name("PORT")->group(service);
   rules.add_option("--passive-ports", o.passive_ports,
                    "LOW-HIGH passive range, repeatable, or auto (needs --sessions); required with --helper none or --server "
                    "(default: none)")
-      ->allow_extra_args(false)->type_name("LOW-HIGH|auto");
+      ->allow_extra_args(false)->type_name("LOW-HIGH|auto")->group(service);
   rules.add_option("--sessions", o.sessions, "concurrent sessions, for --passive-ports auto and the size warning (default: not set)")
-      ->type_name("N");
+      ->type_name("N")->group(service);
   rules.add_option("--transfers-per-second", o.transfers_per_second, "data connections opened per second (default: 0)")
-      ->type_name("R");
-  rules.add_option("--active", o.active, "allow active mode (PORT/EPRT): yes | no (default: yes)");
+      ->type_name("RATE")->group(service);
+  rules.add_option("--active", o.active, "allow active mode (PORT/EPRT) (default: yes)")->type_name("yes|no")->group(service);
   rules.add_option("--allow-from", o.allow_from, "only these clients may connect, repeatable (default: anyone)")
-      ->allow_extra_args(false)->type_name("CIDR");
-  rules.add_option("--interface", o.interface, "the public-side interface (default: any)")->type_name("IF");
+      ->allow_extra_args(false)->type_name("CIDR")->group(service);
+  rules.add_option("--interface", o.interface, "the public-side interface (default: any)")->type_name("IFACE")->group(nat);
   rules.add_option("--public-address", o.public_address,
                    "the address clients dial: DNAT source on a gateway, announced address behind NAT (default: none)")
-      ->type_name("A");
-  rules.add_option("--internal-server", o.internal_server, "gateway: the FTP server behind it (default: none)")->type_name("A");
+      ->type_name("ADDRESS")->group(nat);
+  rules.add_option("--internal-server", o.internal_server, "gateway: the FTP server behind it (default: none)")
+      ->type_name("ADDRESS")->group(nat);
   rules.add_option("--inside-network", o.inside_network, "gateway: clients behind it, masqueraded (default: none)")
-      ->type_name("CIDR");
-  rules.add_flag("--force", o.force, "allow passive ports below 1024 (default: off)");
-  rules.add_option("--hooks", o.hooks,
-                   "with --helper ftpwalld: who installs ftpwalld's hooks and declares its chains, daemon | admin (default: daemon)");
-  rules.add_option("--queue-num", o.queue_num, "with --helper ftpwalld --hooks admin: NFQUEUE number (default: 0)")->type_name("N");
+      ->type_name("CIDR")->group(nat);
+  rules.add_flag("--force", o.force, "allow passive ports below 1024 (default: off)")->group(service);
+  rules.add_option("--hooks", o.hooks, "who installs ftpwalld's hooks and declares its chains (default: daemon)")
+      ->type_name("daemon|admin")->group(daemon);
+  rules.add_option("--queue-num", o.queue_num, "with --hooks admin: NFQUEUE number (default: 0)")->type_name("N")->group(daemon);
   rules.add_option("--exempt-mark", o.exempt_mark,
-                   "with --helper ftpwalld --hooks admin: connmark bit that takes FTPS sessions out of the queue, "
+                   "with --hooks admin: connmark bit that takes FTPS sessions out of the queue, "
                    "as ftpwalld's queue.exempt_mark; 0 for none (default: 0x10000000)")
-      ->type_name("MARK");
+      ->type_name("MARK")->group(daemon);
   rules.add_option("--accept-mark", o.accept_mark,
-                   "with --helper ftpwalld: packet-mark bit ftpwalld sets on the data connections it admits, as its "
+                   "packet-mark bit ftpwalld sets on the data connections it admits, as its "
                    "queue.accept_mark; the admin's rules accept by it (default: 0x20000000)")
-      ->type_name("MARK");
+      ->type_name("MARK")->group(daemon);
   rules.add_flag("--queue-bypass", o.queue_bypass,
-                 "with --helper ftpwalld --hooks admin: let control packets pass when ftpwalld is not running (default: off)");
-  rules.add_option("--stock", o.stock, "emit the stock CentOS accepts (loopback, icmp, ssh); the final REJECT is always there: yes | no (default: yes)");
-  rules.add_option("--ssh-port", o.ssh_port, "port of the stock ssh accept, 0 for none (default: 22)")->type_name("N");
-  rules.add_option("--server", o.server, "also write settings for vsftpd | proftpd | pure-ftpd (default: none)");
+                 "with --hooks admin: let control packets pass when ftpwalld is not running (default: off)")
+      ->group(daemon);
+  rules.add_option("--stock", o.stock, "emit the stock CentOS accepts (loopback, icmp, ssh); the final REJECT is always there (default: yes)")
+      ->type_name("yes|no")->group(stock);
+  rules.add_option("--ssh-port", o.ssh_port, "port of the stock ssh accept, 0 for none (default: 22)")->type_name("PORT")->group(stock);
+  rules.add_option("--server", o.server, "also write settings for vsftpd | proftpd | pure-ftpd (default: none)")
+      ->type_name("SERVER")->group(server);
   rules.add_option("--server-output", o.server_output,
                    "write the server settings to FILE; - = stdout instead of the ruleset (default: appended to the output as comments)")
-      ->type_name("FILE");
+      ->type_name("FILE")->group(server);
   rules.add_option("--announce-public", o.announce_public,
-                   "server announces --public-address itself: auto (only behind NAT that nothing rewrites) | yes | no (default: auto)");
-  rules.add_option("--output,-o", o.output, "write to FILE instead of stdout (default: stdout)")->type_name("FILE");
+                   "whether the server announces --public-address itself; auto: only behind NAT that nothing rewrites "
+                   "(default: auto)")
+      ->type_name("auto|yes|no")->group(nat);
+  rules.add_option("--output,-o", o.output, "write to FILE instead of stdout (default: stdout)")->type_name("FILE")->group(output);
   rules.add_option("--merge", o.merge,
                    "update an existing /etc/sysconfig/iptables: replace lines of an earlier run, insert before the stock REJECT "
                    "(default: none)")
-      ->type_name("FILE");
+      ->type_name("FILE")->group(output);
   rules.add_flag("--check", o.check,
                  "validate with iptables-legacy-restore --test / ip6tables-legacy-restore --test / nft -c -f when present and root "
-                 "(default: off)");
+                 "(default: off)")
+      ->group(output);
 }
 
 std::string commented(const std::string& text) {
@@ -371,6 +385,7 @@ int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
   CLI::App app{"ftpwall: FTP firewall rules and tools (see ftpwall(8))", "ftpwall"};
   app.set_version_flag("--version", "ftpwall " + std::string(version));
   app.require_subcommand(1);
+  app.footer("The options of one command: ftpwall COMMAND --help; everything: ftpwall(8).");
   RawOptions o;
   CLI::App* rules = app.add_subcommand("rules", "generate a static FTP ruleset (iptables-save, shell, nft, firewalld)");
   add_rules_options(*rules, o);
@@ -383,8 +398,11 @@ int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
   CLI::App* check = add_check_command(app, check_options);
 
   if (!args.empty() && !args.front().starts_with("-") && app.get_subcommands([&](CLI::App* sub) { return sub->get_name() == args.front(); }).empty()) {
-    err << "ftpwall: error: unknown command '" << one_line(args.front())
-        << "' (commands: rules, replay, status, sessions, openings, check; see ftpwall --help)\n";
+    std::string names;
+    for (const CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; }))
+      names += (names.empty() ? "" : ", ") + sub->get_name();
+    err << "ftpwall: error: unknown command '" << one_line(args.front()) << "' (commands: " << names
+        << "; see ftpwall --help)\n";
     return exit_usage;
   }
   std::vector<std::string> reversed(args.rbegin(), args.rend());

@@ -147,10 +147,14 @@ StatusCommands add_status_commands(CLI::App& app, StatusOptions& o) {
                                               "corrections, held bytes, age");
   c.openings = app.add_subcommand("openings", "each live opening of a running ftpwalld, like conntrack -L expect");
   for (CLI::App* s : {c.status, c.sessions, c.openings}) {
-    s->add_option("--socket", o.socket, "the daemon's control socket (default: /run/ftpwalld/control)")->type_name("PATH");
-    s->add_flag("--json", o.json, "the daemon's JSON document (field names: ftpwall(8))");
+    s->add_option("--socket", o.socket, "the daemon's control socket (default: /run/ftpwalld/control)")
+        ->type_name("PATH")
+        ->group("Daemon");
+    s->add_flag("--json", o.json, "the daemon's JSON document (field names: ftpwall(8)) instead of text (default: text)")
+        ->group("Output");
   }
-  c.status->add_flag("--prometheus", o.prometheus, "the Prometheus text format (ftpwall_*; refusals by reason)");
+  c.status->add_flag("--prometheus", o.prometheus, "the Prometheus text format (ftpwall_*; refusals by reason) instead of text")
+      ->group("Output");
   return c;
 }
 

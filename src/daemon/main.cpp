@@ -71,17 +71,38 @@ int main(int argc, char** argv) {
   std::string config_path, level, ready, state_dir = "/run/ftpwalld", user, control_socket;
   int queue = -1;
   bool check = false, cleanup = false, foreground = false;
-  app.add_option("-c,--config", config_path, "configuration file (default /etc/ftpwall/ftpwalld.conf if present)");
-  app.add_flag("--check-config", check, "load the configuration, compare it with the kernel's steering rules, exit");
-  app.add_flag("--cleanup", cleanup, "remove every ftpwall hook, chain and rule, then exit (ExecStopPost=)");
-  app.add_flag("--foreground", foreground, "do not detach (systemd, tests)");
-  app.add_option("--log-level", level, "trace, debug, info, warn, error, critical or off (overrides log_level)");
-  app.add_option("--queue", queue, "NFQUEUE number (overrides queue.number)")->check(CLI::Range(0, 65535));
-  app.add_option("--ready-file", ready, "write the pid to FILE once the hooks are in place");
-  app.add_option("--state-dir", state_dir, "where sessions with corrections are recorded across restarts (default /run/ftpwalld)");
+  // Option groups, in the order --help shows them.
+  const std::string configuration = "Configuration", running = "Running", once = "Instead of running";
+  app.add_option("-c,--config", config_path,
+                 "configuration file, ftpwall.conf(5) (default: /etc/ftpwall/ftpwalld.conf if present, else built-in defaults)")
+      ->type_name("FILE")
+      ->group(configuration);
+  app.add_option("--log-level", level,
+                 "trace, debug, info, warn, error, critical or off; overrides log_level (default: the configuration's, info)")
+      ->type_name("LEVEL")
+      ->group(configuration);
+  app.add_option("--queue", queue, "NFQUEUE number 0-65535; overrides queue.number (default: the configuration's, 0)")
+      ->check(CLI::Range(0, 65535).description(""))
+      ->type_name("N")
+      ->group(configuration);
+  app.add_flag("--foreground", foreground, "do not detach (systemd, tests) (default: detach once started)")->group(running);
+  app.add_option("--user", user,
+                 "run as this user (and its primary group) once the kernel interfaces are open, keeping only CAP_NET_ADMIN "
+                 "and CAP_NET_RAW (default: stay the user that started it)")
+      ->type_name("USER")
+      ->group(running);
+  app.add_option("--state-dir", state_dir, "where sessions with corrections are recorded across restarts (default: /run/ftpwalld)")
+      ->type_name("DIR")
+      ->group(running);
   app.add_option("--control-socket", control_socket,
-                 "the socket `ftpwall status` asks (root only; default STATE_DIR/control, /run/ftpwalld/control)");
-  app.add_option("--user", user, "run as this user (and its primary group) once the kernel interfaces are open, keeping only CAP_NET_ADMIN and CAP_NET_RAW");
+                 "the socket `ftpwall status` asks, root only (default: STATE_DIR/control, /run/ftpwalld/control)")
+      ->type_name("PATH")
+      ->group(running);
+  app.add_option("--ready-file", ready, "write the pid to FILE once the hooks are in place (default: none)")
+      ->type_name("FILE")
+      ->group(running);
+  app.add_flag("--check-config", check, "load the configuration, compare it with the kernel's steering rules, exit")->group(once);
+  app.add_flag("--cleanup", cleanup, "remove every ftpwall hook, chain and rule, then exit (ExecStopPost=)")->group(once);
   app.set_version_flag("--version", std::string("ftpwalld ") + FTPWALL_VERSION);
   try {
     app.parse(argc, argv);
