@@ -84,6 +84,13 @@ std::string format_status(const std::string& text) {
       << q["kernel"].at("queue_dropped").get<unsigned long long>() << " dropped (queue full), "
       << q["kernel"].at("user_dropped").get<unsigned long long>() << " dropped (socket full)";
   o << "\n";
+  if (j.contains("kernel_check") && j["kernel_check"].is_object())
+    o << "kernel check " << j["kernel_check"].at("age_s").get<long>() << " s ago: "
+      << j["kernel_check"].at("result").get<std::string>() << "\n";
+  if (j.contains("backend_stats"))
+    o << "backend: " << j["backend_stats"].at("commits").get<unsigned long long>() << " commits, last apply "
+      << j["backend_stats"].at("last_apply_us").get<unsigned long long>() << " us, longest "
+      << j["backend_stats"].at("max_apply_us").get<unsigned long long>() << " us\n";
   const json& l = j.at("live");
   o << "live: " << l.at("sessions").get<unsigned long long>() << " sessions, " << l.at("half_open").get<unsigned long long>()
     << " half-open, " << l.at("openings").get<unsigned long long>() << " openings ("
