@@ -3,6 +3,7 @@
 // the output forms), then the host probes, compiled only when the CLI links the adapters
 // (FTPWALL_CHECK_HOST: libiptc, libnftnl, ctnetlink, make_backend); they run for `check` only.
 #include "cli/check_cmd.hpp"
+#include "cli/status_cmd.hpp"
 
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -447,41 +448,6 @@ CLI::App* add_check_command(CLI::App& app, CheckOptions& o) {
 namespace ftpwall::cli {
 namespace {
 
-// One request, the whole answer (as `ftpwall status` asks; the daemon closes after it).
-bool ask_daemon(const std::string& path, const std::string& request, std::string& answer, std::string& why) {
-  sockaddr_un sa{};
-  sa.sun_family = AF_UNIX;
-  if (path.size() >= sizeof sa.sun_path) {
-    why = "socket path too long";
-    return false;
-  }
-  std::memcpy(sa.sun_path, path.c_str(), path.size());
-  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) {
-    why = std::strerror(errno);
-    return false;
-  }
-  timeval tv{5, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  bool ok = ::connect(fd, reinterpret_cast<const sockaddr*>(&sa), sizeof sa) == 0;
-  const std::string line = request + "\n";
-  ok = ok && ::send(fd, line.data(), line.size(), MSG_NOSIGNAL) >= 0;
-  if (!ok) why = path + ": " + std::strerror(errno);
-  char buf[65536];
-  while (ok) {
-    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      why = path + ": " + (errno == EAGAIN ? std::string("no answer within 5 s") : std::strerror(errno));
-      ok = false;
-    }
-    if (n <= 0) break;
-    answer.append(buf, static_cast<std::size_t>(n));
-  }
-  ::close(fd);
-  return ok;
-}
-
 bool read_file(const std::string& path, std::string& text) {
   std::ifstream in(path);
   if (!in) return false;
@@ -494,7 +460,7 @@ bool read_file(const std::string& path, std::string& text) {
 void probe_daemon(const CheckOptions& o, HostFacts& f) {
   std::string answer, why;
   if (!ask_daemon(o.socket, "status", answer, why)) {
-    f.daemon_why = "no answer at " + why;
+    f.daemon_why = "no answer at " + o.socket + ": " + why;
     return;
   }
   try {

@@ -21,8 +21,10 @@ namespace {
 
 using json = nlohmann::ordered_json;
 
+}  // namespace
+
 // One request, the whole answer (the daemon closes the connection after it).
-bool ask(const std::string& path, const std::string& request, std::string& answer, std::string& why) {
+bool ask_daemon(const std::string& path, const std::string& request, std::string& answer, std::string& why) {
   sockaddr_un sa{};
   sa.sun_family = AF_UNIX;
   if (path.size() >= sizeof sa.sun_path) {
@@ -63,6 +65,8 @@ bool ask(const std::string& path, const std::string& request, std::string& answe
   ::close(fd);
   return true;
 }
+
+namespace {
 
 std::string ep(const json& e) { return e.at("address").get<std::string>() + ":" + std::to_string(e.at("port").get<int>()); }
 
@@ -169,7 +173,7 @@ int run_status_commands(const StatusCommands& c, const StatusOptions& o, std::os
   const char* request = c.status->parsed() ? "status" : c.sessions->parsed() ? "sessions" : c.openings->parsed() ? "openings" : nullptr;
   if (!request) return -1;
   std::string answer, why;
-  if (!ask(o.socket, request, answer, why)) {
+  if (!ask_daemon(o.socket, request, answer, why)) {
     err << "ftpwall: error: no ftpwalld answers at " << o.socket << ": " << why << "\n";
     return 1;
   }

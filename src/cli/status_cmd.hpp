@@ -30,6 +30,10 @@ StatusCommands add_status_commands(CLI::App& app, StatusOptions& o);
 // -1: none of them was given.
 int run_status_commands(const StatusCommands& c, const StatusOptions& o, std::ostream& out, std::ostream& err);
 
+// Asks the daemon's control socket one request ("status", "sessions", "openings") and reads the
+// whole answer; false with `why` (one phrase) when no daemon answers. `ftpwall check` asks too.
+bool ask_daemon(const std::string& path, const std::string& request, std::string& answer, std::string& why);
+
 // The pure parts, for tests: a daemon answer (JSON text) in each output form.
 std::string format_status(const std::string& json_text);
 std::string format_prometheus(const std::string& json_text);
