@@ -724,28 +724,33 @@ struct ChainInfo {
   std::uint32_t hook = 0;
 };
 
-int list_chains(Socket& nl, std::vector<ChainInfo>& out) {
+// The chains of one table (`base_only`: its base chains); none when the table does not exist.
+int list_table_chains(Socket& nl, std::uint16_t family, const char* table, bool base_only, std::vector<ChainInfo>& out) {
   out.clear();
   const int err = nl.dump(
-      NFT_MSG_GETCHAIN, family_inet,
-      [](nlmsghdr* h) {
+      NFT_MSG_GETCHAIN, family,
+      [table](nlmsghdr* h) {
         ChainObj c(nftnl_chain_alloc());
-        nftnl_chain_set_str(c.get(), NFTNL_CHAIN_TABLE, nft_table_name);
+        nftnl_chain_set_str(c.get(), NFTNL_CHAIN_TABLE, table);
         nftnl_chain_nlmsg_build_payload(h, c.get());
       },
       [&](const nlmsghdr* m) {
         ChainObj c(nftnl_chain_alloc());
         if (nftnl_chain_nlmsg_parse(m, c.get()) < 0) return;
         const char* t = nftnl_chain_get_str(c.get(), NFTNL_CHAIN_TABLE);
-        if (!t || std::strcmp(t, nft_table_name) != 0) return;
+        if (!t || std::strcmp(t, table) != 0) return;
         ChainInfo i;
         i.name = nftnl_chain_get_str(c.get(), NFTNL_CHAIN_NAME);
         i.base = nftnl_chain_is_set(c.get(), NFTNL_CHAIN_HOOKNUM);
+        if (base_only && !i.base) return;
         if (i.base) i.hook = nftnl_chain_get_u32(c.get(), NFTNL_CHAIN_HOOKNUM);
         out.push_back(std::move(i));
       });
   return err == ENOENT ? 0 : err;  // no table: no chains
 }
+
+// The chains of table inet ftpwall.
+int list_chains(Socket& nl, std::vector<ChainInfo>& out) { return list_table_chains(nl, family_inet, nft_table_name, false, out); }
 
 int list_sets(Socket& nl, std::set<std::string>& out) {
   out.clear();
@@ -956,28 +961,7 @@ int list_rules(Socket& nl, std::vector<RuleInfo>& out) {
 }
 
 // The base chains of iptables-nft's `table ip filter` (none when it does not exist).
-int list_ipt_chains(Socket& nl, std::vector<ChainInfo>& out) {
-  out.clear();
-  const int err = nl.dump(
-      NFT_MSG_GETCHAIN, family_ip,
-      [](nlmsghdr* h) {
-        ChainObj c(nftnl_chain_alloc());
-        nftnl_chain_set_str(c.get(), NFTNL_CHAIN_TABLE, ipt_table);
-        nftnl_chain_nlmsg_build_payload(h, c.get());
-      },
-      [&](const nlmsghdr* m) {
-        ChainObj c(nftnl_chain_alloc());
-        if (nftnl_chain_nlmsg_parse(m, c.get()) < 0) return;
-        const char* t = nftnl_chain_get_str(c.get(), NFTNL_CHAIN_TABLE);
-        if (!t || std::strcmp(t, ipt_table) != 0 || !nftnl_chain_is_set(c.get(), NFTNL_CHAIN_HOOKNUM)) return;
-        ChainInfo i;
-        i.name = nftnl_chain_get_str(c.get(), NFTNL_CHAIN_NAME);
-        i.base = true;
-        i.hook = nftnl_chain_get_u32(c.get(), NFTNL_CHAIN_HOOKNUM);
-        out.push_back(std::move(i));
-      });
-  return err == ENOENT ? 0 : err;
-}
+int list_ipt_chains(Socket& nl, std::vector<ChainInfo>& out) { return list_table_chains(nl, family_ip, ipt_table, true, out); }
 
 // One of our accept_mark rules in an iptables-nft chain (install_hooks() writes them; an
 // iptables-nft-restore of a file saved while the daemon ran writes the same rule back).
