@@ -3,6 +3,25 @@
 
 namespace ftpwall {
 
+// Unicast in the sense that matters for an opening: an address one remote host owns.
+// IPv4: not 0.0.0.0/8, 127.0.0.0/8, 169.254.0.0/16, 224.0.0.0/4 or 240.0.0.0/4 (with
+// 255.255.255.255). IPv6: not ::, ::1, fe80::/10, ff00::/8 or ::ffff:0:0/96.
+bool is_unicast(const Address& a) {
+  const auto& b = a.bytes;
+  if (a.family == Family::v4) {
+    if (b[0] == 0 || b[0] == 127 || b[0] >= 224) return false;
+    if (b[0] == 169 && b[1] == 254) return false;
+    return true;
+  }
+  bool zero10 = true;  // the first 10 bytes are zero
+  for (int i = 0; i < 10; ++i) zero10 = zero10 && b[i] == 0;
+  if (zero10 && b[10] == 0xff && b[11] == 0xff) return false;  // IPv4-mapped
+  if (zero10 && b[10] == 0 && b[11] == 0 && b[12] == 0 && b[13] == 0 && b[14] == 0 && b[15] <= 1) return false;  // :: and ::1
+  if (b[0] == 0xff) return false;                          // multicast
+  if (b[0] == 0xfe && (b[1] & 0xc0) == 0x80) return false;  // link-local
+  return true;
+}
+
 bool Policy::third_party_allowed(const Address& a) const {
   for (const auto& net : config_.allow_third_party)
     if (net.contains(a)) return true;
@@ -33,6 +52,13 @@ Reason Policy::check(const AnnouncementFacts& f, const Endpoint& announced, bool
     const bool client = f.from == Direction::client_to_server;
     const Address& real = client ? t.client_real() : t.server_real();
     const Address& seen = client ? t.client_as_seen() : t.server_as_seen();
+    if (announced.addr != real && announced.addr != seen && !is_unicast(announced.addr)) {
+      // Not an address another host's data connection can come from or go to, or one that
+      // stands for another family (::ffff:a.b.c.d): refused whatever allow_third_party says
+      // (issue 10: a link-local address needs the sender's interface, multicast and :: name
+      // no peer at all). Only the sender's own address passes, e.g. a session over link-local.
+      return Reason::address_not_unicast;
+    }
     if (announced.addr != real) {
       if (announced.addr == seen) {
         // Behind NAT (seen != real). Server: a DNATed server announcing the address the client

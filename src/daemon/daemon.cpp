@@ -353,8 +353,8 @@ bool Daemon::info_allowed(std::uint32_t kind, const Address& source) {
 
 void Daemon::on_packet(const netlink::QueuedPacket& p) {
   ++stats_.packets;
-  // IPv4 only in this round: IPv6 control traffic is not steered, and anything odd passes unseen.
-  if (p.payload.empty() || (p.payload[0] >> 4) != 4 || p.truncated()) {
+  // IPv4 and IPv6 (issue 10); anything else, or a truncated copy, passes unseen.
+  if (p.payload.empty() || ((p.payload[0] >> 4) != 4 && (p.payload[0] >> 4) != 6) || p.truncated()) {
     ++stats_.untracked;
     verdict(p.id, netlink::Verdict::accept);
     return;
@@ -475,6 +475,11 @@ void Daemon::query_conntrack(SessionState& s, const Key& key, Direction dir) {
   s.tuples = (*e)->tuples;
   s.ct_id = (*e)->id;
   sessions_.set_original(s, s.tuples.original);
+  if (s.tracker && translated_ipv6(s)) {
+    s.tracker.reset();
+    s.syn.clear();
+    return;
+  }
   if ((*e)->has_helper() && s.tracker) {
     spdlog::warn("session s{} {} carries the kernel helper \"{}\" (a leftover CT --helper rule?): passed through untouched",
                  s.id, tuple_text(s.tuples.original), (*e)->helper);
@@ -629,6 +634,8 @@ void Daemon::on_unknown_packet(std::uint32_t id, PacketView& view, const Endpoin
   }
   if (!allowed)
     return passed_untouched(Reason::pickup_not_allowed, "seen mid-stream, but it started after ftpwalld and has no state record");
+  if (s.tuples.family() == Family::v6 && (s.tuples.client_nat() || s.tuples.server_nat()))
+    return passed_untouched(Reason::nat66_unsupported, "an IPv6 connection with address translation (NAT66/NPTv6)");
   if (const std::size_t n = sessions_.of_client(key.src.addr); n >= cfg_.openings.max_sessions_per_source)
     return passed_untouched(Reason::source_session_limit, std::to_string(n) + " sessions of this client");
   s.policy = policy_;
@@ -793,8 +800,18 @@ void Daemon::act(SessionState& s, PacketOutcome& out, std::optional<std::uint32_
   if (end) end_session(s, end_reason);
 }
 
+// NAT66/NPTv6 is out of scope (issue 10): a translated IPv6 session is passed through untouched,
+// its announcements neither rewritten nor opened, with one warning (nat66_unsupported).
+bool Daemon::translated_ipv6(SessionState& s) {
+  if (s.tuples.family() != Family::v6 || (!s.tuples.client_nat() && !s.tuples.server_nat())) return false;
+  count(Reason::nat66_unsupported);
+  refuse(Reason::nat66_unsupported, s.client(),
+         "s" + std::to_string(s.id) + " " + tuple_text(s.tuples.original) + ": conntrack translates it to " +
+             tuple_text(s.tuples.reply) + " (NAT66/NPTv6 is not supported), passed untouched");
+  return true;
+}
+
 void Daemon::on_open(SessionState& s, const OpenData& od) {
-  if (od.family != Family::v4) return;  // IPv6 control traffic is not queued in this round
   if (s.opening) close_opening(s, Reason::opening_replaced);
   const Address& client = s.client();
   const std::string what = "s" + std::to_string(s.id) + " " + od.source.to_string() + " -> " + od.destination.to_string();
@@ -812,7 +829,7 @@ void Daemon::on_open(SessionState& s, const OpenData& od) {
   }
   firewall::Opening o;
   o.id = {s.id, od.opening};
-  o.family = Family::v4;
+  o.family = od.family;
   o.source = od.source;
   o.destination = od.destination;
   o.expires = firewall::Clock::now() + std::chrono::seconds(cfg_.openings.lifetime_s);  // monotonic (backend.hpp)
@@ -881,14 +898,19 @@ void Daemon::restore_records() {
 }
 
 void Daemon::note_preexisting() {
-  auto n = ct_->dump(Family::v4, [&](const netlink::ConntrackEntry& e) {
-    if (is_control_port(cfg_, e.tuples.original.dst.port)) preexisting_[e.tuples.original] = e.id;
-  });
-  if (!n) {
-    spdlog::warn("conntrack dump at start: {}: no connection from before the start is picked up", n.error().message);
-    return;
+  std::size_t entries = 0;
+  for (const Family f : {Family::v4, Family::v6}) {
+    auto n = ct_->dump(f, [&](const netlink::ConntrackEntry& e) {
+      if (is_control_port(cfg_, e.tuples.original.dst.port)) preexisting_[e.tuples.original] = e.id;
+    });
+    if (!n) {
+      spdlog::warn("conntrack dump (IPv{}) at start: {}: no such connection from before the start is picked up",
+                   static_cast<int>(f), n.error().message);
+      continue;
+    }
+    entries += *n;
   }
-  spdlog::info("{} control connections from before the start may be picked up ({} TCP entries)", preexisting_.size(), *n);
+  spdlog::info("{} control connections from before the start may be picked up ({} TCP entries)", preexisting_.size(), entries);
 }
 
 // The NAT parts of an opening (issue 5), from the core's OpenData and the session's tuples:
@@ -1149,10 +1171,12 @@ void Daemon::session_gone(SessionTable::Map::iterator it, std::uint32_t ct_id) {
 void Daemon::resync_conntrack() {
   ++stats_.ct_resyncs;
   std::set<Tuple> alive;
-  auto n = ct_->dump(Family::v4, [&](const netlink::ConntrackEntry& e) { alive.insert(e.tuples.original); });
-  if (!n) {
-    spdlog::error("conntrack dump after lost events: {}", n.error().message);
-    return;
+  for (const Family f : {Family::v4, Family::v6}) {
+    auto n = ct_->dump(f, [&](const netlink::ConntrackEntry& e) { alive.insert(e.tuples.original); });
+    if (!n) {
+      spdlog::error("conntrack dump (IPv{}) after lost events: {}", static_cast<int>(f), n.error().message);
+      return;
+    }
   }
   for (const Tuple& t : sessions_.originals())
     if (!alive.contains(t)) session_gone(sessions_.by_original(t), 0);

@@ -146,6 +146,7 @@ class Daemon {
   void verdict(std::uint32_t id, netlink::Verdict v, std::span<const std::uint8_t> bytes = {});
 
   // ---- openings ----
+  bool translated_ipv6(SessionState& s);
   void on_open(SessionState& s, const OpenData& od);
   void close_opening(SessionState& s, Reason why);
   void end_session(SessionState& s, Reason why);

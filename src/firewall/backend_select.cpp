@@ -251,6 +251,12 @@ Result<std::vector<std::string>> NftBackend::preflight(const HookSpec& spec, boo
     // them); the openings line is for native nft tables only.
     (iptables_nft_chain(ch) ? legacy_style : others).push_back(ch);
   }
+  // Legacy tables run beside nf_tables, and a drop there is final too (backend = "nftables" on
+  // a host with an iptables-legacy or ip6tables-legacy ruleset; auto would have chosen legacy).
+  if (auto legacy = IptcBackend::admin_rules(); legacy && !legacy->empty())
+    warnings.push_back("rules in iptables-legacy tables (" + *legacy +
+                       "): the nftables backend's openings do not override their drops; use backend = \"auto\" or "
+                       "\"iptables-legacy\", or accept ftpwalld's data connections there (mark " + hex_mark(spec.accept_mark) + ")");
   for (const auto& d : netlink::nft_conflicts(legacy_style, hooks).dropping)
     warnings.push_back("nftables chain " + d.to_string() +
                        " (iptables-nft) drops at a hook where ftpwalld opens: an accept in table inet ftpwall does not "

@@ -77,9 +77,11 @@ struct FamilyLayout {
     return (((addr_type << type_bits) | addr_type) << type_bits) | type_inet_service;
   }
 };
-// IPv6 adds {Family::v6, "6", NFPROTO_IPV6, 16, 8, 24, type_ipv6_addr} here, and its rules.
 constexpr FamilyLayout layout_v4{Family::v4, "4", NFPROTO_IPV4, 4, 12, 16, type_ipv4_addr};
-constexpr FamilyLayout families[] = {layout_v4};
+constexpr FamilyLayout layout_v6{Family::v6, "6", NFPROTO_IPV6, 16, 8, 24, type_ipv6_addr};
+constexpr FamilyLayout families[] = {layout_v4, layout_v6};
+// NAT66/NPTv6 is out of scope (issue 10): IPv6 has openings, never dnat6/snat6 maps or nat rules.
+constexpr bool has_nat(const FamilyLayout& l) { return l.family == Family::v4; }
 
 const FamilyLayout* layout_of(Family f) {
   for (const auto& l : families)
@@ -387,25 +389,34 @@ RuleObj queue_chain_rule(std::uint16_t n, NftSteering how) {
 // iptables-nft-save read it as their own, and iptables-nft-restore of that output writes it back
 // unchanged. M is HookSpec::accept_mark: the daemon's verdict sets it on every data SYN an opening
 // admits, in the openings chain (priority filter - 10), before the admin's chains (filter).
+// The same for ip6tables-nft (`table ip6 filter`): IPv6 data SYNs meet its chains.
 struct IptChain {
   const char* name;
   std::uint32_t hook;
+  std::uint16_t family = NFPROTO_IPV4;  // table ip filter (iptables-nft) or ip6 filter (ip6tables-nft)
 };
-constexpr IptChain ipt_forward{"FORWARD", NF_INET_FORWARD};
-constexpr IptChain ipt_input{"INPUT", NF_INET_LOCAL_IN};
-constexpr IptChain ipt_output{"OUTPUT", NF_INET_LOCAL_OUT};
 constexpr const char* ipt_table = "filter";
-constexpr std::uint16_t family_ip = NFPROTO_IPV4;
+constexpr std::uint16_t ipt_families[] = {NFPROTO_IPV4, NFPROTO_IPV6};
+const char* ipt_family_name(std::uint16_t f) { return f == NFPROTO_IPV6 ? "ip6" : "ip"; }
 std::vector<IptChain> ipt_chains(Role role) {
-  return role == Role::gateway ? std::vector<IptChain>{ipt_forward} : std::vector<IptChain>{ipt_input, ipt_output};
+  std::vector<IptChain> out;
+  for (std::uint16_t f : ipt_families) {
+    if (role == Role::gateway) {
+      out.push_back({"FORWARD", NF_INET_FORWARD, f});
+    } else {
+      out.push_back({"INPUT", NF_INET_LOCAL_IN, f});
+      out.push_back({"OUTPUT", NF_INET_LOCAL_OUT, f});
+    }
+  }
+  return out;
 }
-bool is_ipt_hook_chain(std::string_view n) { return n == ipt_forward.name || n == ipt_input.name || n == ipt_output.name; }
+bool is_ipt_hook_chain(std::string_view n) { return n == "FORWARD" || n == "INPUT" || n == "OUTPUT"; }
 
 RuleObj ipt_hook_rule(const IptChain& c, std::uint32_t mark) {
   RuleObj r(nftnl_rule_alloc());
   nftnl_rule_set_str(r.get(), NFTNL_RULE_TABLE, ipt_table);
   nftnl_rule_set_str(r.get(), NFTNL_RULE_CHAIN, c.name);
-  nftnl_rule_set_u32(r.get(), NFTNL_RULE_FAMILY, family_ip);
+  nftnl_rule_set_u32(r.get(), NFTNL_RULE_FAMILY, c.family);
   const std::uint32_t zero = 0;
   add(r.get(), meta(NFT_META_MARK, NFT_REG_1));
   add(r.get(), bitwise(NFT_REG_1, &mark, &zero, 4));
@@ -590,10 +601,12 @@ void add_map(Batch& b, const std::string& name, const FamilyLayout& l, std::uint
 }
 
 void add_maps(Batch& b, const FamilyLayout& l, bool nat) {
-  add_map(b, map_name("openings", l), l, NFT_DATA_VERDICT, 0, 1);
-  if (!nat) return;
-  add_map(b, map_name("dnat", l), l, (l.addr_type << type_bits) | type_inet_service, l.addr_len + 4, 2);
-  add_map(b, map_name("snat", l), l, l.addr_type, l.addr_len, 3);
+  // Set ids are unique within a batch: 1-3 for IPv4, 4-6 for IPv6.
+  const std::uint32_t base = l.family == Family::v4 ? 0 : 3;
+  add_map(b, map_name("openings", l), l, NFT_DATA_VERDICT, 0, base + 1);
+  if (!nat || !has_nat(l)) return;
+  add_map(b, map_name("dnat", l), l, (l.addr_type << type_bits) | type_inet_service, l.addr_len + 4, base + 2);
+  add_map(b, map_name("snat", l), l, l.addr_type, l.addr_len, base + 3);
 }
 
 }  // namespace
@@ -722,6 +735,7 @@ struct ChainInfo {
   std::string name;
   bool base = false;
   std::uint32_t hook = 0;
+  std::uint16_t family = NFPROTO_INET;
 };
 
 // The chains of one table (`base_only`: its base chains); none when the table does not exist.
@@ -740,6 +754,7 @@ int list_table_chains(Socket& nl, std::uint16_t family, const char* table, bool 
         const char* t = nftnl_chain_get_str(c.get(), NFTNL_CHAIN_TABLE);
         if (!t || std::strcmp(t, table) != 0) return;
         ChainInfo i;
+        i.family = family;
         i.name = nftnl_chain_get_str(c.get(), NFTNL_CHAIN_NAME);
         i.base = nftnl_chain_is_set(c.get(), NFTNL_CHAIN_HOOKNUM);
         if (base_only && !i.base) return;
@@ -960,13 +975,22 @@ int list_rules(Socket& nl, std::vector<RuleInfo>& out) {
   return err == ENOENT ? 0 : err;
 }
 
-// The base chains of iptables-nft's `table ip filter` (none when it does not exist).
-int list_ipt_chains(Socket& nl, std::vector<ChainInfo>& out) { return list_table_chains(nl, family_ip, ipt_table, true, out); }
+// The base chains of iptables-nft's `table ip filter` and ip6tables-nft's `table ip6 filter`
+// (none of a table that does not exist).
+int list_ipt_chains(Socket& nl, std::vector<ChainInfo>& out) {
+  out.clear();
+  for (std::uint16_t f : ipt_families) {
+    std::vector<ChainInfo> part;
+    if (int e = list_table_chains(nl, f, ipt_table, true, part); e) return e;
+    out.insert(out.end(), part.begin(), part.end());
+  }
+  return 0;
+}
 
 // One of our accept_mark rules in an iptables-nft chain (install_hooks() writes them; an
 // iptables-nft-restore of a file saved while the daemon ran writes the same rule back).
 bool is_ipt_hook_rule(const RuleInfo& r) {
-  return r.family == "ip" && r.table == ipt_table && is_ipt_hook_chain(r.chain) &&
+  return (r.family == "ip" || r.family == "ip6") && r.table == ipt_table && is_ipt_hook_chain(r.chain) &&
          (r.xt_comment == hook_comment_text || r.comment == hook_comment_text);
 }
 
@@ -974,31 +998,33 @@ bool is_ipt_hook_rule(const RuleInfo& r) {
 std::vector<IptChain> existing_ipt_chains(const std::vector<ChainInfo>& chains, Role role) {
   std::vector<IptChain> out;
   for (const IptChain& c : ipt_chains(role))
-    if (std::any_of(chains.begin(), chains.end(), [&](const ChainInfo& i) { return i.name == c.name && i.hook == c.hook; }))
+    if (std::any_of(chains.begin(), chains.end(),
+                    [&](const ChainInfo& i) { return i.family == c.family && i.name == c.name && i.hook == c.hook; }))
       out.push_back(c);
   return out;
 }
 
 void delete_ipt_rule(Batch& b, const RuleInfo& r) {
+  const std::uint16_t family = r.family == "ip6" ? NFPROTO_IPV6 : NFPROTO_IPV4;
   b.add(
-      NFT_MSG_DELRULE, 0, "delete the ftpwall hook rule of ip filter " + r.chain,
+      NFT_MSG_DELRULE, 0, "delete the ftpwall hook rule of " + r.family + " filter " + r.chain,
       [&](nlmsghdr* h) {
         RuleObj x(nftnl_rule_alloc());
         nftnl_rule_set_str(x.get(), NFTNL_RULE_TABLE, ipt_table);
         nftnl_rule_set_str(x.get(), NFTNL_RULE_CHAIN, r.chain.c_str());
-        nftnl_rule_set_u32(x.get(), NFTNL_RULE_FAMILY, family_ip);
+        nftnl_rule_set_u32(x.get(), NFTNL_RULE_FAMILY, family);
         nftnl_rule_set_u64(x.get(), NFTNL_RULE_HANDLE, r.handle);
         nftnl_rule_nlmsg_build_payload(h, x.get());
       },
-      family_ip);
+      family);
 }
 
 // NEWRULE without NLM_F_APPEND or a position: the rule goes first in the chain.
 void insert_ipt_rule(Batch& b, const IptChain& c, std::uint32_t mark) {
   RuleObj r = ipt_hook_rule(c, mark);
   b.add(
-      NFT_MSG_NEWRULE, NLM_F_CREATE, std::string("ftpwall hook rule 1 of ip filter ") + c.name,
-      [&](nlmsghdr* h) { nftnl_rule_nlmsg_build_payload(h, r.get()); }, family_ip);
+      NFT_MSG_NEWRULE, NLM_F_CREATE, std::string("ftpwall hook rule 1 of ") + ipt_family_name(c.family) + " filter " + c.name,
+      [&](nlmsghdr* h) { nftnl_rule_nlmsg_build_payload(h, r.get()); }, c.family);
 }
 
 std::uint64_t timeout_ms(Clock::time_point expires) {
@@ -1017,9 +1043,10 @@ void maybe_fail(Batch& b, const NftOptions& o) {
 }  // namespace
 
 bool installs_iptables_nft_rule(const HookSpec& spec, std::string_view family, std::string_view table, std::string_view chain) {
-  if (spec.accept_mark == 0 || family != "ip" || table != ipt_table) return false;
+  if (spec.accept_mark == 0 || (family != "ip" && family != "ip6") || table != ipt_table) return false;
   const auto chains = ipt_chains(spec.role);
-  return std::any_of(chains.begin(), chains.end(), [&](const IptChain& c) { return chain == c.name; });
+  return std::any_of(chains.begin(), chains.end(),
+                     [&](const IptChain& c) { return chain == c.name && family == ipt_family_name(c.family); });
 }
 
 NftBackend::NftBackend(NftOptions options) : options_(std::move(options)) {
@@ -1121,7 +1148,11 @@ namespace {
 bool opening_supported(const Opening& o, std::string& why) {
   const FamilyLayout* l = layout_of(o.family);
   if (!l) {
-    why = "nftables backend: IPv4 openings only (IPv6: openings6/dnat6/snat6, next issue)";
+    why = "nftables backend: an opening of an unknown address family";
+    return false;
+  }
+  if (!has_nat(*l) && (o.dnat_to || o.snat_to)) {
+    why = "nftables backend: no NAT for IPv6 openings (NAT66 is not supported)";
     return false;
   }
   auto same = [&](Family f) { return f == o.family; };
@@ -1215,20 +1246,29 @@ Result<void> NftBackend::apply(std::span<const Change> changes) {
     if (auto s = detect_steering(); !s) return finish(s.error());
   }
 
-  const FamilyLayout& l4 = layout_v4;  // IPv6: one group of messages per family
-  std::vector<Elem> del_acc, del_dn, del_sn, add_acc, add_dn, add_sn;
+  // One group of element messages per family (openings4/dnat4/snat4, openings6).
+  struct Group {
+    std::vector<Elem> del_acc, del_dn, del_sn, add_acc, add_dn, add_sn;
+  };
+  std::map<Family, Group> groups;
   for (const auto& id : doomed) {
     auto it = known_.find(id);
     if (it == known_.end()) continue;
-    if (it->second.accept.len) del_acc.push_back(Elem(it->second.accept));
-    if (it->second.dnat) del_dn.push_back(Elem(*it->second.dnat));
-    if (it->second.snat) del_sn.push_back(Elem(*it->second.snat));
+    Group& g = groups[it->second.accept.len ? it->second.accept.family
+                      : it->second.dnat        ? it->second.dnat->family
+                      : it->second.snat        ? it->second.snat->family
+                                               : Family::v4];
+    if (it->second.accept.len) g.del_acc.push_back(Elem(it->second.accept));
+    if (it->second.dnat) g.del_dn.push_back(Elem(*it->second.dnat));
+    if (it->second.snat) g.del_sn.push_back(Elem(*it->second.snat));
   }
   for (const auto& in : installs) {
+    const FamilyLayout& l = *layout_of(in.o.family);
+    Group& g = groups[l.family];
     const std::string comment = format_opening_comment(in.o.id);
     const std::uint64_t ms = timeout_ms(in.o.expires);
     // The keys themselves first, whoever holds them in the kernel (an element we do not know of).
-    del_acc.push_back(Elem(in.parts.accept));
+    g.del_acc.push_back(Elem(in.parts.accept));
     Elem a{in.parts.accept, comment, ms};
     if (in.o.queue && openings_queue_ == in.o.queue) {
       a.verdict = static_cast<std::uint32_t>(NFT_CONTINUE);  // on to the rule's queue verdict
@@ -1238,48 +1278,51 @@ Result<void> NftBackend::apply(std::span<const Change> changes) {
     } else {
       a.verdict = NF_ACCEPT;
     }
-    add_acc.push_back(std::move(a));
+    g.add_acc.push_back(std::move(a));
     if (in.parts.dnat) {
-      del_dn.push_back(Elem(*in.parts.dnat));
+      g.del_dn.push_back(Elem(*in.parts.dnat));
       Elem d{*in.parts.dnat, comment, ms};
       Key v;
-      v.len = static_cast<std::uint8_t>(l4.addr_len + 4);
-      std::memcpy(v.bytes.data(), in.o.dnat_to->addr.bytes.data(), l4.addr_len);
+      v.len = static_cast<std::uint8_t>(l.addr_len + 4);
+      std::memcpy(v.bytes.data(), in.o.dnat_to->addr.bytes.data(), l.addr_len);
       const std::uint16_t port = htons(in.o.dnat_to->port);
-      std::memcpy(v.bytes.data() + l4.addr_len, &port, 2);
+      std::memcpy(v.bytes.data() + l.addr_len, &port, 2);
       d.data = v;
-      add_dn.push_back(std::move(d));
+      g.add_dn.push_back(std::move(d));
     }
     if (in.parts.snat) {
-      del_sn.push_back(Elem(*in.parts.snat));
+      g.del_sn.push_back(Elem(*in.parts.snat));
       Elem s{*in.parts.snat, comment, ms};
       Key v;
-      v.len = static_cast<std::uint8_t>(l4.addr_len);
-      std::memcpy(v.bytes.data(), in.o.snat_to->bytes.data(), l4.addr_len);
+      v.len = static_cast<std::uint8_t>(l.addr_len);
+      std::memcpy(v.bytes.data(), in.o.snat_to->bytes.data(), l.addr_len);
       s.data = v;
-      add_sn.push_back(std::move(s));
+      g.add_sn.push_back(std::move(s));
     }
   }
   auto dedupe = [](std::vector<Elem>& v) {
     std::sort(v.begin(), v.end(), [](const Elem& a, const Elem& b) { return a.key < b.key; });
     v.erase(std::unique(v.begin(), v.end(), [](const Elem& a, const Elem& b) { return a.key == b.key; }), v.end());
   };
-  dedupe(del_acc);
-  dedupe(del_dn);
-  dedupe(del_sn);
 
   Batch b(nl_->seq(), nl_->buffer());
   for (std::uint16_t n : new_queue_chains) {
     add_chain(b, queue_chain(n), nullptr);
     add_rule(b, queue_chain_rule(n, steering_), "queue rule in " + queue_chain(n));
   }
-  // Removals before additions: a key both removed and added is replaced within the transaction.
-  add_elems(b, NFT_MSG_DESTROYSETELEM, 0, map_name("dnat", l4), del_dn, "destroy elements in");
-  add_elems(b, NFT_MSG_DESTROYSETELEM, 0, map_name("snat", l4), del_sn, "destroy elements in");
-  add_elems(b, NFT_MSG_DESTROYSETELEM, 0, map_name("openings", l4), del_acc, "destroy elements in");
-  add_elems(b, NFT_MSG_NEWSETELEM, NLM_F_CREATE | NLM_F_EXCL, map_name("openings", l4), add_acc, "add elements to");
-  add_elems(b, NFT_MSG_NEWSETELEM, NLM_F_CREATE | NLM_F_EXCL, map_name("dnat", l4), add_dn, "add elements to");
-  add_elems(b, NFT_MSG_NEWSETELEM, NLM_F_CREATE | NLM_F_EXCL, map_name("snat", l4), add_sn, "add elements to");
+  for (auto& [family, g] : groups) {
+    const FamilyLayout& l = *layout_of(family);
+    dedupe(g.del_acc);
+    dedupe(g.del_dn);
+    dedupe(g.del_sn);
+    // Removals before additions: a key both removed and added is replaced within the transaction.
+    add_elems(b, NFT_MSG_DESTROYSETELEM, 0, map_name("dnat", l), g.del_dn, "destroy elements in");
+    add_elems(b, NFT_MSG_DESTROYSETELEM, 0, map_name("snat", l), g.del_sn, "destroy elements in");
+    add_elems(b, NFT_MSG_DESTROYSETELEM, 0, map_name("openings", l), g.del_acc, "destroy elements in");
+    add_elems(b, NFT_MSG_NEWSETELEM, NLM_F_CREATE | NLM_F_EXCL, map_name("openings", l), g.add_acc, "add elements to");
+    add_elems(b, NFT_MSG_NEWSETELEM, NLM_F_CREATE | NLM_F_EXCL, map_name("dnat", l), g.add_dn, "add elements to");
+    add_elems(b, NFT_MSG_NEWSETELEM, NLM_F_CREATE | NLM_F_EXCL, map_name("snat", l), g.add_sn, "add elements to");
+  }
   maybe_fail(b, options_);
   if (b.empty()) return finish({});
   const auto c0 = std::chrono::steady_clock::now();
@@ -1450,7 +1493,7 @@ Result<void> NftBackend::install_hooks(const HookSpec& spec) {
   std::vector<RuleInfo> rules;
   if (int e = list_rules(*nl_, rules); e) return make_error(std::string("nftables: list rules: ") + std::strerror(e));
   std::vector<ChainInfo> ipt;
-  if (int e = list_ipt_chains(*nl_, ipt); e) return make_error(std::string("nftables: list chains of ip filter: ") + std::strerror(e));
+  if (int e = list_ipt_chains(*nl_, ipt); e) return make_error(std::string("nftables: list chains of ip/ip6 filter: ") + std::strerror(e));
   const bool gateway = spec.role == Role::gateway;
   Batch b(nl_->seq(), nl_->buffer());
   add_table(b);
@@ -1494,6 +1537,7 @@ Result<void> NftBackend::install_hooks(const HookSpec& spec) {
     add_chain(b, chain_dnat.name, &chain_dnat);
     add_chain(b, chain_snat.name, &chain_snat);
     for (const auto& l : families) {
+      if (!has_nat(l)) continue;
       add_rule(b, nat_rule(true, l), std::string("rule in ") + chain_dnat.name);
       add_rule(b, nat_rule(false, l), std::string("rule in ") + chain_snat.name);
     }
@@ -1597,27 +1641,31 @@ Result<HookState> NftBackend::hook_state() {
     return std::any_of(chains.begin(), chains.end(), [&](const ChainInfo& c) { return c.name == n; });
   };
   const FamilyLayout& l4 = layout_v4;
-  s.accept_chain = sets.count(map_name("openings", l4)) &&
-                   (has_chain(chain_open_forward.name) || has_chain(chain_open_input.name) || has_chain(chain_open_output.name));
+  const bool open_chains =
+      has_chain(chain_open_forward.name) || has_chain(chain_open_input.name) || has_chain(chain_open_output.name);
+  s.accept_chain = open_chains && std::all_of(std::begin(families), std::end(families), [&](const FamilyLayout& l) {
+                     return sets.count(map_name("openings", l)) > 0;
+                   });
   s.dnat_chain = sets.count(map_name("dnat", l4)) && has_chain(chain_dnat.name);
   s.snat_chain = sets.count(map_name("snat", l4)) && has_chain(chain_snat.name);
-  if (sets.count(map_name("openings", l4))) {
+  for (const auto& l : families) {
+    if (!sets.count(map_name("openings", l))) continue;
     std::vector<ElemInfo> acc;
-    if (int e = list_elems(*nl_, map_name("openings", l4), l4, acc); e && e != ENOENT)
-      return make_error(std::string("nftables: list openings4: ") + std::strerror(e));
+    if (int e = list_elems(*nl_, map_name("openings", l), l, acc); e && e != ENOENT)
+      return make_error("nftables: list " + map_name("openings", l) + ": " + std::strerror(e));
     for (const auto& a : acc) s.openings += parse_opening_comment(a.comment).has_value();
   }
   std::vector<RuleInfo> rules;
   if (int e = list_rules(*nl_, rules); e) return make_error(std::string("nftables: list rules: ") + std::strerror(e));
   std::vector<ChainInfo> ipt;
-  if (int e = list_ipt_chains(*nl_, ipt); e) return make_error(std::string("nftables: list chains of ip filter: ") + std::strerror(e));
+  if (int e = list_ipt_chains(*nl_, ipt); e) return make_error(std::string("nftables: list chains of ip/ip6 filter: ") + std::strerror(e));
   unsigned table_hooks = 0;                 // in table inet ftpwall
-  std::map<std::string, std::uint32_t> ipt_marks;  // iptables-nft chain -> the mark our rule there accepts
+  std::map<std::string, std::uint32_t> ipt_marks;  // "ip FORWARD" -> the mark our rule there accepts
   for (auto& r : rules) {
     const bool ours = r.family == "inet" && r.table == nft_table_name;
     if (is_ipt_hook_rule(r)) {
       ++s.own_hooks;
-      if (r.mark_bits && r.accepts) ipt_marks[r.chain] = *r.mark_bits;
+      if (r.mark_bits && r.accepts) ipt_marks[r.family + " " + r.chain] = *r.mark_bits;
     } else if (ours) {
       if (!is_own_base_chain(r.chain)) continue;  // to-queue-N: an opening's verdict, not a hook
       const bool own = r.comment == hook_comment_text;
@@ -1644,7 +1692,7 @@ Result<HookState> NftBackend::hook_state() {
     bool complete = table_hooks >= expected_own_hooks(spec) && s.accept_chain && (!spec.nat || (s.dnat_chain && s.snat_chain));
     if (spec.accept_mark != 0)
       for (const IptChain& c : existing_ipt_chains(ipt, spec.role)) {
-        auto it = ipt_marks.find(c.name);
+        auto it = ipt_marks.find(std::string(ipt_family_name(c.family)) + " " + c.name);
         complete = complete && it != ipt_marks.end() && it->second == spec.accept_mark;
       }
     s.hooks_complete = complete;

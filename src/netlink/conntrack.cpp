@@ -168,10 +168,11 @@ int on_dump_entry(const nlmsghdr* nlh, void* data) {
 
 }  // namespace
 
-std::optional<ConntrackEntry> parse_conntrack_nest(const void* nest) {
+std::optional<ConntrackEntry> parse_conntrack_nest(const void* nest, Family family) {
   const auto* a = static_cast<const nlattr*>(nest);
   Ct ct = new_ct();
-  if (!ct || nfct_payload_parse(mnl_attr_get_payload(a), mnl_attr_get_payload_len(a), AF_INET, ct.get()) < 0)
+  if (!ct || nfct_payload_parse(mnl_attr_get_payload(a), mnl_attr_get_payload_len(a), family == Family::v4 ? AF_INET : AF_INET6,
+                                  ct.get()) < 0)
     return std::nullopt;
   return entry_from(ct.get());
 }

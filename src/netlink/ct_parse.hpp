@@ -10,6 +10,7 @@ namespace ftpwall::netlink {
 
 // `nest` is a `const struct nlattr*` whose payload holds CTA_* attributes (NFQA_CT). nullopt when
 // the tuples are missing or malformed, or the connection is not TCP.
-std::optional<ConntrackEntry> parse_conntrack_nest(const void* nest);
+// `family`: the queued packet's (its IP version), the nest carries none.
+std::optional<ConntrackEntry> parse_conntrack_nest(const void* nest, Family family);
 
 }  // namespace ftpwall::netlink

@@ -188,7 +188,8 @@ bool NfQueue::handle_packet_message(const void* msg, const std::function<void(co
     p.checksum_not_ready = info & NFQA_SKB_CSUMNOTREADY;
     p.gso = info & NFQA_SKB_GSO;
   }
-  if (attr[NFQA_CT]) p.conntrack = parse_conntrack_nest(attr[NFQA_CT]);
+  if (attr[NFQA_CT])
+    p.conntrack = parse_conntrack_nest(attr[NFQA_CT], !p.payload.empty() && (p.payload[0] >> 4) == 6 ? Family::v6 : Family::v4);
   if (attr[NFQA_CT_INFO] && mnl_attr_get_payload_len(attr[NFQA_CT_INFO]) >= 4) {
     p.ctinfo = static_cast<std::uint8_t>(ntohl(mnl_attr_get_u32(attr[NFQA_CT_INFO])));
   }

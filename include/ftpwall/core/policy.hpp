@@ -51,6 +51,9 @@ struct AnnouncementFacts {
   bool epsv_all = false;            // EPSV ALL was accepted earlier in the session
 };
 
+// Whether an address can be one remote host's (policy.cpp lists what is not).
+bool is_unicast(const Address& a);
+
 class Policy {
  public:
   Policy() = default;
@@ -62,7 +65,7 @@ class Policy {
   // The checks, in this order (the first failing one is the answer):
   //   wrong_direction, long_passive_unsupported, before_greeting, command_outstanding /
   //   reply_without_request, not_final_reply, not_logged_in, after_epsv_all, family_mismatch,
-  //   address_not_sender, port_below_floor.
+  //   address_not_unicast, address_not_sender, port_below_floor.
   // `announced` is what the line carried; for a 229 (no address) pass has_address = false.
   // The address must be the sender's real address (client_real(), server_real()), unless it lies
   // in allow_third_party: anything else would let a peer point the firewall's opening at a third

@@ -64,7 +64,9 @@ namespace ftpwall {
   X(source_session_limit)          /* daemon: openings.max_sessions_per_source sessions of this client address, passes untracked */ \
   X(source_hold_limit)             /* daemon: openings.max_held_bytes_per_source held for this client address: packet dropped untracked */ \
   X(half_open_evicted)             /* daemon: a half-open session forgotten for a newer one at max_half_open(_per_source) */ \
-  X(opening_clash)                 /* daemon: another session's live opening has the same source and destination: no opening */
+  X(opening_clash)                 /* daemon: another session's live opening has the same source and destination: no opening */ \
+  X(address_not_unicast)           /* announced address is unspecified, multicast, broadcast, loopback, link-local or IPv4-mapped, and not the sender's own */ \
+  X(nat66_unsupported)             /* daemon: an IPv6 control connection with address translation (NAT66/NPTv6): passed untouched */
 
 enum class Reason : std::uint8_t {
 #define FTPWALL_REASON_ENUM(n) n,

@@ -169,6 +169,44 @@ TEST(StrictPolicy, RejectsFamilyMismatch) {
   EXPECT_EQ(p.check(e, {*Address::parse("2001:db8::5"), 50000}, true, client_snat()), Reason::family_mismatch);
 }
 
+// Issue 10: an IPv6 EPRT naming an address no remote host owns is refused by its own name,
+// whatever allow_third_party says; the sender's own address passes (a session over link-local).
+TEST(StrictPolicy, RejectsIpv6AddressesThatAreNotUnicast) {
+  const Address client = *Address::parse("2001:db8::5");
+  auto v6 = ConnTuples::without_nat({client, 40000}, {*Address::parse("2001:db8::9"), 21});
+  auto e = good_port();
+  e.kind = AnnouncementKind::eprt;
+  PolicyConfig everything;
+  everything.allow_third_party.push_back(*Cidr::parse("::/0"));
+  for (const char* a : {"fe80::1", "febf::1", "ff02::1", "ff0e::1", "::", "::1", "::ffff:192.0.2.10", "::ffff:2001:db8"}) {
+    SCOPED_TRACE(a);
+    EXPECT_EQ(Policy().check(e, {*Address::parse(a), 50000}, true, v6), Reason::address_not_unicast);
+    EXPECT_EQ(Policy(everything).check(e, {*Address::parse(a), 50000}, true, v6), Reason::address_not_unicast);
+  }
+  // Global unicast that is not the sender's: the bounce check's answer; with the network allowed, allowed.
+  EXPECT_EQ(Policy().check(e, {*Address::parse("2001:db8::6"), 50000}, true, v6), Reason::address_not_sender);
+  EXPECT_EQ(Policy(everything).check(e, {*Address::parse("2001:db8::6"), 50000}, true, v6), Reason::none);
+  EXPECT_EQ(Policy().check(e, {*Address::parse("fec0::1"), 50000}, true, v6), Reason::address_not_sender);  // not fe80::/10
+  // The sender's own link-local address is its own.
+  const Address ll = *Address::parse("fe80::5");
+  auto over_ll = ConnTuples::without_nat({ll, 40000}, {*Address::parse("fe80::9"), 21});
+  EXPECT_EQ(Policy().check(e, {ll, 50000}, true, over_ll), Reason::none);
+  // The port floor applies as in IPv4.
+  EXPECT_EQ(Policy().check(e, {client, 1023}, true, v6), Reason::port_below_floor);
+}
+
+TEST(StrictPolicy, RejectsIpv4AddressesThatAreNotUnicast) {
+  auto t = ConnTuples::without_nat({Address::v4(192, 0, 2, 5), 40000}, {server_addr, 21});
+  PolicyConfig everything;
+  everything.allow_third_party.push_back(*Cidr::parse("0.0.0.0/0"));
+  for (auto a : {Address::v4(0, 0, 0, 0), Address::v4(127, 0, 0, 1), Address::v4(224, 0, 0, 1),
+                 Address::v4(239, 1, 2, 3), Address::v4(255, 255, 255, 255), Address::v4(169, 254, 1, 1)}) {
+    SCOPED_TRACE(a.to_string());
+    EXPECT_EQ(Policy(everything).check(good_port(), {a, 50000}, true, t), Reason::address_not_unicast);
+  }
+  EXPECT_EQ(Policy(everything).check(good_port(), {Address::v4(192, 0, 2, 99), 50000}, true, t), Reason::none);
+}
+
 TEST(StrictPolicy, RejectsLongPassiveUnsupported) {
   Policy p;
   auto f = good_port();
@@ -224,6 +262,8 @@ TEST(ReasonNames, AreStableWords) {
   EXPECT_EQ(name(Reason::address_not_sender), "address_not_sender");
   EXPECT_EQ(name(Reason::port_below_floor), "port_below_floor");
   EXPECT_EQ(name(Reason::long_passive_unsupported), "long_passive_unsupported");
+  EXPECT_EQ(name(Reason::address_not_unicast), "address_not_unicast");
+  EXPECT_EQ(name(Reason::nat66_unsupported), "nat66_unsupported");
   EXPECT_EQ(name(ViolationAction::reset), "reset");
 }
 
