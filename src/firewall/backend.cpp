@@ -18,6 +18,13 @@ unsigned expected_own_hooks(const HookSpec& spec) {
   return per_port * ports + (spec.role == Role::gateway ? 1 : 2) + (spec.nat ? 2 : 0);
 }
 
+unsigned expected_own_hooks(const HookSpec& spec, const HookState& state) {
+  if (!state.ip6) return expected_own_hooks(spec);
+  HookSpec v6 = spec;
+  v6.nat = false;  // NAT66 is not supported: no nat jumps in ip6tables
+  return expected_own_hooks(spec) + expected_own_hooks(v6);
+}
+
 // "ftpwall s<session> o<opening>", decimal, no leading zeros: the tag that names the daemon's rules
 // in the kernel (iptables-save shows it; a restarted daemon reads it back).
 std::string format_opening_comment(const OpeningId& id) {

@@ -52,9 +52,10 @@ Result<BackendChoice> make_backend(BackendKind kind) {
     case BackendKind::automatic:
       break;
   }
-  // The admin's rules decide: an iptables-legacy ruleset gets legacy openings (a legacy ACCEPT is
-  // what its own DROP rules can be preceded by); anything else is nf_tables (iptables-nft,
-  // firewalld, nft), where ftpwalld writes nothing into legacy tables.
+  // The admin's rules decide: an iptables-legacy ruleset (IPv4 or IPv6: ip6tables-legacy tables
+  // count the same) gets legacy openings (a legacy ACCEPT is what its own DROP rules can be
+  // preceded by); anything else is nf_tables (iptables-nft, firewalld, nft), where ftpwalld writes
+  // nothing into legacy tables.
   auto where = IptcBackend::admin_rules();
   if (!where) return where.error();
   if (!where->empty()) {
@@ -69,7 +70,8 @@ Result<BackendChoice> make_backend(BackendKind kind) {
 
 Result<void> remove_all_hooks() {
   // Legacy tables only where they exist: looking at a missing one through libiptc creates it.
-  if (!IptcBackend::existing_tables().empty()) {
+  // ip6tables-legacy's count too (IptcBackend removes the IPv6 hooks and chains with the IPv4 ones).
+  if (!IptcBackend::existing_tables(Family::v4).empty() || !IptcBackend::existing_tables(Family::v6).empty()) {
     IptcBackend legacy;
     if (auto r = legacy.remove_hooks(); !r) return make_error("iptables-legacy: " + r.error().message);
   }

@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "iptc_backend.hpp"
+#include "iptc_family.hpp"
 #include "netlink/nftables.hpp"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/file.h>
 #include <unistd.h>
 
@@ -24,7 +26,6 @@
 // The uapi headers use zero-length arrays (a GNU extension): fine for GCC, noisy under -Wpedantic.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wpedantic"
-#include <libiptc/libiptc.h>
 #include <linux/netfilter/nf_nat.h>
 #include <linux/netfilter/xt_NFQUEUE.h>
 #include <linux/netfilter/xt_comment.h>
@@ -32,6 +33,7 @@
 #include <linux/netfilter/xt_conntrack.h>
 #include <linux/netfilter/xt_tcpudp.h>
 #include <linux/netfilter/xt_time.h>
+#include <linux/netfilter_ipv6/ip6_tables.h>
 #pragma GCC diagnostic pop
 
 namespace ftpwall::firewall {
@@ -138,7 +140,8 @@ Result<void> keep_xtables_lock_open(const std::string& configured) {
 }
 
 // A deleted opening rule, kept so that a rollback can put it back (its bytes as the kernel gave
-// them: a module target carries its name, so iptc_append_entry() takes it as it is).
+// them: a module target carries its name, so append_entry() takes it as it is). The same for
+// both families: the bytes are an ipt_entry or an ip6t_entry, by the table they came from.
 struct SavedRule {
   const char* chain;
   OpeningId id;
@@ -147,30 +150,37 @@ struct SavedRule {
 
 namespace {
 
-using Handle = std::unique_ptr<xtc_handle, decltype(&iptc_free)>;
+using Handle = std::unique_ptr<xtc_handle, void (*)(xtc_handle*)>;
 
-Error iptc_error(const std::string& what) {
-  return make_error(what + ": " + iptc_strerror(errno));
+template <class F>
+Handle open_table(const char* table) {
+  return Handle(F::init(table), &F::free);
+}
+Handle no_handle() { return Handle(nullptr, nullptr); }
+
+template <class F>
+Error xtc_error(const std::string& what) {
+  return make_error(what + ": " + F::strerror(errno));
 }
 
-// ---- one rule as the kernel stores it: ipt_entry, matches, target (each XT_ALIGNed) ----
+// "filter" for IPv4 (the messages of the IPv4-only backend), "ip6tables-legacy filter" for IPv6.
+template <class F>
+std::string table_label(const char* table) {
+  return F::family == Family::v4 ? std::string(table) : std::string(F::tool) + " " + table;
+}
 
+// ---- one rule as the kernel stores it: ipt_entry/ip6t_entry, matches, target (each XT_ALIGNed) ----
+
+template <class F>
 class RuleBuf {
  public:
-  RuleBuf() : b_(XT_ALIGN(sizeof(ipt_entry))) {
-    entry()->target_offset = static_cast<std::uint16_t>(b_.size());
-  }
-  ipt_entry* entry() { return reinterpret_cast<ipt_entry*>(b_.data()); }
+  using Entry = typename F::Entry;
+  RuleBuf() : b_(XT_ALIGN(sizeof(Entry))) { entry()->target_offset = static_cast<std::uint16_t>(b_.size()); }
+  Entry* entry() { return reinterpret_cast<Entry*>(b_.data()); }
 
-  void src(const Address& a) {
-    std::memcpy(&entry()->ip.src, a.bytes.data(), 4);
-    std::memset(&entry()->ip.smsk, 0xff, 4);
-  }
-  void dst(const Address& a) {
-    std::memcpy(&entry()->ip.dst, a.bytes.data(), 4);
-    std::memset(&entry()->ip.dmsk, 0xff, 4);
-  }
-  void tcp() { entry()->ip.proto = IPPROTO_TCP; }
+  void src(const Address& a) { F::set_source(*entry(), a); }
+  void dst(const Address& a) { F::set_destination(*entry(), a); }
+  void tcp() { F::set_tcp(*entry()); }
 
   template <class Info>
   void match(const char* name, std::uint8_t revision, const Info& info) {
@@ -186,13 +196,13 @@ class RuleBuf {
   }
 
   // ACCEPT, DROP, RETURN or the name of a user chain: libiptc maps the label to a verdict/jump.
-  const ipt_entry* standard(const char* label) {
+  void standard(const char* label) {
     xt_standard_target t{};
-    return target(label, 0, t, true);
+    target(label, 0, t, true);
   }
 
   template <class Info>
-  const ipt_entry* target(const char* name, std::uint8_t revision, const Info& info, bool standard = false) {
+  void target(const char* name, std::uint8_t revision, const Info& info, bool standard = false) {
     const std::size_t size = standard ? XT_ALIGN(sizeof(xt_standard_target))
                                       : XT_ALIGN(sizeof(xt_entry_target)) + XT_ALIGN(sizeof(Info));
     const std::size_t off = b_.size();
@@ -203,7 +213,6 @@ class RuleBuf {
     std::strncpy(t->u.user.name, name, sizeof(t->u.user.name) - 1);
     t->u.user.revision = revision;
     entry()->next_offset = static_cast<std::uint16_t>(b_.size());
-    return entry();
   }
 
  private:
@@ -258,10 +267,12 @@ Address from_be32(std::uint32_t v) {
 // The three parts of an opening. Each matches the first SYN as the packet shows it at that hook:
 //   -s SOURCE -d DST -p tcp --dport PORT --tcp-flags FIN,SYN,RST,ACK SYN -m time --datestop EXPIRY
 //   -m comment --comment "ftpwall sN oM"
-Result<RuleBuf> opening_syn_rule(const Opening& o, const Endpoint& dst) {
+// (/32 in iptables, /128 in ip6tables).
+template <class F>
+Result<RuleBuf<F>> opening_syn_rule(const Opening& o, const Endpoint& dst) {
   auto t = time_until(o.expires);
   if (!t) return t.error();
-  RuleBuf r;
+  RuleBuf<F> r;
   r.src(o.source);
   r.dst(dst.addr);
   r.tcp();
@@ -271,10 +282,11 @@ Result<RuleBuf> opening_syn_rule(const Opening& o, const Endpoint& dst) {
   return r;
 }
 
-Result<RuleBuf> accept_rule(const Opening& o) {
-  auto rule = opening_syn_rule(o, o.accepted_destination());
+template <class F>
+Result<RuleBuf<F>> accept_rule(const Opening& o) {
+  auto rule = opening_syn_rule<F>(o, o.accepted_destination());
   if (!rule) return rule;
-  RuleBuf& r = *rule;
+  RuleBuf<F>& r = *rule;
   if (o.queue) {  // -j NFQUEUE --queue-num N: the daemon arbitrates the data SYN (one-shot)
     xt_NFQ_info_v3 q{};
     q.queuenum = *o.queue;
@@ -289,38 +301,37 @@ Result<RuleBuf> accept_rule(const Opening& o) {
 // -j DNAT --to-destination I:Q, revision 2 (nf_nat_range2, kernel >= 4.18), what iptables 1.8.9
 // itself writes. Revision 0 (nf_nat_ipv4_multi_range_compat) is accepted by the kernel, but
 // iptables >= 1.8.8 prints it as "DNAT [unsupported revision]", which iptables-restore refuses:
-// an admin's iptables-save | iptables-restore would then fail on the daemon's rules.
-Result<RuleBuf> dnat_rule(const Opening& o) {
-  auto rule = opening_syn_rule(o, o.destination);
+// an admin's iptables-save | iptables-restore would then fail on the daemon's rules. IPv4 only.
+Result<RuleBuf<Ip4Tables>> dnat_rule(const Opening& o) {
+  auto rule = opening_syn_rule<Ip4Tables>(o, o.destination);
   if (!rule) return rule;
-  RuleBuf& r = *rule;
   nf_nat_range2 nat{};
   nat.flags = NF_NAT_RANGE_MAP_IPS | NF_NAT_RANGE_PROTO_SPECIFIED;
   nat.min_addr.ip = nat.max_addr.ip = be32(o.dnat_to->addr);
   nat.min_proto.tcp.port = nat.max_proto.tcp.port = htons(o.dnat_to->port);
-  r.target("DNAT", 2, nat);
+  rule->target("DNAT", 2, nat);
   return rule;
 }
 
 // -j SNAT --to-source A, revision 0 (nf_nat_ipv4_multi_range_compat): what iptables-legacy 1.8.9
 // writes for IPv4 SNAT, and the only SNAT revision its save prints (1 and 2 print as "SNAT
 // [unsupported revision]"; for DNAT it is the other way round). POSTROUTING sees the destination
-// after DNAT.
-Result<RuleBuf> snat_rule(const Opening& o) {
-  auto rule = opening_syn_rule(o, o.accepted_destination());
+// after DNAT. IPv4 only.
+Result<RuleBuf<Ip4Tables>> snat_rule(const Opening& o) {
+  auto rule = opening_syn_rule<Ip4Tables>(o, o.accepted_destination());
   if (!rule) return rule;
-  RuleBuf& r = *rule;
   nf_nat_ipv4_multi_range_compat nat{};
   nat.rangesize = 1;
   nat.range[0].flags = NF_NAT_RANGE_MAP_IPS;
   nat.range[0].min_ip = nat.range[0].max_ip = be32(*o.snat_to);
-  r.target("SNAT", 0, nat);
+  rule->target("SNAT", 0, nat);
   return rule;
 }
 
 // -p tcp -m comment --comment "ftpwall hook" -j <chain>
-RuleBuf jump_rule(const char* chain) {
-  RuleBuf r;
+template <class F>
+RuleBuf<F> jump_rule(const char* chain) {
+  RuleBuf<F> r;
   r.tcp();
   r.match("comment", 0, comment_info(hook_comment));
   r.standard(chain);
@@ -335,8 +346,9 @@ RuleBuf jump_rule(const char* chain) {
 // the security review; nf_conntrack_ftp is attached the same way, by the original tuple). Packets
 // without a conntrack entry (INVALID) never match. Revision 3 (xt_conntrack_mtinfo3): ports in
 // host order as a range, what iptables 1.8 writes.
-RuleBuf steer_rule(const HookSpec& spec, std::uint16_t port, CtDir dir) {
-  RuleBuf r;
+template <class F>
+RuleBuf<F> steer_rule(const HookSpec& spec, std::uint16_t port, CtDir dir) {
+  RuleBuf<F> r;
   r.tcp();
   xt_conntrack_mtinfo3 ct{};
   ct.match_flags = XT_CONNTRACK_ORIGDST_PORT;
@@ -363,10 +375,10 @@ RuleBuf steer_rule(const HookSpec& spec, std::uint16_t port, CtDir dir) {
 
 // ---- reading rules back ----
 
-template <class F>
-void for_each_match(const ipt_entry* e, F&& f) {
+template <class E, class Fn>
+void for_each_match(const E* e, Fn&& f) {
   const auto* base = reinterpret_cast<const std::uint8_t*>(e);
-  for (std::size_t i = sizeof(ipt_entry); i < e->target_offset;) {
+  for (std::size_t i = sizeof(E); i < e->target_offset;) {
     const auto* m = reinterpret_cast<const xt_entry_match*>(base + i);
     if (m->u.match_size < sizeof(xt_entry_match)) break;
     f(*m);
@@ -374,7 +386,8 @@ void for_each_match(const ipt_entry* e, F&& f) {
   }
 }
 
-std::string comment_of(const ipt_entry* e) {
+template <class E>
+std::string comment_of(const E* e) {
   std::string out;
   for_each_match(e, [&](const xt_entry_match& m) {
     if (std::strcmp(m.u.user.name, "comment") == 0) {
@@ -385,7 +398,8 @@ std::string comment_of(const ipt_entry* e) {
   return out;
 }
 
-const xt_entry_target* target_of(const ipt_entry* e) {
+template <class E>
+const xt_entry_target* target_of(const E* e) {
   return reinterpret_cast<const xt_entry_target*>(reinterpret_cast<const std::uint8_t*>(e) + e->target_offset);
 }
 
@@ -397,13 +411,14 @@ struct ParsedRule {
   const xt_entry_target* target = nullptr;
 };
 
-std::optional<ParsedRule> parse_opening_rule(const ipt_entry* e) {
+template <class F>
+std::optional<ParsedRule> parse_opening_rule(const typename F::Entry* e) {
   auto id = parse_opening_comment(comment_of(e));
   if (!id) return std::nullopt;
   ParsedRule p;
   p.id = *id;
-  p.src = from_be32(e->ip.src.s_addr);
-  p.dst.addr = from_be32(e->ip.dst.s_addr);
+  p.src = F::source(*e);
+  p.dst.addr = F::destination(*e);
   for_each_match(e, [&](const xt_entry_match& m) {
     if (std::strcmp(m.u.user.name, "tcp") == 0) {
       p.dst.port = reinterpret_cast<const xt_tcp*>(m.data)->dpts[0];
@@ -419,21 +434,26 @@ std::optional<ParsedRule> parse_opening_rule(const ipt_entry* e) {
 // Deletes the rules of `chain` whose comment satisfies `pred`, highest index first so the indices
 // of the rest stay valid. Returns how many were deleted; `saved`, if given, gets a copy of each
 // deleted opening rule.
+template <class F>
 Result<unsigned> delete_where(xtc_handle* h, const char* chain, const std::function<bool(const std::string&)>& pred,
                               std::vector<SavedRule>* saved = nullptr) {
   std::vector<unsigned> doomed;
   unsigned index = 0;
-  for (const ipt_entry* e = iptc_first_rule(chain, h); e; e = iptc_next_rule(e, h), ++index) {
+  for (const auto* e = F::first_rule(chain, h); e; e = F::next_rule(e, h), ++index) {
     const std::string comment = comment_of(e);
     if (!pred(comment)) continue;
     doomed.push_back(index);
     if (auto id = parse_opening_comment(comment); id && saved) {
       const auto* b = reinterpret_cast<const std::uint8_t*>(e);
-      saved->push_back(SavedRule{chain, *id, std::vector<std::uint8_t>(b, b + e->next_offset)});
+      SavedRule& r = saved->emplace_back(SavedRule{chain, *id, std::vector<std::uint8_t>(b, b + e->next_offset)});
+      // A standard target (ACCEPT, a jump) comes back as a verdict without a name, which
+      // append_entry() would take as a fall-through: its label goes back into the copy.
+      auto* t = reinterpret_cast<xt_entry_target*>(r.entry.data() + e->target_offset);
+      if (t->u.user.name[0] == '\0') std::strncpy(t->u.user.name, F::get_target(e, h), sizeof(t->u.user.name) - 1);
     }
   }
   for (auto it = doomed.rbegin(); it != doomed.rend(); ++it) {
-    if (!iptc_delete_num_entry(chain, *it, h)) return iptc_error(std::string("delete rule in ") + chain);
+    if (!F::delete_num_entry(chain, *it, h)) return xtc_error<F>(std::string("delete rule in ") + chain);
   }
   return static_cast<unsigned>(doomed.size());
 }
@@ -443,10 +463,12 @@ bool is_hook(const std::string& c) { return c == hook_comment; }
 // An NFQUEUE rule read back: the port from its tcp match (--dport/--sport, the admin's) or its
 // conntrack match (--ctorigdstport, ours), the queue from any target revision (0: queuenum;
 // 1: + queues_total; 2: + bypass; 3: + flags).
-SteeringRule steering_of(const char* chain, const ipt_entry* e, bool own) {
+template <class F>
+SteeringRule steering_of(const char* chain, const typename F::Entry* e, bool own) {
   SteeringRule r;
   r.chain = chain;
   r.own = own;
+  r.family = F::family;
   for_each_match(e, [&](const xt_entry_match& m) {
     if (std::strcmp(m.u.user.name, "tcp") == 0) {
       const auto* t = reinterpret_cast<const xt_tcp*>(m.data);
@@ -480,6 +502,22 @@ SteeringRule steering_of(const char* chain, const ipt_entry* e, bool own) {
 
 const char* const builtin_chains[] = {"PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"};
 
+std::vector<std::string> read_table_names(const char* file) {
+  std::vector<std::string> out;
+  std::ifstream f(file);
+  for (std::string t; std::getline(f, t);)
+    if (!t.empty()) out.push_back(t);
+  return out;
+}
+
+// Whether `table` exists in this namespace for family F: looking at a missing one through libiptc
+// would create it (and a missing table holds no ftpwall rule).
+template <class F>
+bool table_exists(const char* table) {
+  const auto names = read_table_names(F::tables_file);
+  return std::find(names.begin(), names.end(), table) != names.end();
+}
+
 }  // namespace
 
 // ---- table transactions ----
@@ -491,21 +529,22 @@ namespace {
 // under the same lock), later ones a fresh snapshot: on EAGAIN (another writer replaced the table
 // between snapshot and commit) it starts again. `edit` returns whether it changed something;
 // `committed`, if given, whether a commit went through.
+template <class F>
 Result<void> transact_locked(const IptcOptions& opt, BackendStats& stats, const char* table,
-                             const std::function<Result<bool>(xtc_handle*)>& edit,
-                             Handle first = Handle(nullptr, &iptc_free), bool* committed = nullptr) {
+                             const std::function<Result<bool>(xtc_handle*)>& edit, Handle first = no_handle(),
+                             bool* committed = nullptr) {
   if (committed) *committed = false;
   for (unsigned attempt = 1;; ++attempt) {
-    Handle h = first ? std::move(first) : Handle(iptc_init(table), &iptc_free);
-    if (!h) return iptc_error(std::string("iptables-legacy table ") + table);
+    Handle h = first ? std::move(first) : open_table<F>(table);
+    if (!h) return xtc_error<F>(std::string(F::tool) + " table " + table);
     auto changed = edit(h.get());
     if (!changed) return changed.error();
     if (!*changed) return {};
-    if (opt.fail_commit && opt.fail_commit(table)) {
-      return make_error(std::string("commit of table ") + table + ": refused by IptcOptions::fail_commit (a test)");
+    if (opt.fail_commit && opt.fail_commit(F::family == Family::v4 ? std::string(table) : std::string("ip6:") + table)) {
+      return make_error("commit of table " + table_label<F>(table) + ": refused by IptcOptions::fail_commit (a test)");
     }
     const auto t0 = std::chrono::steady_clock::now();
-    if (iptc_commit(h.get())) {
+    if (F::commit(h.get())) {
       const auto us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count();
       ++stats.commits;
       stats.last_commit_us += static_cast<std::uint64_t>(us);
@@ -518,45 +557,290 @@ Result<void> transact_locked(const IptcOptions& opt, BackendStats& stats, const 
     // Every edit here is idempotent on a fresh snapshot (an open first deletes its own id), so
     // both are retried; a rule the kernel really refuses fails the same way every attempt.
     if ((errno != EAGAIN && errno != EINVAL) || attempt >= opt.max_commit_attempts) {
-      return iptc_error(std::string("commit of table ") + table + " (attempt " + std::to_string(attempt) + ")");
+      return xtc_error<F>("commit of table " + table_label<F>(table) + " (attempt " + std::to_string(attempt) + ")");
     }
     ++stats.commit_retries;
   }
 }
 
 // The same, taking the xtables lock for this one table.
+template <class F>
 Result<void> transact(const IptcOptions& opt, BackendStats& stats, const char* table,
                       const std::function<Result<bool>(xtc_handle*)>& edit) {
   auto lock = XtablesLock::acquire(opt.lock_path, opt.lock_timeout);
   if (!lock) return lock.error();
-  return transact_locked(opt, stats, table, edit);
+  return transact_locked<F>(opt, stats, table, edit);
 }
 
 // The opening ids of the rules in `chain` (none if the chain is missing).
+template <class F>
 std::set<OpeningId> opening_ids(xtc_handle* h, const char* chain) {
   std::set<OpeningId> ids;
-  if (!iptc_is_chain(chain, h)) return ids;
-  for (const ipt_entry* e = iptc_first_rule(chain, h); e; e = iptc_next_rule(e, h)) {
+  if (!F::is_chain(chain, h)) return ids;
+  for (const auto* e = F::first_rule(chain, h); e; e = F::next_rule(e, h)) {
     if (auto id = parse_opening_comment(comment_of(e))) ids.insert(*id);
   }
   return ids;
 }
 
+template <class F>
 Result<void> require_chain(xtc_handle* h, const char* chain, const char* table) {
-  if (iptc_is_chain(chain, h)) return {};
-  return make_error(std::string(chain) + " is missing in table " + table +
-                    " (hooks not installed, or removed by an iptables-restore)");
+  if (F::is_chain(chain, h)) return {};
+  return make_error(std::string(chain) + " is missing in table " + table_label<F>(table) +
+                    " (hooks not installed, or removed by an " +
+                    (F::family == Family::v4 ? "iptables-restore)" : "ip6tables-restore)"));
+}
+
+// The edit of FTPWALL-ACCEPT in one family's filter table for a batch: the rules of `doomed` ids
+// go (copies into `removed`), `accept` is appended; `ids` gets the opening ids left in the chain.
+template <class F>
+Result<bool> edit_accept_chain(xtc_handle* h, const std::function<bool(const std::string&)>& doomed,
+                               std::vector<RuleBuf<F>>& accept, std::vector<SavedRule>* removed,
+                               std::set<OpeningId>* ids) {
+  if (removed) removed->clear();
+  if (ids) ids->clear();
+  // Closes alone in a family without the chain (admin mode with an IPv4-only ruleset): nothing to do.
+  if (accept.empty() && !F::is_chain(accept_chain, h)) return false;
+  if (auto ok = require_chain<F>(h, accept_chain, "filter"); !ok) return ok.error();
+  auto n = delete_where<F>(h, accept_chain, doomed, removed);
+  if (!n) return n.error();
+  for (auto& a : accept) {
+    if (!F::append_entry(accept_chain, a.entry(), h)) return xtc_error<F>("append to FTPWALL-ACCEPT");
+  }
+  if (ids) *ids = opening_ids<F>(h, accept_chain);
+  return *n > 0 || !accept.empty();
+}
+
+// install_hooks() for one family's filter and mangle tables: FTPWALL-ACCEPT and its jumps, then
+// the steering last, so that nothing is queued before the chains exist.
+template <class F>
+Result<void> install_filter_and_steering(const IptcOptions& opt, BackendStats& stats, const HookSpec& spec) {
+  const bool gateway = spec.role == Role::gateway;
+  auto r = transact<F>(opt, stats, "filter", [&](xtc_handle* h) -> Result<bool> {
+    if (!F::is_chain(accept_chain, h) && !F::create_chain(accept_chain, h))
+      return xtc_error<F>("create FTPWALL-ACCEPT in " + table_label<F>("filter"));
+    for (const char* b : {"INPUT", "FORWARD", "OUTPUT"}) {
+      if (auto n = delete_where<F>(h, b, is_hook); !n) return n.error();
+    }
+    std::vector<const char*> hooks = gateway ? std::vector<const char*>{"FORWARD"} : std::vector<const char*>{"INPUT", "OUTPUT"};
+    for (const char* b : hooks) {
+      auto j = jump_rule<F>(accept_chain);
+      if (!F::insert_entry(b, j.entry(), 0, h)) return xtc_error<F>("hook " + table_label<F>("filter") + " " + b);
+    }
+    return true;
+  });
+  if (!r) return r;
+  return transact<F>(opt, stats, "mangle", [&](xtc_handle* h) -> Result<bool> {
+    for (const char* b : builtin_chains) {
+      if (auto n = delete_where<F>(h, b, is_hook); !n) return n.error();
+    }
+    // gateway: FORWARD sees both directions of a forwarded connection; server: INPUT the client's
+    // side (conntrack's original direction), OUTPUT the server's (reply). On a server, the
+    // direction match keeps the host's own outgoing FTP client connections out.
+    struct Hook { const char* chain; CtDir dir; };
+    std::vector<Hook> hooks = gateway ? std::vector<Hook>{{"FORWARD", CtDir::any}}
+                                      : std::vector<Hook>{{"INPUT", CtDir::original}, {"OUTPUT", CtDir::reply}};
+    // Inserted at the top in reverse, so they end up first and in the order listed.
+    for (auto hk = hooks.rbegin(); hk != hooks.rend(); ++hk) {
+      for (auto p = spec.control_ports.rbegin(); p != spec.control_ports.rend(); ++p) {
+        auto s = steer_rule<F>(spec, *p, hk->dir);
+        if (!F::insert_entry(hk->chain, s.entry(), 0, h))
+          return xtc_error<F>("hook " + table_label<F>("mangle") + " " + hk->chain);
+      }
+    }
+    return true;
+  });
+}
+
+// remove_hooks() for one table of one family: own hooks out of the built-in chains, `chains`
+// flushed and deleted (flushed only while the admin's jumps reference them). A table that does not
+// exist holds nothing of ours and is not created by looking.
+template <class F>
+Result<void> remove_from_table(const IptcOptions& opt, BackendStats& stats, const char* table,
+                               std::initializer_list<const char*> chains) {
+  if (!table_exists<F>(table)) return {};
+  return transact<F>(opt, stats, table, [&](xtc_handle* h) -> Result<bool> {
+    bool changed = false;
+    for (const char* b : builtin_chains) {
+      if (!F::builtin(b, h)) continue;
+      auto n = delete_where<F>(h, b, is_hook);
+      if (!n) return n.error();
+      changed |= *n > 0;
+    }
+    for (const char* c : chains) {
+      if (!F::is_chain(c, h)) continue;
+      if (F::first_rule(c, h)) {
+        if (!F::flush_entries(c, h)) return xtc_error<F>(std::string("flush ") + c);
+        changed = true;
+      }
+      unsigned refs = 0;
+      if (!F::get_references(&refs, c, h)) return xtc_error<F>(std::string("references of ") + c);
+      if (refs == 0) {  // the admin's jumps keep a chain alive (admin mode): flushed only
+        if (!F::delete_chain(c, h)) return xtc_error<F>(std::string("delete ") + c);
+        changed = true;
+      }
+    }
+    return changed;
+  });
+}
+
+// -F FTPWALL-ACCEPT (and the nat chains), the caller holding the lock.
+template <class F>
+Result<void> flush_chains(const IptcOptions& opt, BackendStats& stats, const char* table,
+                          std::initializer_list<const char*> chains) {
+  return transact_locked<F>(opt, stats, table, [&](xtc_handle* h) -> Result<bool> {
+    bool changed = false;
+    for (const char* c : chains) {
+      if (!F::is_chain(c, h) || !F::first_rule(c, h)) continue;
+      if (!F::flush_entries(c, h)) return xtc_error<F>(std::string("flush ") + c);
+      changed = true;
+    }
+    return changed;
+  });
+}
+
+// The openings of one family's FTPWALL-ACCEPT (the filter table must exist).
+template <class F>
+Result<void> read_accept_chain(std::map<OpeningId, Opening>& found, std::set<OpeningId>* ids) {
+  Handle h = open_table<F>("filter");
+  if (!h) return xtc_error<F>(std::string(F::tool) + " table filter");
+  if (!F::is_chain(accept_chain, h.get())) return {};
+  for (const auto* e = F::first_rule(accept_chain, h.get()); e; e = F::next_rule(e, h.get())) {
+    auto p = parse_opening_rule<F>(e);
+    if (!p) continue;
+    Opening& o = found[p->id];
+    o.id = p->id;
+    o.family = F::family;
+    o.source = p->src;
+    o.destination = p->dst;
+    o.expires = p->expires;
+    if (std::strcmp(p->target->u.user.name, "NFQUEUE") == 0 && p->target->u.user.revision == 3 &&
+        p->target->u.target_size >= XT_ALIGN(sizeof(xt_entry_target)) + sizeof(xt_NFQ_info_v3)) {
+      o.queue = reinterpret_cast<const xt_NFQ_info_v3*>(p->target->data)->queuenum;
+    }
+    if (ids) ids->insert(p->id);
+  }
+  return {};
+}
+
+// What hook_state() counts in one table of one family.
+struct TableCounts {
+  unsigned own_hooks = 0, foreign_jumps = 0, foreign_queue = 0, openings = 0;
+  bool accept_chain = false, dnat_chain = false, snat_chain = false;
+};
+
+template <class F>
+Result<void> scan_table(const char* table, TableCounts& c, std::vector<SteeringRule>& steering) {
+  Handle h = open_table<F>(table);
+  if (!h) return xtc_error<F>(std::string(F::tool) + " table " + table);
+  if (std::strcmp(table, "filter") == 0) {
+    c.accept_chain = F::is_chain(accept_chain, h.get());
+    if (c.accept_chain) {
+      for (const auto* e = F::first_rule(accept_chain, h.get()); e; e = F::next_rule(e, h.get()))
+        c.openings += parse_opening_comment(comment_of(e)).has_value();
+    }
+  } else if (std::strcmp(table, "nat") == 0) {
+    c.dnat_chain = F::is_chain(dnat_chain, h.get());
+    c.snat_chain = F::is_chain(snat_chain, h.get());
+  }
+  for (const char* ch = F::first_chain(h.get()); ch; ch = F::next_chain(h.get())) {
+    for (const auto* e = F::first_rule(ch, h.get()); e; e = F::next_rule(e, h.get())) {
+      const bool own = is_hook(comment_of(e));
+      const std::string target = F::get_target(e, h.get());
+      if (own) {
+        ++c.own_hooks;
+      } else if (target == accept_chain || target == dnat_chain || target == snat_chain) {
+        ++c.foreign_jumps;
+      } else if (target == "NFQUEUE" && !parse_opening_comment(comment_of(e))) {
+        ++c.foreign_queue;
+      }
+      if (target == "NFQUEUE" && std::strcmp(table, "mangle") == 0) steering.push_back(steering_of<F>(ch, e, own));
+    }
+  }
+  return {};
+}
+
+// Where the admin has rules in family F's legacy tables (IptcBackend::admin_rules()).
+template <class F>
+Result<std::string> admin_rules_of() {
+  const std::string prefix = F::family == Family::v4 ? "" : "ip6tables ";
+  for (const std::string& table : read_table_names(F::tables_file)) {
+    Handle h = open_table<F>(table.c_str());
+    if (!h) return xtc_error<F>(std::string(F::tool) + " table " + table);
+    for (const char* c = F::first_chain(h.get()); c; c = F::next_chain(h.get())) {
+      const std::string chain = c;
+      if (chain == accept_chain || chain == dnat_chain || chain == snat_chain) continue;
+      if (F::builtin(c, h.get())) {
+        xt_counters counters{};
+        const char* policy = F::get_policy(c, &counters, h.get());
+        if (policy && std::strcmp(policy, "ACCEPT") != 0) return prefix + table + " " + chain + " policy " + policy;
+      } else {
+        return prefix + table + " chain " + chain;
+      }
+      unsigned rules = 0;
+      for (const auto* e = F::first_rule(c, h.get()); e; e = F::next_rule(e, h.get())) rules += !is_hook(comment_of(e));
+      if (rules > 0)
+        return prefix + table + " " + chain + " " + std::to_string(rules) + (rules == 1 ? " rule" : " rules");
+    }
+  }
+  return std::string{};
 }
 
 }  // namespace
 
+// ---- IPv6: whether this host has ip6tables-legacy at all ----
+
+Ip6Support classify_ip6tables_probe(int socket_errno, int getinfo_errno) {
+  if (socket_errno == EAFNOSUPPORT)
+    return {Ip6Support::State::unavailable, "the kernel has no IPv6 (AF_INET6 not supported: ipv6.disable=1?)"};
+  if (socket_errno != 0)
+    return {Ip6Support::State::error, std::string("ip6tables-legacy: raw IPv6 socket: ") + std::strerror(socket_errno)};
+  // ENOENT: ip6_tables answered that the (empty) table name does not exist: it is there.
+  if (getinfo_errno == 0 || getinfo_errno == ENOENT) return {Ip6Support::State::available, {}};
+  if (getinfo_errno == ENOPROTOOPT)
+    return {Ip6Support::State::unavailable,
+            "the kernel has no ip6_tables (ip6tables-legacy; CONFIG_IP6_NF_IPTABLES[_LEGACY] off or the module missing)"};
+  return {Ip6Support::State::error, std::string("ip6tables-legacy: ") + std::strerror(getinfo_errno)};
+}
+
+// One raw IPv6 socket and one IP6T_SO_GET_INFO for the empty table name: no table has it, so
+// ip6_tables answers ENOENT, and nothing is created (asking for "filter" would instantiate it).
+Ip6Support probe_ip6tables() {
+  const int fd = ::socket(AF_INET6, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW);
+  if (fd < 0) return classify_ip6tables_probe(errno, 0);
+  ip6t_getinfo info{};
+  socklen_t len = sizeof info;
+  const int r = ::getsockopt(fd, IPPROTO_IPV6, IP6T_SO_GET_INFO, &info, &len);
+  const int err = r == 0 ? 0 : errno;
+  ::close(fd);
+  return classify_ip6tables_probe(0, err);
+}
+
 IptcBackend::IptcBackend(IptcOptions options) : options_(std::move(options)) {}
+
+Result<bool> IptcBackend::ip6_serves() {
+  if (ip6_.state == Ip6Support::State::error || !ip6_known_) {
+    ip6_ = options_.probe_ip6 ? options_.probe_ip6() : probe_ip6tables();
+    ip6_known_ = ip6_.state != Ip6Support::State::error;
+  }
+  if (ip6_.state == Ip6Support::State::error) return make_error(ip6_.why);
+  return ip6_.state == Ip6Support::State::available;
+}
 
 namespace {
 
-bool ipv4_only(const Opening& o) {
-  return o.family == Family::v4 && o.source.family == Family::v4 && o.destination.addr.family == Family::v4 &&
-         (!o.dnat_to || o.dnat_to->addr.family == Family::v4) && (!o.snat_to || o.snat_to->family == Family::v4);
+bool one_family(const Opening& o) {
+  const Family f = o.family;
+  return o.source.family == f && o.destination.addr.family == f && (!o.dnat_to || o.dnat_to->addr.family == f) &&
+         (!o.snat_to || o.snat_to->family == f);
+}
+
+Result<void> check_opening(const Opening& o) {
+  const std::string name = "opening " + format_opening_comment(o.id).substr(8);
+  if (!one_family(o)) return make_error("iptables-legacy backend: " + name + " mixes IPv4 and IPv6 addresses");
+  if (o.family == Family::v6 && (o.dnat_to || o.snat_to))
+    return make_error("iptables-legacy backend: IPv6 " + name + " has a NAT part: NAT66 is not supported");
+  return {};
 }
 
 // An opening comment naming one of `ids`.
@@ -567,26 +851,54 @@ auto names_one_of(const std::set<OpeningId>& ids) {
   };
 }
 
+bool any_of_ids(const std::set<OpeningId>& a, const std::set<OpeningId>& b) {
+  return std::any_of(a.begin(), a.end(), [&](const OpeningId& id) { return b.contains(id); });
+}
+
 }  // namespace
+
+// Whether a batch, a close or a flush must look at ip6tables filter: IPv6 openings may be there
+// (the table exists), and the ids it names are there or the backend has not read it yet.
+bool IptcBackend::ip6_touch(const std::set<OpeningId>& ids, bool installs) {
+  if (installs) return true;
+  if (ip6_ids_known_ && !any_of_ids(ids, ip6_ids_)) return false;
+  return table_exists<Ip6Tables>("filter");
+}
 
 // One batch, as its net effect (net_effect(): L5 of the security review), under one hold of the
 // xtables lock: a lock-respecting writer (iptables -w, iptables-restore -w) never sees, nor edits,
-// the state between the nat and the filter commit. The order and the rollback are explained at
-// Change in backend.hpp: nat first, then filter; if filter fails after nat was committed, the nat
-// edit is undone (L6).
+// the state between the commits. The order and the rollback are explained at Change in
+// backend.hpp: nat first, then filter; if filter fails after nat was committed, the nat edit is
+// undone (L6). IPv6 openings (ip6tables filter, no NAT parts) are committed before all of IPv4:
+// if an IPv4 commit then fails, the ip6tables edit is undone too.
 Result<void> IptcBackend::apply(std::span<const Change> changes) {
+  bool any6 = false;
   for (const auto& c : changes) {
-    if (const auto* o = std::get_if<OpenStep>(&c); o && !ipv4_only(o->opening))
-      return make_error("iptables-legacy backend: IPv4 openings only");
+    const auto* o = std::get_if<OpenStep>(&c);
+    if (!o) continue;
+    if (auto ok = check_opening(o->opening); !ok) return ok;
+    any6 |= o->opening.family == Family::v6;
+  }
+  if (any6) {
+    auto serves = ip6_serves();
+    if (!serves) return serves.error();
+    if (!*serves) return make_error("iptables-legacy backend: IPv6 openings refused: " + ip6_.why);
   }
   const BatchEffect effect = net_effect(changes);
   if (effect.touched.empty()) return {};
   const std::set<OpeningId> touched(effect.touched.begin(), effect.touched.end());
 
   // Every rule first: an opening the kernel cannot express fails the batch before any commit.
-  std::vector<RuleBuf> accept, dnat, snat;
+  std::vector<RuleBuf<Ip4Tables>> accept, dnat, snat;
+  std::vector<RuleBuf<Ip6Tables>> accept6;
   for (const auto& o : effect.installs) {
-    auto a = accept_rule(o);
+    if (o.family == Family::v6) {
+      auto a = accept_rule<Ip6Tables>(o);
+      if (!a) return a.error();
+      accept6.push_back(std::move(*a));
+      continue;
+    }
+    auto a = accept_rule<Ip4Tables>(o);
     if (!a) return a.error();
     accept.push_back(std::move(*a));
     if (o.dnat_to) {
@@ -614,10 +926,32 @@ Result<void> IptcBackend::apply(std::span<const Change> changes) {
   if (!lock) return finish(lock.error());
   // The filter snapshot first: FTPWALL-ACCEPT must exist before anything goes to nat, and its
   // openings tell which NAT parts have lost their ACCEPT (they are removed with this batch's edit).
-  Handle filter(iptc_init("filter"), &iptc_free);
-  if (!filter) return finish(iptc_error("iptables-legacy table filter"));
-  if (auto ok = require_chain(filter.get(), accept_chain, "filter"); !ok) return finish(ok.error());
-  const std::set<OpeningId> accepted = opening_ids(filter.get(), accept_chain);
+  Handle filter = open_table<Ip4Tables>("filter");
+  if (!filter) return finish(xtc_error<Ip4Tables>("iptables-legacy table filter"));
+  if (auto ok = require_chain<Ip4Tables>(filter.get(), accept_chain, "filter"); !ok) return finish(ok.error());
+  const std::set<OpeningId> accepted = opening_ids<Ip4Tables>(filter.get(), accept_chain);
+
+  auto doomed = names_one_of(touched);
+  std::vector<SavedRule> removed6;  // what the ip6tables edit deleted: a rollback puts it back
+  bool ip6_committed = false;
+  if (ip6_touch(touched, !accept6.empty())) {
+    std::set<OpeningId> ids6;
+    auto r6 = transact_locked<Ip6Tables>(
+        options_, stats_, "filter",
+        [&](xtc_handle* h) { return edit_accept_chain<Ip6Tables>(h, doomed, accept6, &removed6, &ids6); }, no_handle(),
+        &ip6_committed);
+    if (!r6) return finish(r6);
+    ip6_ids_ = std::move(ids6);
+    ip6_ids_known_ = true;
+  }
+  // An IPv4 step failed after the ip6tables commit: that edit is undone, and both are reported.
+  auto fail = [&](const std::string& message) {
+    if (!ip6_committed) return finish(make_error(message));
+    auto undo = rollback_ip6(touched, removed6);
+    return finish(make_error(message + (undo ? std::string("; the batch's ip6tables edit was rolled back")
+                                             : "; rolling back the batch's ip6tables edit failed too (" +
+                                                   undo.error().message + ")")));
+  };
 
   bool nat_needed = sweep_pending_ || !dnat.empty() || !snat.empty();
   // A backend that has not yet read the nat table (a new process) cannot know whether the openings
@@ -633,7 +967,7 @@ Result<void> IptcBackend::apply(std::span<const Change> changes) {
       return id && (touched.contains(*id) || !accepted.contains(*id));
     };
     std::set<OpeningId> seen;
-    auto done = transact_locked(
+    auto done = transact_locked<Ip4Tables>(
         options_, stats_, "nat",
         [&](xtc_handle* h) -> Result<bool> {
           seen.clear();
@@ -641,49 +975,63 @@ Result<void> IptcBackend::apply(std::span<const Change> changes) {
           if (dnat.empty() && snat.empty() && (!iptc_is_chain(dnat_chain, h) || !iptc_is_chain(snat_chain, h))) {
             return false;  // removals only, and no NAT chains: nothing to remove
           }
-          if (auto ok = require_chain(h, dnat_chain, "nat"); !ok) return ok.error();
-          if (auto ok = require_chain(h, snat_chain, "nat"); !ok) return ok.error();
-          auto n1 = delete_where(h, dnat_chain, gone, &removed);
+          if (auto ok = require_chain<Ip4Tables>(h, dnat_chain, "nat"); !ok) return ok.error();
+          if (auto ok = require_chain<Ip4Tables>(h, snat_chain, "nat"); !ok) return ok.error();
+          auto n1 = delete_where<Ip4Tables>(h, dnat_chain, gone, &removed);
           if (!n1) return n1.error();
-          auto n2 = delete_where(h, snat_chain, gone, &removed);
+          auto n2 = delete_where<Ip4Tables>(h, snat_chain, gone, &removed);
           if (!n2) return n2.error();
           for (auto& r : dnat) {
-            if (!iptc_append_entry(dnat_chain, r.entry(), h)) return iptc_error("append to FTPWALL-DNAT");
+            if (!iptc_append_entry(dnat_chain, r.entry(), h)) return xtc_error<Ip4Tables>("append to FTPWALL-DNAT");
           }
           for (auto& r : snat) {
-            if (!iptc_append_entry(snat_chain, r.entry(), h)) return iptc_error("append to FTPWALL-SNAT");
+            if (!iptc_append_entry(snat_chain, r.entry(), h)) return xtc_error<Ip4Tables>("append to FTPWALL-SNAT");
           }
           for (const char* chain : {dnat_chain, snat_chain}) {
-            for (auto& id : opening_ids(h, chain)) seen.insert(id);
+            for (auto& id : opening_ids<Ip4Tables>(h, chain)) seen.insert(id);
           }
           return *n1 + *n2 > 0 || !dnat.empty() || !snat.empty();
         },
-        Handle(nullptr, &iptc_free), &nat_committed);
-    if (!done) return finish(done);  // nothing was committed
+        no_handle(), &nat_committed);
+    if (!done) return fail(done.error().message);  // nothing of IPv4 was committed
     nat_parts_ = std::move(seen);  // exact after every nat transaction
     nat_parts_known_ = true;
     sweep_pending_ = false;
   }
 
-  auto doomed = names_one_of(touched);
-  auto r = transact_locked(
+  auto r = transact_locked<Ip4Tables>(
       options_, stats_, "filter",
-      [&](xtc_handle* h) -> Result<bool> {
-        if (auto ok = require_chain(h, accept_chain, "filter"); !ok) return ok.error();
-        auto n = delete_where(h, accept_chain, doomed);
-        if (!n) return n.error();
-        for (auto& a : accept) {
-          if (!iptc_append_entry(accept_chain, a.entry(), h)) return iptc_error("append to FTPWALL-ACCEPT");
-        }
-        return *n > 0 || !accept.empty();
-      },
+      [&](xtc_handle* h) { return edit_accept_chain<Ip4Tables>(h, doomed, accept, nullptr, nullptr); },
       std::move(filter));
-  if (r || !nat_committed) return finish(r);
+  if (r) return finish(r);
+  if (!nat_committed) return fail(r.error().message);
   auto undo = rollback_nat(touched, removed);
-  return finish(make_error(r.error().message +
-                           (undo ? std::string("; the batch's nat edit was rolled back")
-                                 : "; rolling back the batch's nat edit failed too (" + undo.error().message +
-                                       "): its NAT parts go with the next nat transaction")));
+  return fail(r.error().message +
+              (undo ? std::string("; the batch's nat edit was rolled back")
+                    : "; rolling back the batch's nat edit failed too (" + undo.error().message +
+                          "): its NAT parts go with the next nat transaction"));
+}
+
+// An IPv4 commit of a batch failed after its ip6tables commit (the lock still held): the batch's
+// ids lose their rules in ip6tables filter, and what the batch deleted there is put back.
+Result<void> IptcBackend::rollback_ip6(const std::set<OpeningId>& touched, const std::vector<SavedRule>& removed) {
+  ip6_ids_known_ = false;
+  std::set<OpeningId> ids;
+  auto r = transact_locked<Ip6Tables>(options_, stats_, "filter", [&](xtc_handle* h) -> Result<bool> {
+    if (!ip6tc_is_chain(accept_chain, h)) return false;
+    auto n = delete_where<Ip6Tables>(h, accept_chain, names_one_of(touched));
+    if (!n) return n.error();
+    for (const auto& s : removed) {
+      if (!ip6tc_append_entry(s.chain, reinterpret_cast<const ip6t_entry*>(s.entry.data()), h))
+        return xtc_error<Ip6Tables>(std::string("put back into ") + s.chain);
+    }
+    ids = opening_ids<Ip6Tables>(h, accept_chain);
+    return *n > 0 || !removed.empty();
+  });
+  if (!r) return r;
+  ip6_ids_ = std::move(ids);
+  ip6_ids_known_ = true;
+  return {};
 }
 
 // The filter commit of a batch failed after its nat commit (the lock still held): nat goes back to
@@ -693,31 +1041,31 @@ Result<void> IptcBackend::apply(std::span<const Change> changes) {
 Result<void> IptcBackend::rollback_nat(const std::set<OpeningId>& touched, const std::vector<SavedRule>& removed) {
   sweep_pending_ = true;  // until this succeeds
   nat_parts_known_ = false;
-  Handle f(iptc_init("filter"), &iptc_free);
-  if (!f) return iptc_error("iptables-legacy table filter");
-  const std::set<OpeningId> accepted = opening_ids(f.get(), accept_chain);
+  Handle f = open_table<Ip4Tables>("filter");
+  if (!f) return xtc_error<Ip4Tables>("iptables-legacy table filter");
+  const std::set<OpeningId> accepted = opening_ids<Ip4Tables>(f.get(), accept_chain);
   auto gone = [&](const std::string& comment) {
     auto id = parse_opening_comment(comment);
     return id && (touched.contains(*id) || !accepted.contains(*id));
   };
   std::set<OpeningId> seen;
-  auto r = transact_locked(options_, stats_, "nat", [&](xtc_handle* h) -> Result<bool> {
+  auto r = transact_locked<Ip4Tables>(options_, stats_, "nat", [&](xtc_handle* h) -> Result<bool> {
     seen.clear();
     unsigned changed = 0;
     for (const char* chain : {dnat_chain, snat_chain}) {
       if (!iptc_is_chain(chain, h)) continue;
-      auto n = delete_where(h, chain, gone);
+      auto n = delete_where<Ip4Tables>(h, chain, gone);
       if (!n) return n.error();
       changed += *n;
     }
     for (const auto& s : removed) {
       if (!accepted.contains(s.id) || !iptc_is_chain(s.chain, h)) continue;
       if (!iptc_append_entry(s.chain, reinterpret_cast<const ipt_entry*>(s.entry.data()), h))
-        return iptc_error(std::string("put back into ") + s.chain);
+        return xtc_error<Ip4Tables>(std::string("put back into ") + s.chain);
       ++changed;
     }
     for (const char* chain : {dnat_chain, snat_chain}) {
-      for (auto& id : opening_ids(h, chain)) seen.insert(id);
+      for (auto& id : opening_ids<Ip4Tables>(h, chain)) seen.insert(id);
     }
     return changed > 0;
   });
@@ -735,9 +1083,26 @@ Result<void> IptcBackend::close_session(std::uint64_t session) {
   };
   auto lock = XtablesLock::acquire(options_.lock_path, options_.lock_timeout);
   if (!lock) return lock.error();
-  Handle filter(iptc_init("filter"), &iptc_free);
-  if (!filter) return iptc_error("iptables-legacy table filter");
-  const std::set<OpeningId> accepted = opening_ids(filter.get(), accept_chain);
+  // IPv6 first: its openings have no NAT parts, nothing to roll back.
+  std::set<OpeningId> of_session6;
+  for (const auto& id : ip6_ids_)
+    if (id.session == session) of_session6.insert(id);
+  if ((!ip6_ids_known_ || !of_session6.empty()) && table_exists<Ip6Tables>("filter")) {
+    std::set<OpeningId> ids6;
+    auto r6 = transact_locked<Ip6Tables>(options_, stats_, "filter", [&](xtc_handle* h) -> Result<bool> {
+      if (!ip6tc_is_chain(accept_chain, h)) return false;
+      auto n = delete_where<Ip6Tables>(h, accept_chain, of_session);
+      if (!n) return n.error();
+      ids6 = opening_ids<Ip6Tables>(h, accept_chain);
+      return *n > 0;
+    });
+    if (!r6) return r6;
+    ip6_ids_ = std::move(ids6);
+    ip6_ids_known_ = true;
+  }
+  Handle filter = open_table<Ip4Tables>("filter");
+  if (!filter) return xtc_error<Ip4Tables>("iptables-legacy table filter");
+  const std::set<OpeningId> accepted = opening_ids<Ip4Tables>(filter.get(), accept_chain);
   // nat first (see Change in backend.hpp), and rolled back as in apply() if filter then fails. NAT
   // parts without their ACCEPT go with the session's.
   bool nat = !nat_parts_known_ || sweep_pending_;
@@ -750,29 +1115,29 @@ Result<void> IptcBackend::close_session(std::uint64_t session) {
       return id && (id->session == session || !accepted.contains(*id));
     };
     std::set<OpeningId> seen;
-    auto r = transact_locked(options_, stats_, "nat", [&](xtc_handle* h) -> Result<bool> {
+    auto r = transact_locked<Ip4Tables>(options_, stats_, "nat", [&](xtc_handle* h) -> Result<bool> {
       seen.clear();
       removed.clear();
       unsigned total = 0;
       for (const char* chain : {dnat_chain, snat_chain}) {
         if (!iptc_is_chain(chain, h)) continue;
-        auto n = delete_where(h, chain, gone, &removed);
+        auto n = delete_where<Ip4Tables>(h, chain, gone, &removed);
         if (!n) return n.error();
         total += *n;
-        for (auto& id : opening_ids(h, chain)) seen.insert(id);
+        for (auto& id : opening_ids<Ip4Tables>(h, chain)) seen.insert(id);
       }
       return total > 0;
-    }, Handle(nullptr, &iptc_free), &nat_committed);
+    }, no_handle(), &nat_committed);
     if (!r) return r;
     nat_parts_ = std::move(seen);
     nat_parts_known_ = true;
     sweep_pending_ = false;
   }
-  auto r = transact_locked(
+  auto r = transact_locked<Ip4Tables>(
       options_, stats_, "filter",
       [&](xtc_handle* h) -> Result<bool> {
         if (!iptc_is_chain(accept_chain, h)) return false;
-        auto n = delete_where(h, accept_chain, of_session);
+        auto n = delete_where<Ip4Tables>(h, accept_chain, of_session);
         if (!n) return n.error();
         return *n > 0;
       },
@@ -784,26 +1149,22 @@ Result<void> IptcBackend::close_session(std::uint64_t session) {
                                                     "): its NAT parts go with the next nat transaction"));
 }
 
-// nat first, then filter, under one hold of the lock (see Change in backend.hpp).
+// nat first, then filter, under one hold of the lock (see Change in backend.hpp); ip6tables filter
+// where it exists.
 Result<void> IptcBackend::flush_own() {
   auto lock = XtablesLock::acquire(options_.lock_path, options_.lock_timeout);
   if (!lock) return lock.error();
-  auto flush = [&](const char* table, std::initializer_list<const char*> chains) {
-    return transact_locked(options_, stats_, table, [&](xtc_handle* h) -> Result<bool> {
-      bool changed = false;
-      for (const char* c : chains) {
-        if (!iptc_is_chain(c, h) || !iptc_first_rule(c, h)) continue;
-        if (!iptc_flush_entries(c, h)) return iptc_error(std::string("flush ") + c);
-        changed = true;
-      }
-      return changed;
-    });
-  };
-  if (auto r = flush("nat", {dnat_chain, snat_chain}); !r) return r;
+  if (auto r = flush_chains<Ip4Tables>(options_, stats_, "nat", {dnat_chain, snat_chain}); !r) return r;
   nat_parts_.clear();
   nat_parts_known_ = true;
   sweep_pending_ = false;
-  return flush("filter", {accept_chain});
+  if (auto r = flush_chains<Ip4Tables>(options_, stats_, "filter", {accept_chain}); !r) return r;
+  if (table_exists<Ip6Tables>("filter")) {
+    if (auto r = flush_chains<Ip6Tables>(options_, stats_, "filter", {accept_chain}); !r) return r;
+  }
+  ip6_ids_.clear();
+  ip6_ids_known_ = true;
+  return {};
 }
 
 Result<std::vector<Opening>> IptcBackend::list_own() {
@@ -812,36 +1173,26 @@ Result<std::vector<Opening>> IptcBackend::list_own() {
   auto lock = XtablesLock::acquire(options_.lock_path, options_.lock_timeout);
   if (!lock) return lock.error();
   std::map<OpeningId, Opening> found;
-  {
-    Handle h(iptc_init("filter"), &iptc_free);
-    if (!h) return iptc_error("iptables-legacy table filter");
-    if (iptc_is_chain(accept_chain, h.get())) {
-      for (const ipt_entry* e = iptc_first_rule(accept_chain, h.get()); e; e = iptc_next_rule(e, h.get())) {
-        auto p = parse_opening_rule(e);
-        if (!p) continue;
-        Opening& o = found[p->id];
-        o.id = p->id;
-        o.source = p->src;
-        o.destination = p->dst;
-        o.expires = p->expires;
-        if (std::strcmp(p->target->u.user.name, "NFQUEUE") == 0 && p->target->u.user.revision == 3 &&
-            p->target->u.target_size >= XT_ALIGN(sizeof(xt_entry_target)) + sizeof(xt_NFQ_info_v3)) {
-          o.queue = reinterpret_cast<const xt_NFQ_info_v3*>(p->target->data)->queuenum;
-        }
-      }
-    }
+  if (auto r = read_accept_chain<Ip4Tables>(found, nullptr); !r) return r.error();
+  if (table_exists<Ip6Tables>("filter")) {
+    std::set<OpeningId> ids6;
+    if (auto r = read_accept_chain<Ip6Tables>(found, &ids6); !r) return r.error();
+    ip6_ids_ = std::move(ids6);
+  } else {
+    ip6_ids_.clear();
   }
-  Handle h(iptc_init("nat"), &iptc_free);
-  if (!h) return iptc_error("iptables-legacy table nat");
+  ip6_ids_known_ = true;
+  Handle h = open_table<Ip4Tables>("nat");
+  if (!h) return xtc_error<Ip4Tables>("iptables-legacy table nat");
   nat_parts_.clear();
   bool orphans = false;
   for (const char* chain : {dnat_chain, snat_chain}) {
     if (!iptc_is_chain(chain, h.get())) continue;
     for (const ipt_entry* e = iptc_first_rule(chain, h.get()); e; e = iptc_next_rule(e, h.get())) {
-      auto p = parse_opening_rule(e);
+      auto p = parse_opening_rule<Ip4Tables>(e);
       if (!p) continue;
       auto it = found.find(p->id);
-      if (it == found.end()) {  // a NAT part without its ACCEPT: not an opening, removed below
+      if (it == found.end() || it->second.family != Family::v4) {  // a NAT part without its ACCEPT: removed below
         orphans = true;
         continue;
       }
@@ -863,13 +1214,13 @@ Result<std::vector<Opening>> IptcBackend::list_own() {
     // may admit what the daemon never arbitrates (L6). A failure here is not list_own()'s: the
     // next nat transaction removes them (sweep_pending_).
     h.reset();
-    auto r = transact_locked(options_, stats_, "nat", [&](xtc_handle* t) -> Result<bool> {
+    auto r = transact_locked<Ip4Tables>(options_, stats_, "nat", [&](xtc_handle* t) -> Result<bool> {
       unsigned n = 0;
       for (const char* chain : {dnat_chain, snat_chain}) {
         if (!iptc_is_chain(chain, t)) continue;
-        auto d = delete_where(t, chain, [&](const std::string& comment) {
+        auto d = delete_where<Ip4Tables>(t, chain, [&](const std::string& comment) {
           auto id = parse_opening_comment(comment);
-          return id && !found.contains(*id);
+          return id && !(found.contains(*id) && found.at(*id).family == Family::v4);
         });
         if (!d) return d.error();
         n += *d;
@@ -885,161 +1236,115 @@ Result<std::vector<Opening>> IptcBackend::list_own() {
 }
 
 Result<void> IptcBackend::install_hooks(const HookSpec& spec) {
-  const bool gateway = spec.role == Role::gateway;
+  // ip6tables first decides whether IPv6 is served at all (preflight() said so with a warning).
+  auto serves6 = ip6_serves();
+  if (!serves6) return serves6.error();
   // nat, then filter, then the steering last: nothing is queued before its chains exist.
   if (spec.nat) {
-    auto r = transact(options_, stats_, "nat", [&](xtc_handle* h) -> Result<bool> {
+    auto r = transact<Ip4Tables>(options_, stats_, "nat", [&](xtc_handle* h) -> Result<bool> {
       for (const char* chain : {dnat_chain, snat_chain}) {
-        if (!iptc_is_chain(chain, h) && !iptc_create_chain(chain, h)) return iptc_error(std::string("create ") + chain);
+        if (!iptc_is_chain(chain, h) && !iptc_create_chain(chain, h))
+          return xtc_error<Ip4Tables>(std::string("create ") + chain);
       }
       for (const char* b : {"PREROUTING", "POSTROUTING", "OUTPUT", "INPUT"}) {
-        if (auto n = delete_where(h, b, is_hook); !n) return n.error();
+        if (auto n = delete_where<Ip4Tables>(h, b, is_hook); !n) return n.error();
       }
-      auto d = jump_rule(dnat_chain);
-      auto s = jump_rule(snat_chain);
-      if (!iptc_insert_entry("PREROUTING", d.entry(), 0, h)) return iptc_error("hook nat PREROUTING");
-      if (!iptc_insert_entry("POSTROUTING", s.entry(), 0, h)) return iptc_error("hook nat POSTROUTING");
+      auto d = jump_rule<Ip4Tables>(dnat_chain);
+      auto s = jump_rule<Ip4Tables>(snat_chain);
+      if (!iptc_insert_entry("PREROUTING", d.entry(), 0, h)) return xtc_error<Ip4Tables>("hook nat PREROUTING");
+      if (!iptc_insert_entry("POSTROUTING", s.entry(), 0, h)) return xtc_error<Ip4Tables>("hook nat POSTROUTING");
       return true;
     });
     if (!r) return r;
   }
-  auto r = transact(options_, stats_, "filter", [&](xtc_handle* h) -> Result<bool> {
-    if (!iptc_is_chain(accept_chain, h) && !iptc_create_chain(accept_chain, h)) return iptc_error("create FTPWALL-ACCEPT");
-    for (const char* b : {"INPUT", "FORWARD", "OUTPUT"}) {
-      if (auto n = delete_where(h, b, is_hook); !n) return n.error();
-    }
-    std::vector<const char*> hooks = gateway ? std::vector<const char*>{"FORWARD"} : std::vector<const char*>{"INPUT", "OUTPUT"};
-    for (const char* b : hooks) {
-      auto j = jump_rule(accept_chain);
-      if (!iptc_insert_entry(b, j.entry(), 0, h)) return iptc_error(std::string("hook filter ") + b);
-    }
-    return true;
-  });
-  if (!r) return r;
-  return transact(options_, stats_, "mangle", [&](xtc_handle* h) -> Result<bool> {
-    for (const char* b : builtin_chains) {
-      if (auto n = delete_where(h, b, is_hook); !n) return n.error();
-    }
-    // gateway: FORWARD sees both directions of a forwarded connection; server: INPUT the client's
-    // side (conntrack's original direction), OUTPUT the server's (reply). On a server, the
-    // direction match keeps the host's own outgoing FTP client connections out.
-    struct Hook { const char* chain; CtDir dir; };
-    std::vector<Hook> hooks = gateway ? std::vector<Hook>{{"FORWARD", CtDir::any}}
-                                      : std::vector<Hook>{{"INPUT", CtDir::original}, {"OUTPUT", CtDir::reply}};
-    // Inserted at the top in reverse, so they end up first and in the order listed.
-    for (auto hk = hooks.rbegin(); hk != hooks.rend(); ++hk) {
-      for (auto p = spec.control_ports.rbegin(); p != spec.control_ports.rend(); ++p) {
-        auto s = steer_rule(spec, *p, hk->dir);
-        if (!iptc_insert_entry(hk->chain, s.entry(), 0, h)) return iptc_error(std::string("hook mangle ") + hk->chain);
-      }
-    }
-    return true;
-  });
+  if (auto r = install_filter_and_steering<Ip4Tables>(options_, stats_, spec); !r) return r;
+  // IPv6: the same filter chain, jumps and steering in ip6tables-legacy; no nat (NAT66 is not
+  // supported, so IPv6 openings never have NAT parts).
+  if (*serves6) {
+    if (auto r = install_filter_and_steering<Ip6Tables>(options_, stats_, spec); !r) return r;
+  }
+  installed_ = spec;
+  return {};
 }
 
 Result<void> IptcBackend::remove_hooks() {
   // The steering first (stop queueing), then nat before filter: a failure in between leaves ACCEPT
   // parts without their NAT parts, never a DNAT without its ACCEPT (see Change in backend.hpp).
-  auto remove = [&](const char* table, std::initializer_list<const char*> chains) {
-    return transact(options_, stats_, table, [&](xtc_handle* h) -> Result<bool> {
-      bool changed = false;
-      for (const char* b : builtin_chains) {
-        if (!iptc_builtin(b, h)) continue;
-        auto n = delete_where(h, b, is_hook);
-        if (!n) return n.error();
-        changed |= *n > 0;
-      }
-      for (const char* c : chains) {
-        if (!iptc_is_chain(c, h)) continue;
-        if (iptc_first_rule(c, h)) {
-          if (!iptc_flush_entries(c, h)) return iptc_error(std::string("flush ") + c);
-          changed = true;
-        }
-        unsigned refs = 0;
-        if (!iptc_get_references(&refs, c, h)) return iptc_error(std::string("references of ") + c);
-        if (refs == 0) {  // the admin's jumps keep a chain alive (admin mode): flushed only
-          if (!iptc_delete_chain(c, h)) return iptc_error(std::string("delete ") + c);
-          changed = true;
-        }
-      }
-      return changed;
-    });
-  };
-  if (auto r = remove("mangle", {}); !r) return r;
-  if (auto r = remove("nat", {dnat_chain, snat_chain}); !r) return r;
+  // Both families; a table that does not exist is not looked at (it would be created).
+  if (auto r = remove_from_table<Ip4Tables>(options_, stats_, "mangle", {}); !r) return r;
+  if (auto r = remove_from_table<Ip6Tables>(options_, stats_, "mangle", {}); !r) return r;
+  if (auto r = remove_from_table<Ip4Tables>(options_, stats_, "nat", {dnat_chain, snat_chain}); !r) return r;
   nat_parts_.clear();
   nat_parts_known_ = true;
   sweep_pending_ = false;
-  return remove("filter", {accept_chain});
+  if (auto r = remove_from_table<Ip4Tables>(options_, stats_, "filter", {accept_chain}); !r) return r;
+  if (auto r = remove_from_table<Ip6Tables>(options_, stats_, "filter", {accept_chain}); !r) return r;
+  ip6_ids_.clear();
+  ip6_ids_known_ = true;
+  installed_.reset();
+  return {};
 }
 
 Result<HookState> IptcBackend::hook_state() {
   HookState s;
-  for (const char* table : {"mangle", "filter", "nat"}) {
-    Handle h(iptc_init(table), &iptc_free);
-    if (!h) return iptc_error(std::string("iptables-legacy table ") + table);
-    const bool filter = std::strcmp(table, "filter") == 0;
-    if (filter) {
-      s.accept_chain = iptc_is_chain(accept_chain, h.get());
-      if (s.accept_chain) {
-        for (const ipt_entry* e = iptc_first_rule(accept_chain, h.get()); e; e = iptc_next_rule(e, h.get())) {
-          s.openings += parse_opening_comment(comment_of(e)).has_value();
-        }
-      }
-    } else if (std::strcmp(table, "nat") == 0) {
-      s.dnat_chain = iptc_is_chain(dnat_chain, h.get());
-      s.snat_chain = iptc_is_chain(snat_chain, h.get());
+  TableCounts c4;
+  // nat, filter, mangle: the order install_hooks() creates them in, so that a preflight() in a
+  // fresh namespace leaves them in the order an install alone would (iptables-save lists them so).
+  for (const char* table : {"nat", "filter", "mangle"}) {
+    if (auto r = scan_table<Ip4Tables>(table, c4, s.steering); !r) return r.error();
+  }
+  s.accept_chain = c4.accept_chain;
+  s.dnat_chain = c4.dnat_chain;
+  s.snat_chain = c4.snat_chain;
+  s.own_hooks = c4.own_hooks;
+  s.foreign_jumps = c4.foreign_jumps;
+  s.foreign_queue = c4.foreign_queue;
+  s.openings = c4.openings;
+  auto serves6 = ip6_serves();
+  if (!serves6) return serves6.error();
+  if (*serves6) {
+    // Only the ip6tables tables that exist: a missing one holds none of our rules.
+    TableCounts c6;
+    for (const char* table : {"filter", "mangle"}) {
+      if (!table_exists<Ip6Tables>(table)) continue;
+      if (auto r = scan_table<Ip6Tables>(table, c6, s.steering); !r) return r.error();
     }
-    for (const char* c = iptc_first_chain(h.get()); c; c = iptc_next_chain(h.get())) {
-      for (const ipt_entry* e = iptc_first_rule(c, h.get()); e; e = iptc_next_rule(e, h.get())) {
-        const bool own = is_hook(comment_of(e));
-        const std::string target = iptc_get_target(e, h.get());
-        if (own) {
-          ++s.own_hooks;
-        } else if (target == accept_chain || target == dnat_chain || target == snat_chain) {
-          ++s.foreign_jumps;
-        } else if (target == "NFQUEUE" && !parse_opening_comment(comment_of(e))) {
-          ++s.foreign_queue;
-        }
-        if (target == "NFQUEUE" && std::strcmp(table, "mangle") == 0) s.steering.push_back(steering_of(c, e, own));
-      }
-    }
+    s.ip6 = FamilyHookState{c6.accept_chain, c6.own_hooks, c6.openings};
+    s.own_hooks += c6.own_hooks;
+    s.foreign_jumps += c6.foreign_jumps;
+    s.foreign_queue += c6.foreign_queue;
+    s.openings += c6.openings;
+  }
+  if (installed_) {
+    // What the last install_hooks() of this process put in place, per family.
+    HookSpec v6 = *installed_;
+    v6.nat = false;
+    bool complete = c4.accept_chain && c4.own_hooks >= expected_own_hooks(*installed_) &&
+                    (!installed_->nat || (c4.dnat_chain && c4.snat_chain));
+    if (s.ip6) complete = complete && s.ip6->accept_chain && s.ip6->own_hooks >= expected_own_hooks(v6);
+    s.hooks_complete = complete;
   }
   return s;
 }
 
-std::vector<std::string> IptcBackend::existing_tables() {
-  std::vector<std::string> out;
-  std::ifstream f("/proc/net/ip_tables_names");
-  for (std::string t; std::getline(f, t);)
-    if (!t.empty()) out.push_back(t);
-  return out;
+std::vector<std::string> IptcBackend::existing_tables() { return read_table_names(Ip4Tables::tables_file); }
+std::vector<std::string> IptcBackend::existing_tables(Family f) {
+  return read_table_names(f == Family::v4 ? Ip4Tables::tables_file : Ip6Tables::tables_file);
 }
 
 Result<std::string> IptcBackend::admin_rules() {
-  for (const std::string& table : existing_tables()) {
-    Handle h(iptc_init(table.c_str()), &iptc_free);
-    if (!h) return iptc_error("iptables-legacy table " + table);
-    for (const char* c = iptc_first_chain(h.get()); c; c = iptc_next_chain(h.get())) {
-      const std::string chain = c;
-      if (chain == accept_chain || chain == dnat_chain || chain == snat_chain) continue;
-      if (iptc_builtin(c, h.get())) {
-        ipt_counters counters{};
-        const char* policy = iptc_get_policy(c, &counters, h.get());
-        if (policy && std::strcmp(policy, "ACCEPT") != 0) return table + " " + chain + " policy " + policy;
-      } else {
-        return table + " chain " + chain;
-      }
-      unsigned rules = 0;
-      for (const ipt_entry* e = iptc_first_rule(c, h.get()); e; e = iptc_next_rule(e, h.get()))
-        rules += !is_hook(comment_of(e));
-      if (rules > 0) return table + " " + chain + " " + std::to_string(rules) + (rules == 1 ? " rule" : " rules");
-    }
-  }
-  return std::string{};
+  auto v4 = admin_rules_of<Ip4Tables>();
+  if (!v4 || !v4->empty()) return v4;
+  return admin_rules_of<Ip6Tables>();
 }
 
 Result<std::vector<std::string>> IptcBackend::preflight(const HookSpec& spec, bool daemon_hooks) {
+  std::vector<std::string> warnings;
+  auto serves6 = ip6_serves();
+  if (!serves6) return make_error("iptables-legacy: " + serves6.error().message);
+  if (!*serves6)
+    warnings.push_back("ip6tables-legacy is not available: " + ip6_.why +
+                       "; IPv6 FTP sessions are not steered to ftpwalld and IPv6 openings are refused (IPv4 only)");
   auto state = hook_state();
   if (!state) return make_error("iptables-legacy: " + state.error().message);
   const auto is_control = [&](std::uint16_t p) {
@@ -1054,16 +1359,21 @@ Result<std::vector<std::string>> IptcBackend::preflight(const HookSpec& spec, bo
                         " rules): both sets of hooks would be present; set hooks = \"admin\" or remove those jumps");
     for (const auto& st : state->steering) {
       if (!st.own && is_control(st.port))
-        return make_error("hooks = \"daemon\", but mangle " + st.chain + " already queues port " + std::to_string(st.port) +
-                          " (NFQUEUE " + std::to_string(st.queue_num) +
+        return make_error("hooks = \"daemon\", but " + std::string(st.family == Family::v6 ? "ip6tables " : "") +
+                          "mangle " + st.chain + " already queues port " + std::to_string(st.port) + " (NFQUEUE " +
+                          std::to_string(st.queue_num) +
                           ") without the \"ftpwall hook\" comment: both sets of hooks would be present");
     }
   } else if (!state->accept_chain) {
     return make_error("hooks = \"admin\", but the filter table has no FTPWALL-ACCEPT chain: load the ruleset "
                       "from `ftpwall rules --helper ftpwalld --hooks admin` first");
+  } else if (state->ip6 && !state->ip6->accept_chain) {
+    // An IPv4-only admin ruleset keeps working; its IPv6 openings would fail one by one.
+    warnings.push_back("hooks = \"admin\", but the ip6tables-legacy filter table has no FTPWALL-ACCEPT chain: IPv6 "
+                       "openings fail until the ip6tables ruleset declares it (`ftpwall rules --helper ftpwalld "
+                       "--hooks admin --family 6`)");
   }
   // A legacy ACCEPT cannot override an nft DROP at the same hook.
-  std::vector<std::string> warnings;
   const std::vector<netlink::Hook> hooks = spec.role == Role::gateway
                                                ? std::vector<netlink::Hook>{netlink::Hook::forward}
                                                : std::vector<netlink::Hook>{netlink::Hook::input, netlink::Hook::output};

@@ -1,5 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-// FirewallBackend over libiptc (iptables-legacy, IPv4). Rules are built by hand in the kernel's
+// FirewallBackend over libiptc: iptables-legacy (libip4tc) for IPv4 and ip6tables-legacy (libip6tc)
+// for IPv6, one code for both (the differences are the traits of iptc_family.hpp). IPv6 gets the
+// same mangle steering and filter FTPWALL-ACCEPT chain with its jumps, and its openings go to
+// ip6tables filter; no nat chains there (NAT66 is not supported: an IPv6 opening with a NAT part is
+// refused). A host without ip6tables-legacy (no IPv6 in the kernel, no ip6_tables) is served
+// IPv4 only: preflight() says so in one warning, install_hooks() leaves IPv6 out, IPv6 openings are
+// refused. net.ipv6.conf.*.disable_ipv6 = 1 does not count: the ip6tables tables work there. Rules are built by hand in the kernel's
 // struct layouts (xt_tcp, xt_time_info, xt_comment_info, xt_connmark_mtinfo1, xt_NFQ_info_v3,
 // nf_nat_range2 for DNAT, nf_nat_ipv4_multi_range_compat for SNAT: the revisions iptables 1.8.9 writes), so no libxtables plugin is loaded at run time; the
 // iptables-legacy-save output of every rule is checked by tests/netns/200-adapter-iptc.
@@ -15,6 +21,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -29,6 +36,22 @@ inline constexpr const char* dnat_chain = "FTPWALL-DNAT";
 inline constexpr const char* snat_chain = "FTPWALL-SNAT";
 inline constexpr const char* hook_comment = "ftpwall hook";
 
+// Whether this host has ip6tables-legacy: available; unavailable (IPv4 only, `why` for the one
+// warning); or an error that is not the kernel's lack of it (EPERM, ...): then the caller fails.
+struct Ip6Support {
+  enum class State : std::uint8_t { available, unavailable, error };
+  State state = State::available;
+  std::string why;
+};
+// The decision from the errno of socket(AF_INET6, SOCK_RAW) (0 = it worked) and of the
+// IP6T_SO_GET_INFO that follows: EAFNOSUPPORT (no IPv6: ipv6.disable=1) and ENOPROTOOPT (no
+// ip6_tables: CONFIG_IP6_NF_IPTABLES[_LEGACY] off) are unavailable; ENOENT (no such table) and
+// 0 available; anything else an error.
+Ip6Support classify_ip6tables_probe(int socket_errno, int getinfo_errno);
+// Asks the kernel (one raw IPv6 socket, one IP6T_SO_GET_INFO for a table name no table has: no
+// table is created).
+Ip6Support probe_ip6tables();
+
 struct IptcOptions {
   std::string lock_path;  // empty: $XTABLES_LOCKFILE, else /run/xtables.lock
   std::chrono::milliseconds lock_timeout{5000};
@@ -36,8 +59,12 @@ struct IptcOptions {
   // Tests only (tests/adapters/iptc_probe --fail-commit TABLE): asked before every commit; true
   // makes that commit fail as a kernel refusal would, so that the rollback of a batch whose filter
   // commit fails after its nat commit can be tried against a real kernel. Empty in the daemon.
+  // Table names as "filter", "nat", "mangle" for IPv4 and "ip6:filter", "ip6:mangle" for IPv6.
   std::function<bool(std::string_view table)> fail_commit;
+  // Tests only: stands for probe_ip6tables() (unit tests of the IPv4-only degradation).
+  std::function<Ip6Support()> probe_ip6;
 };
+
 
 // Opens the xtables lock now (as root) and keeps the descriptor for every later transaction of this
 // process, which flocks and unlocks it instead of opening the file again: a daemon that then
@@ -69,12 +96,19 @@ class IptcBackend final : public FirewallBackend {
   // The iptables-legacy tables that exist in this network namespace (/proc/net/ip_tables_names):
   // looking at them through libiptc would create the ones that do not.
   static std::vector<std::string> existing_tables();
+  // The same for one family (v6: /proc/net/ip6_tables_names).
+  static std::vector<std::string> existing_tables(Family f);
   // Where the admin has rules in iptables-legacy tables ("filter FORWARD policy DROP", "nat
-  // PREROUTING 2 rules"), ftpwalld's own rules and chains not counted; empty when there are none.
+  // PREROUTING 2 rules"; in ip6tables-legacy tables "ip6tables filter INPUT 3 rules"), ftpwalld's
+  // own rules and chains not counted; empty when there are none.
   static Result<std::string> admin_rules();
 
  private:
   Result<void> rollback_nat(const std::set<OpeningId>& touched, const std::vector<SavedRule>& removed);
+  Result<void> rollback_ip6(const std::set<OpeningId>& touched, const std::vector<SavedRule>& removed);
+  // Whether ip6tables-legacy serves IPv6 here (probed once; an error is probed again next time).
+  Result<bool> ip6_serves();
+  bool ip6_touch(const std::set<OpeningId>& ids, bool installs);
 
   IptcOptions options_;
   BackendStats stats_;
@@ -85,6 +119,14 @@ class IptcBackend final : public FirewallBackend {
   // NAT parts may have lost their ACCEPT (a rollback or a sweep failed): the next batch, close or
   // list looks at nat and removes them.
   bool sweep_pending_ = false;
+  Ip6Support ip6_;
+  bool ip6_known_ = false;
+  // The openings in ip6tables filter, so that a batch of IPv4 ids costs no ip6tables snapshot.
+  // Exact after every ip6tables transaction and list_own(); until then, batches look.
+  std::set<OpeningId> ip6_ids_;
+  bool ip6_ids_known_ = false;
+  // The spec of this process's last install_hooks(): hook_state() judges completeness by it.
+  std::optional<HookSpec> installed_;
 };
 
 }  // namespace ftpwall::firewall

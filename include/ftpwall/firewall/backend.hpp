@@ -174,7 +174,17 @@ struct SteeringRule {
   std::uint16_t queues_total = 1;
   bool bypass = false;
   bool own = false;              // commented "ftpwall hook"
+  Family family = Family::v4;    // iptables-legacy: v6 for a rule in ip6tables' mangle
   bool operator==(const SteeringRule&) const = default;
+};
+
+// One family's share of a HookState, where a backend keeps that family in tables of its own
+// (iptables-legacy: IPv6 in the ip6tables tables).
+struct FamilyHookState {
+  bool accept_chain = false;  // FTPWALL-ACCEPT exists in that family's filter table
+  unsigned own_hooks = 0;     // its rules commented "ftpwall hook"
+  unsigned openings = 0;      // its opening rules
+  bool operator==(const FamilyHookState&) const = default;
 };
 
 // What is present in the kernel right now: for start-up checks ("both sets of hooks present") and
@@ -187,7 +197,12 @@ struct HookState {
   unsigned foreign_jumps = 0;  // jumps to FTPWALL-* without that comment (the admin's hooks)
   unsigned foreign_queue = 0;  // NFQUEUE rules in mangle without that comment (the admin's steering)
   unsigned openings = 0;       // opening rules in FTPWALL-ACCEPT
-  std::vector<SteeringRule> steering;  // every NFQUEUE rule in mangle, in table order
+  std::vector<SteeringRule> steering;  // every NFQUEUE rule in mangle, in table order (IPv4, then IPv6)
+  // iptables-legacy where ip6tables-legacy serves IPv6: the ip6tables tables' part alone. The
+  // counts above (own_hooks, foreign_*, openings) are of both families; accept_chain, dnat_chain
+  // and snat_chain of the IPv4 tables. Unset: no separate IPv6 tables (nftables' inet table, or
+  // a host without ip6tables-legacy).
+  std::optional<FamilyHookState> ip6;
   // The backend's own judgement, where a count cannot say it (nftables: its accept_mark rule in
   // each iptables-nft chain at its hooks that exists, which may appear after the install): false =
   // something the last install_hooks() of this process put in place is missing, reinstall. Unset
@@ -210,6 +225,9 @@ struct BackendStats {
 // gateway, 2 on a server), nat jumps (2 with spec.nat). HookState::own_hooks below it means an
 // iptables-restore (or an admin) removed some: the daemon reinstalls them.
 unsigned expected_own_hooks(const HookSpec& spec);
+// The same for the state a backend reports: with HookState::ip6 set, the IPv6 tables' hooks too
+// (steering and filter jumps; no nat there). Compare HookState::own_hooks with this one.
+unsigned expected_own_hooks(const HookSpec& spec, const HookState& state);
 
 // The openings half of a backend: open, close, flush and list its own openings, in batches.
 class OpeningStore {
