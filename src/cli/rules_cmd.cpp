@@ -101,7 +101,7 @@ struct RawOptions {
   std::string role = "server";
   std::string helper = "kernel";
   std::string format = "iptables-save";
-  int family = 4;
+  std::string family = "4";
   std::vector<int> control_ports;
   std::vector<std::string> passive_ports;
   unsigned sessions = 0;
@@ -109,9 +109,9 @@ struct RawOptions {
   std::string active = "yes";
   std::vector<std::string> allow_from;
   std::string interface;
-  std::string public_address;
-  std::string internal_server;
-  std::string inside_network;
+  std::vector<std::string> public_address;
+  std::vector<std::string> internal_server;
+  std::vector<std::string> inside_network;
   bool force = false;
   std::string hooks = "daemon";
   unsigned queue_num = 0;
@@ -124,6 +124,7 @@ struct RawOptions {
   std::string server_output;
   std::string announce_public = "auto";
   std::string output;
+  std::string output_dir;
   std::string merge;
   bool check = false;
 };
@@ -134,8 +135,8 @@ rules::RulesetSpec to_spec(const RawOptions& o) {
   s.helper = pick<Helper>("--helper", o.helper, {{"kernel", Helper::kernel}, {"ftpwalld", Helper::ftpwalld}, {"none", Helper::none}});
   s.format = pick<Format>("--format", o.format,
                           {{"iptables-save", Format::iptables_save}, {"shell", Format::shell}, {"nft", Format::nft}, {"firewalld", Format::firewalld}});
-  if (o.family != 4 && o.family != 6) throw UsageError{"--family: '" + std::to_string(o.family) + "' is not one of 4, 6"};
-  s.family = o.family == 4 ? Family::v4 : Family::v6;
+  s.family = pick<rules::Families>("--family", o.family,
+                                   {{"4", rules::Families::v4}, {"6", rules::Families::v6}, {"both", rules::Families::both}});
   for (int p : o.control_ports) {
     if (p < 1 || p > 65535) throw UsageError{"--control-port " + std::to_string(p) + " is out of range 1-65535"};
     s.control_ports.push_back(static_cast<std::uint16_t>(p));
@@ -154,9 +155,9 @@ rules::RulesetSpec to_spec(const RawOptions& o) {
   s.active = yes_no("--active", o.active);
   for (const auto& a : o.allow_from) s.allow_from.push_back(cidr("--allow-from", a));
   s.interface = o.interface;
-  if (!o.public_address.empty()) s.public_address = address("--public-address", o.public_address);
-  if (!o.internal_server.empty()) s.internal_server = address("--internal-server", o.internal_server);
-  if (!o.inside_network.empty()) s.inside_network = cidr("--inside-network", o.inside_network);
+  for (const auto& a : o.public_address) s.public_addresses.push_back(address("--public-address", a));
+  for (const auto& a : o.internal_server) s.internal_servers.push_back(address("--internal-server", a));
+  for (const auto& c : o.inside_network) s.inside_networks.push_back(cidr("--inside-network", c));
   s.force = o.force;
   s.hooks = pick<Hooks>("--hooks", o.hooks, {{"daemon", Hooks::daemon}, {"admin", Hooks::admin}});
   s.queue_num = o.queue_num;
@@ -189,7 +190,10 @@ void add_rules_options(CLI::App& rules, RawOptions& o) {
       ->type_name("kernel|ftpwalld|none")->group(ruleset);
   rules.add_option("--format", o.format, "iptables-save | shell | nft | firewalld (default: iptables-save)")
       ->type_name("FORMAT")->group(ruleset);
-  rules.add_option("--family", o.family, "IPv4 or IPv6 rules (default: 4)")->type_name("4|6")->group(ruleset);
+  rules.add_option("--family", o.family,
+                   "IPv4, IPv6 or both: the iptables-save and ip6tables-save pair, shell commands of both tools, "
+                   "one nft inet table (default: 4)")
+      ->type_name("4|6|both")->group(ruleset);
   rules.add_option("--control-port", o.control_ports, "FTP control port, repeatable (default: 21)")
       ->allow_extra_args(false)->type_name("PORT")->group(service);
   rules.add_option("--passive-ports", o.passive_ports,
@@ -205,12 +209,15 @@ void add_rules_options(CLI::App& rules, RawOptions& o) {
       ->allow_extra_args(false)->type_name("CIDR")->group(service);
   rules.add_option("--interface", o.interface, "the public-side interface (default: any)")->type_name("IFACE")->group(nat);
   rules.add_option("--public-address", o.public_address,
-                   "the address clients dial: DNAT source on a gateway, announced address behind NAT (default: none)")
-      ->type_name("ADDRESS")->group(nat);
-  rules.add_option("--internal-server", o.internal_server, "gateway: the FTP server behind it (default: none)")
-      ->type_name("ADDRESS")->group(nat);
-  rules.add_option("--inside-network", o.inside_network, "gateway: clients behind it, masqueraded (default: none)")
-      ->type_name("CIDR")->group(nat);
+                   "the address clients dial: DNAT source on a gateway, announced address behind NAT; IPv4 only "
+                   "(NAT66 is out of scope); one per family (default: none)")
+      ->allow_extra_args(false)->type_name("ADDRESS")->group(nat);
+  rules.add_option("--internal-server", o.internal_server,
+                   "gateway: the FTP server behind it; one per family, IPv6 routed (default: none)")
+      ->allow_extra_args(false)->type_name("ADDRESS")->group(nat);
+  rules.add_option("--inside-network", o.inside_network,
+                   "gateway: clients behind it, masqueraded (IPv4) or routed (IPv6); one per family (default: none)")
+      ->allow_extra_args(false)->type_name("CIDR")->group(nat);
   rules.add_flag("--force", o.force, "allow passive ports below 1024 (default: off)")->group(service);
   rules.add_option("--hooks", o.hooks, "who installs ftpwalld's hooks and declares its chains (default: daemon)")
       ->type_name("daemon|admin")->group(daemon);
@@ -239,6 +246,10 @@ void add_rules_options(CLI::App& rules, RawOptions& o) {
                    "(default: auto)")
       ->type_name("auto|yes|no")->group(nat);
   rules.add_option("--output,-o", o.output, "write to FILE instead of stdout (default: stdout)")->type_name("FILE")->group(output);
+  rules.add_option("--output-dir", o.output_dir,
+                   "iptables-save: write DIR/iptables and/or DIR/ip6tables, one file per family, e.g. /etc/sysconfig "
+                   "(default: none)")
+      ->type_name("DIR")->group(output);
   rules.add_option("--merge", o.merge,
                    "update an existing /etc/sysconfig/iptables: replace lines of an earlier run, insert before the stock REJECT "
                    "(default: none)")
@@ -269,6 +280,14 @@ int run_rules(const RawOptions& o, const std::vector<std::string>& args, std::os
   std::string cmd = "ftpwall";
   for (const auto& a : args) cmd += " " + shell_word(a);
   spec.command_line = cmd;
+  const bool two_files = spec.format == Format::iptables_save && spec.family == rules::Families::both;
+  if (!o.output_dir.empty() && spec.format != Format::iptables_save)
+    throw UsageError{"--output-dir writes the iptables-save files (DIR/iptables, DIR/ip6tables): it needs --format iptables-save; "
+                     "use -o FILE for " + std::string(rules::name(spec.format))};
+  if (!o.output_dir.empty() && !o.output.empty()) throw UsageError{"--output and --output-dir exclude each other"};
+  if (two_files && !o.output.empty())
+    throw UsageError{"--family both --format iptables-save writes two files (iptables and ip6tables): use --output-dir DIR "
+                     "(e.g. /etc/sysconfig) instead of --output"};
 
   std::string merge_text;
   if (!o.merge.empty() && !read_file(o.merge, merge_text)) throw UsageError{"--merge: cannot read " + o.merge};
@@ -276,37 +295,60 @@ int run_rules(const RawOptions& o, const std::vector<std::string>& args, std::os
   if (!gen) throw UsageError{gen.error().message};
   for (const auto& w : gen->warnings) err << "ftpwall: warning: " << one_line(w) << "\n";
 
-  std::string text = gen->text;
+  std::vector<rules::OutputFile> files = gen->files;
   std::string server_text = gen->server_config;
   bool print_ruleset = true;
   if (!server_text.empty()) {
     if (o.server_output.empty()) {
-      // Its first line repeats the command already in the header.
+      // Its first line repeats the command already in the header; appended to every file.
       const std::string body = server_text.substr(server_text.find('\n') + 1);
-      text += "#\n# Settings for " + std::string(rules::name(spec.server)) + " that agree with this ruleset:\n" + commented(body);
+      for (auto& f : files)
+        f.text += "#\n# Settings for " + std::string(rules::name(spec.server)) + " that agree with this ruleset:\n" + commented(body);
     } else if (o.server_output == "-") {
       out << server_text;
-      print_ruleset = !o.output.empty();
+      print_ruleset = !o.output.empty() || !o.output_dir.empty();
     } else if (!write_file(o.server_output, server_text)) {
       err << "ftpwall: error: --server-output: cannot write " << o.server_output << "\n";
       return exit_failed;
     }
   }
+  // What stdout shows: the one file, or both after their banners (as generate() joined them).
+  std::string text;
+  if (files.size() == 1) {
+    text = files.front().text;
+  } else {
+    for (const auto& f : files) {
+      const std::string banner = "# ==== /etc/sysconfig/" + f.name;
+      const auto at = gen->text.find(banner);
+      text += gen->text.substr(at, gen->text.find('\n', at) - at + 1) + f.text;
+    }
+  }
 
   if (o.check) {
-    CheckResult c = check_text(spec.format, spec.family, text);
-    if (!c.ran) {
-      err << "ftpwall: note: --check did not check: " << c.message << "\n";
-    } else if (!c.ok) {
-      err << "ftpwall: error: --check: " << one_line(c.message) << "\n";
-      return exit_failed;
-    } else {
-      err << "ftpwall: note: --check: " << c.message << "\n";
+    for (const auto& f : files) {
+      CheckResult c = check_text(spec.format, f.family, f.text);
+      const std::string which = files.size() > 1 ? " (" + f.name + ")" : "";
+      if (!c.ran) {
+        err << "ftpwall: note: --check did not check" << which << ": " << c.message << "\n";
+      } else if (!c.ok) {
+        err << "ftpwall: error: --check" << which << ": " << one_line(c.message) << "\n";
+        return exit_failed;
+      } else {
+        err << "ftpwall: note: --check" << which << ": " << c.message << "\n";
+      }
     }
   }
 
   if (print_ruleset) {
-    if (o.output.empty()) {
+    if (!o.output_dir.empty()) {
+      for (const auto& f : files) {
+        const std::string path = o.output_dir + "/" + (f.name.empty() ? std::string(rules::sysconfig_name(f.family)) : f.name);
+        if (!write_file(path, f.text)) {
+          err << "ftpwall: error: --output-dir: cannot write " << path << "\n";
+          return exit_failed;
+        }
+      }
+    } else if (o.output.empty()) {
       out << text;
     } else if (!write_file(o.output, text)) {
       err << "ftpwall: error: --output: cannot write " << o.output << "\n";

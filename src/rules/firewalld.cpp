@@ -40,6 +40,7 @@ namespace {
 constexpr const char* service_name = "ftpwall-ftp";
 constexpr const char* zone = "public";
 constexpr const char* accept_ipset = "ftpwall-accept";
+constexpr const char* accept_ipset6 = "ftpwall-accept6";
 
 std::string hex_mark(std::uint32_t m) {
   char b[16];
@@ -47,32 +48,48 @@ std::string hex_mark(std::uint32_t m) {
   return b;
 }
 
-// The ipset's entries: each --allow-from network (firewalld refuses /0: two /1 instead).
-std::vector<std::string> accept_entries(const RulesetSpec& s) {
+// The ipset's entries: each --allow-from network of the part's family (firewalld refuses /0: two
+// /1 instead); everyone when --allow-from is not given.
+std::vector<std::string> accept_entries(const Validated& v) {
+  const bool v4 = v.family == Family::v4;
+  const std::vector<std::string> all = v4 ? std::vector<std::string>{"0.0.0.0/1", "128.0.0.0/1"}
+                                          : std::vector<std::string>{"::/1", "8000::/1"};
   std::vector<std::string> nets;
-  for (const auto& a : s.allow_from) {
-    const std::string t = a.to_string();
-    if (t.size() > 2 && t.substr(t.size() - 2) == "/0") {
-      nets.push_back("0.0.0.0/1");
-      nets.push_back("128.0.0.0/1");
-    } else {
-      nets.push_back(t);
-    }
+  for (const auto& a : v.allow_from) {
+    if (a.prefix == 0) nets.insert(nets.end(), all.begin(), all.end());
+    else nets.push_back(a.to_string());
   }
-  if (s.allow_from.empty()) nets = {"0.0.0.0/1", "128.0.0.0/1"};
-  for (auto& n : nets) n += "," + hex_mark(s.accept_mark);
+  if (v.spec.allow_from.empty()) nets = all;
+  for (auto& n : nets) n += "," + hex_mark(v.spec.accept_mark);
   return nets;
 }
 }  // namespace
 
 Result<std::string> emit_firewalld(const Validated& v) {
-  const RulesetSpec& s = v.spec;
+  Plan p;
+  p.spec = v.spec;
+  p.spec.family = v.family == Family::v4 ? Families::v4 : Families::v6;
+  p.parts = {v};
+  return emit_firewalld(p);
+}
+
+Result<std::string> emit_firewalld(const Plan& plan) {
+  const RulesetSpec& s = plan.spec;
   if (s.role != Role::server) return make_error("--format firewalld supports only --role server in this release");
   const bool daemon = s.helper == Helper::ftpwalld;
-  const Ruleset rs = build_ruleset(v);
+  const Validated& v = plan.parts.front();
+  const Ruleset rs = build_ruleset(plan);
+  // ftpwalld: one ipset per family whose part admits clients.
+  std::vector<const Validated*> sets;
+  if (daemon)
+    for (const auto& p : plan.parts)
+      if (!p.no_clients) sets.push_back(&p);
+  auto set_name = [](const Validated& p) { return std::string(p.family == Family::v4 ? accept_ipset : accept_ipset6); };
   std::string out = "#!/bin/sh\n" + header_comment(rs);
+  std::string set_names;
+  for (const auto* p : sets) set_names += (set_names.empty() ? "" : " and ") + ("\"" + set_name(*p) + "\"");
   out += "# Installs firewalld service \"" + std::string(service_name) + "\"" +
-         (daemon ? " and ipset \"" + std::string(accept_ipset) + "\"" : std::string()) + " and enables " +
+         (daemon ? std::string(sets.size() > 1 ? " and ipsets " : " and ipset ") + set_names : std::string()) + " and enables " +
          (daemon ? "them" : "it") + " in zone " + zone + ".\n";
   out += "set -e\n";
   out += "cat > /etc/firewalld/services/" + std::string(service_name) + ".xml <<'EOF'\n";
@@ -82,7 +99,11 @@ Result<std::string> emit_firewalld(const Validated& v) {
   for (auto p : v.control_ports) ports += (ports.empty() ? "" : ",") + std::to_string(p);
   std::string what = "FTP on control port(s) " + ports;
   if (s.helper == Helper::kernel) what += " with the kernel ftp helper (nf_conntrack_ftp) opening the data connections";
-  else if (daemon) what += "; ftpwalld opens the data connections (ipset " + std::string(accept_ipset) + ")";
+  else if (daemon) {
+    std::string names;
+    for (const auto* p : sets) names += (names.empty() ? "" : ", ") + set_name(*p);
+    what += "; ftpwalld opens the data connections (ipset" + std::string(sets.size() > 1 ? "s " : " ") + names + ")";
+  }
   else {
     std::string pr;
     for (const auto& r : v.passive) pr += (pr.empty() ? "" : ",") + r.to_string();
@@ -94,18 +115,21 @@ Result<std::string> emit_firewalld(const Validated& v) {
     for (const auto& r : v.passive) out += "  <port protocol=\"tcp\" port=\"" + r.to_string() + "\"/>\n";
   if (s.helper == Helper::kernel) out += "  <module name=\"nf_conntrack_ftp\"/>\n";
   out += "</service>\nEOF\n";
-  if (daemon) {
-    out += "cat > /etc/firewalld/ipsets/" + std::string(accept_ipset) + ".xml <<'EOF'\n";
+  for (const auto* p : sets) {
+    out += "cat > /etc/firewalld/ipsets/" + set_name(*p) + ".xml <<'EOF'\n";
     out += "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<ipset type=\"hash:ip,mark\">\n";
-    out += "  <short>ftpwalld openings</short>\n";
+    out += "  <short>ftpwalld openings" + std::string(p->family == Family::v6 ? " (IPv6)" : "") + "</short>\n";
     out += "  <description>Data connections ftpwalld admitted: packet mark " + hex_mark(s.accept_mark) +
            " (queue.accept_mark). Generated by ftpwall rules.</description>\n";
-    for (const auto& e : accept_entries(s)) out += "  <entry>" + e + "</entry>\n";
+    if (p->family == Family::v6) out += "  <option name=\"family\" value=\"inet6\"/>\n";
+    for (const auto& e : accept_entries(*p)) out += "  <entry>" + e + "</entry>\n";
     out += "</ipset>\nEOF\n";
   }
+  (void)v;
 
-  // --allow-from: rich rules instead of the plain service, which would admit everyone.
-  const std::string fam = s.family == Family::v4 ? "ipv4" : "ipv6";
+  // A firewalld service has no family: enabled as is it serves IPv4 and IPv6 (whatever
+  // --family says, as firewalld's own ftp service). --allow-from: rich rules instead, each in its
+  // network's family, since the plain service would admit everyone.
   auto zone_cmds = [&](const std::string& tool, const std::string& perm) {
     std::string c;
     if (!s.interface.empty()) c += tool + perm + " --zone=" + zone + " --change-interface=" + s.interface + "\n";
@@ -113,11 +137,12 @@ Result<std::string> emit_firewalld(const Validated& v) {
       c += tool + perm + " --zone=" + zone + " --add-service=" + service_name + "\n";
     } else {
       for (const auto& a : s.allow_from)
-        c += tool + perm + " --zone=" + zone + " --add-rich-rule='rule family=\"" + fam + "\" source address=\"" + a.to_string() +
-             "\" service name=\"" + service_name + "\" accept'\n";
+        c += tool + perm + " --zone=" + zone + " --add-rich-rule='rule family=\"" + (a.addr.family == Family::v4 ? "ipv4" : "ipv6") +
+             "\" source address=\"" + a.to_string() + "\" service name=\"" + service_name + "\" accept'\n";
     }
-    if (daemon)
-      c += tool + perm + " --zone=" + zone + " --add-rich-rule='rule family=\"ipv4\" source ipset=\"" + accept_ipset + "\" accept'\n";
+    for (const auto* p : sets)
+      c += tool + perm + " --zone=" + zone + " --add-rich-rule='rule family=\"" + (p->family == Family::v4 ? "ipv4" : "ipv6") +
+           "\" source ipset=\"" + set_name(*p) + "\" accept'\n";
     return c;
   };
   out += "if firewall-cmd --state >/dev/null 2>&1; then\n";

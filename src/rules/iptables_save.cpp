@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // --format iptables-save: the layout of CentOS /etc/sysconfig/iptables (ip6tables for --family 6),
-// loadable with iptables-restore and by the iptables service:
+// loadable with iptables-restore and by the iptables service (--family both: one file per family,
+// each with the rules that serve it):
 //   *raw / *mangle / *nat / *filter   one block per table, in this order
 //   :INPUT ACCEPT [0:0]               builtin chains with policy and zeroed counters; user chains "-"
 //   -A INPUT ... -m comment --comment "ftpwall: <tag>" -j ACCEPT
@@ -8,7 +9,9 @@
 // Rules are printed in iptables-save's own canonical order (-s -d -i -o -p, matches, -j) so a
 // restore + save round trip gives back the same lines, and --merge finds them again.
 #include <cstdio>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "ftpwall/rules/ruleset.hpp"
 
@@ -22,7 +25,8 @@ std::string quote_comment(const std::string& c) { return "\"" + c + "\""; }
 
 }  // namespace
 
-std::string iptables_rule_body(const Rule& r, Family f) {
+namespace {
+std::string rule_body(const Rule& r, Family f, std::optional<std::uint8_t> icmp_type) {
   const Match& m = r.match;
   std::string s;
   auto add = [&](const std::string& part) {
@@ -35,6 +39,11 @@ std::string iptables_rule_body(const Rule& r, Family f) {
   if (!m.out_iface.empty()) add("-o " + m.out_iface);
   if (m.proto == Proto::tcp) add("-p tcp");
   if (m.proto == Proto::icmp) add(f == Family::v4 ? "-p icmp" : "-p ipv6-icmp");
+  if (m.proto == Proto::icmpv6) {
+    add("-p ipv6-icmp");
+    if (icmp_type) add("-m icmp6 --icmpv6-type " + std::to_string(*icmp_type));
+  }
+  if (m.hop_limit) add("-m hl --hl-eq " + std::to_string(m.hop_limit));
   if (m.ct != ct_none) {
     std::string st;
     auto one = [&](std::uint8_t bit, const char* word) {
@@ -80,8 +89,21 @@ std::string iptables_rule_body(const Rule& r, Family f) {
   }
   return s;
 }
+}  // namespace
 
-std::string emit_iptables_save(const Ruleset& rs) {
+std::string iptables_rule_body(const Rule& r, Family f) {
+  return rule_body(r, f, r.match.icmp_types.empty() ? std::nullopt : std::optional<std::uint8_t>(r.match.icmp_types.front()));
+}
+
+std::vector<std::string> iptables_rule_bodies(const Rule& r, Family f) {
+  if (r.match.proto != Proto::icmpv6 || r.match.icmp_types.size() < 2) return {iptables_rule_body(r, f)};
+  std::vector<std::string> out;
+  for (auto t : r.match.icmp_types) out.push_back(rule_body(r, f, t));
+  return out;
+}
+
+std::string emit_iptables_save(const Ruleset& whole, Family f) {
+  const Ruleset rs = whole.only(f);
   std::string out = header_comment(rs);
   for (Table t : {Table::raw, Table::mangle, Table::nat, Table::filter}) {
     if (!rs.has_table(t)) continue;
@@ -89,10 +111,13 @@ std::string emit_iptables_save(const Ruleset& rs) {
     for (const auto& c : rs.chains)
       if (c.table == t) out += ":" + c.name + (c.builtin ? " ACCEPT" : " -") + " [0:0]\n";
     for (const auto& r : rs.rules)
-      if (r.table == t) out += "-A " + r.chain + " " + iptables_rule_body(r, rs.family) + "\n";
+      if (r.table == t)
+        for (const auto& b : iptables_rule_bodies(r, f)) out += "-A " + r.chain + " " + b + "\n";
     out += "COMMIT\n";
   }
   return out;
 }
+
+std::string emit_iptables_save(const Ruleset& rs) { return emit_iptables_save(rs, rs.first_family()); }
 
 }  // namespace ftpwall::rules

@@ -55,7 +55,9 @@ std::string decl_line(const ChainDecl& c) { return ":" + c.name + (c.builtin ? "
 
 }  // namespace
 
-Result<MergeResult> merge_iptables_save(std::string_view existing, const Ruleset& rs) {
+Result<MergeResult> merge_iptables_save(std::string_view existing, const Ruleset& whole) {
+  const Family fam = whole.first_family();
+  const Ruleset rs = whole.only(fam);
   MergeResult res;
   // 1. Split and drop an earlier run's lines.
   std::vector<std::string> lines;
@@ -112,7 +114,8 @@ Result<MergeResult> merge_iptables_save(std::string_view existing, const Ruleset
       // A whole new table, before the first existing table that comes later in iptables order.
       std::vector<std::string> block{"*" + std::string(name(t))};
       for (const auto& c : decls) block.push_back(decl_line(c));
-      for (const Rule* r : rules) block.push_back("-A " + r->chain + " " + iptables_rule_body(*r, rs.family));
+      for (const Rule* r : rules)
+        for (const auto& b : iptables_rule_bodies(*r, fam)) block.push_back("-A " + r->chain + " " + b);
       block.push_back("COMMIT");
       std::size_t at = lines.size();
       for (const auto& b : blocks)
@@ -135,8 +138,9 @@ Result<MergeResult> merge_iptables_save(std::string_view existing, const Ruleset
     lines.insert(lines.begin() + static_cast<std::ptrdiff_t>(last_decl + 1), new_decls.begin(), new_decls.end());
     blk->commit += new_decls.size();
 
-    for (const Rule* r : rules) {
-      const std::string text = "-A " + r->chain + " " + iptables_rule_body(*r, rs.family);
+    for (const Rule* r : rules)
+    for (const auto& body : iptables_rule_bodies(*r, fam)) {
+      const std::string text = "-A " + r->chain + " " + body;
       std::size_t at = blk->commit;  // default: end of the table
       for (std::size_t i = blk->begin + 1; i < blk->commit; ++i) {
         if (r->action == Action::nfqueue && starts_with(lines[i], "-A " + r->chain + " ")) {

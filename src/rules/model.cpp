@@ -46,6 +46,27 @@ std::string_view name(AnnouncePublic a) {
   }
   return "?";
 }
+std::string_view name(Families f) {
+  switch (f) {
+    case Families::v4: return "4";
+    case Families::v6: return "6";
+    case Families::both: return "both";
+  }
+  return "?";
+}
+bool includes(Families set, Family f) {
+  return set == Families::both || (set == Families::v4) == (f == Family::v4);
+}
+std::vector<Family> members(Families set) {
+  switch (set) {
+    case Families::v4: return {Family::v4};
+    case Families::v6: return {Family::v6};
+    case Families::both: break;
+  }
+  return {Family::v4, Family::v6};
+}
+std::string_view sysconfig_name(Family f) { return f == Family::v4 ? "iptables" : "ip6tables"; }
+
 std::string_view name(Table t) {
   switch (t) {
     case Table::raw: return "raw";
@@ -96,30 +117,124 @@ Result<PortRange> parse_port_range(std::string_view text) {
 }
 
 bool Validated::server_nat() const {
-  return spec.role == Role::gateway && spec.internal_server && spec.public_address &&
-         *spec.internal_server != *spec.public_address;
+  return spec.role == Role::gateway && internal_server && public_address && *internal_server != *public_address;
 }
 bool Validated::routed_server() const {
-  return spec.role == Role::gateway && spec.internal_server && !server_nat();
+  return spec.role == Role::gateway && internal_server && !server_nat();
 }
-bool Validated::client_nat() const { return spec.role == Role::gateway && spec.inside_network.has_value(); }
+// NAT66 is out of scope: an IPv6 --inside-network is routed, an IPv4 one masqueraded (or SNATed).
+bool Validated::client_nat() const {
+  return spec.role == Role::gateway && inside_network.has_value() && family == Family::v4;
+}
+bool Validated::routed_clients() const {
+  return spec.role == Role::gateway && inside_network.has_value() && family == Family::v6;
+}
 
 bool Validated::server_announces_public() const {
   switch (spec.announce_public) {
-    case AnnouncePublic::yes: return true;
+    case AnnouncePublic::yes: return public_address.has_value();
     case AnnouncePublic::no: return false;
     case AnnouncePublic::automatic: break;
   }
   // Behind a NAT nobody rewrites: a server host with a public address that is not its own (1:1 NAT
   // in front of it), or a gateway DNAT with no helper. nf_nat_ftp (kernel) and ftpwalld rewrite.
-  if (spec.role == Role::server) return spec.public_address.has_value();
+  if (spec.role == Role::server) return public_address.has_value();
   return server_nat() && spec.helper == Helper::none;
 }
 
-Result<Validated> validate(RulesetSpec spec) {
+const Validated* Plan::part(Family f) const {
+  for (const auto& p : parts)
+    if (p.family == f) return &p;
+  return nullptr;
+}
+
+namespace {
+
+std::string fam_opt(Family f) { return f == Family::v4 ? "4" : "6"; }
+
+// The checks of one family's part: its addresses against the role, NAT (IPv4 only), the warnings
+// that depend on them. `both`: the spec serves both families (the messages name the family).
+Result<void> check_part(Validated& v, bool both) {
+  const RulesetSpec& spec = v.spec;
+  const Family fam = v.family;
+  const std::string fw = family_word(fam);
+  if (spec.role == Role::gateway) {
+    if (!v.internal_server && !v.inside_network) {
+      if (both)
+        return make_error("--family both --role gateway: no " + fw + " --internal-server or --inside-network given; each family "
+                          "needs its own (use --family " + fam_opt(fam == Family::v4 ? Family::v6 : Family::v4) +
+                          " for one family only)");
+      return make_error("--role gateway needs --internal-server A (a server behind it) or --inside-network CIDR (clients behind it)");
+    }
+    if (v.public_address && v.inside_network && v.inside_network->contains(*v.public_address))
+      return make_error("--public-address " + v.public_address->to_string() + " lies inside --inside-network " +
+                        v.inside_network->to_string());
+  }
+  if (fam == Family::v6) {
+    // NAT66/NPTv6 is out of scope: IPv6 behind a gateway is routed.
+    if (spec.role == Role::server && v.public_address)
+      return make_error("--public-address " + v.public_address->to_string() +
+                        ": a server's public address is what its 227 replies announce, and 227 carries only IPv4 "
+                        "(IPv6 sessions use EPSV, which names no address); give an IPv4 address or none");
+    if (spec.role == Role::gateway && v.public_address && v.internal_server && *v.public_address != *v.internal_server)
+      return make_error("--public-address " + v.public_address->to_string() + " with --internal-server " +
+                        v.internal_server->to_string() + " is NAT66, which ftpwall does not do (IPv6 is routed): "
+                        "drop the IPv6 --public-address");
+    if (spec.role == Role::gateway && v.public_address && !v.internal_server)
+      return make_error("--public-address " + v.public_address->to_string() + " with --inside-network " +
+                        v.inside_network->to_string() + " is NAT66 (SNAT), which ftpwall does not do (IPv6 is routed): "
+                        "drop the IPv6 --public-address");
+    if (v.routed_clients() && spec.helper == Helper::none && spec.active)
+      return make_error("--helper none --active yes with --inside-network " + v.inside_network->to_string() +
+                        ": active mode of the clients behind a gateway needs a helper (without one every unprivileged "
+                        "port of theirs would be open from outside); use --helper kernel or --active no");
+    if (v.routed_clients())
+      v.warnings.push_back("--inside-network " + v.inside_network->to_string() +
+                           ": IPv6 clients are routed, not masqueraded (NAT66 is out of scope)");
+  } else if (spec.role == Role::gateway) {
+    if (v.inside_network && spec.interface.empty() && !v.public_address)
+      return make_error("--inside-network needs --interface IF (for MASQUERADE) or --public-address A (for SNAT)");
+    if (v.internal_server && !v.public_address && is_private(*v.internal_server))
+      return make_error("--internal-server " + v.internal_server->to_string() +
+                        " is a private address: give --public-address A for the gateway to DNAT to it");
+    if (v.internal_server && v.inside_network && v.inside_network->contains(*v.internal_server) && !v.public_address)
+      return make_error("--internal-server " + v.internal_server->to_string() +
+                        " lies inside the masqueraded --inside-network: give its --public-address to DNAT to it");
+    // Behind client NAT the client's PORT/EPRT names its private address. Only a helper that
+    // rewrites it (nf_nat_ftp, ftpwalld) makes the server's data connection reach it.
+    if (v.client_nat() && spec.helper == Helper::none && spec.active)
+      return make_error("--helper none --active yes with --inside-network: active mode behind client NAT needs a helper "
+                        "(the client's PORT/EPRT names its private address, which only nf_nat_ftp or ftpwalld rewrites); "
+                        "use --helper kernel or --active no");
+  }
+  if (spec.role == Role::gateway && !v.internal_server && !v.allow_from.empty())
+    return make_error("--allow-from restricts the outside clients of --internal-server; with --inside-network alone the clients are the inside network");
+
+  const bool rewriting_helper = spec.helper == Helper::ftpwalld || (spec.helper == Helper::kernel && v.server_nat());
+  if (spec.server != ServerSoftware::none && v.server_announces_public() && rewriting_helper)
+    v.warnings.push_back(std::string("both the ") + std::string(name(spec.server)) + " snippet and " +
+                         (spec.helper == Helper::kernel ? "nf_nat_ftp" : "ftpwalld") +
+                         " would put the public address into 227 replies; drop --announce-public yes");
+  // nf_conntrack_ftp records no expectation for a 227/229 whose address is not the connection's own
+  // (the "NOT RECORDING" check, unless loaded with loose=1), so passive breaks.
+  if (spec.helper == Helper::kernel && v.server_announces_public() && (spec.role == Role::server || v.server_nat()))
+    v.warnings.push_back("the server announces " + v.public_address->to_string() +
+                         ", not its own address: nf_conntrack_ftp ignores such 227 replies (unless loaded with loose=1), "
+                         "so passive transfers need --helper none");
+  if (v.no_clients)
+    v.warnings.push_back("--allow-from names no " + fw + " network: no " + fw + " client may connect (the " + fw +
+                         " part opens no FTP port); add an " + fw + " --allow-from or use --family " +
+                         fam_opt(fam == Family::v4 ? Family::v6 : Family::v4));
+  return {};
+}
+
+}  // namespace
+
+Result<Plan> plan(RulesetSpec spec) {
   Validated v;
-  v.spec = spec;  // the profile predicates (server_nat(), client_nat(), ...) read it below
-  const Family fam = spec.family;
+  v.spec = spec;
+  const Families fams = spec.family;
+  const bool both = fams == Families::both;
 
   // ---- control ports ----
   v.control_ports = spec.control_ports.empty() ? std::vector<std::uint16_t>{21} : spec.control_ports;
@@ -161,27 +276,43 @@ Result<Validated> validate(RulesetSpec spec) {
       return make_error("--passive-ports " + r.to_string() + " reaches below 1024 (privileged ports); add --force if you mean it");
   }
   // Behind a masquerading gateway the passive ports are the outside servers' choice: no range here.
-  if (spec.helper == Helper::none && v.passive.empty() && (spec.role == Role::server || spec.internal_server))
+  if (spec.helper == Helper::none && v.passive.empty() && (spec.role == Role::server || !spec.internal_servers.empty()))
     return make_error("--helper none opens the passive range statically: give --passive-ports LOW-HIGH or auto");
   if (spec.server != ServerSoftware::none && v.passive.size() != 1)
     return make_error(std::string("--server ") + std::string(name(spec.server)) +
                       " takes exactly one passive range: give --passive-ports LOW-HIGH or auto");
 
   // ---- addresses and their family ----
+  // Single family: an address of the other family is an error. Both: each goes to its family's
+  // part, at most one public address, internal server and inside network per family.
   auto check_family = [&](const Address& a, std::string_view opt) -> Result<void> {
-    if (a.family != fam)
+    if (!includes(fams, a.family))
       return make_error(std::string(opt) + " " + a.to_string() + " is " + family_word(a.family) + " but --family is " +
-                        (fam == Family::v4 ? "4" : "6"));
+                        std::string(name(fams)));
     return {};
   };
-  if (spec.public_address)
-    if (auto r = check_family(*spec.public_address, "--public-address"); !r) return r.error();
-  if (spec.internal_server)
-    if (auto r = check_family(*spec.internal_server, "--internal-server"); !r) return r.error();
-  if (spec.inside_network)
-    if (auto r = check_family(spec.inside_network->addr, "--inside-network"); !r) return r.error();
+  for (const auto& a : spec.public_addresses)
+    if (auto r = check_family(a, "--public-address"); !r) return r.error();
+  for (const auto& a : spec.internal_servers)
+    if (auto r = check_family(a, "--internal-server"); !r) return r.error();
+  for (const auto& c : spec.inside_networks)
+    if (auto r = check_family(c.addr, "--inside-network"); !r) return r.error();
   for (const auto& c : spec.allow_from)
     if (auto r = check_family(c.addr, "--allow-from"); !r) return r.error();
+  auto one_per_family = [&](const auto& list, std::string_view opt, auto addr_of) -> Result<void> {
+    for (std::size_t i = 0; i < list.size(); ++i)
+      for (std::size_t j = i + 1; j < list.size(); ++j)
+        if (addr_of(list[i]).family == addr_of(list[j]).family)
+          return make_error(std::string(opt) + " given twice for " + family_word(addr_of(list[i]).family) + " (" +
+                            list[i].to_string() + " and " + list[j].to_string() + "): one per family" +
+                            (both ? "" : " (two with --family both, one IPv4 and one IPv6)"));
+    return {};
+  };
+  auto self = [](const Address& a) -> const Address& { return a; };
+  auto net_addr = [](const Cidr& c) -> const Address& { return c.addr; };
+  if (auto r = one_per_family(spec.public_addresses, "--public-address", self); !r) return r.error();
+  if (auto r = one_per_family(spec.internal_servers, "--internal-server", self); !r) return r.error();
+  if (auto r = one_per_family(spec.inside_networks, "--inside-network", net_addr); !r) return r.error();
 
   if (!spec.interface.empty()) {
     // IFNAMSIZ is 16 with the NUL; the name goes into rule text, so only the characters Linux
@@ -192,45 +323,22 @@ Result<Validated> validate(RulesetSpec spec) {
     if (!ok) return make_error("--interface '" + spec.interface + "' is not an interface name (at most 15 of A-Z a-z 0-9 - _ . @ +)");
   }
 
-  // ---- role profiles ----
+  // ---- role profiles (spec-wide) ----
   if (spec.role == Role::server) {
-    if (spec.internal_server) return make_error("--internal-server needs --role gateway");
-    if (spec.inside_network) return make_error("--inside-network needs --role gateway");
-  } else {
-    if (!spec.internal_server && !spec.inside_network)
-      return make_error("--role gateway needs --internal-server A (a server behind it) or --inside-network CIDR (clients behind it)");
-    if (spec.public_address && spec.inside_network && spec.inside_network->contains(*spec.public_address))
-      return make_error("--public-address " + spec.public_address->to_string() + " lies inside --inside-network " +
-                        spec.inside_network->to_string());
-    if (spec.inside_network && spec.interface.empty() && !spec.public_address)
-      return make_error("--inside-network needs --interface IF (for MASQUERADE) or --public-address A (for SNAT)");
-    if (!spec.internal_server && !spec.allow_from.empty())
-      return make_error("--allow-from restricts the outside clients of --internal-server; with --inside-network alone the clients are the inside network");
-    if (spec.internal_server && !spec.public_address && is_private(*spec.internal_server))
-      return make_error("--internal-server " + spec.internal_server->to_string() +
-                        " is a private address: give --public-address A for the gateway to DNAT to it");
-    if (spec.internal_server && spec.inside_network && spec.inside_network->contains(*spec.internal_server) &&
-        !spec.public_address)
-      return make_error("--internal-server " + spec.internal_server->to_string() +
-                        " lies inside the masqueraded --inside-network: give its --public-address to DNAT to it");
+    if (!spec.internal_servers.empty()) return make_error("--internal-server needs --role gateway");
+    if (!spec.inside_networks.empty()) return make_error("--inside-network needs --role gateway");
+  } else if (spec.internal_servers.empty() && spec.inside_networks.empty()) {
+    return make_error("--role gateway needs --internal-server A (a server behind it) or --inside-network CIDR (clients behind it)");
   }
-  // Behind client NAT the client's PORT/EPRT names its private address. Only a helper that rewrites
-  // it (nf_nat_ftp, ftpwalld) makes the server's data connection reach it; static rules cannot.
-  if (v.client_nat() && spec.helper == Helper::none && spec.active)
-    return make_error("--helper none --active yes with --inside-network: active mode behind client NAT needs a helper "
-                      "(the client's PORT/EPRT names its private address, which only nf_nat_ftp or ftpwalld rewrites); "
-                      "use --helper kernel or --active no");
-  if (spec.announce_public == AnnouncePublic::yes && !spec.public_address)
-    return make_error("--announce-public yes needs --public-address A");
-  if (spec.role == Role::gateway && spec.server != ServerSoftware::none && !spec.internal_server)
+  if (spec.announce_public == AnnouncePublic::yes &&
+      std::none_of(spec.public_addresses.begin(), spec.public_addresses.end(), [](const Address& a) { return a.family == Family::v4; }))
+    return make_error(spec.public_addresses.empty() ? "--announce-public yes needs --public-address A"
+                                                    : "--announce-public yes needs an IPv4 --public-address (227 carries only IPv4)");
+  if (spec.role == Role::gateway && spec.server != ServerSoftware::none && spec.internal_servers.empty())
     return make_error("--server on a gateway describes the server behind it: give --internal-server A");
 
   // ---- formats and helpers ----
   if (spec.helper == Helper::ftpwalld) {
-    if (spec.format != Format::iptables_save && spec.format != Format::shell && spec.format != Format::firewalld &&
-        spec.format != Format::nft)
-      return make_error(std::string("--helper ftpwalld: this release emits the ftpwalld layout only as iptables-save, shell or firewalld, not ") +
-                        std::string(name(spec.format)));
     // firewalld: ftpwalld keeps its own table inet ftpwall (backend nftables); firewalld's zone
     // accepts the data connections by queue.accept_mark (src/rules/firewalld.cpp).
     if (spec.format == Format::firewalld && spec.hooks == Hooks::admin)
@@ -238,7 +346,6 @@ Result<Validated> validate(RulesetSpec spec) {
                         "table inet ftpwall: use --hooks daemon");
     if (spec.format == Format::firewalld && spec.accept_mark == 0)
       return make_error("--accept-mark 0: ftpwalld would mark no data connection, and firewalld can accept them only by their mark");
-    if (fam != Family::v4) return make_error("--helper ftpwalld supports only --family 4 in this release");
     // nft: the admin's own table with the openings line; ftpwalld keeps its table inet ftpwall and
     // its hooks to itself (backend nftables), so nothing of --hooks admin has an nft form.
     if (spec.format == Format::nft && spec.hooks == Hooks::admin)
@@ -255,8 +362,11 @@ Result<Validated> validate(RulesetSpec spec) {
     return make_error("--format firewalld supports only --role server in this release (use iptables-save, shell or nft for a gateway)");
   if (spec.merging && spec.format != Format::iptables_save)
     return make_error("--merge works on /etc/sysconfig/iptables files: it needs --format iptables-save");
+  if (spec.merging && both)
+    return make_error("--merge edits one file: run it with --family 4 on /etc/sysconfig/iptables and with --family 6 on "
+                      "/etc/sysconfig/ip6tables");
 
-  // ---- warnings ----
+  // ---- warnings of the whole spec ----
   for (const auto& r : v.passive)
     if (r.overlaps(ephemeral_range))
       v.warnings.push_back("--passive-ports " + r.to_string() +
@@ -271,20 +381,38 @@ Result<Validated> validate(RulesetSpec spec) {
       v.warnings.push_back("--passive-ports has " + std::to_string(have) + " ports, below the sizing rule's " +
                            std::to_string(need) + (spec.sessions ? " (" + why + ")" : " (the 100-port minimum; use --sessions N to size it)"));
   }
-  const bool rewriting_helper = spec.helper == Helper::ftpwalld || (spec.helper == Helper::kernel && v.server_nat());
-  if (spec.server != ServerSoftware::none && v.server_announces_public() && rewriting_helper)
-    v.warnings.push_back(std::string("both the ") + std::string(name(spec.server)) + " snippet and " +
-                         (spec.helper == Helper::kernel ? "nf_nat_ftp" : "ftpwalld") +
-                         " would put the public address into 227 replies; drop --announce-public yes");
-  // nf_conntrack_ftp records no expectation for a 227/229 whose address is not the connection's own
-  // (the "NOT RECORDING" check, unless loaded with loose=1), so passive breaks.
-  if (spec.helper == Helper::kernel && v.server_announces_public() &&
-      (spec.role == Role::server || v.server_nat()))
-    v.warnings.push_back("the server announces " + spec.public_address->to_string() +
-                         ", not its own address: nf_conntrack_ftp ignores such 227 replies (unless loaded with loose=1), "
-                         "so passive transfers need --helper none");
 
-  return v;
+  // ---- the parts ----
+  Plan out;
+  out.spec = spec;
+  out.warnings = v.warnings;
+  for (Family f : members(fams)) {
+    Validated p = v;
+    p.warnings.clear();
+    p.family = f;
+    for (const auto& a : spec.public_addresses)
+      if (a.family == f) p.public_address = a;
+    for (const auto& a : spec.internal_servers)
+      if (a.family == f) p.internal_server = a;
+    for (const auto& c : spec.inside_networks)
+      if (c.addr.family == f) p.inside_network = c;
+    for (const auto& c : spec.allow_from)
+      if (c.addr.family == f) p.allow_from.push_back(c);
+    p.no_clients = !spec.allow_from.empty() && p.allow_from.empty();
+    if (auto r = check_part(p, both); !r) return r.error();
+    for (const auto& w : p.warnings)
+      if (std::find(out.warnings.begin(), out.warnings.end(), w) == out.warnings.end()) out.warnings.push_back(w);
+    out.parts.push_back(std::move(p));
+  }
+  for (auto& p : out.parts) p.warnings = out.warnings;
+  return out;
+}
+
+Result<Validated> validate(RulesetSpec spec) {
+  if (spec.family == Families::both) return make_error("validate() takes one family: use plan() for --family both");
+  auto p = plan(std::move(spec));
+  if (!p) return p.error();
+  return std::move(p->parts.front());
 }
 
 }  // namespace ftpwall::rules

@@ -23,7 +23,12 @@
 //
 // Rules tagged "ftpwall: ftp ..." carry `meta nfproto ipv4|ipv6` when no address pins the family,
 // so --family 4 opens nothing for IPv6; the base rules (established, icmp, loopback, ssh, final
-// reject) apply to both families, as the table is the host's whole filter.
+// reject) apply to both families, as the table is the host's whole filter. --family both: one
+// table for both, the FTP rules without an address unpinned (one rule serves both), the ones
+// with an address in its family (ip/ip6 saddr), IPv4 ICMP `meta l4proto icmp` and ICMPv6 the
+// RFC 4890 list (`icmpv6 type { ... }`, neighbour discovery with `ip6 hoplimit 255`). The ct
+// helper object of an inet table serves both families (the kernel takes the ftp helper for
+// IPv4 and IPv6); NAT rules are IPv4 only (NAT66 is out of scope).
 #include <string>
 
 #include "ftpwall/rules/ruleset.hpp"
@@ -66,17 +71,45 @@ std::string hex(std::uint32_t v) {
   return s;
 }
 
-std::string nft_rule(const Rule& r, Family f) {
+std::string icmpv6_name(std::uint8_t t) {
+  switch (t) {
+    case 1: return "destination-unreachable";
+    case 2: return "packet-too-big";
+    case 3: return "time-exceeded";
+    case 4: return "parameter-problem";
+    case 128: return "echo-request";
+    case 129: return "echo-reply";
+    case 130: return "mld-listener-query";
+    case 131: return "mld-listener-report";
+    case 132: return "mld-listener-done";
+    case 133: return "nd-router-solicit";
+    case 134: return "nd-router-advert";
+    case 135: return "nd-neighbor-solicit";
+    case 136: return "nd-neighbor-advert";
+    case 143: return "mld2-listener-report";
+  }
+  return std::to_string(t);
+}
+
+std::string nft_rule(const Rule& r, Families set) {
   const Match& m = r.match;
   // The documented line, byte for byte: ftpwalld's preflight finds it by its comment.
   if (m.mark != 0) return "meta mark & " + hex(m.mark) + " == " + hex(m.mark) + " accept comment \"ftpwall openings\"";
+  // The rule's family: its addresses', else the one it was built for, else the table's first.
+  Family f = set == Families::v6 ? Family::v6 : Family::v4;
+  if (r.family) f = *r.family;
+  if (m.src) f = m.src->addr.family;
+  if (m.dst) f = m.dst->addr.family;
+  if (r.address) f = r.address->family;
   const std::string ipw = f == Family::v4 ? "ip" : "ip6";
   std::string s;
   auto add = [&](const std::string& part) {
     if (!s.empty()) s += ' ';
     s += part;
   };
-  if (r.purpose == Purpose::ftp && !m.src && !m.dst) add(f == Family::v4 ? "meta nfproto ipv4" : "meta nfproto ipv6");
+  // An FTP rule built for one family says so; a rule for both (--family both) does not.
+  if (r.purpose == Purpose::ftp && !m.src && !m.dst && r.family)
+    add(*r.family == Family::v4 ? "meta nfproto ipv4" : "meta nfproto ipv6");
   if (!m.in_iface.empty()) add(std::string("iifname ") + (m.not_in_iface ? "!= " : "") + "\"" + m.in_iface + "\"");
   if (!m.out_iface.empty()) add("oifname \"" + m.out_iface + "\"");
   if (m.src) add(ipw + " saddr " + addr_text(*m.src));
@@ -97,7 +130,17 @@ std::string nft_rule(const Rule& r, Family f) {
     if (!m.dports.empty()) add("tcp dport " + m.dports.front().to_string('-'));
     if (m.sports.empty() && m.dports.empty()) add("meta l4proto tcp");
   }
-  if (m.proto == Proto::icmp) add("meta l4proto { icmp, ipv6-icmp }");
+  // IPv4-only table: the stock accept serves every ICMP of both families, as it always did. With
+  // IPv6 rules the ICMPv6 accepts are RFC 4890's list, so IPv4's accept is ICMP alone.
+  if (m.proto == Proto::icmp) add(set == Families::v4 ? "meta l4proto { icmp, ipv6-icmp }" : "meta l4proto icmp");
+  if (m.proto == Proto::icmpv6) {
+    std::string types;
+    for (auto t : m.icmp_types) types += (types.empty() ? "" : ", ") + icmpv6_name(t);
+    if (m.icmp_types.empty()) add("meta l4proto ipv6-icmp");
+    else if (m.icmp_types.size() == 1) add("icmpv6 type " + types);
+    else add("icmpv6 type { " + types + " }");
+    if (m.hop_limit) add("ip6 hoplimit " + std::to_string(m.hop_limit));
+  }
   switch (r.action) {
     case Action::accept: add("accept"); break;
     case Action::reject: add("reject with icmpx admin-prohibited"); break;

@@ -28,6 +28,9 @@ enum class ServerSoftware : std::uint8_t { none, vsftpd, proftpd, pure_ftpd };
 enum class Hooks : std::uint8_t { daemon, admin };
 // Whether the FTP server itself announces the public address in 227/229 replies.
 enum class AnnouncePublic : std::uint8_t { automatic, yes, no };
+// --family 4|6|both: the address families the ruleset serves. both: the iptables-save and
+// ip6tables-save pair (two files), shell commands for both tools, one nft inet table for both.
+enum class Families : std::uint8_t { v4, v6, both };
 
 std::string_view name(Role r);
 std::string_view name(Helper h);
@@ -35,6 +38,12 @@ std::string_view name(Format f);
 std::string_view name(ServerSoftware s);
 std::string_view name(Hooks h);
 std::string_view name(AnnouncePublic a);
+std::string_view name(Families f);  // "4", "6", "both"
+bool includes(Families set, Family f);
+// The families of a set, IPv4 first.
+std::vector<Family> members(Families set);
+// The CentOS sysconfig file of a family's iptables-save text: "iptables" or "ip6tables".
+std::string_view sysconfig_name(Family f);
 
 // An inclusive TCP port range, LOW-HIGH on the command line.
 struct PortRange {
@@ -61,18 +70,20 @@ struct RulesetSpec {
   Role role = Role::server;
   Helper helper = Helper::kernel;
   Format format = Format::iptables_save;
-  Family family = Family::v4;
+  Families family = Families::v4;
   std::vector<std::uint16_t> control_ports;  // empty = {21}
   std::vector<PortRange> passive_ports;      // explicit ranges
   bool passive_auto = false;                 // --passive-ports auto
   unsigned sessions = 0;                     // --sessions N (0 = not given)
   double transfers_per_second = 0;           // --transfers-per-second R
   bool active = true;
-  std::vector<Cidr> allow_from;              // empty = anyone
+  // Addresses of either family. Each family's part of the ruleset gets the ones of its family:
+  // at most one public address, internal server and inside network per family.
+  std::vector<Cidr> allow_from;              // empty = anyone (of every family)
   std::string interface;                     // the public-side interface; empty = any
-  std::optional<Address> public_address;
-  std::optional<Address> internal_server;
-  std::optional<Cidr> inside_network;
+  std::vector<Address> public_addresses;
+  std::vector<Address> internal_servers;
+  std::vector<Cidr> inside_networks;
   bool force = false;                        // allow ports below 1024
   Hooks hooks = Hooks::daemon;
   unsigned queue_num = 0;
@@ -100,21 +111,41 @@ std::size_t ports_needed(Role role, unsigned sessions, double transfers_per_seco
 // Picks a range outside 32768-60999: 61000 upwards if it fits, else just below 32768.
 Result<Sizing> size_passive_range(Role role, unsigned sessions, double transfers_per_second);
 
-// A spec that passed validate(): the control ports and passive range resolved, plus the warnings.
+// One family's part of a spec that passed validate(): that family's addresses, the control ports
+// and passive range resolved, plus the warnings.
 struct Validated {
-  RulesetSpec spec;
+  RulesetSpec spec;                          // as given (all families, all addresses)
+  Family family = Family::v4;                // this part's family
+  std::optional<Address> public_address;     // the spec's addresses of this family
+  std::optional<Address> internal_server;
+  std::optional<Cidr> inside_network;
+  std::vector<Cidr> allow_from;
+  bool no_clients = false;                   // --allow-from names only networks of the other family
   std::vector<std::uint16_t> control_ports;  // sorted, unique, never empty
   std::vector<PortRange> passive;            // sorted; may be empty with --helper kernel/ftpwalld
   std::optional<Sizing> sizing;              // set for --passive-ports auto
   std::vector<std::string> warnings;         // one line each, without the "ftpwall: warning: " prefix
   bool server_nat() const;                   // gateway DNATs a public address to an internal server
   bool routed_server() const;                // gateway routes to --internal-server without NAT
-  bool client_nat() const;                   // gateway masquerades --inside-network
+  bool client_nat() const;                   // gateway masquerades --inside-network (IPv4)
+  bool routed_clients() const;               // gateway routes IPv6 --inside-network clients (no NAT66)
+  bool inside_clients() const { return client_nat() || routed_clients(); }
   // The server (per the snippet) should put the public address into its 227 replies itself.
   bool server_announces_public() const;
 };
 
+// Every family's part of a validated spec, IPv4 first, and all warnings (each once).
+struct Plan {
+  RulesetSpec spec;
+  std::vector<Validated> parts;
+  std::vector<std::string> warnings;
+  const Validated* part(Family f) const;
+};
+
 // All checks of the options; the error message is the one line after "ftpwall: error: ".
+Result<Plan> plan(RulesetSpec spec);
+// The one part of a single-family spec (--family 4 or 6), warnings included; --family both is
+// refused here (use plan()).
 Result<Validated> validate(RulesetSpec spec);
 
 // ---- the format-neutral model ----
@@ -125,7 +156,9 @@ std::string_view name(Table t);
 // Conntrack states a rule matches (bit set).
 enum CtState : std::uint8_t { ct_none = 0, ct_new = 1, ct_established = 2, ct_related = 4 };
 
-enum class Proto : std::uint8_t { any, tcp, icmp };  // icmp = ipv6-icmp for family 6
+// icmp: IPv4 ICMP (in an IPv4-only nft table `meta l4proto { icmp, ipv6-icmp }`, as before);
+// icmpv6: ICMPv6 of the types in Match::icmp_types (RFC 4890), one iptables line per type.
+enum class Proto : std::uint8_t { any, tcp, icmp, icmpv6 };
 
 struct Match {
   std::string in_iface;
@@ -148,6 +181,8 @@ struct Match {
   // meta mark & M == M: the packet carries ftpwalld's queue.accept_mark (--accept-mark); 0 = none.
   // nft prints such an accept as the documented line, commented "ftpwall openings" (ftpwalld(8)).
   std::uint32_t mark = 0;
+  std::vector<std::uint8_t> icmp_types;  // Proto::icmpv6: these types (empty = every type)
+  std::uint8_t hop_limit = 0;            // -m hl --hl-eq N / ip6 hoplimit N (ND: 255); 0 = any
 };
 
 enum class Action : std::uint8_t {
@@ -176,44 +211,67 @@ struct Rule {
   bool queue_bypass = false;
   Purpose purpose = Purpose::ftp;  // stock: also in the stock CentOS file (--merge keeps the file's own)
   std::string tag;                 // without the "ftpwall: " prefix
+  // The family the rule is for; nullopt = every family of the ruleset (a rule with the same
+  // text for both: in both iptables-save files, unpinned in nft).
+  std::optional<Family> family;
+  bool serves(Family f) const { return !family || *family == f; }
 };
 
 struct ChainDecl {
   Table table = Table::filter;
   std::string name;
   bool builtin = true;  // builtin chains have policy ACCEPT here; user chains print "-"
+  std::optional<Family> family;  // user chains of one family only (FTPWALL-DNAT/SNAT: IPv4)
+};
+
+// A header line; family set: only in that family's iptables-save file (IPTABLES_MODULES ...).
+struct Note {
+  std::optional<Family> family;
+  std::string text;
 };
 
 struct Ruleset {
-  Family family = Family::v4;
+  Families family = Families::v4;
   Role role = Role::server;
-  std::vector<ChainDecl> chains;   // in table order, builtin chains first
+  std::vector<ChainDecl> chains;   // in table order, builtin chains first (every family's)
   std::vector<Rule> rules;         // in evaluation order within each chain
-  std::vector<std::string> notes;  // comment lines (without "# "), printed in the header
+  std::vector<Note> notes;         // comment lines (without "# "), printed in the header
   std::string command_line;
   bool needs_helper_modules = false;  // nf_conntrack_ftp (and nf_nat_ftp when nat_helper)
   bool nat_helper = false;
   bool uses_ftpwalld = false;
   std::vector<const Rule*> in(Table t, std::string_view chain) const;
   bool has_table(Table t) const;
+  // One family's view: the rules serving f, the chains its file declares.
+  Ruleset only(Family f) const;
+  // The single family of an IPv4-only or IPv6-only ruleset (IPv4 for both).
+  Family first_family() const { return family == Families::v6 ? Family::v6 : Family::v4; }
 };
 
-Ruleset build_ruleset(const Validated& v);
+Ruleset build_ruleset(const Plan& p);
+Ruleset build_ruleset(const Validated& v);  // a single-family part
 
 // The comment text of a rule as it appears in every format: "ftpwall: <tag>".
 std::string comment_of(const Rule& r);
 
 // Match + action in iptables syntax, without "-A CHAIN" (shared by iptables-save and shell).
 std::string iptables_rule_body(const Rule& r, Family f);
+// The lines of a rule: one, or one per ICMPv6 type of a Proto::icmpv6 rule (icmp6 takes one type).
+std::vector<std::string> iptables_rule_bodies(const Rule& r, Family f);
 
+// One family's iptables-save file (a single-family ruleset: its family).
+std::string emit_iptables_save(const Ruleset& rs, Family f);
 std::string emit_iptables_save(const Ruleset& rs);
 std::string emit_shell(const Ruleset& rs);
 std::string emit_nft(const Ruleset& rs);
+Result<std::string> emit_firewalld(const Plan& p);
 Result<std::string> emit_firewalld(const Validated& v);
 // vsftpd / proftpd / pure-ftpd settings that agree with the firewall (empty for ServerSoftware::none).
+std::string emit_server_config(const Plan& p);
 std::string emit_server_config(const Validated& v);
-// The header comment block shared by the formats ("# " prefixed lines).
-std::string header_comment(const Ruleset& rs, std::string_view prefix = "# ");
+// The header comment block shared by the formats ("# " prefixed lines); with `only`, the notes of
+// that family's file (the others left out).
+std::string header_comment(const Ruleset& rs, std::string_view prefix = "# ", std::optional<Family> only = std::nullopt);
 
 // --merge: `existing` is an /etc/sysconfig/iptables (or ip6tables) file. Lines tagged by an earlier
 // run ("ftpwall:" comments) are dropped, the new non-stock rules inserted (filter accepts before the
@@ -225,8 +283,17 @@ struct MergeResult {
 Result<MergeResult> merge_iptables_save(std::string_view existing, const Ruleset& rs);
 
 // The whole generator: the text for spec.format (+ the server snippet when asked for), or an error.
+// iptables-save with --family both: two files; `text` holds both, each after a banner line
+// ("# ==== /etc/sysconfig/iptables ====", for reading), `files` each alone (for --output-dir,
+// --check). Every other format: one file, `files` holds it once with an empty name.
+struct OutputFile {
+  std::string name;  // "iptables" / "ip6tables" for iptables-save, else empty
+  Family family = Family::v4;
+  std::string text;
+};
 struct Output {
   std::string text;
+  std::vector<OutputFile> files;
   std::string server_config;  // separate so the CLI can write it after the firewall part
   std::vector<std::string> warnings;
 };

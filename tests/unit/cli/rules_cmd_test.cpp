@@ -186,7 +186,6 @@ INSTANTIATE_TEST_SUITE_P(
         BadInput{{"rules", "--helper", "ftpwalld", "--format", "nft", "--hooks", "admin"},
                  "--hooks admin declares ftpwalld's iptables chains and does not apply to --format nft"},
         BadInput{{"rules", "--helper", "ftpwalld", "--format", "nft", "--accept-mark", "0"}, "--accept-mark 0: ftpwalld would mark"},
-        BadInput{{"rules", "--helper", "ftpwalld", "--family", "6"}, "--helper ftpwalld supports only --family 4"},
         BadInput{{"rules", "--hooks", "admin"}, "--hooks applies only to --helper ftpwalld"},
         BadInput{{"rules", "--queue-bypass"}, "apply only to --helper ftpwalld"},
         BadInput{{"rules", "--helper", "none"}, "--helper none opens the passive range statically"},

@@ -43,8 +43,8 @@ Validated valid(RulesetSpec s) {
 RulesetSpec gateway(Helper h, Format f, const std::string& cmd) {
   RulesetSpec s;
   s.role = Role::gateway;
-  s.public_address = *Address::parse("203.0.113.1");
-  s.internal_server = *Address::parse("10.0.0.2");
+  s.public_addresses = {*Address::parse("203.0.113.1")};
+  s.internal_servers = {*Address::parse("10.0.0.2")};
   s.interface = "eth0";
   s.helper = h;
   s.format = f;
@@ -70,7 +70,7 @@ TEST(IptablesSave, GatewayServerNatNone) {
 
 TEST(IptablesSave, Ip6tablesLayout) {
   RulesetSpec s;
-  s.family = ftpwall::Family::v6;
+  s.family = Families::v6;
   s.passive_ports = {{61000, 61100}};
   s.command_line = "ftpwall rules --role server --helper kernel --family 6 --passive-ports 61000-61100";
   const std::string out = emit_iptables_save(build_ruleset(valid(s)));
@@ -136,7 +136,7 @@ TEST(Nft, GatewayServerNatNone) {
 TEST(Nft, GatewayClientNatKernel) {
   RulesetSpec s;
   s.role = Role::gateway;
-  s.inside_network = *Cidr::parse("10.1.0.0/24");
+  s.inside_networks = {*Cidr::parse("10.1.0.0/24")};
   s.interface = "eth0";
   s.format = Format::nft;
   s.command_line = "ftpwall rules --role gateway --inside-network 10.1.0.0/24 --interface eth0 --helper kernel --format nft";

@@ -24,8 +24,8 @@ RulesetSpec server(Helper h) {
 RulesetSpec gateway_server_nat(Helper h) {
   RulesetSpec s = server(h);
   s.role = Role::gateway;
-  s.public_address = addr("203.0.113.1");
-  s.internal_server = addr("10.0.0.2");
+  s.public_addresses = {addr("203.0.113.1")};
+  s.internal_servers = {addr("10.0.0.2")};
   return s;
 }
 
@@ -62,10 +62,12 @@ TEST(Validate, FtpwalldNftRefusesHooksAdminAndMarkZero) {
   s.accept_mark = 0;
   EXPECT_NE(error_of(s).find("--accept-mark 0"), std::string::npos);
   s.accept_mark = 0x20000000;
-  s.family = Family::v6;
-  s.public_address = addr("2001:db8::1");
-  s.internal_server = addr("2001:db8:1::2");
-  EXPECT_NE(error_of(s).find("only --family 4"), std::string::npos);
+  s.family = Families::v6;
+  s.public_addresses.clear();
+  s.internal_servers = {addr("2001:db8:1::2")};
+  EXPECT_TRUE(validate(s).ok()) << error_of(s);  // ftpwalld serves IPv6 too, routed
+  s.public_addresses = {addr("2001:db8::1")};
+  EXPECT_NE(error_of(s).find("is NAT66, which ftpwall does not do"), std::string::npos) << error_of(s);
 }
 
 TEST(Validate, PrivilegedPortsNeedForceAndPort20NeverOpens) {
@@ -97,14 +99,14 @@ TEST(Validate, ProfilesOfAGateway) {
   EXPECT_TRUE(v->server_nat());
   EXPECT_FALSE(v->routed_server());
   RulesetSpec routed = gateway_server_nat(Helper::kernel);
-  routed.public_address.reset();
-  routed.internal_server = addr("192.0.2.20");
+  routed.public_addresses.clear();
+  routed.internal_servers = {addr("192.0.2.20")};
   auto r = validate(routed);
   ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_TRUE(r->routed_server());
   RulesetSpec client = server(Helper::none);
   client.role = Role::gateway;
-  client.inside_network = net("10.1.0.0/24");
+  client.inside_networks = {net("10.1.0.0/24")};
   client.interface = "eth0";
   EXPECT_NE(error_of(client).find("active mode behind client NAT needs a helper"), std::string::npos);
   client.active = false;
@@ -136,7 +138,7 @@ std::vector<RulesetSpec> every_profile() {
     out.push_back(server(h));
     out.push_back(gateway_server_nat(h));
     RulesetSpec c = gateway_server_nat(h);
-    c.inside_network = net("10.1.0.0/24");
+    c.inside_networks = {net("10.1.0.0/24")};
     c.interface = "eth0";
     c.active = h != Helper::none;
     out.push_back(c);
@@ -208,7 +210,7 @@ TEST(Build, FtpwalldDefaultCarriesOnlyWhatTheAdminOwns) {
   }
   for (const auto& c : rs.chains) EXPECT_TRUE(c.builtin) << c.name;
   bool says_where = false;
-  for (const auto& n : rs.notes) says_where = says_where || n.find("FTPWALL-ACCEPT") != std::string::npos;
+  for (const auto& n : rs.notes) says_where = says_where || n.text.find("FTPWALL-ACCEPT") != std::string::npos;
   EXPECT_TRUE(says_where);
 }
 
