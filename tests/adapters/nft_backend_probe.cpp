@@ -36,15 +36,18 @@ void check(const Result<void>& r) {
 }
 
 Address addr(std::string_view s) {
-  auto a = Address::parse(s, Family::v4);
+  auto a = Address::parse(s);  // IPv4 or IPv6
   if (!a) die("bad address " + std::string(s));
   return *a;
 }
 
+// 192.0.2.1:50000 or [2001:db8::1]:50000
 Endpoint endpoint(std::string_view s) {
   const auto colon = s.rfind(':');
   if (colon == std::string_view::npos) die("bad endpoint " + std::string(s));
-  return Endpoint{addr(s.substr(0, colon)), static_cast<std::uint16_t>(std::stoul(std::string(s.substr(colon + 1))))};
+  std::string_view host = s.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  return Endpoint{addr(host), static_cast<std::uint16_t>(std::stoul(std::string(s.substr(colon + 1))))};
 }
 
 std::string show(const Opening& o) {
@@ -62,6 +65,7 @@ Opening opening_of(const std::vector<std::string>& a) {
   Opening o;
   o.id = {std::stoull(a[1]), static_cast<std::uint32_t>(std::stoul(a[2]))};
   o.source = addr(a[3]);
+  o.family = o.source.family;
   o.destination = endpoint(a[4]);
   o.expires = monotonic_time(WallClock::time_point(std::chrono::seconds(std::stoll(a[5]))));
   for (std::size_t i = 6; i < a.size(); i += 2) {
