@@ -58,24 +58,35 @@ void put32(Bytes& b, std::size_t at, std::uint32_t v) {
   put16(b, at + 2, v & 0xffff);
 }
 
-// An IPv4 + TCP packet as the daemon sees it (before any NAT: the sender's real addresses).
+// An IPv4 or IPv6 + TCP packet as the daemon sees it (before any NAT: the sender's real addresses).
 Bytes build(const Tuple& t, std::uint32_t seq, std::uint32_t ack, std::uint8_t flags, std::string_view payload,
             std::uint16_t window = 65535) {
-  Bytes p(40 + payload.size());
-  p[0] = 0x45;
-  put16(p, 2, static_cast<std::uint32_t>(p.size()));
-  p[8] = 64;
-  p[9] = 6;
-  std::copy_n(t.src.addr.bytes.begin(), 4, p.begin() + 12);
-  std::copy_n(t.dst.addr.bytes.begin(), 4, p.begin() + 16);
-  put16(p, 20, t.src.port);
-  put16(p, 22, t.dst.port);
-  put32(p, 24, seq);
-  put32(p, 28, ack);
-  p[32] = 5 << 4;
-  p[33] = flags;
-  put16(p, 34, window);
-  std::copy(payload.begin(), payload.end(), p.begin() + 40);
+  const bool v6 = t.src.addr.family == Family::v6;
+  const std::size_t ip = v6 ? 40 : 20, tcp = ip;  // offset of the TCP header
+  Bytes p(ip + 20 + payload.size());
+  if (v6) {
+    p[0] = 0x60;
+    put16(p, 4, static_cast<std::uint32_t>(20 + payload.size()));
+    p[6] = 6;   // next header: TCP
+    p[7] = 64;  // hop limit
+    std::copy_n(t.src.addr.bytes.begin(), 16, p.begin() + 8);
+    std::copy_n(t.dst.addr.bytes.begin(), 16, p.begin() + 24);
+  } else {
+    p[0] = 0x45;
+    put16(p, 2, static_cast<std::uint32_t>(p.size()));
+    p[8] = 64;
+    p[9] = 6;
+    std::copy_n(t.src.addr.bytes.begin(), 4, p.begin() + 12);
+    std::copy_n(t.dst.addr.bytes.begin(), 4, p.begin() + 16);
+  }
+  put16(p, tcp, t.src.port);
+  put16(p, tcp + 2, t.dst.port);
+  put32(p, tcp + 4, seq);
+  put32(p, tcp + 8, ack);
+  p[tcp + 12] = 5 << 4;
+  p[tcp + 13] = flags;
+  put16(p, tcp + 14, window);
+  std::copy(payload.begin(), payload.end(), p.begin() + static_cast<std::ptrdiff_t>(tcp + 20));
   auto v = PacketView::parse(std::span<std::uint8_t>(p));
   v->fix_checksums();
   return p;
@@ -554,6 +565,55 @@ TEST(TrackerTest, NoNatNothingHeld) {
   ASSERT_EQ(o.decisions.size(), 1u);
   EXPECT_TRUE(std::holds_alternative<OpenData>(o.decisions[0]));
   EXPECT_FALSE(w.tracker().hold_enabled(c2s));
+}
+
+// Issue 10: an IPv6 session. EPSV/229 opens client -> server's own address, EPRT |2| server ->
+// the client's; PASV's 227 and EPRT |1| are family_mismatch; EPRT naming a link-local address
+// is address_not_unicast; nothing is held (no NAT for IPv6) and every byte passes unchanged.
+TEST(TrackerTest, Ipv6EpsvAndEprtOpenAndStrictChecks) {
+  const ConnTuples t = ConnTuples::without_nat(ep("2001:db8:1::10", 40000), ep("2001:db8:2::10", 21));
+  Wire w(t);
+  w.greet();
+  std::size_t c = 0, s = 8;
+  auto say = [&](Direction d, const std::string& line) {
+    std::size_t& at = d == c2s ? c : s;
+    w.write(d, line);
+    PacketOutcome o = w.segment(d, at, line.size());
+    at += line.size();
+    EXPECT_FALSE(o.modified) << line;
+    EXPECT_EQ(o.verdict, PacketOutcome::Verdict::accept) << line;
+    return o;
+  };
+  say(c2s, "EPSV\r\n");
+  auto o = say(s2c, "229 Entering Extended Passive Mode (|||40001|)\r\n");
+  ASSERT_EQ(o.decisions.size(), 1u);
+  const auto* open = std::get_if<OpenData>(&o.decisions[0]);
+  ASSERT_NE(open, nullptr);
+  EXPECT_EQ(open->family, Family::v6);
+  EXPECT_EQ(open->source, *Address::parse("2001:db8:1::10"));
+  EXPECT_EQ(open->destination, ep("2001:db8:2::10", 40001));
+  say(c2s, "EPRT |2|2001:db8:1::10|50000|\r\n");
+  o = say(s2c, "200 EPRT ok\r\n");
+  bool eprt_opened = false;
+  for (const auto& d : w.decisions())
+    eprt_opened = eprt_opened || d.find("[2001:db8:1::10]:50000") != std::string::npos;
+  EXPECT_TRUE(eprt_opened) << ::testing::PrintToString(w.decisions());
+  const std::size_t before = w.decisions().size();
+  say(c2s, "EPRT |1|192.0.2.7|50001|\r\n");
+  say(s2c, "200 ok\r\n");
+  say(c2s, "EPRT |2|fe80::10|50002|\r\n");
+  say(s2c, "200 ok\r\n");
+  say(c2s, "PASV\r\n");
+  say(s2c, "227 Entering Passive Mode (192,0,2,7,156,64).\r\n");
+  std::string refused;
+  for (std::size_t i = before; i < w.decisions().size(); ++i) refused += w.decisions()[i] + "\n";
+  EXPECT_NE(refused.find("family_mismatch"), std::string::npos) << refused;
+  EXPECT_NE(refused.find("address_not_unicast"), std::string::npos) << refused;
+  EXPECT_EQ(refused.find("open_data"), std::string::npos) << refused;
+  EXPECT_FALSE(w.tracker().hold_enabled(c2s));
+  EXPECT_FALSE(w.tracker().hold_enabled(s2c));
+  EXPECT_EQ(w.recv(c2s).data, w.sent(c2s));
+  EXPECT_EQ(w.recv(s2c).data, w.sent(s2c));
 }
 
 TEST(TrackerTest, NagleSplitWithheldByTimeout) {
