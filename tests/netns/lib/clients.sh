@@ -12,7 +12,7 @@ _cmd_pattern() {
 }
 # _sent_data_cmds TOOL LOG: the data commands sent, sorted and unique ("EPSV PASV").
 _sent_data_cmds() {
-  grep -aoE "$(_cmd_pattern "$1")(PASV|EPSV|PORT|EPRT)" "$2" | grep -oE '(PASV|EPSV|PORT|EPRT)$' |
+  grep -aoE "$(_cmd_pattern "$1")(PASV|EPSV|PORT|EPRT|LPSV|LPRT)" "$2" | grep -oE '(PASV|EPSV|PORT|EPRT|LPSV|LPRT)$' |
     sort -u | tr '\n' ' ' | sed 's/ $//'
 }
 # _logged_in TOOL LOG: the server accepted the login (230), so a failure came later.
@@ -52,19 +52,23 @@ ftp_transfer() {
   XFER_LOG=$log
   mkdir -p "$dl"
   local hard=$((timeout * 4 + 20))   # a hard bound on the whole client run
+  # An IPv6 server (lib/v6.sh): URLs take it in brackets; lftp and curl then use EPSV/EPRT.
+  local url_host=$SERVER_ADDR v6=""
+  case $SERVER_ADDR in *:*) url_host="[$SERVER_ADDR]" v6=1;; esac
   case $tool in
     lftp)
       local set pasv epsv script=""
       case $mode in
         PASV) pasv=yes epsv=no;; EPSV) pasv=yes epsv=yes;; PORT) pasv=no epsv=no;;
-        EPRT) bad "lftp sends EPRT only over IPv6: use curl or ftplib for IPv4 EPRT"; return 1;;
+        # Over IPv6 lftp's active mode is EPRT (and its passive mode EPSV).
+        EPRT) if [ -n "$v6" ]; then pasv=no epsv=no; else bad "lftp sends EPRT only over IPv6: use curl or ftplib for IPv4 EPRT"; return 1; fi;;
       esac
       set="set net:timeout $timeout; set net:max-retries 1; set net:persist-retries 0;"
       set+=" set net:reconnect-interval-base 1; set cmd:fail-exit yes; set xfer:clobber yes;"
       set+=" set ftp:ssl-allow no; set ftp:fix-pasv-address no; set ftp:verify-address yes;"
       set+=" set ftp:auto-passive-mode no; set ftp:passive-mode $pasv; set ftp:prefer-epsv $epsv;"
-      [ -n "$from" ] && set+=" set net:socket-bind-ipv4 $from;"
-      script="$set open -u anonymous,bench@ ftp://$SERVER_ADDR;"
+      [ -n "$from" ] && set+=" set net:socket-bind-ipv$([ -n "$v6" ] && echo 6 || echo 4) $from;"
+      script="$set open -u anonymous,bench@ ftp://$url_host;"
       for f in $gets; do script+=" get $f -o $dl/$f;"; done
       for f in $puts; do script+=" put $files/$f -o up/$id-$f;"; done
       on c timeout "$hard" lftp -d -c "$script" >"$log" 2>&1 || rc=$?
@@ -77,13 +81,14 @@ ftp_transfer() {
         PORT) opts+=(--ftp-port "$port_from" --disable-eprt);; EPRT) opts+=(--ftp-port "$port_from");;
       esac
       [ -n "$from" ] && opts+=(--interface "$from")
+      [ -n "$v6" ] && opts+=(--globoff)   # [2001:db8::...] is an address, not a glob
       local args=()
-      for f in $gets; do args+=("ftp://$SERVER_ADDR/$f" -o "$dl/$f"); done
+      for f in $gets; do args+=("ftp://$url_host/$f" -o "$dl/$f"); done
       # curl reuses one session for all URLs of a run; uploads are a second run (a second session).
       if [ -n "$gets" ]; then on c timeout "$hard" curl "${opts[@]}" "${args[@]}" >"$log" 2>&1 || rc=$?; fi
       for f in $puts; do
         [ $rc = 0 ] || break
-        on c timeout "$hard" curl "${opts[@]}" -T "$files/$f" "ftp://$SERVER_ADDR/up/$id-$f" >>"$log" 2>&1 || rc=$?
+        on c timeout "$hard" curl "${opts[@]}" -T "$files/$f" "ftp://$url_host/up/$id-$f" >>"$log" 2>&1 || rc=$?
       done
       ;;
     ftplib)
@@ -97,7 +102,7 @@ ftp_transfer() {
   esac
   local secs; secs=$(( (${EPOCHREALTIME/./} - t0) / 100000 )); secs="$((secs / 10)).$((secs % 10)) s"
   local sent; sent=$(_sent_data_cmds "$tool" "$log")
-  local what="$mode $tool -> ${SERVER_TYPE:-server}${from:+ from $from}"
+  local what="$mode $tool -> ${SERVER_TYPE:-server}${v6:+ over IPv6}${from:+ from $from}"
 
   if [ "$expect" = fail ]; then
     if [ $rc = 0 ]; then bad "$what: transfer passed but was expected to fail (negative control)"; _log_tail "$log"; return 1; fi
@@ -132,42 +137,46 @@ tcp_probe() {
   local role=$1 host=$2 port=$3 t=${4:-3} src=${5:-}
   on "$role" timeout "$t" "$BENCH_PY" -c '
 import socket, sys
-s = socket.socket()
+s = socket.socket(socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET)
 if sys.argv[3]: s.bind((sys.argv[3], 0))
 s.settimeout(float(sys.argv[4]))
 s.connect((sys.argv[1], int(sys.argv[2])))
 ' "$host" "$port" "$src" "$t" 2>/dev/null
 }
 
-# listen_port ROLE PORT: a listener on PORT in host ROLE that accepts and closes (so a probe
-# distinguishes "firewall dropped it" from "nothing listens"). Killed by cleanup.
+# listen_port ROLE PORT [ADDR]: a listener on PORT in host ROLE that accepts and closes (so a probe
+# distinguishes "firewall dropped it" from "nothing listens"). ADDR: 0.0.0.0 (default), or an
+# IPv6 address, "::" for every address of both families. Killed by cleanup.
 listen_port() {
   on_bg "$1" "$BENCH_PY" -c '
 import socket, sys
-s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("0.0.0.0", int(sys.argv[1]))); s.listen(16)
+a = sys.argv[2]
+s = socket.socket(socket.AF_INET6 if ":" in a else socket.AF_INET); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((a, int(sys.argv[1]))); s.listen(16)
 while True:
     c, _ = s.accept(); c.close()
-' "$2" >/dev/null 2>&1
+' "$2" "${3:-0.0.0.0}" >/dev/null 2>&1
   local i
   for i in $(seq 30); do on "$1" ss -Hltn "sport = :$2" | grep -q . && return 0; sleep 0.1; done
   fail "listener on port $2 did not start"
 }
 
-# listen_count ROLE PORT FILE: a listener on PORT in host ROLE that appends one line per accepted
-# connection (the peer's address) to FILE, then closes it; accepted_count FILE counts them.
-# The attack stories' "did anything reach the victim" check. Killed by cleanup.
+# listen_count ROLE PORT FILE [ADDR]: a listener on PORT in host ROLE (ADDR as for listen_port)
+# that appends one line per accepted connection (the peer's address) to FILE, then closes it;
+# accepted_count FILE counts them. The attack stories' "did anything reach the victim" check.
+# Killed by cleanup.
 listen_count() {
   : >"$3"
   on_bg "$1" "$BENCH_PY" -c '
 import socket, sys
-s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("0.0.0.0", int(sys.argv[1]))); s.listen(16)
+b = sys.argv[3]
+s = socket.socket(socket.AF_INET6 if ":" in b else socket.AF_INET); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((b, int(sys.argv[1]))); s.listen(16)
 while True:
     c, a = s.accept()
-    with open(sys.argv[2], "a") as f: f.write("%s:%d\n" % a)
+    with open(sys.argv[2], "a") as f: f.write("%s:%d\n" % a[:2])
     c.close()
-' "$2" "$3" >/dev/null 2>&1
+' "$2" "$3" "${4:-0.0.0.0}" >/dev/null 2>&1
   local i
   for i in $(seq 30); do on "$1" ss -Hltn "sport = :$2" | grep -q . && return 0; sleep 0.1; done
   fail "listener on port $2 did not start"

@@ -6,10 +6,11 @@
           [--get REMOTE LOCAL]... [--put LOCAL REMOTE]...
 
 The mode is forced over IPv4 (ftplib alone uses EPSV/EPRT only over IPv6): EPSV (RFC 2428 §3)
-and EPRT (RFC 2428 §2) are sent by overriding makepasv/makeport. The client trusts the address
-a 227 reply announces, so a missing rewrite on a NAT gateway makes the transfer fail instead of
-being papered over. Debug level 1 prints every command (*cmd*) and reply (*resp*): the bench
-checks on it which data command was really sent. Exit status 0 only if every transfer completed.
+and EPRT (RFC 2428 §2) are sent by overriding makepasv/makeport; over IPv6 (--host an IPv6
+address) EPSV and EPRT |2| the same way. The client trusts the address a 227 reply announces,
+so a missing rewrite on a NAT gateway makes the transfer fail instead of being papered over.
+Debug level 1 prints every command (*cmd*) and reply (*resp*): the bench checks on it which data
+command was really sent. Exit status 0 only if every transfer completed.
 """
 import argparse
 import ftplib
@@ -28,8 +29,9 @@ class BenchFTP(ftplib.FTP):
         return host, port
 
     def makeport(self):
-        sock = socket.create_server((self.sock.getsockname()[0], 0), family=socket.AF_INET, backlog=1)
-        host, port = sock.getsockname()
+        # The control connection's family: EPRT |1| over IPv4, |2| over IPv6 (sendeprt picks it).
+        sock = socket.create_server((self.sock.getsockname()[0], 0), family=self.sock.family, backlog=1)
+        host, port = sock.getsockname()[:2]
         if self.mode == "EPRT":
             self.sendeprt(host, port)
         else:

@@ -46,9 +46,33 @@ _server_root() {
 
 # server_start TYPE [SNIPPET_FILE]: starts vsftpd|proftpd|pure-ftpd on $SERVER_IP:21 in host s,
 # waits until it listens. Sets SERVER_TYPE, SERVER_ROOT (uploads land in $SERVER_ROOT/up),
-# SERVER_LOG.
+# SERVER_LOG. SERVER_LISTEN (default $SERVER_IP) lists the addresses to listen on: one IPv4
+# address (the default), one IPv6 address, or an IPv4 and an IPv6 address (dual stack; lib/v6.sh).
 server_start() {
   local type=$1 snippet=${2:-} conf root log
+  local listen=${SERVER_LISTEN:-$SERVER_IP} fam=4 a
+  case " $listen " in
+    *:*" "*.*|*.*" "*:*) fam=dual;;
+    *:*) fam=6;;
+  esac
+  # Per-family lines of each server's configuration (IPv4 only: exactly the lines of before).
+  local vs_listen="listen=YES
+listen_ipv6=NO
+listen_address=$listen" pf_ipv6="UseIPv6 off" pure_bind="IPV4Only yes
+Bind $listen,21"
+  case $fam in
+    6) vs_listen="listen=NO
+listen_ipv6=YES
+listen_address6=$listen"
+       pf_ipv6="UseIPv6 on" pure_bind="IPV6Only yes
+Bind $listen,21";;
+    # vsftpd binds one address per family, or :: for both (IPv4 sessions arrive IPv4-mapped:
+    # vsftpd still answers PASV with 227 and takes PORT); pure-ftpd without Bind listens on every
+    # address of the host (the server host has only the bench's).
+    dual) vs_listen="listen=NO
+listen_ipv6=YES"
+       pf_ipv6="UseIPv6 on" pure_bind="";;
+  esac
   bench_files
   root=$(_server_root "$type")
   conf="$BENCH_WORK/$type.conf"; log="$BENCH_WORK/$type.log"
@@ -56,9 +80,7 @@ server_start() {
   case $type in
     vsftpd)
       cat >"$conf" <<EOF
-listen=YES
-listen_ipv6=NO
-listen_address=$SERVER_IP
+$vs_listen
 background=NO
 anonymous_enable=YES
 local_enable=NO
@@ -94,10 +116,10 @@ EOF
 ServerName "ftpwall bench proftpd"
 ServerType standalone
 DefaultServer on
-DefaultAddress $SERVER_IP
+DefaultAddress $listen
 SocketBindTight on
 Port 21
-UseIPv6 off
+$pf_ipv6
 User nobody
 Group nogroup
 PidFile $BENCH_WORK/proftpd.pid
@@ -144,8 +166,7 @@ NoAnonymous no
 AnonymousCantUpload no
 AnonymousCanCreateDirs yes
 DontResolve yes
-IPV4Only yes
-Bind $SERVER_IP,21
+$pure_bind
 PIDFile $BENCH_WORK/pure-ftpd.pid
 SyslogFacility none
 VerboseLog yes
@@ -167,7 +188,7 @@ EOF
   local i
   for i in $(seq 50); do
     # The listener must be this server (a previous one still bound would answer instead).
-    on s ss -Hltnp "sport = :21" 2>/dev/null | grep -q "pid=$SERVER_PID," && { say "$type listening on $SERVER_IP:21${snippet:+ (with $(grep -cvE '^[[:space:]]*(#|$)' "$snippet") setting lines)}"; return 0; }
+    on s ss -Hltnp "sport = :21" 2>/dev/null | grep -q "pid=$SERVER_PID," && { say "$type listening on ${listen// /, }:21${snippet:+ (with $(grep -cvE '^[[:space:]]*(#|$)' "$snippet") setting lines)}"; return 0; }
     kill -0 "$SERVER_PID" 2>/dev/null || break
     sleep 0.1
   done
