@@ -5,9 +5,12 @@
 
 #include <cctype>
 #include <cstdio>
+#include <cstdlib>
 #include <ostream>
 #include <string>
 #include <vector>
+
+#include <unistd.h>
 
 #include "test_util.hpp"
 
@@ -169,7 +172,21 @@ INSTANTIATE_TEST_SUITE_P(
         BadInput{{"rules", "--control-port", "70000"}, "--control-port 70000 is out of range"},
         BadInput{{"rules", "--family", "6", "--allow-from", "198.51.100.0/24"}, "--allow-from 198.51.100.0 is IPv4 but --family is 6"},
         BadInput{{"rules", "--public-address", "2001:db8::1"}, "--public-address 2001:db8::1 is IPv6 but --family is 4"},
-        BadInput{{"rules", "--family", "5"}, "--family: '5' is not one of 4, 6"},
+        BadInput{{"rules", "--family", "5"}, "--family: '5' is not one of 4, 6, both"},
+        BadInput{{"rules", "--family", "4", "--allow-from", "2001:db8::/32"}, "--allow-from 2001:db8:: is IPv6 but --family is 4"},
+        BadInput{{"rules", "--family", "6", "--public-address", "2001:db8::1"}, "227 carries only IPv4"},
+        BadInput{{"rules", "--family", "6", "--role", "gateway", "--public-address", "2001:db8::1", "--internal-server", "2001:db8:1::10"},
+                 "is NAT66, which ftpwall does not do (IPv6 is routed)"},
+        BadInput{{"rules", "--family", "both", "--role", "gateway", "--public-address", "203.0.113.1", "--internal-server", "10.0.0.2"},
+                 "--family both --role gateway: no IPv6 --internal-server or --inside-network given"},
+        BadInput{{"rules", "--family", "both", "--role", "gateway", "--internal-server", "2001:db8:1::10", "--internal-server",
+                  "2001:db8:1::11"},
+                 "--internal-server given twice for IPv6 (2001:db8:1::10 and 2001:db8:1::11): one per family"},
+        BadInput{{"rules", "--family", "both", "-o", "/tmp/ftpwall-never-written"},
+                 "--family both --format iptables-save writes two files (iptables and ip6tables): use --output-dir DIR"},
+        BadInput{{"rules", "--format", "nft", "--output-dir", "/tmp"}, "--output-dir writes the iptables-save files"},
+        BadInput{{"rules", "--output-dir", "/tmp", "-o", "/tmp/x"}, "--output and --output-dir exclude each other"},
+        BadInput{{"rules", "--family", "both", "--merge", "/etc/hostname"}, "--merge edits one file"},
         BadInput{{"rules", "--role", "router"}, "--role: 'router' is not one of server, gateway"},
         BadInput{{"rules", "--helper", "magic"}, "--helper: 'magic' is not one of kernel, ftpwalld, none"},
         BadInput{{"rules", "--format", "pf"}, "--format: 'pf' is not one of"},
@@ -221,5 +238,69 @@ TEST(RulesCmd, StockNoKeepsTheFinalReject) {
     EXPECT_EQ(r.out.find("base ssh"), std::string::npos);
     EXPECT_EQ(r.out.find("base loopback"), std::string::npos);
   }
+}
+}  // namespace
+
+namespace {
+// --family both --format iptables-save: --output-dir writes the CentOS pair, stdout shows both
+// after their banners; one family writes its own file only.
+TEST(RulesCmd, OutputDirWritesOneFilePerFamily) {
+  char dir[] = "/tmp/ftpwall-rules-dir-XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  const std::string d = dir;
+  CliRun r = run_ftpwall(rules({"--family", "both", "--allow-from", "192.0.2.0/24", "--allow-from", "2001:db8::/32",
+                                "--output-dir", dir}));
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "");
+  const std::string v4 = slurp(d + "/iptables"), v6 = slurp(d + "/ip6tables");
+  EXPECT_NE(v4.find("-A INPUT -s 192.0.2.0/24 -p tcp"), std::string::npos);
+  EXPECT_EQ(v4.find("-A INPUT -s 2001:db8::/32"), std::string::npos);
+  EXPECT_NE(v6.find("-A INPUT -s 2001:db8::/32 -p tcp"), std::string::npos);
+  EXPECT_NE(v6.find("--icmpv6-type 135 -m hl --hl-eq 255"), std::string::npos);
+  EXPECT_EQ(v4.find("# ===="), std::string::npos);  // each file alone, loadable as it is
+  CliRun both = run_ftpwall(rules({"--family", "both", "--allow-from", "192.0.2.0/24", "--allow-from", "2001:db8::/32"}));
+  ASSERT_EQ(both.status, 0) << both.err;
+  const auto b4 = both.out.find("# ==== /etc/sysconfig/iptables ("), b6 = both.out.find("# ==== /etc/sysconfig/ip6tables (");
+  ASSERT_NE(b4, std::string::npos);
+  ASSERT_NE(b6, std::string::npos);
+  // The same files but for the command line in their headers (without --output-dir).
+  auto without_command = [](std::string t) {
+    const auto at = t.find("\n#   ftpwall ");
+    return at == std::string::npos ? t : t.erase(at, t.find('\n', at + 1) - at);
+  };
+  EXPECT_EQ(without_command(both.out.substr(both.out.find('\n', b4) + 1, b6 - both.out.find('\n', b4) - 1)), without_command(v4));
+  EXPECT_EQ(without_command(both.out.substr(both.out.find('\n', b6) + 1)), without_command(v6));
+  std::remove((d + "/iptables").c_str());
+  std::remove((d + "/ip6tables").c_str());
+  CliRun six = run_ftpwall(rules({"--family", "6", "--output-dir", dir}));
+  ASSERT_EQ(six.status, 0) << six.err;
+  EXPECT_NE(slurp(d + "/ip6tables").find("icmp6-adm-prohibited"), std::string::npos);
+  EXPECT_EQ(slurp(d + "/iptables"), "");  // not written
+  std::remove((d + "/ip6tables").c_str());
+  rmdir(dir);
+}
+
+// The server snippet goes into every file of the pair; --server-output keeps it apart.
+TEST(RulesCmd, FamilyBothSnippetInEachFile) {
+  CliRun r = run_ftpwall(rules({"--family", "both", "--passive-ports", "61000-61100", "--server", "vsftpd"}));
+  ASSERT_EQ(r.status, 0) << r.err;
+  std::size_t n = 0;
+  for (auto at = r.out.find("# listen_ipv6=YES\n"); at != std::string::npos; at = r.out.find("# listen_ipv6=YES\n", at + 1)) ++n;
+  EXPECT_EQ(n, 2u) << r.out;
+  CliRun s = run_ftpwall(rules({"--family", "6", "--passive-ports", "61000-61100", "--server", "proftpd", "--server-output", "-"}));
+  ASSERT_EQ(s.status, 0) << s.err;
+  EXPECT_NE(s.out.find("UseIPv6 on\nPassivePorts 61000 61100\n"), std::string::npos) << s.out;
+}
+
+// --check checks each file of the pair with its own tool (root only; otherwise it says why not).
+TEST(RulesCmd, CheckBothFamilies) {
+  CliRun r = run_ftpwall(rules({"--family", "both", "--check"}));
+  ASSERT_EQ(r.status, 0) << r.err;
+  if (r.err.find("did not check") != std::string::npos) GTEST_SKIP() << r.err;
+  EXPECT_NE(r.err.find("--check (iptables): iptables-legacy-restore --test accepted the output"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("--check (ip6tables): ip6tables-legacy-restore --test accepted the output"), std::string::npos) << r.err;
+  CliRun n = run_ftpwall(rules({"--family", "both", "--format", "nft", "--helper", "ftpwalld", "--check"}));
+  ASSERT_EQ(n.status, 0) << n.err;
+  EXPECT_NE(n.err.find("nft -c -f accepted the output"), std::string::npos) << n.err;
 }
 }  // namespace
