@@ -38,8 +38,8 @@ v6_if() {
     "net.ipv6.conf.$2.autoconf=0" "net.ipv6.conf.$2.disable_ipv6=0" || fail "IPv6 on for $1:$2"
 }
 
-# v6_addr ROLE IF ADDR/PLEN: an address with nodad (usable at once, never tentative).
-v6_addr() { on "$1" ip -6 addr add "$3" dev "$2" nodad || fail "ip -6 addr add $3 on $1:$2"; }
+# v6_addr ROLE IF ADDR/PLEN [ARGS]: an address with nodad (usable at once, never tentative).
+v6_addr() { local r=$1 i=$2 a=$3; shift 3; on "$r" ip -6 addr add "$a" dev "$i" nodad "$@" || fail "ip -6 addr add $a on $r:$i"; }
 
 # link6 A IF_A B IF_B: a veth pair created directly inside both hosts, IPv6 on, up (addresses: v6_addr).
 link6() {
@@ -111,7 +111,9 @@ topo6() {
     fi
   fi
   v6_addr c eth0 2001:db8:1::10/64
-  v6_addr c eth0 2001:db8:1::20/64
+  # The second address is deprecated (preferred_lft 0): never picked as a source address (IPv6
+  # would otherwise choose either of two equal addresses: the newest), used only when bound.
+  v6_addr c eth0 2001:db8:1::20/64 preferred_lft 0
   v6_addr s eth0 2001:db8:2::10/64
   if [ "$name" = gateway-plain ]; then
     v6_addr g eth0 2001:db8:1::1/64
