@@ -11,6 +11,14 @@ V6_FTPWALL=${FTPWALL_BUILD_DIR:-}/src/ftpwall
 V6_FAMILIES=""        # "6" (IPv6 only) or "4 6" (dual stack), set by topo6
 V6_ETC=()             # /etc/netns/NAME directories this shell created (resolv.conf)
 
+# /etc/netns/fw<pid>-* of runs whose pid is gone (killed -9: no trap ran), as cleanup-stale does
+# for their namespaces and scratch directories.
+for _d in /etc/netns/fw[0-9]*-*; do
+  [ -d "$_d" ] && [[ $(basename "$_d") =~ ^fw([0-9]+)- ]] || continue
+  kill -0 "${BASH_REMATCH[1]}" 2>/dev/null || rm -rf "$_d"
+done
+unset _d
+
 # --- hosts --------------------------------------------------------------------------------------
 
 # v6_host ROLE: IPv6 back on in a host that ns_new made (ns_new disables it): all and default on,
