@@ -1,0 +1,201 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+# bench/storm/summarize.py RESULTS.csv RESULTS.md PLOT.png: the medians over the rounds, the ratios
+# against the bare queue and the kernel (each from one interleaved run), the goals of issue 13, and a
+# plot (matplotlib; skipped with a note when it is missing).
+import csv
+import statistics
+import sys
+
+csv_path, md_path, png_path = sys.argv[1:4]
+rows = list(csv.DictReader(open(csv_path)))
+MODES = ["kernel", "bare", "ftpwalld-iptables", "ftpwalld-nft"]
+
+
+def num(v):
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return None
+
+
+def med(vals):
+    vals = [v for v in vals if v is not None]
+    return statistics.median(vals) if vals else None
+
+
+def fmt(v, nd=0):
+    if v is None:
+        return "–"
+    return f"{v:,.{nd}f}".replace(",", " ") if nd == 0 else f"{v:.{nd}f}"
+
+
+def ratio(a, b):
+    return a / b if a is not None and b else None
+
+
+storm = [r for r in rows if r["part"] == "storm"]
+groups = []
+for r in storm:
+    g = (r["nat"], r["cmd"])
+    if g not in groups:
+        groups.append(g)
+S = {}  # (nat, cmd, mode) -> medians
+for nat, cmd in groups:
+    for m in MODES:
+        rs = [r for r in storm if r["nat"] == nat and r["cmd"] == cmd and r["mode"] == m]
+        if not rs:
+            continue
+        S[(nat, cmd, m)] = {
+            k: med([num(r[k]) for r in rs])
+            for k in ("rate", "p50_us", "p99_us", "cpu_us_per_packet", "wait_p50_us", "wait_p99_us", "max_wait_us",
+                      "errors", "unexpected_addr", "announcements")
+        }
+        S[(nat, cmd, m)]["rounds"] = len([r for r in rs if r["rate"]])
+        S[(nat, cmd, m)]["all_rates"] = [num(r["rate"]) for r in rs]
+
+loads = [r["loadavg"] for r in rows if r.get("loadavg")]
+out = []
+out.append("### Announcements per second (median of the rounds; ratios from the same run)\n")
+out.append("| NAT | command | kernel | bare queue | ftpwalld iptables-legacy | ftpwalld nftables | "
+           "nft / bare | nft / kernel | iptables / bare | bare / kernel |")
+out.append("|---|---|---|---|---|---|---|---|---|---|")
+for nat, cmd in groups:
+    g = lambda m, k="rate": S.get((nat, cmd, m), {}).get(k)
+    label = {"pasv": "PASV → 227", "epsv": "EPSV → 229", "port": "PORT → 200"}[cmd]
+    if nat == "dnat" and cmd == "pasv":
+        label += " (rewritten, length +1)"
+    out.append(f"| {'server DNAT' if nat == 'dnat' else 'none'} | {label} | {fmt(g('kernel'))} | {fmt(g('bare'))} | "
+               f"{fmt(g('ftpwalld-iptables'))} | {fmt(g('ftpwalld-nft'))} | "
+               f"{fmt(ratio(g('ftpwalld-nft'), g('bare')), 2)} | {fmt(ratio(g('ftpwalld-nft'), g('kernel')), 2)} | "
+               f"{fmt(ratio(g('ftpwalld-iptables'), g('bare')), 2)} | {fmt(ratio(g('bare'), g('kernel')), 2)} |")
+out.append("")
+out.append("### Client-side latency per announcement, send → reply, µs (median of the rounds' p50 / p99)\n")
+out.append("| NAT | command | kernel | bare queue | ftpwalld iptables-legacy | ftpwalld nftables |")
+out.append("|---|---|---|---|---|---|")
+for nat, cmd in groups:
+    cells = []
+    for m in MODES:
+        s = S.get((nat, cmd, m), {})
+        cells.append(f"{fmt(s.get('p50_us'))} / {fmt(s.get('p99_us'))}")
+    out.append(f"| {'server DNAT' if nat == 'dnat' else 'none'} | {cmd.upper()} | " + " | ".join(cells) + " |")
+out.append("")
+out.append("### The daemon's side: CPU per queued packet and the wait of an announcement's verdict\n")
+out.append("CPU: utime+stime of the process (all threads) over its life / packets it got (`packets=` of its stop "
+           "line; the bare loop's own count). Verdict wait: the `in the kernel after N us` of the daemon's "
+           "`opening` log lines (audit = limited: a rate-limited sample, `samples` of them), and `max_wait_us` of "
+           "its stop line. Medians of the rounds.\n")
+out.append("| NAT | command | mode | CPU µs / packet | verdict wait p50 µs | p99 µs | max µs | samples/round | errors | unrewritten 227 |")
+out.append("|---|---|---|---|---|---|---|---|---|---|")
+for nat, cmd in groups:
+    for m in MODES:
+        s = S.get((nat, cmd, m))
+        if not s:
+            continue
+        rs = [r for r in storm if r["nat"] == nat and r["cmd"] == cmd and r["mode"] == m]
+        samples = med([num(r["wait_samples"]) for r in rs])
+        out.append(f"| {'server DNAT' if nat == 'dnat' else 'none'} | {cmd.upper()} | {m} | "
+                   f"{fmt(s['cpu_us_per_packet'], 2) if s['cpu_us_per_packet'] is not None else '–'} | "
+                   f"{fmt(s['wait_p50_us'])} | {fmt(s['wait_p99_us'])} | {fmt(s['max_wait_us'])} | {fmt(samples)} | "
+                   f"{fmt(s['errors'])} | {fmt(s['unexpected_addr']) if nat == 'dnat' and cmd == 'pasv' else '–'} |")
+out.append("")
+
+idle = [r for r in rows if r["part"] == "idle"]
+idle_per = [r for r in rows if r["part"] == "idle-per-session"]
+if idle:
+    out.append("### Idle sessions: ftpwalld's VmRSS (nftables backend)\n")
+    out.append("| idle sessions | tracked by the daemon | VmRSS before kB | after kB | bytes per session |")
+    out.append("|---|---|---|---|---|")
+    for r in idle:
+        per = next((p for p in idle_per if p["conns"] == r["conns"]), None)
+        out.append(f"| {fmt(num(r['count']))} | {fmt(num(per['count'])) if per else '–'} | {fmt(num(r['value']))} | "
+                   f"{fmt(num(r['value2']))} | {fmt(num(per['value'])) if per else '–'} |")
+    out.append("")
+
+op = [r for r in rows if r["part"] == "openings"]
+O = {}
+for r in op:
+    O.setdefault((r["mode"], int(r["count"] or 0)), []).append(r)
+if op:
+    out.append("### One opening's install latency with K live openings (median over the rounds)\n")
+    out.append("apply = the backend call the daemon's worker makes for one opening (nftables: one batch; "
+               "iptables-legacy: lock, snapshot, edit, libiptc commit); commit = the kernel's part. "
+               "nftables: p50/p99 of 200 opens per round; iptables-legacy: p50 and max of 21 (the probe reports no p99).\n")
+    out.append("| backend | live openings | apply p50 µs | apply p99 µs (iptables: max) | commit p50 µs | commit p99 µs |")
+    out.append("|---|---|---|---|---|---|")
+    for (b, k), rs in sorted(O.items()):
+        out.append(f"| {b} | {fmt(k)} | {fmt(med([num(r['p50_us']) for r in rs]))} | {fmt(med([num(r['p99_us']) for r in rs]))} | "
+                   f"{fmt(med([num(r['value']) for r in rs]))} | {fmt(med([num(r['value2']) for r in rs]))} |")
+    out.append("")
+
+# The goals of issue 13
+out.append("### Against the goals of issue 13\n")
+out.append("| goal | measured | met |")
+out.append("|---|---|---|")
+for m in ("ftpwalld-nft", "ftpwalld-iptables"):
+    for nat, cmd, goal in (("plain", "pasv", 0.9), ("plain", "epsv", 0.9), ("plain", "port", 0.9), ("dnat", "pasv", 0.7)):
+        r_ = ratio(S.get((nat, cmd, m), {}).get("rate"), S.get((nat, cmd, "bare"), {}).get("rate"))
+        if r_ is None:
+            continue
+        what = "without NAT" if nat == "plain" else "with a length-changing rewrite"
+        out.append(f"| {m} announcements/s ≥ {goal}× bare queue, {cmd.upper()} {what} | {r_:.2f}× | "
+                   f"{'yes' if r_ >= goal else 'no'} |")
+nft10k = med([num(r["p99_us"]) for r in O.get(("nftables", 10000), [])])
+if nft10k is not None:
+    out.append(f"| opening install p99 ≤ 200 µs with 10 000 live openings (nftables) | {nft10k:.0f} µs | "
+               f"{'yes' if nft10k <= 200 else 'no'} |")
+for p in idle_per:
+    v = num(p["value"])
+    if v is not None:
+        out.append(f"| ≤ 1 KiB per idle session at {fmt(num(p['conns']))} | {v:.0f} B | {'yes' if v <= 1024 else 'no'} |")
+out.append("| whole sessions/s ≥ 0.95× kernel | not measured by this harness (bench/load measures whole sessions) | – |")
+out.append("")
+if loads:
+    out.append(f"Load average (1/5/15 min) at the first and last measurement: {loads[0]}, {loads[-1]}.\n")
+open(md_path, "w").write("\n".join(out) + "\n")
+
+try:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+except ImportError:
+    print("summarize.py: no matplotlib, no plot", file=sys.stderr)
+    sys.exit(0)
+fig, axes = plt.subplots(1, 2 if op else 1, figsize=(13 if op else 8, 4.8))
+if not op:
+    axes = [axes]
+ax = axes[0]
+width = 0.2
+labels = [f"{c.upper()}\n{'DNAT' if n == 'dnat' else 'no NAT'}" for n, c in groups]
+colors = {"kernel": "#555555", "bare": "#9ecae1", "ftpwalld-iptables": "#fdae6b", "ftpwalld-nft": "#e6550d"}
+for i, m in enumerate(MODES):
+    vals = [S.get((n, c, m), {}).get("rate") or 0 for n, c in groups]
+    xs = [j + (i - 1.5) * width for j in range(len(groups))]
+    ax.bar(xs, vals, width, label=m, color=colors[m])
+ax.set_xticks(range(len(groups)))
+ax.set_xticklabels(labels)
+ax.set_ylabel("announcements / s (median of rounds)")
+ax.set_title("Announcement storm through the gateway")
+ax.legend(fontsize=8)
+ax.grid(axis="y", alpha=0.3)
+if op:
+    ax = axes[1]
+    for b, c in (("nftables", "#e6550d"), ("iptables-legacy", "#fdae6b")):
+        ks = sorted(k for (bb, k) in O if bb == b)
+        if not ks:
+            continue
+        p50 = [med([num(r["p50_us"]) for r in O[(b, k)]]) for k in ks]
+        p99 = [med([num(r["p99_us"]) for r in O[(b, k)]]) for k in ks]
+        xs = [max(k, 1) for k in ks]
+        ax.plot(xs, p50, "o-", color=c, label=f"{b} p50")
+        ax.plot(xs, p99, "s--", color=c, label=f"{b} {'p99' if b == 'nftables' else 'max'}")
+    ax.axhline(200, color="grey", lw=0.8, ls=":", label="goal p99 200 µs (nftables)")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("live openings (0 plotted at 1)")
+    ax.set_ylabel("one opening's install, µs")
+    ax.set_title("Opening install latency vs live openings")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3, which="both")
+fig.tight_layout()
+fig.savefig(png_path, dpi=110)
