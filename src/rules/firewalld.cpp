@@ -27,6 +27,13 @@
 // entries survive firewall-cmd --reload (firewalld re-adds them): there is nothing for the daemon
 // to repair. (ipsets that ftpwalld fills per opening would lose every element at a reload and, in
 // 1.3.3, could not even expire: the set gets no timeout flag.)
+// IPv6 (--family 6|both): ipset ftpwall-accept6, <option name="family" value="inet6"/>, and
+//   rule family="ipv6" source ipset="ftpwall-accept6" accept
+// (firewalld: ip6 saddr . meta mark @ftpwall-accept6 accept). firewalld refuses IPv6 prefixes and
+// ranges in hash:ip entries ("invalid address '::/1' ... ignoring", measured in 1.3.3), so its
+// entries are the --allow-from clients, each a single address (validate() asks for /128).
+// The service itself has no family: firewalld applies its ports and helper to IPv4 and IPv6;
+// --allow-from rich rules carry their network's family.
 #include <cstdint>
 #include <cstdio>
 #include <string>
@@ -57,6 +64,7 @@ std::vector<std::string> accept_entries(const Validated& v) {
   std::vector<std::string> nets;
   for (const auto& a : v.allow_from) {
     if (a.prefix == 0) nets.insert(nets.end(), all.begin(), all.end());
+    else if (!v4) nets.push_back(a.addr.to_string());  // IPv6: single addresses only (plan() checked /128)
     else nets.push_back(a.to_string());
   }
   if (v.spec.allow_from.empty()) nets = all;

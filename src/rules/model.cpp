@@ -207,6 +207,17 @@ Result<void> check_part(Validated& v, bool both) {
                         "(the client's PORT/EPRT names its private address, which only nf_nat_ftp or ftpwalld rewrites); "
                         "use --helper kernel or --active no");
   }
+  // firewalld accepts ftpwalld's data connections by mark only through a hash:ip,mark ipset, and
+  // firewalld (1.3.3, io/ipset.py check_entry) takes IPv6 entries of that type as single addresses:
+  // no prefix, no range. So an IPv6 part needs its clients as host addresses.
+  if (fam == Family::v6 && spec.helper == Helper::ftpwalld && spec.format == Format::firewalld && !v.no_clients) {
+    const bool hosts = !v.allow_from.empty() &&
+                       std::all_of(v.allow_from.begin(), v.allow_from.end(), [](const Cidr& c) { return c.prefix == 128; });
+    if (!hosts)
+      return make_error("--helper ftpwalld --format firewalld: firewalld's hash:ip,mark ipsets take single IPv6 addresses only "
+                        "(no prefix), so ftpwalld's IPv6 data connections can be accepted only from clients given as "
+                        "--allow-from ADDRESS/128; give them, or use --format nft for IPv6");
+  }
   if (spec.role == Role::gateway && !v.internal_server && !v.allow_from.empty())
     return make_error("--allow-from restricts the outside clients of --internal-server; with --inside-network alone the clients are the inside network");
 

@@ -156,25 +156,36 @@ TEST(Family, FirewalldServiceAndRichRulesPerFamily) {
     EXPECT_TRUE(has(gen(server(f, Helper::kernel, Format::firewalld)).text, "--zone=public --add-service=ftpwall-ftp\n"));
 }
 
+// firewalld takes IPv6 hash:ip,mark entries as single addresses only (1.3.3 ignores "::/1" with
+// INVALID_ENTRY): the IPv6 ipset lists the --allow-from hosts, and anything else is refused.
 TEST(Family, FirewalldFtpwalldIpsetPerFamily) {
   RulesetSpec s = server(Families::v6, Helper::ftpwalld, Format::firewalld);
+  EXPECT_EQ(error_of(s),
+            "--helper ftpwalld --format firewalld: firewalld's hash:ip,mark ipsets take single IPv6 addresses only (no prefix), "
+            "so ftpwalld's IPv6 data connections can be accepted only from clients given as --allow-from ADDRESS/128; give "
+            "them, or use --format nft for IPv6");
+  s.allow_from = {net("2001:db8:1::/48")};
+  EXPECT_NE(error_of(s).find("single IPv6 addresses only"), std::string::npos);
+  s.allow_from = {net("2001:db8::20/128"), net("2001:db8::21/128")};
   std::string out = gen(s).text;
   EXPECT_TRUE(has(out, "cat > /etc/firewalld/ipsets/ftpwall-accept6.xml"));
   EXPECT_TRUE(has(out, "<option name=\"family\" value=\"inet6\"/>"));
-  EXPECT_TRUE(has(out, "<entry>::/1,0x20000000</entry>"));
-  EXPECT_TRUE(has(out, "<entry>8000::/1,0x20000000</entry>"));
+  EXPECT_TRUE(has(out, "  <entry>2001:db8::20,0x20000000</entry>\n  <entry>2001:db8::21,0x20000000</entry>\n"));
+  EXPECT_FALSE(has(out, "/1,"));
   EXPECT_TRUE(has(out, "--add-rich-rule='rule family=\"ipv6\" source ipset=\"ftpwall-accept6\" accept'"));
   EXPECT_FALSE(has(out, "ipsets/ftpwall-accept.xml"));
   s.family = Families::both;
+  s.allow_from.push_back(net("198.51.100.0/24"));
   out = gen(s).text;
   EXPECT_TRUE(has(out, "ipsets/ftpwall-accept.xml"));
+  EXPECT_TRUE(has(out, "<entry>198.51.100.0/24,0x20000000</entry>"));
   EXPECT_TRUE(has(out, "ipsets/ftpwall-accept6.xml"));
   EXPECT_TRUE(has(out, "rule family=\"ipv4\" source ipset=\"ftpwall-accept\" accept"));
   EXPECT_TRUE(has(out, "rule family=\"ipv6\" source ipset=\"ftpwall-accept6\" accept"));
-  s.allow_from = {net("2001:db8:1::/48")};  // IPv6 clients only: no IPv4 ipset
-  out = gen(s).text;
-  EXPECT_FALSE(has(out, "ipsets/ftpwall-accept.xml"));
-  EXPECT_TRUE(has(out, "<entry>2001:db8:1::/48,0x20000000</entry>"));
+  s.allow_from = {net("198.51.100.0/24")};  // IPv4 clients only: no IPv6 ipset (and a warning)
+  const Output o = gen(s);
+  EXPECT_FALSE(has(o.text, "ipsets/ftpwall-accept6.xml"));
+  EXPECT_EQ(o.warnings.size(), 1u);
 }
 
 // ---- ICMPv6 (RFC 4890) ----
