@@ -118,6 +118,19 @@ for nat, cmd in groups:
                    f"{fmt(s['wait_p50_us'])} | {fmt(s['wait_p99_us'])} | {fmt(s['max_wait_us'])} | {fmt(samples)} | "
                    f"{fmt(s['errors'])} | {fmt(s['unexpected_addr']) if nat == 'dnat' and cmd == 'pasv' else '–'} |")
 out.append("")
+waits = [r for r in rows if r["part"] == "wait" and r["wait_samples"]]
+if waits:
+    out.append("### The wait of an announcement's verdict, every opening (audit = \"full\", one round of PASV)\n")
+    out.append("From the announcement's arrival at the daemon to its opening being in the kernel (the verdict is sent "
+               "then): the `in the kernel after N us` of every `opening` line. Full audit logs one line per opening, "
+               "which costs some throughput itself (the rate column).\n")
+    out.append("| NAT | mode | announcements/s | openings logged | wait p50 µs | p99 µs | max µs |")
+    out.append("|---|---|---|---|---|---|---|")
+    for r in waits:
+        out.append(f"| {'server DNAT' if r['nat'] == 'dnat' else 'none'} | {r['mode']} | {fmt(num(r['rate']))} | "
+                   f"{fmt(num(r['wait_samples']))} | {fmt(num(r['wait_p50_us']))} | {fmt(num(r['wait_p99_us']))} | "
+                   f"{fmt(num(r['max_wait_us']))} |")
+    out.append("")
 out.append("### CPU per announcement and what one core would give (medians of the rounds)\n")
 out.append("CPU µs per announcement = CPU µs per packet × queued packets per announcement (the command, its reply, "
            "the odd pure ACK); capacity = 10⁶ / that: the announcements/s of one core given to the helper alone. "
