@@ -276,6 +276,13 @@ class Builder {
       add(Table::filter, "INPUT", icmp, Action::accept, Purpose::stock, "base icmp");
       return;
     }
+    // nft --family 6: the inet table is still the host's whole filter, and its base rules serve
+    // IPv4 too (as the IPv4-only table's ICMP accept serves ICMPv6): the stock IPv4 ICMP accept.
+    if (s_.format == Format::nft && s_.family == Families::v6 && s_.stock) {
+      Match icmp;
+      icmp.proto = Proto::icmp;
+      add(Table::filter, "INPUT", icmp, Action::accept, Purpose::stock, "base icmp");
+    }
     Match err;
     err.proto = Proto::icmpv6;
     err.icmp_types.assign(std::begin(icmp6_errors), std::end(icmp6_errors));
