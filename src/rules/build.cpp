@@ -9,6 +9,9 @@
 //   - with --helper kernel the ftp helper is attached explicitly in raw PREROUTING (kernels since
 //     4.7 no longer assign it by port, net.netfilter.nf_conntrack_helper=0) and RELATED is accepted
 //     only for that helper and only toward ports >= 1024.
+// Families: the builder runs every rule site once per family's part (each() below); rules the
+// parts made alike and that name no address, no ICMP type and no NAT become one rule for both.
+// IPv6 gets RFC 4890's ICMPv6 accepts instead of the stock "every ICMP" line; NAT is IPv4 only.
 #include <algorithm>
 #include <cstdio>
 #include <string>

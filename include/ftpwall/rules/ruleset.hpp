@@ -3,8 +3,10 @@
 // format-neutral Ruleset of tagged rules -> one emitter per format. Pure: strings in, strings out;
 // no syscalls (the CLI runs the --check tools and writes files).
 //
-//   RulesetSpec --validate()--> Validated --build_ruleset()--> Ruleset --emit_*()--> text
-//                                   \--emit_firewalld(), emit_server_config() (work from the spec)
+//   RulesetSpec --plan()--> Plan (one Validated part per family) --build_ruleset()--> Ruleset --emit_*()--> text
+//                              \--emit_firewalld(), emit_server_config() (work from the plan)
+// --family both: every rule of the Ruleset carries the family it serves (none = both); the
+// iptables-save emitter writes one file per family (Ruleset::only), nft one inet table.
 #pragma once
 
 #include <cstddef>
