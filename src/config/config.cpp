@@ -19,6 +19,30 @@ std::string_view name(AuditMode a) {
 std::string_view name(BackendMode b) {
   return b == BackendMode::automatic ? "auto" : b == BackendMode::nftables ? "nftables" : "iptables-legacy";
 }
+std::string_view name(FtpsMode m) { return m == FtpsMode::per_client ? "per-client" : "stand-aside"; }
+
+PortRange FtpsConfig::range_for(const Address& server_real, std::uint16_t control_port) const {
+  for (const FtpsServer& s : servers) {
+    if (s.address && *s.address != server_real) continue;
+    if (s.control_port && *s.control_port != control_port) continue;
+    return s.passive;
+  }
+  return passive;
+}
+
+std::vector<std::uint16_t> Config::steered_ports() const {
+  std::vector<std::uint16_t> out = control_ports;
+  if (ftps.mode == FtpsMode::per_client)
+    for (auto p : ftps.implicit_ports)
+      if (std::find(out.begin(), out.end(), p) == out.end()) out.push_back(p);
+  return out;
+}
+
+bool Config::implicit_tls(std::uint16_t port) const {
+  return ftps.mode == FtpsMode::per_client &&
+         std::find(ftps.implicit_ports.begin(), ftps.implicit_ports.end(), port) != ftps.implicit_ports.end();
+}
+
 std::string_view name(LogLevel l) {
   static constexpr std::string_view names[] = {"trace", "debug", "info", "warn", "error", "critical", "off"};
   return names[static_cast<int>(l)];
@@ -104,6 +128,53 @@ class Reader {
     return n->as_table();
   }
 
+  // An array of distinct TCP ports, 1 to `max` of them (`empty_ok`: none is fine too).
+  void ports(const toml::table& t, std::string_view prefix, std::string_view key, std::size_t max, bool empty_ok,
+             std::vector<std::uint16_t>& out) {
+    const toml::node* n = t.get(key);
+    if (!n) return;
+    const std::string k = qualified(prefix, key);
+    const auto* arr = n->as_array();
+    if (!arr) return fail(n->source(), k, "expected an array of ports, e.g. [21]");
+    if ((arr->empty() && !empty_ok) || arr->size() > max)
+      return fail(n->source(), k, "needs " + std::string(empty_ok ? "0" : "1") + " to " + std::to_string(max) + " ports");
+    std::vector<std::uint16_t> got;
+    for (const toml::node& e : *arr) {
+      const auto* v = e.as_integer();
+      const auto& where = e.source().begin.line ? e.source() : n->source();
+      if (!v || v->get() < 1 || v->get() > 65535) return fail(where, k, "ports are integers 1-65535");
+      const auto p = static_cast<std::uint16_t>(v->get());
+      if (std::find(got.begin(), got.end(), p) != got.end()) return fail(where, k, std::to_string(p) + " is listed twice");
+      got.push_back(p);
+    }
+    out = std::move(got);
+  }
+
+  // "L-H", 1024 <= L <= H <= 65535 (a passive range never holds service ports).
+  void port_range(const toml::table& t, std::string_view prefix, std::string_view key, PortRange& out) {
+    const toml::node* n = t.get(key);
+    if (!n) return;
+    const std::string k = qualified(prefix, key);
+    const auto* v = n->as_string();
+    const std::string text = v ? v->get() : std::string();
+    if (v && text.empty()) {  // "": none
+      out = {};
+      return;
+    }
+    const auto dash = text.find('-');
+    unsigned long lo = 0, hi = 0;
+    bool ok = v && dash != std::string::npos && dash > 0 && dash + 1 < text.size() &&
+              text.find_first_not_of("0123456789-") == std::string::npos && text.find('-', dash + 1) == std::string::npos &&
+              dash <= 5 && text.size() - dash - 1 <= 5;
+    if (ok) {
+      lo = std::stoul(text.substr(0, dash));
+      hi = std::stoul(text.substr(dash + 1));
+      ok = lo >= 1024 && lo <= hi && hi <= 65535;
+    }
+    if (!ok) return fail(n->source(), k, "expected a port range \"L-H\" with 1024 <= L <= H <= 65535, e.g. \"40000-40100\"");
+    out = {static_cast<std::uint16_t>(lo), static_cast<std::uint16_t>(hi)};
+  }
+
   static std::string qualified(std::string_view prefix, std::string_view key) {
     return prefix.empty() ? std::string(key) : std::string(prefix) + "." + std::string(key);
   }
@@ -129,7 +200,7 @@ Result<Config> parse(std::string_view text, std::string_view file) {
   c.source = std::string(file);
   Reader r(file);
   r.only(root, "", {"role", "hooks", "backend", "control_ports", "log_level", "metrics_file", "metrics_interval", "audit",
-                    "audit_interval", "queue", "openings", "policy"});
+                    "audit_interval", "queue", "openings", "policy", "ftps"});
 
   static constexpr std::pair<std::string_view, Role> roles[] = {{"gateway", Role::gateway}, {"server", Role::server}};
   static constexpr std::pair<std::string_view, HooksMode> hooks[] = {{"daemon", HooksMode::daemon},
@@ -157,30 +228,7 @@ Result<Config> parse(std::string_view text, std::string_view file) {
   }
   r.choice(root, "", "log_level", levels, c.log_level);
 
-  if (const toml::node* n = root.get("control_ports")) {
-    const auto* arr = n->as_array();
-    if (!arr) {
-      r.fail(n->source(), "control_ports", "expected an array of ports, e.g. [21]");
-    } else if (arr->empty() || arr->size() > bounds::max_control_ports) {
-      r.fail(n->source(), "control_ports", "needs 1 to " + std::to_string(bounds::max_control_ports) + " ports");
-    } else {
-      std::vector<std::uint16_t> ports;
-      for (const toml::node& e : *arr) {
-        const auto* v = e.as_integer();
-        if (!v || v->get() < 1 || v->get() > 65535) {
-          r.fail(e.source().begin.line ? e.source() : n->source(), "control_ports", "ports are integers 1-65535");
-          break;
-        }
-        const auto p = static_cast<std::uint16_t>(v->get());
-        if (std::find(ports.begin(), ports.end(), p) != ports.end()) {
-          r.fail(e.source().begin.line ? e.source() : n->source(), "control_ports", std::to_string(p) + " is listed twice");
-          break;
-        }
-        ports.push_back(p);
-      }
-      c.control_ports = std::move(ports);
-    }
-  }
+  r.ports(root, "", "control_ports", bounds::max_control_ports, false, c.control_ports);
 
   if (const toml::table* q = r.section(root, "queue")) {
     r.only(*q, "queue", {"number", "bypass", "fail_open", "max_len", "socket_buffer", "exempt_mark", "accept_mark"});
@@ -233,6 +281,53 @@ Result<Config> parse(std::string_view text, std::string_view file) {
         }
       }
     }
+  }
+  if (const toml::table* f = r.section(root, "ftps")) {
+    static constexpr std::pair<std::string_view, FtpsMode> modes[] = {{"stand-aside", FtpsMode::stand_aside},
+                                                                     {"per-client", FtpsMode::per_client}};
+    r.only(*f, "ftps", {"mode", "passive_ports", "implicit_ports", "max_lifetime", "server"});
+    r.choice(*f, "ftps", "mode", modes, c.ftps.mode);
+    r.port_range(*f, "ftps", "passive_ports", c.ftps.passive);
+    r.ports(*f, "ftps", "implicit_ports", bounds::max_control_ports, true, c.ftps.implicit_ports);
+    r.integer(*f, "ftps", "max_lifetime", 60, bounds::max_ftps_lifetime_s, c.ftps.max_lifetime_s);
+    if (const toml::node* n = f->get("server")) {
+      const auto* arr = n->as_array();
+      if (!arr || !arr->is_array_of_tables()) {
+        r.fail(n->source(), "ftps.server", "expected [[ftps.server]] tables");
+      } else if (arr->size() > bounds::max_ftps_servers) {
+        r.fail(n->source(), "ftps.server", "at most " + std::to_string(bounds::max_ftps_servers) + " entries");
+      } else {
+        for (const toml::node& e : *arr) {
+          const toml::table& t = *e.as_table();
+          FtpsServer s;
+          r.only(t, "ftps.server", {"address", "control_port", "passive_ports"});
+          if (const toml::node* a = t.get("address")) {
+            const auto* v = a->as_string();
+            auto addr = v ? Address::parse(v->get()) : Result<Address>(make_error("expected an address string"));
+            if (!addr) {
+              r.fail(a->source(), "ftps.server.address", (v ? "\"" + v->get() + "\": " : std::string()) + addr.error().message);
+              break;
+            }
+            s.address = *addr;
+          }
+          if (t.get("control_port")) {
+            std::uint16_t p = 0;
+            r.integer(t, "ftps.server", "control_port", 1, 65535, p);
+            s.control_port = p;
+          }
+          r.port_range(t, "ftps.server", "passive_ports", s.passive);
+          if (s.passive.empty() && !r.failed())
+            r.fail(t.source(), "ftps.server.passive_ports", "required in every [[ftps.server]]");
+          c.ftps.servers.push_back(std::move(s));
+        }
+      }
+    }
+    if (c.ftps.mode == FtpsMode::per_client && c.ftps.passive.empty() && c.ftps.servers.empty() && !r.failed())
+      r.fail(f->source(), "ftps.passive_ports", "required with mode = \"per-client\" (or one [[ftps.server]])");
+    for (auto p : c.ftps.implicit_ports)
+      if (c.ftps.mode == FtpsMode::per_client &&
+          std::find(c.control_ports.begin(), c.control_ports.end(), p) != c.control_ports.end() && !r.failed())
+        r.fail(f->source(), "ftps.implicit_ports", std::to_string(p) + " is a control port too (explicit FTPS starts with AUTH TLS)");
   }
   if (r.failed()) return r.error();
   return c;

@@ -42,6 +42,9 @@ struct Printer {
   }
   std::string operator()(const Encrypted& e) const { return "encrypted @" + std::to_string(e.line_offset); }
   std::string operator()(const SessionEnd& e) const { return "session_end " + std::string(name(e.reason)); }
+  std::string operator()(const Cleartext& c) const {
+    return "cleartext " + std::string(name(c.direction)) + " @" + std::to_string(c.offset);
+  }
 };
 
 }  // namespace

@@ -116,6 +116,14 @@ void LineFramer::gap(std::uint64_t next_offset, LineSink& sink) {
   next_off_ = next_offset;
 }
 
+void LineFramer::restart(std::uint64_t offset) {
+  telnet_ = Telnet::data;
+  skipping_ = in_line_ = line_telnet_ = truncated_ = last_cr_ = false;
+  next_off_ = line_off_ = offset;
+  raw_len_ = decoded_len_ = 0;
+  text_.clear();
+}
+
 void LineFramer::end(LineSink& sink) {
   if (in_line_) emit(sink, false);
 }

@@ -45,8 +45,10 @@ Reason Policy::check(const AnnouncementFacts& f, const Endpoint& announced, bool
   if (f.from == Direction::server_to_client && !f.answers_request) return Reason::reply_without_request;
   if (!f.final_reply) return Reason::not_final_reply;
   if (config_.require_login && !f.logged_in) return Reason::not_logged_in;
-  // RFC 2428 4: after EPSV ALL the server must refuse every other data command.
-  if (f.epsv_all && f.from == Direction::client_to_server) return Reason::after_epsv_all;
+  // RFC 2428 4: after EPSV ALL the server must refuse every other data command: PORT, EPRT and
+  // LPRT from the client, and a 227 (PASV answered anyway) is refused too. 229 is what it is for.
+  if (f.epsv_all && (f.from == Direction::client_to_server || f.kind == AnnouncementKind::pasv_reply))
+    return Reason::after_epsv_all;
   if (has_address) {
     if (announced.addr.family != t.family()) return Reason::family_mismatch;
     const bool client = f.from == Direction::client_to_server;

@@ -38,12 +38,31 @@ bool Session::shows_login(Verb v) {
 }
 
 void Session::on_line(Direction dir, std::string_view line, std::uint64_t off, std::vector<Decision>& out) {
-  // Encrypted: the bytes are TLS records, not lines. Ended: nothing more can be announced.
-  if (encrypted_ || ended_) return;
+  // Encrypted: the bytes are TLS records, not lines (until that direction leaves TLS). Ended:
+  // nothing more can be announced.
+  if (!reads(dir) || ended_) return;
   if (dir == Direction::client_to_server)
     on_client_line(line, off, out);
   else
     on_server_line(line, off, out);
+}
+
+void Session::on_cleartext(Direction dir) {
+  if (!encrypted_) return;
+  clear_[static_cast<std::size_t>(dir)] = true;
+  if (dir == Direction::client_to_server) {
+    head_ = count_ = 0;
+    lost_ = 0;
+    client_gap_ = false;
+    unsynchronised_ = false;
+    greeted_ = logged_in_ = true;
+  } else {
+    multiline_ = 0;
+  }
+  if (clear_[0] && clear_[1]) {
+    encrypted_ = false;
+    clear_[0] = clear_[1] = false;
+  }
 }
 
 void Session::violation(Reason r, Direction dir, std::string_view line, std::uint64_t off,

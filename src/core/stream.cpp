@@ -271,7 +271,17 @@ void StreamAssembler::check_end(StreamSink& sink) {
 SegmentReport StreamAssembler::on_segment(const Segment& seg, StreamSink& sink) {
   SegmentReport r;
   if (seg.rst) {
-    if (state_ == State::closed) return r;  // RST after FIN or RST: nothing left to end
+    if (state_ == State::closed) {
+      // After this side's FIN the connection may still be open the other way; an RST carrying
+      // exactly the sequence number after the FIN (what a TCP sends when data arrives after it
+      // closed, e.g. a TLS close_notify) resets it: reported as the end with reset. Any other
+      // RST after a FIN, and every RST after an RST, changes nothing.
+      if (fin_off_ && !reset_seen_ && next_off_ == *fin_off_ && seg.seq == next_seq() + 1) {
+        reset_seen_ = true;
+        sink.on_end(*fin_off_, true);
+      }
+      return r;
+    }
     // RFC 5961 §3.2: only an RST carrying exactly the next expected sequence number resets; one
     // elsewhere in the window draws a challenge ACK and changes nothing. Before the stream started
     // (an RST answering a SYN) the connection never existed: accept it.
@@ -282,6 +292,7 @@ SegmentReport StreamAssembler::on_segment(const Segment& seg, StreamSink& sink) 
     if (state_ == State::fresh || (state_ == State::open && seg.seq == next_seq())) {
       const std::uint64_t at = state_ == State::fresh ? 0 : next_off_;
       state_ = State::closed;
+      reset_seen_ = true;
       reorder_.reset();
       sink.on_end(at, true);
       return r;

@@ -31,8 +31,15 @@ class Tracker::Pipe final : public StreamSink, public LineSink {
  public:
   Pipe(Tracker& t, Direction d, PacketOutcome& out) : t_(t), d_(d), out_(out) {}
   void on_data(std::uint64_t offset, std::span<const std::uint8_t> bytes) override {
-    if (t_.encrypted_) return;  // TLS from here on: no lines to read
-    Deferred& f = t_.dir(d_).deferred;
+    Dir& D = t_.dir(d_);
+    if (D.tls) {  // TLS records: no lines to read, unless the layer ends in these bytes (CCC)
+      const auto at = t_.tls_bytes(d_, offset, bytes);
+      if (!at) return;
+      t_.leave_tls(d_, *at, out_);
+      bytes = bytes.subspan(static_cast<std::size_t>(*at - offset));
+      offset = *at;
+    }
+    Deferred& f = D.deferred;
     if (f.active) {
       // The raw bytes after the withheld ones (Telnet included): what the settling correction replaces.
       const std::uint64_t have = f.end + f.after.size();
@@ -42,7 +49,12 @@ class Tracker::Pipe final : public StreamSink, public LineSink {
         f.after.append(reinterpret_cast<const char*>(tail.data()), n);
       }
     }
-    t_.dir(d_).framer.feed(offset, bytes, *this);
+    D.framer.feed(offset, bytes, *this);
+    // The 234 ended a line of these bytes: the rest of them are TLS already.
+    if (D.tls && D.records.next >= offset && D.records.next < offset + bytes.size()) {
+      const std::uint64_t from = D.records.next;
+      on_data(from, bytes.subspan(static_cast<std::size_t>(from - offset)));
+    }
   }
   void on_gap(std::uint64_t offset, std::uint64_t length) override {
     t_.dir(d_).framer.gap(offset + length, *this);
@@ -150,7 +162,7 @@ void Tracker::on_line(Direction d, const Line& line, PacketOutcome& out) {
   D.settled.reset();
   // After the 234 the bytes are TLS; after a gap or at the end the line is not what the receiver
   // read as a whole: neither reaches the Session. Withheld bytes of such a line stay withheld.
-  if (encrypted_ || !line.complete) {
+  if (D.tls || !line.complete) {
     if (deferred) D.deferred = {};
     return;
   }
@@ -192,13 +204,81 @@ void Tracker::on_line(Direction d, const Line& line, PacketOutcome& out) {
     }
     if (std::holds_alternative<OpenData>(dec) && drop_open) continue;
     if (std::holds_alternative<Violation>(dec) && framer_refused) continue;  // the framer's reason replaces it
-    if (std::holds_alternative<Encrypted>(dec)) encrypted_ = true;
+    const bool tls = std::holds_alternative<Encrypted>(dec);
     out.decisions.push_back(std::move(dec));
+    if (tls) start_tls();
   }
   // Withheld bytes of a line that is not rewritten go out as they were sent.
   if (!put_back) record_deferred(d, D.deferred.region, {}, out.decisions);
   if (deferred) D.deferred = {};
   if (framer_refused) violation(line.reason, d, line.offset, bytes_of(line.text), Act::policy, out.decisions);
+}
+
+// After the 234 (or from the first byte, implicit FTPS) both directions carry TLS records from the
+// end of their last line: the server's right after the 234, the client's after its AUTH.
+void Tracker::start_implicit_tls() {
+  session_.start_encrypted();
+  start_tls();
+}
+
+void Tracker::start_tls() {
+  encrypted_ = true;
+  for (Dir& D : dirs_) {
+    D.tls = true;
+    D.records = {};
+    D.records.next = D.framer.next_offset();
+  }
+}
+
+std::optional<std::uint64_t> Tracker::tls_bytes(Direction d, std::uint64_t offset, std::span<const std::uint8_t> bytes) {
+  TlsRecords& r = dir(d).records;
+  if (r.lost) return std::nullopt;
+  if (offset != r.next) {  // a gap (or a retransmission the assembler already merged): framing lost
+    r.lost = true;
+    return std::nullopt;
+  }
+  std::size_t i = 0;
+  while (i < bytes.size()) {
+    if (r.remaining) {
+      const std::size_t n = std::min<std::size_t>(r.remaining, bytes.size() - i);
+      r.remaining -= static_cast<std::uint32_t>(n);
+      i += n;
+      continue;
+    }
+    const std::uint8_t c = bytes[i];
+    if (r.have == 0 && c >= 0x20 && c < 0x7f) {  // printable at a record boundary: a line, not a record
+      if (!r.seen) {  // text before any record: TLS never started here; nothing is read again
+        r.lost = true;
+        return std::nullopt;
+      }
+      r.next = offset + i;
+      return r.next;
+    }
+    r.header[r.have++] = c;
+    ++i;
+    if (r.have < 5) continue;
+    const std::uint32_t len = static_cast<std::uint32_t>(r.header[3]) << 8 | r.header[4];
+    const bool ok = r.header[0] >= 20 && r.header[0] <= 24 && r.header[1] == 3 && r.header[2] <= 4 && len > 0 &&
+                    len <= (1u << 14) + 2048;
+    if (!ok) {
+      r.lost = true;
+      return std::nullopt;
+    }
+    r.have = 0;
+    r.remaining = len;
+    r.seen = true;
+  }
+  r.next = offset + bytes.size();
+  return std::nullopt;
+}
+
+void Tracker::leave_tls(Direction d, std::uint64_t offset, PacketOutcome& out) {
+  Dir& D = dir(d);
+  D.tls = false;
+  D.framer.restart(offset);
+  session_.on_cleartext(d);
+  out.decisions.emplace_back(Cleartext{d, offset});
+  if (!dirs_[0].tls && !dirs_[1].tls) encrypted_ = false;
 }
 
 // A whole-line rewrite (client PORT/EPRT) of a region withheld in part: one correction from the
@@ -490,10 +570,10 @@ PacketOutcome Tracker::on_packet(Direction d, std::span<std::uint8_t> packet, st
     dir(o).stream.on_peer_ack(ack_o, edge_o - ack_o);
   }
 
-  if (D.hold_enabled && !encrypted_) settle(d, out);
+  if (D.hold_enabled && !D.tls) settle(d, out);
 
   const bool stream_bytes = !payload.empty() || fin || rst;
-  if (!D.hold_enabled || !stream_bytes || encrypted_) {
+  if (!D.hold_enabled || !stream_bytes || D.tls) {
     if (!D.held.empty() && release_due(d)) release_all(d, out);
     finish(p, d, r.accepted, out);
     return out;

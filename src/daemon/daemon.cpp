@@ -65,8 +65,10 @@ std::string printable(std::string_view s) {
   return out;
 }
 
+// The ports whose connections are sessions: control_ports, and implicit FTPS ports in per-client mode.
 bool is_control_port(const config::Config& cfg, std::uint16_t p) {
-  return std::find(cfg.control_ports.begin(), cfg.control_ports.end(), p) != cfg.control_ports.end();
+  return std::find(cfg.control_ports.begin(), cfg.control_ports.end(), p) != cfg.control_ports.end() ||
+         cfg.implicit_tls(p);
 }
 
 firewall::Role to_firewall(config::Role r) {
@@ -108,7 +110,7 @@ std::uint64_t Daemon::now_ms() const {
 firewall::HookSpec Daemon::hook_spec() const {
   firewall::HookSpec spec;
   spec.role = to_firewall(cfg_.role);
-  spec.control_ports = cfg_.control_ports;
+  spec.control_ports = cfg_.steered_ports();
   spec.queue_num = cfg_.queue.number;
   spec.queue_bypass = cfg_.queue.bypass;
   spec.exempt_mark = cfg_.queue.exempt_mark;
@@ -202,15 +204,15 @@ Result<void> Daemon::open_kernel() {
   next_kernel_check_ = Clock::now() + kernel_check_interval;
   next_ct_check_ = Clock::now() + ct_check_interval;
   spdlog::info("ftpwalld {} started: {} role, backend {} ({}), steering {}, hooks by {}, queue {}, control ports {}, "
-               "openings live {} s, config {}",
+               "openings live {} s, FTPS {}, config {}",
                FTPWALL_VERSION, config::name(cfg_.role), backend_->name(), backend_why_, backend_->steering(),
                config::name(cfg_.hooks), cfg_.queue.number,
                [&] {
                  std::string s;
-                 for (auto p : cfg_.control_ports) s += (s.empty() ? "" : ",") + std::to_string(p);
+                 for (auto p : cfg_.steered_ports()) s += (s.empty() ? "" : ",") + std::to_string(p);
                  return s;
                }(),
-               cfg_.openings.lifetime_s, cfg_.source);
+               cfg_.openings.lifetime_s, config::name(cfg_.ftps.mode), cfg_.source);
   if (!opts_.ready_file.empty()) std::ofstream(opts_.ready_file) << ::getpid() << "\n";
   notify::ready(live_status());
   watchdog_every_ = notify::watchdog_interval();
@@ -269,13 +271,16 @@ void Daemon::reload() {
   if (opts_.log_level) next.log_level = *opts_.log_level;
   if (opts_.queue) next.queue.number = *opts_.queue;
   // What the kernel's hooks and the bound queue embody changes only with a restart.
-  if (next.role != cfg_.role || next.hooks != cfg_.hooks || next.control_ports != cfg_.control_ports ||
-      !(next.queue == cfg_.queue)) {
-    spdlog::warn("reload: role, hooks, control_ports and [queue] take effect only at a restart; keeping the running ones");
+  if (next.role != cfg_.role || next.hooks != cfg_.hooks || next.steered_ports() != cfg_.steered_ports() ||
+      !(next.queue == cfg_.queue) || next.ftps.mode != cfg_.ftps.mode) {
+    spdlog::warn("reload: role, hooks, control_ports, ftps.mode, ftps.implicit_ports and [queue] take effect only at a "
+                 "restart; keeping the running ones");
     next.role = cfg_.role;
     next.hooks = cfg_.hooks;
     next.control_ports = cfg_.control_ports;
     next.queue = cfg_.queue;
+    next.ftps.mode = cfg_.ftps.mode;
+    next.ftps.implicit_ports = cfg_.ftps.implicit_ports;
   }
   // Running sessions keep the policy they started with (their Tracker borrows it; the session's
   // shared_ptr keeps it alive); the last session of an older one frees it.
@@ -438,6 +443,7 @@ SessionState* Daemon::promote(const Key& key) {
   s.tuples = ConnTuples::without_nat(key.src, key.dst);  // NAT is learnt from conntrack right after
   s.policy = policy_;
   s.tracker = std::make_unique<Tracker>(s.tuples, *s.policy);
+  if (cfg_.implicit_tls(key.dst.port)) s.tracker->start_implicit_tls();
   s.client_isn = view->seq();
   s.tracker->on_packet(Direction::client_to_server, view->bytes(), now_ms());  // the SYN: nothing to decide
   s.syn = std::move(syn);
@@ -490,6 +496,7 @@ void Daemon::query_conntrack(SessionState& s, const Key& key, Direction dir) {
   // replayed into it (a SYN carries no stream bytes: nothing it decided can differ).
   if (s.tracker && !s.syn.empty() && (s.tuples.client_nat() || s.tuples.server_nat())) {
     auto t = std::make_unique<Tracker>(s.tuples, *s.policy);
+    if (cfg_.implicit_tls(s.tuples.original.dst.port)) t->start_implicit_tls();
     PacketOutcome replay = t->on_packet(Direction::client_to_server, s.syn, now_ms());
     if (replay.modified || !replay.decisions.empty() || replay.verdict != PacketOutcome::Verdict::accept) {
       spdlog::warn("session s{}: SYN replay with NAT tuples was not clean: kept without NAT", s.id);
@@ -549,6 +556,7 @@ SessionState& Daemon::add_session(const Key& key, SessionState s) {
 
 // The one way a session leaves the daemon: its state record, then the table's indexes.
 SessionTable::Map::iterator Daemon::erase_session(SessionTable::Map::iterator it) {
+  close_range(it->second, Reason::connection_closed);  // ended sessions closed theirs already
   forget(it->second);
   return sessions_.erase(it);
 }
@@ -675,7 +683,11 @@ void Daemon::on_control_packet(std::uint32_t id, PacketView& view, Direction dir
   const bool client_syn = dir == Direction::client_to_server && view.has_flag(tcp_flag::syn);
   // The SYN's entry is not confirmed yet at this hook (conntrack confirms it after the last hook),
   // so the one query per session waits for the session's second packet.
-  if (!s->ct_known && !client_syn) query_conntrack(*s, key, dir);
+  if (!s->ct_known && !client_syn) {
+    query_conntrack(*s, key, dir);
+    // Implicit FTPS: TLS from the first byte; the range opening as soon as the tuples are known.
+    if (s->tracker && cfg_.implicit_tls(s->tuples.original.dst.port)) open_range(*s);
+  }
   track(*s, id, view, dir);
 }
 
@@ -740,8 +752,14 @@ void Daemon::act(SessionState& s, PacketOutcome& out, std::optional<std::uint32_
                      }
                    },
                    [&](const Encrypted&) {
+                     if (cfg_.ftps.mode == config::FtpsMode::per_client) {
+                       // Stays queued: its end (FIN/RST), a CCC and its corrections are seen; the
+                       // 234 waits for the range opening like an announcement for its opening.
+                       open_range(s);
+                       return;
+                     }
                      spdlog::warn("session s{} {}: FTPS session: ftpwalld cannot see data ports; open a static passive "
-                                  "range for it",
+                                  "range for it, or set ftps.mode = \"per-client\"",
                                   s.id, tuple_text(s.tuples.original));
                      // A session with corrections must stay queued (review L13): its later packets
                      // still need their sequence numbers shifted, TLS or not.
@@ -755,6 +773,17 @@ void Daemon::act(SessionState& s, PacketOutcome& out, std::optional<std::uint32_
                    [&](const SessionEnd& e) {
                      end = true;
                      end_reason = e.reason;
+                   },
+                   [&](const Cleartext& c) {
+                     if (c.direction != Direction::client_to_server) {
+                       spdlog::debug("session s{}: the server's direction left TLS at offset {}", s.id, c.offset);
+                       return;
+                     }
+                     if (info_allowed(6, s.client()))
+                       spdlog::info("session s{} {}: clear command channel (CCC): announcements read and opened one by "
+                                    "one again",
+                                    s.id, tuple_text(s.tuples.original));
+                     close_range(s, Reason::clear_command_channel);
                    },
                    [&](const Rewrite& rw) {
                      if (info_allowed(3, s.client()))
@@ -950,6 +979,62 @@ firewall::Opening Daemon::nat_parts(const SessionState& s, const OpenData& od, f
   return o;
 }
 
+// Per-client FTPS (issue 14): one range opening for an encrypted session, from its client's real
+// address to its server's passive range (with the DNAT to the inside server behind the gateway,
+// ports kept), for the session's lifetime (at most ftps.max_lifetime). Counted against the same
+// limits as one-shot openings; its SYNs are not queued (any number of data connections).
+void Daemon::open_range(SessionState& s) {
+  if (s.range || s.dropping) return;
+  const Address& client = s.client();
+  const config::PortRange pr = cfg_.ftps.range_for(s.tuples.server_real(), s.tuples.reply.src.port);
+  const std::string what = "s" + std::to_string(s.id) + " " + tuple_text(s.tuples.original);
+  if (pr.empty()) {
+    count(Reason::ftps_range_missing);
+    refuse(Reason::ftps_range_missing, client,
+           what + ": no ftps.passive_ports (or [[ftps.server]]) for server " + s.tuples.server_real().to_string() +
+               ", nothing opened");
+    return;
+  }
+  if (s.tuples.family() == Family::v6 && (s.tuples.client_nat() || s.tuples.server_nat())) return;  // nat66_unsupported
+  if (const Reason why = openings_.admit_range(client); why != Reason::none) {
+    count(why);
+    refuse(why, client,
+           what + ": range opening: " + std::to_string(openings_.size()) + " openings live, " +
+               std::to_string(openings_.of_client(client)) + " of " + client.to_string());
+    return;
+  }
+  firewall::Opening o;
+  o.id = {s.id, ++s.ranges, true};
+  o.family = s.tuples.family();
+  o.source = s.tuples.client_real();
+  o.destination = {s.tuples.server_as_seen(), pr.first};
+  o.port_last = pr.last;
+  if (s.tuples.server_nat()) o.dnat_to = Endpoint{s.tuples.server_real(), pr.first};
+  o.expires = firewall::Clock::now() + std::chrono::seconds(cfg_.ftps.max_lifetime_s);
+  openings_.add_range(client);
+  s.range = o;
+  s.range_installed = false;
+  const std::uint64_t token = next_token_++;
+  const Direction held = Direction::server_to_client;  // the 234
+  pending_[token] = Pending{Pending::Kind::open, s.id, held, o.id, Clock::now()};
+  // The 234 (explicit FTPS) waits for it; on an implicit port the server's first packets do.
+  gate_.opening_started(s.id, held);
+  worker_->submit(firewall::OpenStep{o}, token);
+}
+
+void Daemon::close_range(SessionState& s, Reason why) {
+  if (!s.range) return;
+  const firewall::Opening& o = *s.range;
+  openings_.remove_range(s.client());
+  if (info_allowed(7, s.client()))
+    spdlog::info("range opening s{} r{} closed: {}", o.id.session, o.id.opening, name(why));
+  const std::uint64_t token = next_token_++;
+  pending_[token] = Pending{Pending::Kind::close, s.id, Direction::client_to_server, o.id, Clock::now()};
+  worker_->submit(firewall::CloseStep{o.id}, token);
+  s.range.reset();
+  s.range_installed = false;
+}
+
 void Daemon::close_opening(SessionState& s, Reason why) {
   if (!s.opening) return;
   const firewall::Opening& o = s.opening->opening;
@@ -964,6 +1049,7 @@ void Daemon::close_opening(SessionState& s, Reason why) {
 void Daemon::end_session(SessionState& s, Reason why) {
   if (s.ended) return;
   close_opening(s, why);
+  close_range(s, why);
   s.ended = true;
   s.ended_at = Clock::now();
   spdlog::debug("session s{} {} ended: {}", s.id, tuple_text(s.tuples.original), name(why));
@@ -1046,10 +1132,43 @@ void Daemon::on_completions() {
       continue;
     }
     if (p.kind == Pending::Kind::close) {
-      if (!c.result) spdlog::warn("closing opening s{} o{}: {}", p.opening.session, p.opening.opening, c.result.error().message);
+      if (!c.result)
+        spdlog::warn("closing opening s{} {}{}: {}", p.opening.session, p.opening.range ? "r" : "o", p.opening.opening,
+                     c.result.error().message);
       continue;
     }
     SessionState* s = sessions_.by_id(p.session);
+    if (p.opening.range) {
+      const bool current_range = s && s->range && s->range->id == p.opening;
+      if (!c.result) {
+        ++stats_.opening_failures;
+        spdlog::error("range opening s{} r{} not installed: {}", p.opening.session, p.opening.opening,
+                      c.result.error().message);
+        if (current_range) {
+          openings_.remove_range(s->client());
+          s->range.reset();
+        }
+        const std::uint64_t token = next_token_++;
+        pending_[token] = Pending{Pending::Kind::close, p.session, Direction::client_to_server, p.opening, Clock::now()};
+        worker_->submit(firewall::CloseStep{p.opening}, token);
+      } else {
+        ++stats_.openings;
+        if (current_range) {
+          s->range_installed = true;
+          const auto& o = *s->range;
+          if (info_allowed(4, s->client()))
+            spdlog::info("range opening s{} r{} {} -> {}:{}-{}{} for the FTPS session, at most {} s (in the kernel after "
+                         "{} us); active mode (PORT/EPRT) inside TLS cannot be opened",
+                         o.id.session, o.id.opening, o.source.to_string(),
+                         o.destination.addr.family == Family::v6 ? "[" + o.destination.addr.to_string() + "]"
+                                                                 : o.destination.addr.to_string(),
+                         o.destination.port, o.port_last,
+                         o.dnat_to ? " dnat to " + o.dnat_to->addr.to_string() : std::string(), cfg_.ftps.max_lifetime_s, us);
+        }
+      }
+      gate_.opening_done(p.session, p.direction, s && s->dropping);
+      continue;
+    }
     const bool current = s && s->opening && s->opening->opening.id == p.opening;
     if (!c.result) {
       ++stats_.opening_failures;
@@ -1096,6 +1215,7 @@ void Daemon::on_timer() {
         act(s, out, std::nullopt, Direction::client_to_server);
       }
     }
+    if (s.range && mono >= s.range->expires) close_range(s, Reason::ftps_lifetime_ended);
     if (s.opening && mono >= s.opening->opening.expires) {
       spdlog::info("opening s{} o{} expired{}", s.id, s.opening->opening.id.opening, s.opening->winner_port ? "" : " unused");
       close_opening(s, Reason::none);

@@ -149,6 +149,8 @@ class Daemon {
   bool translated_ipv6(SessionState& s);
   void on_open(SessionState& s, const OpenData& od);
   void close_opening(SessionState& s, Reason why);
+  void open_range(SessionState& s);
+  void close_range(SessionState& s, Reason why);
   void end_session(SessionState& s, Reason why);
   firewall::Opening nat_parts(const SessionState& s, const OpenData& od, firewall::Opening o) const;
   void attach_port_chooser(SessionState& s);

@@ -72,8 +72,10 @@ std::string Daemon::status_json() const {
                           ? json(nullptr)
                           : json{{"ok", last_check_.ok}, {"result", last_check_.result}, {"age_s", seconds_since(last_check_.at)}};
   std::size_t installed = 0;
-  for (auto& [k, s] : sessions_)
+  for (auto& [k, s] : sessions_) {
     if (s.opening && s.opening->installed) ++installed;
+    if (s.range && s.range_installed) ++installed;
+  }
   j["live"] = json{{"sessions", sessions_.size()},
                    {"half_open", half_open_.size()},
                    {"openings", openings_.size()},
@@ -121,6 +123,7 @@ std::string Daemon::sessions_json() const {
     e["recorded"] = s.recorded;
     e["age_s"] = seconds_since(s.started);
     if (s.opening) e["opening"] = s.opening->opening.id.opening;
+    if (s.range) e["range"] = s.range->id.opening;
     list.push_back(std::move(e));
   }
   return json{{"sessions", std::move(list)}}.dump();
@@ -129,9 +132,7 @@ std::string Daemon::sessions_json() const {
 std::string Daemon::openings_json() const {
   json list = json::array();
   const auto now = firewall::Clock::now();
-  for (auto& [key, s] : sessions_) {
-    if (!s.opening) continue;
-    const firewall::Opening& o = s.opening->opening;
+  auto entry = [&](const firewall::Opening& o, bool installed) {
     json e;
     e["session"] = o.id.session;
     e["opening"] = o.id.opening;
@@ -140,10 +141,23 @@ std::string Daemon::openings_json() const {
     e["port"] = o.destination.port;
     if (o.dnat_to) e["dnat_to"] = endpoint(*o.dnat_to);
     if (o.snat_to) e["snat_to"] = o.snat_to->to_string();
-    e["installed"] = s.opening->installed;
-    e["used_by_port"] = s.opening->winner_port ? json(*s.opening->winner_port) : json(nullptr);
+    e["installed"] = installed;
     e["expires_in_s"] = std::max<std::int64_t>(0, std::chrono::duration_cast<std::chrono::seconds>(o.expires - now).count());
-    list.push_back(std::move(e));
+    return e;
+  };
+  for (auto& [key, s] : sessions_) {
+    if (s.opening) {
+      json e = entry(s.opening->opening, s.opening->installed);
+      e["used_by_port"] = s.opening->winner_port ? json(*s.opening->winner_port) : json(nullptr);
+      list.push_back(std::move(e));
+    }
+    if (s.range) {  // per-client FTPS: the passive range, for the session's lifetime
+      json e = entry(*s.range, s.range_installed);
+      e["kind"] = "range";
+      e["port_last"] = s.range->port_last;
+      if (e.contains("dnat_to")) e["dnat_to"] = s.range->dnat_to->addr.to_string();
+      list.push_back(std::move(e));
+    }
   }
   return json{{"openings", std::move(list)}}.dump();
 }

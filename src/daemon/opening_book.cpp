@@ -6,9 +6,25 @@ namespace ftpwall::daemon {
 Reason OpeningBook::admit(std::uint64_t session, const Address& client, const Match& match) const {
   if (auto other = by_match_.find(match); other != by_match_.end() && other->second != session)
     return Reason::opening_clash;
-  if (by_match_.size() >= limits_.total) return Reason::opening_limit;
+  if (size() >= limits_.total) return Reason::opening_limit;
   if (of_client(client) >= limits_.per_client) return Reason::source_opening_limit;
   return Reason::none;
+}
+
+Reason OpeningBook::admit_range(const Address& client) const {
+  if (size() >= limits_.total) return Reason::opening_limit;
+  if (of_client(client) >= limits_.per_client) return Reason::source_opening_limit;
+  return Reason::none;
+}
+
+void OpeningBook::add_range(const Address& client) {
+  ++ranges_;
+  ++per_client_[client];
+}
+
+void OpeningBook::remove_range(const Address& client) {
+  if (ranges_) --ranges_;
+  if (auto n = per_client_.find(client); n != per_client_.end() && --n->second == 0) per_client_.erase(n);
 }
 
 void OpeningBook::add(std::uint64_t session, const Address& client, const firewall::Opening& o) {

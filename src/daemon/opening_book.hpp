@@ -47,7 +47,14 @@ class OpeningBook {
   // "Port in use" (rewrite.hpp): another session's live opening DNATs (peer, destination).
   bool dnat_in_use(std::uint64_t session, const Address& peer, const Endpoint& destination) const;
 
-  std::size_t size() const { return by_match_.size(); }
+  // Range openings (per-client FTPS, issue 14): never arbitrated (their SYNs are not queued), but
+  // they count against the same limits as one-shot openings.
+  Reason admit_range(const Address& client) const;
+  void add_range(const Address& client);
+  void remove_range(const Address& client);
+  std::size_t ranges() const { return ranges_; }
+
+  std::size_t size() const { return by_match_.size() + ranges_; }
   std::size_t of_client(const Address& client) const;
 
   enum class Syn : std::uint8_t { first, retransmission, taken };
@@ -59,6 +66,7 @@ class OpeningBook {
   std::map<Match, std::uint64_t> by_match_;
   std::map<Match, std::uint64_t> dnat_;
   std::map<Address, std::size_t> per_client_;
+  std::size_t ranges_ = 0;
 };
 
 }  // namespace ftpwall::daemon

@@ -51,6 +51,11 @@ struct SessionState {
   Clock::time_point started = Clock::now();
   Clock::time_point ended_at{};
   std::optional<OpeningState> opening;  // at most one per session
+  // Per-client FTPS (issue 14): the range opening of the session while it is encrypted, from its
+  // client to its server's passive range; `ranges` numbers them (a CCC, then AUTH TLS again).
+  std::optional<firewall::Opening> range;
+  bool range_installed = false;
+  std::uint32_t ranges = 0;
 
   const Address& client() const { return key.src.addr; }
 };

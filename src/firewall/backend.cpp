@@ -28,7 +28,7 @@ unsigned expected_own_hooks(const HookSpec& spec, const HookState& state) {
 // "ftpwall s<session> o<opening>", decimal, no leading zeros: the tag that names the daemon's rules
 // in the kernel (iptables-save shows it; a restarted daemon reads it back).
 std::string format_opening_comment(const OpeningId& id) {
-  return "ftpwall s" + std::to_string(id.session) + " o" + std::to_string(id.opening);
+  return "ftpwall s" + std::to_string(id.session) + (id.range ? " r" : " o") + std::to_string(id.opening);
 }
 
 BatchEffect net_effect(std::span<const Change> changes) {
@@ -68,9 +68,10 @@ std::optional<OpeningId> parse_opening_comment(std::string_view c) {
   constexpr std::string_view prefix = "ftpwall s";
   if (!c.starts_with(prefix)) return std::nullopt;
   c.remove_prefix(prefix.size());
-  const auto sp = c.find(" o");
-  if (sp == std::string_view::npos) return std::nullopt;
+  const auto sp = c.find(' ');
+  if (sp == std::string_view::npos || sp + 1 >= c.size() || (c[sp + 1] != 'o' && c[sp + 1] != 'r')) return std::nullopt;
   OpeningId id;
+  id.range = c[sp + 1] == 'r';
   if (!parse_decimal(c.substr(0, sp), id.session) || !parse_decimal(c.substr(sp + 2), id.opening)) return std::nullopt;
   return id;
 }

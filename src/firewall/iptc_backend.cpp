@@ -225,13 +225,15 @@ xt_comment_info comment_info(const std::string& text) {
   return c;
 }
 
-// -p tcp -m tcp --dport P --tcp-flags FIN,SYN,RST,ACK SYN: only the first segment of a connection
-// (and its retransmissions); a stray ACK or RST to the port never matches.
-xt_tcp tcp_syn_to(std::uint16_t port) {
+// -p tcp -m tcp --dport P[:LAST] --tcp-flags FIN,SYN,RST,ACK SYN: only the first segment of a
+// connection (and its retransmissions); a stray ACK or RST to the port never matches. LAST: a
+// range opening (per-client FTPS).
+xt_tcp tcp_syn_to(std::uint16_t port, std::uint16_t last = 0) {
   xt_tcp t{};
   t.spts[0] = 0;
   t.spts[1] = 0xffff;
-  t.dpts[0] = t.dpts[1] = port;
+  t.dpts[0] = port;
+  t.dpts[1] = last ? last : port;
   t.flg_mask = 0x01 | 0x02 | 0x04 | 0x10;  // FIN SYN RST ACK
   t.flg_cmp = 0x02;                          // SYN
   return t;
@@ -276,7 +278,7 @@ Result<RuleBuf<F>> opening_syn_rule(const Opening& o, const Endpoint& dst) {
   r.src(o.source);
   r.dst(dst.addr);
   r.tcp();
-  r.match("tcp", 0, tcp_syn_to(dst.port));
+  r.match("tcp", 0, tcp_syn_to(dst.port, o.port_last));
   r.match("time", 0, *t);
   r.match("comment", 0, comment_info(format_opening_comment(o.id)));
   return r;
@@ -306,9 +308,9 @@ Result<RuleBuf<Ip4Tables>> dnat_rule(const Opening& o) {
   auto rule = opening_syn_rule<Ip4Tables>(o, o.destination);
   if (!rule) return rule;
   nf_nat_range2 nat{};
-  nat.flags = NF_NAT_RANGE_MAP_IPS | NF_NAT_RANGE_PROTO_SPECIFIED;
+  nat.flags = NF_NAT_RANGE_MAP_IPS | (o.is_range() ? 0 : NF_NAT_RANGE_PROTO_SPECIFIED);  // a range keeps its ports
   nat.min_addr.ip = nat.max_addr.ip = be32(o.dnat_to->addr);
-  nat.min_proto.tcp.port = nat.max_proto.tcp.port = htons(o.dnat_to->port);
+  if (!o.is_range()) nat.min_proto.tcp.port = nat.max_proto.tcp.port = htons(o.dnat_to->port);
   rule->target("DNAT", 2, nat);
   return rule;
 }
@@ -407,6 +409,7 @@ struct ParsedRule {
   OpeningId id;
   Address src;
   Endpoint dst;
+  std::uint16_t port_last = 0;  // --dport P:LAST (a range opening)
   Clock::time_point expires;
   const xt_entry_target* target = nullptr;
 };
@@ -421,7 +424,9 @@ std::optional<ParsedRule> parse_opening_rule(const typename F::Entry* e) {
   p.dst.addr = F::destination(*e);
   for_each_match(e, [&](const xt_entry_match& m) {
     if (std::strcmp(m.u.user.name, "tcp") == 0) {
-      p.dst.port = reinterpret_cast<const xt_tcp*>(m.data)->dpts[0];
+      const auto* t = reinterpret_cast<const xt_tcp*>(m.data);
+      p.dst.port = t->dpts[0];
+      if (t->dpts[1] != t->dpts[0]) p.port_last = t->dpts[1];
     } else if (std::strcmp(m.u.user.name, "time") == 0) {
       p.expires = monotonic_time(WallClock::time_point(
           std::chrono::seconds(reinterpret_cast<const xt_time_info*>(m.data)->date_stop)));
@@ -713,6 +718,7 @@ Result<void> read_accept_chain(std::map<OpeningId, Opening>& found, std::set<Ope
     o.family = F::family;
     o.source = p->src;
     o.destination = p->dst;
+    o.port_last = p->port_last;
     o.expires = p->expires;
     if (std::strcmp(p->target->u.user.name, "NFQUEUE") == 0 && p->target->u.user.revision == 3 &&
         p->target->u.target_size >= XT_ALIGN(sizeof(xt_entry_target)) + sizeof(xt_NFQ_info_v3)) {
@@ -1201,7 +1207,9 @@ Result<std::vector<Opening>> IptcBackend::list_own() {
       if (chain == dnat_chain && p->target->u.user.revision == 2 && data >= sizeof(nf_nat_range2)) {
         const auto* nat = reinterpret_cast<const nf_nat_range2*>(p->target->data);
         it->second.destination = p->dst;
-        it->second.dnat_to = Endpoint{from_be32(nat->min_addr.ip), ntohs(nat->min_proto.tcp.port)};
+        it->second.dnat_to = Endpoint{from_be32(nat->min_addr.ip), (nat->flags & NF_NAT_RANGE_PROTO_SPECIFIED)
+                                                                        ? ntohs(nat->min_proto.tcp.port)
+                                                                        : p->dst.port};
       } else if (chain == snat_chain && p->target->u.user.revision == 0 && data >= sizeof(nf_nat_ipv4_multi_range_compat)) {
         const auto* nat = reinterpret_cast<const nf_nat_ipv4_multi_range_compat*>(p->target->data);
         it->second.snat_to = from_be32(nat->range[0].min_ip);

@@ -333,6 +333,44 @@ RuleObj openings_rule(const BaseChain& c, const FamilyLayout& l, std::uint16_t q
   return r;
 }
 
+// ... @ranges4 meta mark set meta mark | M accept: a range opening admits every SYN it matches
+// (no daemon verdict), so the rule itself sets queue.accept_mark for the admin's chains.
+RuleObj ranges_rule(const BaseChain& c, const FamilyLayout& l, std::uint32_t accept_mark) {
+  RuleObj r = new_rule(c.name);
+  syn_key_prefix(r.get(), l);
+  add(r.get(), lookup(map_name("ranges", l), NFT_REG32_00, std::nullopt));
+  if (accept_mark != 0) {
+    const std::uint32_t keep = ~accept_mark;
+    add(r.get(), meta(NFT_META_MARK, NFT_REG_1));
+    add(r.get(), bitwise(NFT_REG_1, &keep, &accept_mark, 4));
+    nftnl_expr* e = nftnl_expr_alloc("meta");
+    nftnl_expr_set_u32(e, NFTNL_EXPR_META_KEY, NFT_META_MARK);
+    nftnl_expr_set_u32(e, NFTNL_EXPR_META_SREG, NFT_REG_1);
+    add(r.get(), e);
+  }
+  add(r.get(), counter());
+  nftnl_expr* v = nftnl_expr_alloc("immediate");
+  nftnl_expr_set_u32(v, NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
+  nftnl_expr_set_u32(v, NFTNL_EXPR_IMM_VERDICT, NF_ACCEPT);
+  add(r.get(), v);
+  set_comment(r.get(), hook_comment_text);
+  return r;
+}
+
+// dnat ip to ip saddr . ip daddr . tcp dport map @rangednat4: the inside address, the port kept.
+RuleObj range_dnat_rule(const FamilyLayout& l) {
+  RuleObj r = new_rule(chain_dnat.name);
+  syn_key_prefix(r.get(), l);
+  add(r.get(), lookup(map_name("rangednat", l), NFT_REG32_00, NFT_REG_1));
+  nftnl_expr* e = nftnl_expr_alloc("nat");
+  nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_TYPE, NFT_NAT_DNAT);
+  nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_FAMILY, l.nfproto);
+  nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_REG_ADDR_MIN, NFT_REG_1);
+  add(r.get(), e);
+  set_comment(r.get(), hook_comment_text);
+  return r;
+}
+
 RuleObj nat_rule(bool dnat, const FamilyLayout& l) {
   RuleObj r = new_rule(dnat ? chain_dnat.name : chain_snat.name);
   syn_key_prefix(r.get(), l);
@@ -504,6 +542,7 @@ struct Elem {
   explicit Elem(const Key& k) : key(k) {}
   Elem(const Key& k, std::string c, std::uint64_t ms) : key(k), comment(std::move(c)), timeout_ms(ms) {}
   Key key;
+  std::optional<Key> key_end;  // an interval's last key (range sets)
   std::optional<std::string> comment;
   std::uint64_t timeout_ms = 0;
   // openings: a verdict; dnat/snat: data
@@ -524,6 +563,7 @@ void add_elems(Batch& b, std::uint16_t type, std::uint16_t flags, const std::str
         const Elem& el = elems[k];
         nftnl_set_elem* e = nftnl_set_elem_alloc();
         nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, el.key.bytes.data(), el.key.len);
+        if (el.key_end) nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY_END, el.key_end->bytes.data(), el.key_end->len);
         if (el.timeout_ms) nftnl_set_elem_set_u64(e, NFTNL_SET_ELEM_TIMEOUT, el.timeout_ms);
         if (el.comment) {
           Udata u(*el.comment);
@@ -600,13 +640,40 @@ void add_map(Batch& b, const std::string& name, const FamilyLayout& l, std::uint
   });
 }
 
+// Range openings (per-client FTPS, issue 14): `ranges4` (a set: the rule accepts and sets the
+// accept mark) and `rangednat4` (a map to the inside address, ports kept), keyed by intervals of
+// the same concatenation as the openings (nft's pipapo set: flags interval, concat, timeout).
+void add_range_set(Batch& b, const std::string& name, const FamilyLayout& l, std::optional<std::uint32_t> data_type,
+                   std::uint32_t id) {
+  b.add(NFT_MSG_NEWSET, NLM_F_CREATE, "set " + name, [&](nlmsghdr* h) {
+    SetObj s(nftnl_set_alloc());
+    nftnl_set_set_str(s.get(), NFTNL_SET_TABLE, nft_table_name);
+    nftnl_set_set_str(s.get(), NFTNL_SET_NAME, name.c_str());
+    nftnl_set_set_u32(s.get(), NFTNL_SET_FAMILY, family_inet);
+    nftnl_set_set_u32(s.get(), NFTNL_SET_FLAGS,
+                      NFT_SET_INTERVAL | NFT_SET_CONCAT | NFT_SET_TIMEOUT | (data_type ? NFT_SET_MAP : 0));
+    nftnl_set_set_u32(s.get(), NFTNL_SET_KEY_TYPE, l.key_type());
+    nftnl_set_set_u32(s.get(), NFTNL_SET_KEY_LEN, l.key_len());
+    const std::uint8_t fields[] = {static_cast<std::uint8_t>(l.addr_len), static_cast<std::uint8_t>(l.addr_len), 2};
+    nftnl_set_set_data(s.get(), NFTNL_SET_DESC_CONCAT, fields, sizeof fields);
+    if (data_type) {
+      nftnl_set_set_u32(s.get(), NFTNL_SET_DATA_TYPE, *data_type);
+      nftnl_set_set_u32(s.get(), NFTNL_SET_DATA_LEN, l.addr_len);
+    }
+    nftnl_set_set_u32(s.get(), NFTNL_SET_ID, id);
+    nftnl_set_nlmsg_build_payload(h, s.get());
+  });
+}
+
 void add_maps(Batch& b, const FamilyLayout& l, bool nat) {
-  // Set ids are unique within a batch: 1-3 for IPv4, 4-6 for IPv6.
+  // Set ids are unique within a batch: 1-3 and 7-8 for IPv4, 4-6 and 9 for IPv6.
   const std::uint32_t base = l.family == Family::v4 ? 0 : 3;
   add_map(b, map_name("openings", l), l, NFT_DATA_VERDICT, 0, base + 1);
+  add_range_set(b, map_name("ranges", l), l, std::nullopt, l.family == Family::v4 ? 7 : 9);
   if (!nat || !has_nat(l)) return;
   add_map(b, map_name("dnat", l), l, (l.addr_type << type_bits) | type_inet_service, l.addr_len + 4, base + 2);
   add_map(b, map_name("snat", l), l, l.addr_type, l.addr_len, base + 3);
+  add_range_set(b, map_name("rangednat", l), l, l.addr_type, 8);
 }
 
 }  // namespace
@@ -787,6 +854,7 @@ int list_sets(Socket& nl, std::set<std::string>& out) {
 
 struct ElemInfo {
   Key key;
+  std::optional<Key> key_end;
   std::string comment;
   std::optional<std::uint64_t> expiration_ms;
   std::uint32_t verdict = 0;
@@ -823,6 +891,14 @@ int list_elems(Socket& nl, const std::string& set, const FamilyLayout& l, std::v
               i.key.family = c.l.family;
               i.key.len = static_cast<std::uint8_t>(len);
               std::memcpy(i.key.bytes.data(), k, len);
+              std::uint32_t elen = 0;
+              const void* ke = nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_KEY_END) ? nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY_END, &elen)
+                                                                                  : nullptr;
+              if (ke && elen == len) {
+                Key end = i.key;
+                std::memcpy(end.bytes.data(), ke, elen);
+                i.key_end = end;
+              }
               std::uint32_t ulen = 0;
               const void* u = nftnl_set_elem_get(e, NFTNL_SET_ELEM_USERDATA, &ulen);
               i.comment = comment_of(u, ulen);
@@ -1095,6 +1171,10 @@ Result<NftSteering> NftBackend::detect_steering() {
 void NftBackend::forget(const OpeningId& id) {
   auto it = known_.find(id);
   if (it == known_.end()) return;
+  if (it->second.range) {  // range elements are the session's own: no key owner to keep
+    known_.erase(it);
+    return;
+  }
   if (it->second.accept.len) accept_owner_.erase(it->second.accept);
   if (it->second.dnat) dnat_owner_.erase(*it->second.dnat);
   if (it->second.snat) snat_owner_.erase(*it->second.snat);
@@ -1104,6 +1184,7 @@ void NftBackend::forget(const OpeningId& id) {
 void NftBackend::remember(const OpeningId& id, const Parts& p) {
   forget(id);
   known_[id] = p;
+  if (p.range) return;
   if (p.accept.len) accept_owner_[p.accept] = id;
   if (p.dnat) dnat_owner_[*p.dnat] = id;
   if (p.snat) snat_owner_[*p.snat] = id;
@@ -1125,7 +1206,7 @@ Result<void> NftBackend::refresh_known() {
     if (int e = list_elems(*nl_, map_name("snat", l), l, sn); e && e != ENOENT)
       return make_error("nftables: list " + map_name("snat", l) + ": " + std::strerror(e));
     for (const auto& a : acc)
-      if (auto id = parse_opening_comment(a.comment)) remember(*id, Parts{a.key, {}, {}});
+      if (auto id = parse_opening_comment(a.comment)) remember(*id, Parts{a.key, {}, {}, false, {}, {}});
     // NAT parts: recorded under their id even without an accept part, so a close removes them.
     auto attach = [&](const std::vector<ElemInfo>& v, bool dnat) {
       for (const auto& x : v) {
@@ -1139,8 +1220,64 @@ Result<void> NftBackend::refresh_known() {
     };
     attach(dn, true);
     attach(sn, false);
+    if (auto r = read_ranges(l.family, nullptr, nullptr); !r) return r;
   }
   known_complete_ = true;
+  return {};
+}
+
+// The range openings of family l in the kernel (ranges4/6 and rangednat4): remembered, and as
+// Openings into `found` when given. A rangednat element without its accept part goes to `orphans`.
+Result<void> NftBackend::read_ranges(Family family, std::map<OpeningId, Opening>* found, std::vector<Change>* orphans) {
+  const FamilyLayout& l = *layout_of(family);
+  std::vector<ElemInfo> acc, dn;
+  if (int e = list_elems(*nl_, map_name("ranges", l), l, acc); e && e != ENOENT)
+    return make_error("nftables: list " + map_name("ranges", l) + ": " + std::strerror(e));
+  if (has_nat(l))
+    if (int e = list_elems(*nl_, map_name("rangednat", l), l, dn); e && e != ENOENT)
+      return make_error("nftables: list " + map_name("rangednat", l) + ": " + std::strerror(e));
+  const auto now = Clock::now();
+  for (const auto& a : acc) {
+    auto id = parse_opening_comment(a.comment);
+    if (!id || !id->range || !a.key_end) continue;
+    Parts p;
+    p.range = true;
+    p.accept = a.key;
+    p.accept_end = *a.key_end;
+    remember(*id, p);
+    if (!found) continue;
+    const KeyFields f = split_key(l, a.key.bytes.data());
+    Opening& o = (*found)[*id];
+    o.id = *id;
+    o.family = l.family;
+    o.source = f.src;
+    o.destination = f.dst;
+    o.port_last = split_key(l, a.key_end->bytes.data()).dst.port;
+    o.expires = a.expiration_ms ? now + std::chrono::milliseconds(*a.expiration_ms) : now + std::chrono::hours(24 * 365);
+  }
+  for (const auto& x : dn) {
+    auto id = parse_opening_comment(x.comment);
+    if (!id || !id->range || !x.key_end) continue;
+    Parts p = known_.count(*id) ? known_[*id] : Parts{};
+    const bool orphan = !known_.count(*id);
+    p.range = true;
+    p.dnat = x.key;
+    p.dnat_end = *x.key_end;
+    remember(*id, p);
+    if (!found) continue;
+    auto it = found->find(*id);
+    if (orphan || it == found->end()) {
+      if (orphans) orphans->push_back(CloseStep{*id});
+      continue;
+    }
+    const KeyFields f = split_key(l, x.key.bytes.data());
+    Endpoint to;
+    to.addr.family = l.family;
+    if (x.data.size() >= l.addr_len) std::memcpy(to.addr.bytes.data(), x.data.data(), l.addr_len);
+    to.port = f.dst.port;
+    it->second.destination = f.dst;
+    it->second.dnat_to = to;
+  }
   return {};
 }
 
@@ -1201,6 +1338,16 @@ Result<void> NftBackend::apply(std::span<const Change> changes) {
     const FamilyLayout& l = *layout_of(o.family);
     Parts p;
     p.accept = make_key(l, o.source, o.accepted_destination());
+    if (o.is_range()) {
+      p.range = true;
+      p.accept_end = make_key(l, o.source, {o.accepted_destination().addr, o.port_last});
+      if (o.dnat_to) {
+        p.dnat = make_key(l, o.source, o.destination);
+        p.dnat_end = make_key(l, o.source, {o.destination.addr, o.port_last});
+      }
+      installs.push_back({o, p});
+      continue;
+    }
     if (o.dnat_to) p.dnat = make_key(l, o.source, o.destination);
     if (o.snat_to) p.snat = make_key(l, o.source, o.accepted_destination());
     installs.push_back({o, p});
@@ -1210,6 +1357,7 @@ Result<void> NftBackend::apply(std::span<const Change> changes) {
     for (std::size_t k = i + 1; k < installs.size(); ++k) {
       const Parts& a = installs[i].parts;
       const Parts& b = installs[k].parts;
+      if (a.range != b.range) continue;
       if (a.accept == b.accept || (a.dnat && b.dnat && *a.dnat == *b.dnat) || (a.snat && b.snat && *a.snat == *b.snat)) {
         installs.erase(installs.begin() + static_cast<std::ptrdiff_t>(i));
         --i;
@@ -1219,6 +1367,7 @@ Result<void> NftBackend::apply(std::span<const Change> changes) {
   }
   std::set<OpeningId> doomed(effect.touched.begin(), effect.touched.end());
   for (const auto& in : installs) {
+    if (in.parts.range) continue;
     if (auto it = accept_owner_.find(in.parts.accept); it != accept_owner_.end()) doomed.insert(it->second);
     if (in.parts.dnat)
       if (auto it = dnat_owner_.find(*in.parts.dnat); it != dnat_owner_.end()) doomed.insert(it->second);
@@ -1249,6 +1398,12 @@ Result<void> NftBackend::apply(std::span<const Change> changes) {
   // One group of element messages per family (openings4/dnat4/snat4, openings6).
   struct Group {
     std::vector<Elem> del_acc, del_dn, del_sn, add_acc, add_dn, add_sn;
+    std::vector<Elem> del_racc, del_rdn, add_racc, add_rdn;  // range openings
+  };
+  auto interval = [](const Key& k, const Key& end) {
+    Elem e(k);
+    e.key_end = end;
+    return e;
   };
   std::map<Family, Group> groups;
   for (const auto& id : doomed) {
@@ -1258,6 +1413,11 @@ Result<void> NftBackend::apply(std::span<const Change> changes) {
                       : it->second.dnat        ? it->second.dnat->family
                       : it->second.snat        ? it->second.snat->family
                                                : Family::v4];
+    if (it->second.range) {
+      if (it->second.accept.len) g.del_racc.push_back(interval(it->second.accept, it->second.accept_end));
+      if (it->second.dnat && it->second.dnat_end) g.del_rdn.push_back(interval(*it->second.dnat, *it->second.dnat_end));
+      continue;
+    }
     if (it->second.accept.len) g.del_acc.push_back(Elem(it->second.accept));
     if (it->second.dnat) g.del_dn.push_back(Elem(*it->second.dnat));
     if (it->second.snat) g.del_sn.push_back(Elem(*it->second.snat));
@@ -1267,6 +1427,26 @@ Result<void> NftBackend::apply(std::span<const Change> changes) {
     Group& g = groups[l.family];
     const std::string comment = format_opening_comment(in.o.id);
     const std::uint64_t ms = timeout_ms(in.o.expires);
+    if (in.parts.range) {
+      // The intervals themselves first, whoever holds them (a reinstall of the same id).
+      g.del_racc.push_back(interval(in.parts.accept, in.parts.accept_end));
+      if (in.parts.dnat && in.parts.dnat_end) g.del_rdn.push_back(interval(*in.parts.dnat, *in.parts.dnat_end));
+      Elem a = interval(in.parts.accept, in.parts.accept_end);
+      a.comment = comment;
+      a.timeout_ms = ms;
+      g.add_racc.push_back(std::move(a));
+      if (in.parts.dnat && in.parts.dnat_end) {
+        Elem d = interval(*in.parts.dnat, *in.parts.dnat_end);
+        d.comment = comment;
+        d.timeout_ms = ms;
+        Key v;
+        v.len = static_cast<std::uint8_t>(l.addr_len);
+        std::memcpy(v.bytes.data(), in.o.dnat_to->addr.bytes.data(), l.addr_len);
+        d.data = v;
+        g.add_rdn.push_back(std::move(d));
+      }
+      continue;
+    }
     // The keys themselves first, whoever holds them in the kernel (an element we do not know of).
     g.del_acc.push_back(Elem(in.parts.accept));
     Elem a{in.parts.accept, comment, ms};
@@ -1319,6 +1499,10 @@ Result<void> NftBackend::apply(std::span<const Change> changes) {
     add_elems(b, NFT_MSG_DESTROYSETELEM, 0, map_name("dnat", l), g.del_dn, "destroy elements in");
     add_elems(b, NFT_MSG_DESTROYSETELEM, 0, map_name("snat", l), g.del_sn, "destroy elements in");
     add_elems(b, NFT_MSG_DESTROYSETELEM, 0, map_name("openings", l), g.del_acc, "destroy elements in");
+    add_elems(b, NFT_MSG_DESTROYSETELEM, 0, map_name("rangednat", l), g.del_rdn, "destroy elements in");
+    add_elems(b, NFT_MSG_DESTROYSETELEM, 0, map_name("ranges", l), g.del_racc, "destroy elements in");
+    add_elems(b, NFT_MSG_NEWSETELEM, NLM_F_CREATE | NLM_F_EXCL, map_name("ranges", l), g.add_racc, "add elements to");
+    add_elems(b, NFT_MSG_NEWSETELEM, NLM_F_CREATE | NLM_F_EXCL, map_name("rangednat", l), g.add_rdn, "add elements to");
     add_elems(b, NFT_MSG_NEWSETELEM, NLM_F_CREATE | NLM_F_EXCL, map_name("openings", l), g.add_acc, "add elements to");
     add_elems(b, NFT_MSG_NEWSETELEM, NLM_F_CREATE | NLM_F_EXCL, map_name("dnat", l), g.add_dn, "add elements to");
     add_elems(b, NFT_MSG_NEWSETELEM, NLM_F_CREATE | NLM_F_EXCL, map_name("snat", l), g.add_sn, "add elements to");
@@ -1377,7 +1561,7 @@ Result<void> NftBackend::flush_own() {
   if (int e = list_sets(*nl_, sets); e) return make_error(std::string("nftables: list sets: ") + std::strerror(e));
   Batch b(nl_->seq(), nl_->buffer());
   for (const auto& l : families) {
-    for (const char* m : {"dnat", "snat", "openings"}) {
+    for (const char* m : {"dnat", "snat", "openings", "rangednat", "ranges"}) {
       const std::string n = map_name(m, l);
       if (!sets.count(n)) continue;
       // NFT_MSG_DELSETELEM without elements flushes the map.
@@ -1433,7 +1617,7 @@ Result<std::vector<Opening>> NftBackend::list_own() {
       o.expires = a.expiration_ms ? now + std::chrono::milliseconds(*a.expiration_ms) : now + std::chrono::hours(24 * 365);
       if (static_cast<int>(a.verdict) == NFT_GOTO || static_cast<int>(a.verdict) == NFT_JUMP) o.queue = parse_queue_chain(a.chain);
       if (static_cast<int>(a.verdict) == NFT_CONTINUE) o.queue = openings_queue_;
-      remember(*id, Parts{a.key, {}, {}});
+      remember(*id, Parts{a.key, {}, {}, false, {}, {}});
     }
     for (auto [v, dnat] : {std::pair{&dn, true}, std::pair{&sn, false}}) {
       for (const auto& x : *v) {
@@ -1467,6 +1651,7 @@ Result<std::vector<Opening>> NftBackend::list_own() {
         }
       }
     }
+    if (auto r = read_ranges(l.family, &found, &orphans); !r) return r.error();
   }
   known_complete_ = true;
   if (!orphans.empty()) {
@@ -1502,7 +1687,7 @@ Result<void> NftBackend::install_hooks(const HookSpec& spec) {
   for (const auto& l : families) {
     add_maps(b, l, spec.nat);
     if (!spec.nat) {
-      for (const char* m : {"dnat", "snat"}) {
+      for (const char* m : {"dnat", "snat", "rangednat"}) {
         const std::string n = map_name(m, l);
         if (!sets.count(n)) continue;
         b.add(NFT_MSG_DELSET, 0, "delete map " + n, [&](nlmsghdr* h) {
@@ -1530,8 +1715,10 @@ Result<void> NftBackend::install_hooks(const HookSpec& spec) {
                                                             : std::vector<const BaseChain*>{&chain_open_input, &chain_open_output};
   for (const BaseChain* c : open_chains) {
     add_chain(b, c->name, c);
-    for (const auto& l : families)
+    for (const auto& l : families) {
       add_rule(b, openings_rule(*c, l, spec.queue_num, *how), std::string("rule in ") + c->name);
+      add_rule(b, ranges_rule(*c, l, spec.accept_mark), std::string("range rule in ") + c->name);
+    }
   }
   if (spec.nat) {
     add_chain(b, chain_dnat.name, &chain_dnat);
@@ -1539,6 +1726,7 @@ Result<void> NftBackend::install_hooks(const HookSpec& spec) {
     for (const auto& l : families) {
       if (!has_nat(l)) continue;
       add_rule(b, nat_rule(true, l), std::string("rule in ") + chain_dnat.name);
+      add_rule(b, range_dnat_rule(l), std::string("range rule in ") + chain_dnat.name);
       add_rule(b, nat_rule(false, l), std::string("rule in ") + chain_snat.name);
     }
   }
@@ -1649,11 +1837,13 @@ Result<HookState> NftBackend::hook_state() {
   s.dnat_chain = sets.count(map_name("dnat", l4)) && has_chain(chain_dnat.name);
   s.snat_chain = sets.count(map_name("snat", l4)) && has_chain(chain_snat.name);
   for (const auto& l : families) {
-    if (!sets.count(map_name("openings", l))) continue;
-    std::vector<ElemInfo> acc;
-    if (int e = list_elems(*nl_, map_name("openings", l), l, acc); e && e != ENOENT)
-      return make_error("nftables: list " + map_name("openings", l) + ": " + std::strerror(e));
-    for (const auto& a : acc) s.openings += parse_opening_comment(a.comment).has_value();
+    for (const char* m : {"openings", "ranges"}) {
+      if (!sets.count(map_name(m, l))) continue;
+      std::vector<ElemInfo> acc;
+      if (int e = list_elems(*nl_, map_name(m, l), l, acc); e && e != ENOENT)
+        return make_error("nftables: list " + map_name(m, l) + ": " + std::strerror(e));
+      for (const auto& a : acc) s.openings += parse_opening_comment(a.comment).has_value();
+    }
   }
   std::vector<RuleInfo> rules;
   if (int e = list_rules(*nl_, rules); e) return make_error(std::string("nftables: list rules: ") + std::strerror(e));

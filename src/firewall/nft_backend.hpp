@@ -145,8 +145,14 @@ class NftBackend final : public FirewallBackend {
   struct Parts {
     Key accept;
     std::optional<Key> dnat, snat;
+    // A range opening (per-client FTPS): accept in ranges4/6 and dnat in rangednat4, each element
+    // an interval from its key to these ends.
+    bool range = false;
+    Key accept_end;
+    std::optional<Key> dnat_end;
   };
   Result<void> refresh_known();  // reads the maps: known_ exact
+  Result<void> read_ranges(Family family, std::map<OpeningId, Opening>* found, std::vector<Change>* orphans);
   void forget(const OpeningId& id);
   void remember(const OpeningId& id, const Parts& p);
 

@@ -3,8 +3,8 @@
 // network namespace as root). Prints what the backend reads back; the story compares the kernel's
 // view through `nft list table inet ftpwall`.
 //   nft_backend_probe install [--role gateway|server] [--queue N] [--bypass] [--port P]... [--exempt-mark M] [--nat]
-//   nft_backend_probe open SESSION OPENING SRC DST:PORT EXPIRES_UNIX [--dnat IP:PORT] [--snat IP] [--queue N]
-//   nft_backend_probe close SESSION OPENING | close-session SESSION | flush | list | state | remove | steering
+//   nft_backend_probe open SESSION OPENING SRC DST:PORT EXPIRES_UNIX [--dnat IP:PORT] [--snat IP] [--queue N] [--range-to LAST]
+//   nft_backend_probe close SESSION OPENING | close-range SESSION NUMBER | close-session SESSION | flush | list | state | remove | steering
 //   nft_backend_probe batch STEP [, STEP]...   one apply(); STEP = open ... (as above) | close SESSION OPENING
 //   nft_backend_probe [--fail-batch] [--steering queue|xt] CMD ...   (NftOptions)
 //   nft_backend_probe bench [--queue Q] N...   latency of one open (one batch, one OpenStep; queued to Q as the
@@ -51,12 +51,13 @@ Endpoint endpoint(std::string_view s) {
 }
 
 std::string show(const Opening& o) {
-  std::string s = "s" + std::to_string(o.id.session) + " o" + std::to_string(o.id.opening) + " " + o.source.to_string() +
+  std::string s = "s" + std::to_string(o.id.session) + (o.id.range ? " r" : " o") + std::to_string(o.id.opening) + " " + o.source.to_string() +
                   " -> " + o.destination.to_string() + " until " +
                   std::to_string(std::chrono::round<std::chrono::seconds>(wall_time(o.expires).time_since_epoch()).count());
   if (o.dnat_to) s += " dnat " + o.dnat_to->to_string();
   if (o.snat_to) s += " snat " + o.snat_to->to_string();
   if (o.queue) s += " queue " + std::to_string(*o.queue);
+  if (o.is_range()) s += " range to " + std::to_string(o.port_last);
   return s;
 }
 
@@ -73,6 +74,10 @@ Opening opening_of(const std::vector<std::string>& a) {
     if (a[i] == "--dnat") o.dnat_to = endpoint(a[i + 1]);
     else if (a[i] == "--snat") o.snat_to = addr(a[i + 1]);
     else if (a[i] == "--queue") o.queue = static_cast<std::uint16_t>(std::stoul(a[i + 1]));
+    else if (a[i] == "--range-to") {  // a range opening (per-client FTPS): DST:PORT .. this port
+      o.port_last = static_cast<std::uint16_t>(std::stoul(a[i + 1]));
+      o.id.range = true;
+    }
     else die("open: unknown option " + a[i]);
   }
   return o;
@@ -153,6 +158,8 @@ int main(int argc, char** argv) {
     check(b.apply(batch));
   } else if (cmd == "close" && a.size() == 3) {
     check(b.close(OpeningId{std::stoull(a[1]), static_cast<std::uint32_t>(std::stoul(a[2]))}));
+  } else if (cmd == "close-range" && a.size() == 3) {
+    check(b.close(OpeningId{std::stoull(a[1]), static_cast<std::uint32_t>(std::stoul(a[2])), true}));
   } else if (cmd == "close-session" && a.size() == 2) {
     check(b.close_session(std::stoull(a[1])));
   } else if (cmd == "flush") {

@@ -36,6 +36,15 @@
 //   allow_client_public_address = false  # PORT/EPRT behind MASQUERADE may name the public address
 //   hold_timeout_ms = 3000        # a split announcement's address behind NAT: wait this long
 //   violation_action = "pass"     # pass | reset
+//   [ftps]
+//   mode = "stand-aside"          # stand-aside | per-client
+//   passive_ports = ""            # "40000-40100": the servers' passive range (per-client)
+//   implicit_ports = [990]        # TLS from the first byte (steered in per-client mode)
+//   max_lifetime = 28800          # seconds a per-client range opening may live
+//   [[ftps.server]]               # optional, first match wins: address and/or control_port
+//   address = "10.0.0.10"         # the server's real address
+//   control_port = 21
+//   passive_ports = "50000-50100"
 //
 // Every error is one line: "FILE:LINE: key: message" (FILE:LINE only when known).
 #pragma once
@@ -66,6 +75,8 @@ inline constexpr std::int64_t max_socket_buffer = 1024 * 1024 * 1024;
 inline constexpr std::size_t max_control_ports = 16;
 inline constexpr std::int64_t min_hold_timeout_ms = 50;
 inline constexpr std::int64_t max_hold_timeout_ms = 60'000;
+inline constexpr std::int64_t max_ftps_lifetime_s = 7 * 86400;
+inline constexpr std::size_t max_ftps_servers = 256;
 }  // namespace bounds
 
 enum class Role : std::uint8_t { gateway, server };
@@ -114,6 +125,40 @@ struct OpeningsConfig {
   bool operator==(const OpeningsConfig&) const = default;
 };
 
+// FTPS (issue 14). stand-aside: after AUTH TLS the control connection leaves the queue (connmark
+// queue.exempt_mark) and nothing is opened for it; the admin opens a static passive range.
+// per-client: the session stays queued; from its 234 (or its first byte on an implicit port) to its
+// end (or CCC, or max_lifetime) one *range opening* admits that client's address, and only it, to
+// the server's passive range.
+enum class FtpsMode : std::uint8_t { stand_aside, per_client };
+std::string_view name(FtpsMode m);
+
+struct PortRange {
+  std::uint16_t first = 0, last = 0;  // 0: none
+  bool empty() const { return first == 0; }
+  std::string to_string() const { return std::to_string(first) + "-" + std::to_string(last); }
+  bool operator==(const PortRange&) const = default;
+};
+
+struct FtpsServer {
+  std::optional<Address> address;            // the server's real address (behind DNAT: the inside one)
+  std::optional<std::uint16_t> control_port;
+  PortRange passive;
+  bool operator==(const FtpsServer&) const = default;
+};
+
+struct FtpsConfig {
+  FtpsMode mode = FtpsMode::stand_aside;
+  PortRange passive;
+  std::vector<std::uint16_t> implicit_ports{990};
+  std::uint32_t max_lifetime_s = 28800;
+  std::vector<FtpsServer> servers;
+  // The passive range of a session's server: the first [[ftps.server]] whose address and control
+  // port (those given) match, else passive_ports; empty when neither says.
+  PortRange range_for(const Address& server_real, std::uint16_t control_port) const;
+  bool operator==(const FtpsConfig&) const = default;
+};
+
 struct Config {
   std::string source = "(built-in defaults)";  // the file it came from
   Role role = Role::gateway;
@@ -133,6 +178,12 @@ struct Config {
   QueueConfig queue;
   OpeningsConfig openings;
   PolicyConfig policy;
+  FtpsConfig ftps;
+
+  // The ports whose connections are steered to the queue: control_ports, and in per-client FTPS
+  // mode the implicit FTPS ports.
+  std::vector<std::uint16_t> steered_ports() const;
+  bool implicit_tls(std::uint16_t port) const;
 };
 
 inline constexpr const char* default_path = "/etc/ftpwall/ftpwalld.conf";

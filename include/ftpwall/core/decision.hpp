@@ -71,11 +71,20 @@ struct CloseData {
   bool operator==(const CloseData&) const = default;
 };
 
-// The session switched to TLS (234 to AUTH): from here on the control stream is opaque and the
-// session announces nothing; CCC does not bring it back (the core cannot see it).
+// The session switched to TLS (234 to AUTH, or an implicit FTPS port): from here on the control
+// stream is opaque and the session announces nothing, until Cleartext.
 struct Encrypted {
   std::uint64_t line_offset = 0;  // where the 234 line starts (server -> client); TLS follows it
   bool operator==(const Encrypted&) const = default;
+};
+
+// One direction of an encrypted session left TLS (CCC, RFC 4217 12.3): at `offset` of its stream
+// the bytes stopped being TLS records and are lines again. Once the client's direction is clear
+// the session reads and opens as before the 234 (the daemon narrows back to one-shot openings).
+struct Cleartext {
+  Direction direction = Direction::client_to_server;
+  std::uint64_t offset = 0;
+  bool operator==(const Cleartext&) const = default;
 };
 
 // The session is over (221 to QUIT, or 421): the daemon forgets it once the connection closes.
@@ -84,7 +93,7 @@ struct SessionEnd {
   bool operator==(const SessionEnd&) const = default;
 };
 
-using Decision = std::variant<OpenData, Rewrite, Violation, CloseData, Encrypted, SessionEnd>;
+using Decision = std::variant<OpenData, Rewrite, Violation, CloseData, Encrypted, SessionEnd, Cleartext>;
 
 // One line for tests and logs, e.g.
 //   open_data #1 pasv_reply v4 from 198.51.100.7 to 203.0.113.1:50000 inside 10.1.1.2:50000

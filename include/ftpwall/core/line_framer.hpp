@@ -70,6 +70,9 @@ class LineFramer {
   // Skip everything up to and including the next LF (pick-up mid-stream: we cannot know whether
   // the first byte seen starts a line).
   void resync() { skipping_ = true; }
+  // A line starts at `offset` (the first byte after the TLS layer ended, CCC): whatever was
+  // framed before is dropped silently, nothing is skipped.
+  void restart(std::uint64_t offset);
   // The stream ended: report the partial line, if any, with complete=false.
   void end(LineSink& sink);
 

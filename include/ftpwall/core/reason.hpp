@@ -45,7 +45,7 @@ namespace ftpwall {
   X(family_mismatch)               /* announced address family differs from the control connection's */ \
   X(long_passive_unsupported)      /* LPRT or 228: recognised, never opened */ \
   X(not_logged_in)                 /* announcement before 230 while PolicyConfig::require_login is set */ \
-  X(after_epsv_all)                /* PORT/EPRT/LPRT after EPSV ALL (RFC 2428 section 4 forbids them) */ \
+  X(after_epsv_all)                /* PORT/EPRT/LPRT or a 227 after EPSV ALL (RFC 2428 section 4 forbids them) */ \
   X(too_many_pending_commands)     /* more unanswered commands than limits::max_pending_commands */ \
   X(opening_replaced)              /* CloseData: a newer announcement of the session replaces the pending opening */ \
   X(data_command_refused)          /* CloseData: the server answered PORT/EPRT with 4xx/5xx */ \
@@ -66,7 +66,10 @@ namespace ftpwall {
   X(half_open_evicted)             /* daemon: a half-open session forgotten for a newer one at max_half_open(_per_source) */ \
   X(opening_clash)                 /* daemon: another session's live opening has the same source and destination: no opening */ \
   X(address_not_unicast)           /* announced address is unspecified, multicast, broadcast, loopback, link-local or IPv4-mapped, and not the sender's own */ \
-  X(nat66_unsupported)             /* daemon: an IPv6 control connection with address translation (NAT66/NPTv6): passed untouched */
+  X(nat66_unsupported)             /* daemon: an IPv6 control connection with address translation (NAT66/NPTv6): passed untouched */ \
+  X(clear_command_channel)         /* range opening closed: the session left TLS (CCC, RFC 4217 12.3), one-shot openings again */ \
+  X(ftps_lifetime_ended)           /* range opening closed: ftps.max_lifetime reached */ \
+  X(ftps_range_missing)            /* per-client FTPS: no passive range configured for this server, nothing opened */
 
 enum class Reason : std::uint8_t {
 #define FTPWALL_REASON_ENUM(n) n,

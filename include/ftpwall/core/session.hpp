@@ -75,6 +75,16 @@ class Session {
   bool synchronised() const { return !unsynchronised_; }
   bool logged_in() const { return logged_in_; }
   bool encrypted() const { return encrypted_; }
+  // Implicit FTPS (a port where TLS starts at once): encrypted from the first byte; the 220
+  // greeting is inside TLS.
+  void start_encrypted() { encrypted_ = true; }
+  // The TLS layer of `dir` ended (CCC, RFC 4217 12.3; the Tracker found the first byte that is
+  // not a TLS record): that direction's lines are read again. The client's return resets the
+  // pairing: the CCC and its 200 were inside TLS, so no command is outstanding, and the session
+  // counts as greeted and logged in (CCC comes after login; nothing inside TLS can be checked).
+  // When both directions are clear the session is no longer encrypted.
+  void on_cleartext(Direction dir);
+  bool reads(Direction dir) const { return !encrypted_ || clear_[static_cast<std::size_t>(dir)]; }
   bool ended() const { return ended_; }
   bool opening_pending() const { return opening_pending_; }
   std::size_t commands_outstanding() const { return count_ + lost_; }
@@ -124,6 +134,7 @@ class Session {
   bool overflow_reported_ = false;
   bool unsynchronised_ = false;  // picked up, no round trip seen yet
   bool client_gap_ = false;      // client bytes were lost since the last final reply
+  bool clear_[2] = {false, false};  // encrypted: this direction left TLS (CCC)
 };
 
 }  // namespace ftpwall

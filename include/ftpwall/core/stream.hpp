@@ -166,6 +166,7 @@ class StreamAssembler {
   std::uint64_t seen_end_ = 0;  // end offset of the furthest byte of an accepted segment
   std::optional<std::uint32_t> isn_;
   std::optional<std::uint64_t> fin_off_;
+  bool reset_seen_ = false;  // ended by an accepted RST (after a FIN too)
   std::uint64_t retained_off_ = 0;  // retained_ holds [retained_off_, next_off_)
   std::string retained_;
   std::unique_ptr<Reorder> reorder_;

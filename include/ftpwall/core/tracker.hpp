@@ -157,6 +157,12 @@ class Tracker {
   const LineFramer& framer(Direction d) const { return dirs_[idx(d)].framer; }
   bool holding(Direction d) const { return !dirs_[idx(d)].held.empty(); }
   bool hold_enabled(Direction d) const { return dirs_[idx(d)].hold_enabled; }
+  // Implicit FTPS (the connection came to an implicit port): TLS from the first byte of both
+  // directions; the session reads nothing until a direction leaves TLS (Cleartext). Call before
+  // the first data byte.
+  void start_implicit_tls();
+  // The bytes of `d` are TLS records now.
+  bool in_tls(Direction d) const { return dirs_[idx(d)].tls; }
   // Bytes of the packets held now, both directions (the daemon's per-source bound).
   std::size_t held_bytes() const { return dirs_[0].held_bytes + dirs_[1].held_bytes; }
   bool ended() const { return ended_; }
@@ -190,6 +196,17 @@ class Tracker {
     bool rewritten = false;  // old/new: the address and its comma, as recorded
     std::string old_text, new_text;
   };
+  // TLS record framing of one direction after Encrypted (RFC 8446 5.1 / RFC 5246 6.2: a 5-byte
+  // header, content type 20-24, version 3.x, length <= 2^14 + 2048). At a record boundary a byte
+  // that is printable text instead of a content type ends the TLS layer (CCC): Cleartext.
+  struct TlsRecords {
+    std::uint64_t next = 0;       // stream offset of the next byte expected
+    std::uint32_t remaining = 0;  // body bytes of the current record still to come
+    std::uint8_t header[5]{};
+    std::uint8_t have = 0;        // header bytes seen at the current boundary
+    bool lost = false;            // framing lost (a gap, a malformed header): TLS to the end
+    bool seen = false;            // one whole record header seen: the TLS layer started
+  };
   struct Dir {
     explicit Dir(Direction d) : framer(d) {}
     StreamAssembler stream;
@@ -204,6 +221,8 @@ class Tracker {
     bool syn_seen = false;
     bool ended = false;
     bool hold_enabled = false;
+    bool tls = false;  // the bytes are TLS records (Encrypted, no Cleartext yet)
+    TlsRecords records;
   };
   class Pipe;  // StreamSink + LineSink glue for one packet
 
@@ -211,6 +230,10 @@ class Tracker {
   static std::size_t idx(Direction d) { return static_cast<std::size_t>(d); }
   Dir& dir(Direction d) { return dirs_[idx(d)]; }
   void on_line(Direction d, const Line& line, PacketOutcome& out);
+  void start_tls();
+  // Bytes of a TLS direction: the offset where clear text starts, if it does within them.
+  std::optional<std::uint64_t> tls_bytes(Direction d, std::uint64_t offset, std::span<const std::uint8_t> bytes);
+  void leave_tls(Direction d, std::uint64_t offset, PacketOutcome& out);
   void record_rewrite(Direction d, const Rewrite& rw, std::vector<Decision>& out);
   enum class Act : std::uint8_t { pass, policy, reset };
   void violation(Reason r, Direction d, std::uint64_t offset, std::span<const std::uint8_t> bytes, Act act,

@@ -70,14 +70,16 @@ inline Clock::time_point monotonic_time(WallClock::time_point t) {
 }
 
 // Session number (the daemon's counter) and the opening's number within the session (the core's
-// OpenData::opening). Printed as "s<session> o<opening>" in every rule's comment.
+// OpenData::opening). Printed as "s<session> o<opening>" in every rule's comment; a range opening
+// (per-client FTPS, issue 14) has its own numbering, printed "s<session> r<number>".
 struct OpeningId {
   std::uint64_t session = 0;
   std::uint32_t opening = 0;
+  bool range = false;
   auto operator<=>(const OpeningId&) const = default;
 };
 
-// "ftpwall s7 o1": the comment every opening rule carries, and its inverse.
+// "ftpwall s7 o1" ("ftpwall s7 r1"): the comment every opening rule carries, and its inverse.
 std::string format_opening_comment(const OpeningId& id);
 std::optional<OpeningId> parse_opening_comment(std::string_view comment);
 
@@ -97,6 +99,12 @@ struct Opening {
   // The ACCEPT part's target: -j NFQUEUE --queue-num N instead of -j ACCEPT. The data SYN then
   // reaches the daemon, which admits the first connection and its retransmitted SYNs only (one-shot).
   std::optional<std::uint16_t> queue;
+  // A range opening (per-client FTPS, issue 14; id.range set): every data connection from source
+  // to destination.port .. port_last until expires or its close, never queued. The accept sets
+  // HookSpec::accept_mark itself (no daemon verdict sees these SYNs); a DNAT part keeps the port
+  // (dnat_to's port is destination.port). 0: one port, destination.port.
+  std::uint16_t port_last = 0;
+  bool is_range() const { return port_last != 0; }
 
   // What filter sees: destination after DNAT.
   Endpoint accepted_destination() const { return dnat_to ? *dnat_to : destination; }

@@ -232,6 +232,25 @@ TEST_F(StreamTest, RstNeedsExactSequence) {
   EXPECT_EQ(ends_[0], (std::pair<std::uint64_t, bool>{3, true}));
 }
 
+// A FIN, then the peer's late data draws an RST from this side with the sequence number after the
+// FIN (a TLS close_notify after the server closed): the connection is reset, reported once. Another
+// sequence number, or a second RST, changes nothing.
+TEST_F(StreamTest, ExactRstAfterFinResets) {
+  syn(0);
+  seg(1, "abc");
+  as_.on_segment(Segment{4, false, true, false, {}}, *this);  // FIN at offset 3 (seq 4)
+  ASSERT_EQ(ends_.size(), 1u);
+  EXPECT_EQ(ends_[0], (std::pair<std::uint64_t, bool>{3, false}));
+  as_.on_segment(Segment{4, false, false, true, {}}, *this);  // the FIN's own number: not after it
+  as_.on_segment(Segment{9, false, false, true, {}}, *this);
+  EXPECT_EQ(ends_.size(), 1u);
+  as_.on_segment(Segment{5, false, false, true, {}}, *this);
+  ASSERT_EQ(ends_.size(), 2u);
+  EXPECT_EQ(ends_[1], (std::pair<std::uint64_t, bool>{3, true}));
+  as_.on_segment(Segment{5, false, false, true, {}}, *this);
+  EXPECT_EQ(ends_.size(), 2u);
+}
+
 TEST_F(StreamTest, SynRetransmissionAndMismatch) {
   syn(50);
   EXPECT_EQ(syn(50).reason, Reason::none);

@@ -792,6 +792,124 @@ TEST(TrackerTest, EncryptedStopsReading) {
   EXPECT_TRUE(p.decisions.empty());
 }
 
+// A TLS record as the wire carries it: 5-byte header (type, 3, 3, length) and an opaque body.
+std::string tls_record(std::uint8_t type, std::string_view body) {
+  std::string r;
+  r += static_cast<char>(type);
+  r += '\x03';
+  r += '\x03';
+  r += static_cast<char>(body.size() >> 8);
+  r += static_cast<char>(body.size() & 0xff);
+  r += body;
+  return r;
+}
+
+// Issue 14, CCC (RFC 4217 12.3): after AUTH TLS / 234 the Tracker follows TLS record framing in
+// both directions; text inside record bodies is never read ("PORT" in a body opens nothing); at a
+// record boundary the first printable byte ends the layer (Cleartext), and the lines from there on
+// are read with a fresh pairing: the first PASV after CCC opens at once.
+TEST(TrackerTest, CccReturnsToClearTextAndOpensAgain) {
+  Wire w(no_nat());
+  w.greet();
+  std::size_t c = 0, s = 8;
+  auto send = [&](Direction d, const std::string& bytes) {
+    std::size_t& at = d == c2s ? c : s;
+    w.write(d, bytes);
+    PacketOutcome o = w.segment(d, at, bytes.size());
+    at += bytes.size();
+    EXPECT_FALSE(o.modified);
+    return o;
+  };
+  send(c2s, "AUTH TLS\r\n");
+  auto o = send(s2c, "234 Proceed with negotiation.\r\n" + tls_record(22, "server hello"));  // TLS in the same segment
+  ASSERT_EQ(o.decisions.size(), 1u);
+  EXPECT_TRUE(std::holds_alternative<Encrypted>(o.decisions[0]));
+  EXPECT_TRUE(w.tracker().in_tls(c2s));
+  EXPECT_TRUE(w.tracker().in_tls(s2c));
+  EXPECT_TRUE(send(c2s, tls_record(22, "client hello") + tls_record(23, "PORT 192,0,2,7,156,64\r\n")).decisions.empty());
+  EXPECT_TRUE(send(s2c, tls_record(23, "227 Entering Passive Mode (198,51,100,2,156,64).\r\n")).decisions.empty());
+  // A record split across segments, then CCC / 200 / close_notify inside TLS.
+  const std::string big = tls_record(23, std::string(300, 'x'));
+  send(c2s, big.substr(0, 3));
+  send(c2s, big.substr(3, 100));
+  EXPECT_TRUE(send(c2s, big.substr(103)).decisions.empty());
+  EXPECT_TRUE(send(s2c, tls_record(23, "200 CCC ok") + tls_record(21, "notify")).decisions.empty());
+  // The server's direction leaves TLS first (its next bytes are a reply line); the session stays
+  // encrypted for the client's direction until it leaves too.
+  o = send(c2s, tls_record(21, "notify") + "PASV\r\n");
+  ASSERT_FALSE(o.decisions.empty());
+  const auto* clear = std::get_if<Cleartext>(&o.decisions[0]);
+  ASSERT_NE(clear, nullptr) << to_string(o.decisions[0]);
+  EXPECT_EQ(clear->direction, c2s);
+  EXPECT_FALSE(w.tracker().in_tls(c2s));
+  o = send(s2c, "227 Entering Passive Mode (198,51,100,2,156,65).\r\n");
+  ASSERT_EQ(o.decisions.size(), 2u) << ::testing::PrintToString(w.decisions());
+  EXPECT_TRUE(std::holds_alternative<Cleartext>(o.decisions[0]));
+  const auto* open = std::get_if<OpenData>(&o.decisions[1]);
+  ASSERT_NE(open, nullptr) << to_string(o.decisions[1]);
+  EXPECT_EQ(open->destination, ep("198.51.100.2", 40001));
+  EXPECT_FALSE(w.tracker().session().encrypted());
+  EXPECT_EQ(w.recv(c2s).data, w.sent(c2s));
+  EXPECT_EQ(w.recv(s2c).data, w.sent(s2c));
+}
+
+// Framing lost (a header that is no TLS record) keeps the session unread to its end: text after it
+// is never taken for a return to clear text.
+TEST(TrackerTest, BrokenTlsFramingNeverReturnsToClearText) {
+  Wire w(no_nat());
+  w.greet();
+  w.write(c2s, "AUTH TLS\r\n");
+  w.segment(c2s, 0, 10);
+  w.write(s2c, "234 ok\r\n");
+  w.segment(s2c, 8, 8);
+  std::string bad = tls_record(22, "hello");
+  bad[1] = '\x09';  // version 9.3: not TLS
+  bad += "PORT 192,0,2,7,156,64\r\n";
+  w.write(c2s, bad);
+  EXPECT_TRUE(w.segment(c2s, 10, bad.size()).decisions.empty());
+  EXPECT_TRUE(w.tracker().in_tls(c2s));
+}
+
+// EPSV ALL (RFC 2428 4): afterwards PORT, EPRT and a 227 are refused by name; 229 still opens.
+TEST(TrackerTest, EpsvAllRefusesPortEprtAndPasvReplies) {
+  Wire w(no_nat());
+  w.greet();
+  std::size_t c = 0, s = 8;
+  auto say = [&](Direction d, const std::string& line) {
+    std::size_t& at = d == c2s ? c : s;
+    w.write(d, line);
+    PacketOutcome o = w.segment(d, at, line.size());
+    at += line.size();
+    return o;
+  };
+  say(c2s, "EPSV ALL\r\n");
+  say(s2c, "200 EPSV ALL ok\r\n");
+  auto o = say(c2s, "PORT 192,0,2,7,156,64\r\n");
+  ASSERT_EQ(o.decisions.size(), 1u);
+  EXPECT_EQ(std::get<Violation>(o.decisions[0]).reason, Reason::after_epsv_all);
+  say(s2c, "500 no\r\n");
+  say(c2s, "PASV\r\n");
+  o = say(s2c, "227 Entering Passive Mode (198,51,100,2,156,64).\r\n");
+  ASSERT_EQ(o.decisions.size(), 1u);
+  EXPECT_EQ(std::get<Violation>(o.decisions[0]).reason, Reason::after_epsv_all);
+  say(c2s, "EPSV\r\n");
+  o = say(s2c, "229 Entering Extended Passive Mode (|||40001|)\r\n");
+  ASSERT_EQ(o.decisions.size(), 1u);
+  EXPECT_TRUE(std::holds_alternative<OpenData>(o.decisions[0]));
+}
+
+// Implicit FTPS: TLS from the first byte; the greeting inside TLS is never read.
+TEST(TrackerTest, ImplicitTlsReadsNothing) {
+  Wire w(no_nat());
+  w.tracker().start_implicit_tls();
+  w.handshake();
+  w.write(s2c, tls_record(22, "220 hi\r\n"));
+  EXPECT_TRUE(w.segment(s2c, 0, 14).decisions.empty());
+  w.write(c2s, tls_record(23, "PORT 192,0,2,7,156,64\r\n"));
+  EXPECT_TRUE(w.segment(c2s, 0, 29).decisions.empty());
+  EXPECT_TRUE(w.tracker().session().encrypted());
+}
+
 TEST(TrackerTest, TelnetInAnnouncementRefusedNotRewritten) {
   Wire w(client_nat());
   w.greet();

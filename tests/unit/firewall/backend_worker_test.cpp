@@ -202,6 +202,8 @@ TEST(OpeningComment, RoundTrip) {
   EXPECT_EQ(format_opening_comment(id), "ftpwall s18446744073709551615 o4294967295");
   EXPECT_EQ(parse_opening_comment(format_opening_comment(id)), id);
   EXPECT_EQ(parse_opening_comment("ftpwall s7 o1"), (OpeningId{7, 1}));
+  EXPECT_EQ(parse_opening_comment("ftpwall s7 r1"), (OpeningId{7, 1, true}));
+  EXPECT_EQ(format_opening_comment(OpeningId{7, 2, true}), "ftpwall s7 r2");
 }
 
 TEST(OpeningComment, RejectsOtherComments) {
