@@ -76,18 +76,25 @@ out.append("")
 extra = [m for m in MODES[4:]]
 if extra:
     out.append("### Patched daemons (--variant), same run: announcements/s and ratios\n")
-    out.append("| NAT | command | mode | rate | / bare | / unpatched same backend | p50 µs | p99 µs | CPU µs / packet |")
-    out.append("|---|---|---|---|---|---|---|---|---|")
+    out.append("The unpatched daemon of the same backend is `ftpwalld-BACKEND`, or `base-BACKEND` when the run has a "
+               "variant of that name. CPU per packet is the steadier figure on a loaded machine.\n")
+    out.append("| NAT | command | mode | rate | / bare | rate / unpatched | p50 µs | p99 µs | CPU µs / packet | CPU / unpatched |")
+    out.append("|---|---|---|---|---|---|---|---|---|---|")
     for nat, cmd in groups:
         for m in extra:
             s_ = S.get((nat, cmd, m))
             if not s_:
                 continue
-            base = S.get((nat, cmd, "ftpwalld-" + m.rsplit("-", 1)[1]), {}).get("rate")
+            backend = m.rsplit("-", 1)[1]
+            b = S.get((nat, cmd, "ftpwalld-" + backend)) or S.get((nat, cmd, "base-" + backend)) or {}
+            if m.startswith("base-"):
+                b = {}
             out.append(f"| {'server DNAT' if nat == 'dnat' else 'none'} | {cmd.upper()} | {m} | {fmt(s_['rate'])} | "
-                       f"{fmt(ratio(s_['rate'], S.get((nat, cmd, 'bare'), {}).get('rate')), 2)} | {fmt(ratio(s_['rate'], base), 2)} | "
+                       f"{fmt(ratio(s_['rate'], S.get((nat, cmd, 'bare'), {}).get('rate')), 2)} | "
+                       f"{fmt(ratio(s_['rate'], b.get('rate')), 2)} | "
                        f"{fmt(s_['p50_us'])} | {fmt(s_['p99_us'])} | "
-                       f"{fmt(s_['cpu_us_per_packet'], 2) if s_['cpu_us_per_packet'] is not None else '–'} |")
+                       f"{fmt(s_['cpu_us_per_packet'], 2) if s_['cpu_us_per_packet'] is not None else '–'} | "
+                       f"{fmt(ratio(s_['cpu_us_per_packet'], b.get('cpu_us_per_packet')), 2)} |")
     out.append("")
 out.append("### Client-side latency per announcement, send → reply, µs (median of the rounds' p50 / p99)\n")
 out.append("| NAT | command | " + " | ".join(MODES) + " |")
@@ -130,6 +137,15 @@ if waits:
         out.append(f"| {'server DNAT' if r['nat'] == 'dnat' else 'none'} | {r['mode']} | {fmt(num(r['rate']))} | "
                    f"{fmt(num(r['wait_samples']))} | {fmt(num(r['wait_p50_us']))} | {fmt(num(r['wait_p99_us']))} | "
                    f"{fmt(num(r['max_wait_us']))} |")
+    out.append("")
+mallocs = [r for r in rows if r["part"] == "mallocs" and r["value"] and r["packets"]]
+if mallocs:
+    out.append("### Allocations on the packet path (--profile, PASV, nftables backend)\n")
+    out.append("| NAT | malloc calls | packets | per packet |")
+    out.append("|---|---|---|---|")
+    for r in mallocs:
+        out.append(f"| {'server DNAT' if r['nat'] == 'dnat' else 'none'} | {fmt(num(r['value']))} | {fmt(num(r['packets']))} | "
+                   f"{num(r['value']) / num(r['packets']):.1f} |")
     out.append("")
 out.append("### CPU per announcement and what one core would give (medians of the rounds)\n")
 out.append("CPU µs per announcement = CPU µs per packet × queued packets per announcement (the command, its reply, "
