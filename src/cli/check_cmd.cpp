@@ -926,7 +926,7 @@ void probe_backends(const Spec& spec, bool have_spec, HostFacts& f) {
       return;
     }
     const firewall::HookSpec& hs = spec.hook;
-    const unsigned want = firewall::expected_own_hooks(hs);
+    const unsigned want = firewall::expected_own_hooks(hs, *st);
     std::vector<std::string> parts;
     bool complete = st->accept_chain && (!hs.nat || (st->dnat_chain && st->snat_chain));
     if (!st->accept_chain) parts.push_back("openings chain missing");

@@ -1321,7 +1321,7 @@ void Daemon::check_kernel() {
         auto st = b.hook_state();
         if (!st) return st.error();
         const bool incomplete = st->hooks_complete ? !*st->hooks_complete
-                                                   : st->own_hooks < firewall::expected_own_hooks(spec) || !st->accept_chain;
+                                                   : st->own_hooks < firewall::expected_own_hooks(spec, *st) || !st->accept_chain;
         const bool hooks_gone = daemon_mode && incomplete;
         if (!hooks_gone && st->openings >= live.size()) return {};
         if (hooks_gone) {
@@ -1472,7 +1472,7 @@ Daemon::SteeringCheck Daemon::check_steering(const config::Config& cfg) {
   for (const auto& r : st->steering) {
     if (!is_control_port(cfg, r.port)) continue;
     const std::string where =
-        (legacy ? "mangle " : "nftables chain ") + r.chain + " NFQUEUE rule for port " + std::to_string(r.port);
+        (legacy ? (r.family == Family::v6 ? "ip6tables mangle " : "mangle ") : "nftables chain ") + r.chain + " NFQUEUE rule for port " + std::to_string(r.port);
     if (r.queue_num != cfg.queue.number) {
       out.disagreement = where + " uses queue " + std::to_string(r.queue_num) + ", but queue.number = " +
                          std::to_string(cfg.queue.number);
