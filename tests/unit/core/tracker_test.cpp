@@ -156,6 +156,11 @@ class Wire {
     const std::uint32_t seq = isn_[idx(d)] + 1 + static_cast<std::uint32_t>(from);
     return send(d, build(t, seq, recv(other(d)).rcv_nxt(), tcp_flag::ack | tcp_flag::psh | extra_flags, s));
   }
+  // Appends `text` to d's stream and sends it as one segment.
+  PacketOutcome say(Direction d, std::string_view text) {
+    const std::size_t off = write(d, text);
+    return segment(d, off, text.size());
+  }
   // A pure ACK from d for everything it has received.
   PacketOutcome ack(Direction d) {
     const Tuple& t = d == c2s ? tuples_.original : tuples_.reply;
@@ -574,12 +579,8 @@ TEST(TrackerTest, Ipv6EpsvAndEprtOpenAndStrictChecks) {
   const ConnTuples t = ConnTuples::without_nat(ep("2001:db8:1::10", 40000), ep("2001:db8:2::10", 21));
   Wire w(t);
   w.greet();
-  std::size_t c = 0, s = 8;
   auto say = [&](Direction d, const std::string& line) {
-    std::size_t& at = d == c2s ? c : s;
-    w.write(d, line);
-    PacketOutcome o = w.segment(d, at, line.size());
-    at += line.size();
+    PacketOutcome o = w.say(d, line);
     EXPECT_FALSE(o.modified) << line;
     EXPECT_EQ(o.verdict, PacketOutcome::Verdict::accept) << line;
     return o;
@@ -811,12 +812,8 @@ std::string tls_record(std::uint8_t type, std::string_view body) {
 TEST(TrackerTest, CccReturnsToClearTextAndOpensAgain) {
   Wire w(no_nat());
   w.greet();
-  std::size_t c = 0, s = 8;
   auto send = [&](Direction d, const std::string& bytes) {
-    std::size_t& at = d == c2s ? c : s;
-    w.write(d, bytes);
-    PacketOutcome o = w.segment(d, at, bytes.size());
-    at += bytes.size();
+    PacketOutcome o = w.say(d, bytes);
     EXPECT_FALSE(o.modified);
     return o;
   };
@@ -874,14 +871,7 @@ TEST(TrackerTest, BrokenTlsFramingNeverReturnsToClearText) {
 TEST(TrackerTest, EpsvAllRefusesPortEprtAndPasvReplies) {
   Wire w(no_nat());
   w.greet();
-  std::size_t c = 0, s = 8;
-  auto say = [&](Direction d, const std::string& line) {
-    std::size_t& at = d == c2s ? c : s;
-    w.write(d, line);
-    PacketOutcome o = w.segment(d, at, line.size());
-    at += line.size();
-    return o;
-  };
+  auto say = [&](Direction d, const std::string& line) { return w.say(d, line); };
   say(c2s, "EPSV ALL\r\n");
   say(s2c, "200 EPSV ALL ok\r\n");
   auto o = say(c2s, "PORT 192,0,2,7,156,64\r\n");
