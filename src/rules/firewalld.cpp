@@ -56,18 +56,23 @@ std::string hex_mark(std::uint32_t m) {
 }
 
 // The ipset's entries: each --allow-from network of the part's family (firewalld refuses /0: two
-// /1 instead); everyone when --allow-from is not given.
+// /1 instead; everyone when --allow-from is not given); IPv6: each client's single address
+// (firewalld takes no IPv6 prefix there; plan() asked for /128).
 std::vector<std::string> accept_entries(const Validated& v) {
-  const bool v4 = v.family == Family::v4;
-  const std::vector<std::string> all = v4 ? std::vector<std::string>{"0.0.0.0/1", "128.0.0.0/1"}
-                                          : std::vector<std::string>{"::/1", "8000::/1"};
   std::vector<std::string> nets;
-  for (const auto& a : v.allow_from) {
-    if (a.prefix == 0) nets.insert(nets.end(), all.begin(), all.end());
-    else if (!v4) nets.push_back(a.addr.to_string());  // IPv6: single addresses only (plan() checked /128)
-    else nets.push_back(a.to_string());
+  if (v.family == Family::v6) {
+    for (const auto& a : v.allow_from) nets.push_back(a.addr.to_string());
+  } else {
+    for (const auto& a : v.allow_from) {
+      if (a.prefix == 0) {
+        nets.push_back("0.0.0.0/1");
+        nets.push_back("128.0.0.0/1");
+      } else {
+        nets.push_back(a.to_string());
+      }
+    }
+    if (v.spec.allow_from.empty()) nets = {"0.0.0.0/1", "128.0.0.0/1"};
   }
-  if (v.spec.allow_from.empty()) nets = all;
   for (auto& n : nets) n += "," + hex_mark(v.spec.accept_mark);
   return nets;
 }
@@ -85,7 +90,7 @@ Result<std::string> emit_firewalld(const Plan& plan) {
   const RulesetSpec& s = plan.spec;
   if (s.role != Role::server) return make_error("--format firewalld supports only --role server in this release");
   const bool daemon = s.helper == Helper::ftpwalld;
-  const Validated& v = plan.parts.front();
+  const Validated& v = plan.parts.front();  // control ports and passive range: the same in every part
   const Ruleset rs = build_ruleset(plan);
   // ftpwalld: one ipset per family whose part admits clients.
   std::vector<const Validated*> sets;
@@ -133,7 +138,6 @@ Result<std::string> emit_firewalld(const Plan& plan) {
     for (const auto& e : accept_entries(*p)) out += "  <entry>" + e + "</entry>\n";
     out += "</ipset>\nEOF\n";
   }
-  (void)v;
 
   // A firewalld service has no family: enabled as is it serves IPv4 and IPv6 (whatever
   // --family says, as firewalld's own ftp service). --allow-from: rich rules instead, each in its
