@@ -4,16 +4,19 @@
 
   ftpsc.py --host H --mode PASV|EPSV [--timeout S] [--source IP] [--ccc]
            [--get REMOTE LOCAL]... [--put LOCAL REMOTE]...
+           [--secured FILE] [--before-ccc FILE]
            [--ready FILE] [--hold FILE] [--quit-done FILE] [--linger FILE]
 
 AUTH TLS, USER/PASS, PBSZ 0, PROT P (data connections are TLS too); with --ccc the control
 connection returns to clear text (CCC, RFC 4217 12.3: the 200 reply, then both close_notify
 alerts) before the transfers. The transfers use MODE only (EPSV through a makepasv override).
-Then, for the holding sessions of the stories:
+For the holding sessions of the stories:
+  --secured FILE    created after PROT P (the control connection is TLS);
+  --before-ccc FILE waits (at most 120 s) until FILE exists before CCC;
   --ready FILE      created after the transfers (the session is open and secured);
-  --hold FILE       waits (at most 60 s) until FILE exists before QUIT;
+  --hold FILE       waits (at most 120 s, a NOOP every 10 s) until FILE exists before QUIT;
   --quit-done FILE  created after QUIT was answered (221);
-  --linger FILE     keeps the TCP connection open after the 221 until FILE exists (at most 60 s).
+  --linger FILE     keeps the TCP connection open after the 221 until FILE exists (at most 120 s).
 Debug level 1 prints every command (*cmd*) and reply (*resp*) as lib/clients.sh expects from
 ftplib. Exit status 0 only if every step completed.
 """
@@ -35,11 +38,17 @@ class BenchFTPS(ftplib.FTP_TLS):
         return ftplib.parse227(self.sendcmd("PASV"))
 
 
-def wait_for(path, limit=60.0):
-    t0 = time.monotonic()
+def wait_for(path, limit=120.0, ftp=None):
+    """Waits for path; with ftp, a NOOP every 10 s keeps the session alive (vsftpd's
+    idle_session_timeout in the bench is 30 s)."""
+    t0 = last = time.monotonic()
     while not os.path.exists(path):
-        if time.monotonic() - t0 > limit:
+        now = time.monotonic()
+        if now - t0 > limit:
             raise TimeoutError("no %s after %.0f s" % (path, limit))
+        if ftp is not None and now - last > 10:
+            ftp.voidcmd("NOOP")
+            last = now
         time.sleep(0.05)
 
 
@@ -58,6 +67,8 @@ def main():
     ap.add_argument("--ccc", action="store_true")
     ap.add_argument("--get", nargs=2, action="append", default=[], metavar=("REMOTE", "LOCAL"))
     ap.add_argument("--put", nargs=2, action="append", default=[], metavar=("LOCAL", "REMOTE"))
+    ap.add_argument("--secured")
+    ap.add_argument("--before-ccc")
     ap.add_argument("--ready")
     ap.add_argument("--hold")
     ap.add_argument("--quit-done")
@@ -76,6 +87,10 @@ def main():
         ftp.connect(a.host, a.port)
         ftp.login("anonymous", "bench@", secure=True)   # AUTH TLS first
         ftp.prot_p()
+        if a.secured:
+            touch(a.secured)
+        if a.before_ccc:
+            wait_for(a.before_ccc)
         if a.ccc:
             ftp.ccc()
             # ftplib keeps reading through the unwrapped socket: from here on clear text.
@@ -89,7 +104,7 @@ def main():
         if a.ready:
             touch(a.ready)
         if a.hold:
-            wait_for(a.hold)
+            wait_for(a.hold, ftp=ftp)
         resp = ftp.sendcmd("QUIT")   # not quit(): the connection may stay open (--linger)
         if a.quit_done:
             touch(a.quit_done)
