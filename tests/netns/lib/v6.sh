@@ -284,6 +284,11 @@ v6_ftpwalld_stop() {
   if grep -qE ' (error|critical): ' "$DLOG"; then
     bad "errors in ftpwalld's log:"; grep -E ' (error|critical): ' "$DLOG" | head -n 5 | sed 's/^/      | /'
   fi
+  # Nobody touches ftpwalld's rules in these stories: its kernel check (every 2 s) must find its
+  # hooks and openings of both families complete, never "removed by someone else".
+  if grep -q 'removed by someone else' "$DLOG"; then
+    bad "ftpwalld repaired its rules though nobody touched them:"; grep 'removed by someone else' "$DLOG" | head -n 3 | sed 's/^/      | /'
+  fi
   return 0
 }
 
