@@ -9,6 +9,11 @@
 # in one rich rule. firewalld matches the whole mark: nothing else may mark those packets.
 # The ipset's entries are permanent, so firewall-cmd --reload restores them itself.
 # No helper in the service: ftpwalld makes the openings (kernel helper off).
+# FTPS: no helper reads an encrypted control connection. With ftpwall.conf [ftps] mode = "per-client"
+# and passive_ports = "L-H", ftpwalld admits each FTPS session's client alone to the passive
+# range while that session lasts; with stand-aside (the default) FTPS needs the range open statically
+# (--helper none). Active mode (PORT/EPRT) inside TLS cannot be narrowed: FTPS clients need passive
+# mode, or the static rules of --helper none --active yes.
 # Installs firewalld service "ftpwall-ftp" and ipset "ftpwall-accept" and enables them in zone public.
 set -e
 cat > /etc/firewalld/services/ftpwall-ftp.xml <<'EOF'

@@ -5,6 +5,11 @@
 # Hooks owned by the admin (--hooks admin): this file declares ftpwalld's chains and jumps;
 # the daemon only fills and flushes FTPWALL-ACCEPT.
 # No nf_conntrack_ftp: leave it out of IPTABLES_MODULES (ftpwalld makes the openings).
+# FTPS: no helper reads an encrypted control connection. With ftpwall.conf [ftps] mode = "per-client"
+# and passive_ports = "L-H", ftpwalld admits each FTPS session's client alone to the passive
+# range while that session lasts; with stand-aside (the default) FTPS needs the range open statically
+# (--helper none). Active mode (PORT/EPRT) inside TLS cannot be narrowed: FTPS clients need passive
+# mode, or the static rules of --helper none --active yes.
 # Appends to the live tables: run it on an empty ruleset (iptables-legacy -F; iptables-legacy -X; per table).
 # On CentOS 6/7 the binary is called plain `iptables`; replace "iptables-legacy" below.
 set -e

@@ -641,6 +641,15 @@ class Builder {
         break;
       }
     }
+    if (s_.helper == Helper::ftpwalld) {
+      // FTPS (issue 14): what ftpwalld can do for encrypted sessions, and the static alternative.
+      const std::string range = v.passive.empty() ? std::string("L-H") : v.passive.front().to_string();
+      note("FTPS: no helper reads an encrypted control connection. With ftpwall.conf [ftps] mode = \"per-client\"");
+      note("and passive_ports = \"" + range + "\", ftpwalld admits each FTPS session's client alone to the passive");
+      note("range while that session lasts; with stand-aside (the default) FTPS needs the range open statically");
+      note("(--helper none). Active mode (PORT/EPRT) inside TLS cannot be narrowed: FTPS clients need passive");
+      note("mode, or the static rules of --helper none --active yes.");
+    }
     for (const auto& p : plan_.parts)
       if (p.client_nat() && s_.helper == Helper::none)
         note("Clients behind this gateway use passive mode only (active behind client NAT needs a helper).", both ? std::optional<Family>(Family::v4) : std::nullopt);
