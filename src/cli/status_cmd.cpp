@@ -138,12 +138,17 @@ std::string format_openings(const std::string& text) {
   const json j = json::parse(text);
   std::ostringstream o;
   for (const auto& e : j.at("openings")) {
-    o << "s" << e.at("session").dump() << " o" << e.at("opening").dump() << " " << e.at("source").get<std::string>()
-      << " -> " << e.at("destination").get<std::string>() << ":" << e.at("port").dump();
-    if (e.contains("dnat_to")) o << " dnat to " << ep(e["dnat_to"]);
+    // kind "range": a per-client FTPS range opening (ports port..port_last, any number of connections).
+    const bool range = e.value("kind", std::string()) == "range";
+    o << "s" << e.at("session").dump() << (range ? " r" : " o") << e.at("opening").dump() << " "
+      << e.at("source").get<std::string>() << " -> " << e.at("destination").get<std::string>() << ":"
+      << e.at("port").dump();
+    if (range) o << "-" << e.at("port_last").dump();
+    if (e.contains("dnat_to")) o << " dnat to " << (range ? e["dnat_to"].at("address").get<std::string>() : ep(e["dnat_to"]));
     if (e.contains("snat_to")) o << " snat to " << e["snat_to"].get<std::string>();
     o << (e.at("installed").get<bool>() ? "" : " (being installed)");
-    if (!e.at("used_by_port").is_null()) o << " used by port " << e["used_by_port"].dump();
+    if (range) o << " for the FTPS session";
+    if (e.contains("used_by_port") && !e.at("used_by_port").is_null()) o << " used by port " << e["used_by_port"].dump();
     o << " expires in " << e.at("expires_in_s").dump() << " s\n";
   }
   o << j.at("openings").size() << " openings\n";

@@ -155,7 +155,6 @@ std::string Daemon::openings_json() const {
       json e = entry(*s.range, s.range_installed);
       e["kind"] = "range";
       e["port_last"] = s.range->port_last;
-      if (e.contains("dnat_to")) e["dnat_to"] = s.range->dnat_to->addr.to_string();
       list.push_back(std::move(e));
     }
   }

@@ -46,6 +46,14 @@ TEST(StatusCmd, OpeningsLikeConntrackExpect) {
   EXPECT_EQ(t, "s3 o2 192.0.2.10 -> 203.0.113.1:50000 dnat to 10.0.0.10:50000 expires in 27 s\n1 openings\n");
 }
 
+TEST(StatusCmd, RangeOpeningsOfFtpsSessions) {
+  const std::string t = format_openings(R"J({"openings":[{"session":4,"opening":1,"kind":"range","source":"192.0.2.10",
+    "destination":"203.0.113.1","port":40000,"port_last":40100,"dnat_to":{"address":"10.0.0.10","port":40000},
+    "installed":true,"expires_in_s":28790}]})J");
+  EXPECT_EQ(t, "s4 r1 192.0.2.10 -> 203.0.113.1:40000-40100 dnat to 10.0.0.10 for the FTPS session expires in 28790 s\n"
+               "1 openings\n");
+}
+
 TEST(StatusCmd, SessionsShowTheRealServerBehindDnat) {
   const std::string t = format_sessions(R"J({"sessions":[{"id":3,"client":{"address":"192.0.2.10","port":40000},
     "server":{"address":"203.0.113.1","port":21},"server_real":{"address":"10.0.0.10","port":21},
