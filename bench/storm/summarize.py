@@ -156,6 +156,7 @@ out.append("CPU µs per announcement = CPU µs per packet × queued packets per 
            "for the bare loop as much as for ftpwalld.\n")
 out.append("| NAT | command | mode | packets / announcement | CPU µs / announcement | capacity / s | / bare |")
 out.append("|---|---|---|---|---|---|---|")
+CAP = {}
 for nat, cmd in groups:
     cap = {}
     for m in MODES:
@@ -165,6 +166,7 @@ for nat, cmd in groups:
         ppa = med([num(r["packets"]) / num(r["announcements"]) for r in rs])
         upa = med([num(r["cpu_us_per_packet"]) * num(r["packets"]) / num(r["announcements"]) for r in rs])
         cap[m] = (ppa, upa, 1e6 / upa if upa else None)
+        CAP[(nat, cmd, m)] = cap[m][2]
     for m, (ppa, upa, c) in cap.items():
         out.append(f"| {'server DNAT' if nat == 'dnat' else 'none'} | {cmd.upper()} | {m} | {ppa:.2f} | {upa:.1f} | "
                    f"{fmt(c)} | {fmt(ratio(c, cap.get('bare', (0, 0, None))[2]), 2)} |")
@@ -201,16 +203,20 @@ if op:
 
 # The goals of issue 13
 out.append("### Against the goals of issue 13\n")
+out.append("Announcements/s are judged twice: by the measured throughput ratio (noisy on this shared machine) and "
+           "by the one-core capacity ratio from CPU per announcement (steadier). A goal counts as met when both say so.\n")
 out.append("| goal | measured | met |")
 out.append("|---|---|---|")
-for m in ("ftpwalld-nft", "ftpwalld-iptables"):
+for m in [x for x in MODES if x.endswith("-nft") or x.endswith("-iptables")]:
     for nat, cmd, goal in (("plain", "pasv", 0.9), ("plain", "epsv", 0.9), ("plain", "port", 0.9), ("dnat", "pasv", 0.7)):
         r_ = ratio(S.get((nat, cmd, m), {}).get("rate"), S.get((nat, cmd, "bare"), {}).get("rate"))
+        c_ = ratio(CAP.get((nat, cmd, m)), CAP.get((nat, cmd, "bare")))
         if r_ is None:
             continue
         what = "without NAT" if nat == "plain" else "with a length-changing rewrite"
-        out.append(f"| {m} announcements/s ≥ {goal}× bare queue, {cmd.upper()} {what} | {r_:.2f}× | "
-                   f"{'yes' if r_ >= goal else 'no'} |")
+        met = r_ >= goal and (c_ is None or c_ >= goal)
+        out.append(f"| {m} announcements/s ≥ {goal}× bare queue, {cmd.upper()} {what} | throughput {r_:.2f}×, "
+                   f"capacity {fmt(c_, 2)}× | {'yes' if met else 'no'} |")
 nft10k = med([num(r["p99_us"]) for r in O.get(("nftables", 10000), [])])
 if nft10k is not None:
     out.append(f"| opening install p99 ≤ 200 µs with 10 000 live openings (nftables) | {nft10k:.0f} µs | "
@@ -232,25 +238,32 @@ try:
 except ImportError:
     print("summarize.py: no matplotlib, no plot", file=sys.stderr)
     sys.exit(0)
-fig, axes = plt.subplots(1, 2 if op else 1, figsize=(13 if op else 8, 4.8))
-if not op:
-    axes = [axes]
-ax = axes[0]
+npanels = 2 + (1 if op else 0)
+fig, axes = plt.subplots(1, npanels, figsize=(6.5 * npanels, 4.8))
 width = 0.8 / len(MODES)
 labels = [f"{c.upper()}\n{'DNAT' if n == 'dnat' else 'no NAT'}" for n, c in groups]
 colors = {"kernel": "#555555", "bare": "#9ecae1", "ftpwalld-iptables": "#fdae6b", "ftpwalld-nft": "#e6550d"}
-for i, m in enumerate(MODES):
-    vals = [S.get((n, c, m), {}).get("rate") or 0 for n, c in groups]
-    xs = [j + (i - (len(MODES) - 1) / 2) * width for j in range(len(groups))]
-    ax.bar(xs, vals, width, label=m, color=colors.get(m))
-ax.set_xticks(range(len(groups)))
-ax.set_xticklabels(labels)
-ax.set_ylabel("announcements / s (median of rounds)")
-ax.set_title("Announcement storm through the gateway")
-ax.legend(fontsize=8)
-ax.grid(axis="y", alpha=0.3)
+for panel, (key, title, ylabel) in enumerate((
+        ("rate", "Announcement storm: measured throughput", "announcements / s (median of rounds)"),
+        ("cap", "CPU-bound capacity of the helper (one core)", "announcements / s = 10⁶ / CPU µs per announcement"))):
+    ax = axes[panel]
+    for i, m in enumerate(MODES):
+        if key == "rate":
+            vals = [S.get((n, c, m), {}).get("rate") or 0 for n, c in groups]
+        else:
+            if m == "kernel":
+                continue
+            vals = [CAP.get((n, c, m)) or 0 for n, c in groups]
+        xs = [j + (i - (len(MODES) - 1) / 2) * width for j in range(len(groups))]
+        ax.bar(xs, vals, width, label=m, color=colors.get(m))
+    ax.set_xticks(range(len(groups)))
+    ax.set_xticklabels(labels)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(fontsize=7)
+    ax.grid(axis="y", alpha=0.3)
 if op:
-    ax = axes[1]
+    ax = axes[2]
     for b, c in (("nftables", "#e6550d"), ("iptables-legacy", "#fdae6b")):
         ks = sorted(k for (bb, k) in O if bb == b)
         if not ks:
