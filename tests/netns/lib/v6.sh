@@ -11,13 +11,16 @@ V6_FTPWALL=${FTPWALL_BUILD_DIR:-}/src/ftpwall
 V6_FAMILIES=""        # "6" (IPv6 only) or "4 6" (dual stack), set by topo6
 V6_ETC=()             # /etc/netns/NAME directories this shell created (resolv.conf)
 
-# /etc/netns/fw<pid>-* of runs whose pid is gone (killed -9: no trap ran), as cleanup-stale does
-# for their namespaces and scratch directories.
-for _d in /etc/netns/fw[0-9]*-*; do
-  [ -d "$_d" ] && [[ $(basename "$_d") =~ ^fw([0-9]+)- ]] || continue
-  kill -0 "${BASH_REMATCH[1]}" 2>/dev/null || rm -rf "$_d"
-done
-unset _d
+# _v6_stale_etc: /etc/netns/fw<pid>-* of runs whose pid is gone (killed -9: no trap ran), as
+# cleanup-stale does for their namespaces and scratch directories. Called by topo6 (as root).
+_v6_stale_etc() {
+  local d
+  for d in /etc/netns/fw[0-9]*-*; do
+    [ -d "$d" ] && [[ $(basename "$d") =~ ^fw([0-9]+)- ]] || continue
+    [ -d "/proc/${BASH_REMATCH[1]}" ] || rm -rf "$d"
+  done
+  return 0
+}
 
 # --- hosts --------------------------------------------------------------------------------------
 
@@ -104,6 +107,7 @@ topo6() {
   local name=$1 dual=""
   case $name in *-dual) dual=1 name=${name%-dual};; esac
   case $name in server|gateway-plain) ;; *) fail "unknown IPv6 topology $1";; esac
+  _v6_stale_etc
   if [ -n "$dual" ]; then
     topo "$name" >/dev/null
     local r
