@@ -285,7 +285,7 @@ sys.exit(1)' "$1" "${FTPS_RANGE%-*}" "${FTPS_RANGE#*-}" 2>/dev/null
 
 # ftps_transfer TOOL MODE [--expect pass|fail] [--timeout S] [--ccc] [--get "F.."] [--put "F.."]
 #   One FTPS client run (lftp ftp:ssl-force + ssl:verify-certificate no, curl --ssl-reqd -k) against
-#   $SERVER_ADDR with PROT P, MODE PASV or EPSV, checked like ftp_transfer (lib/clients.sh): exit 0,
+#   $SERVER_ADDR with PROT P, MODE PASV, EPSV or PORT, checked like ftp_transfer (lib/clients.sh): exit 0,
 #   AUTH TLS (curl: AUTH SSL or TLS) and MODE and no other data command in the client's debug
 #   output, every download and upload byte-exact (sha256). --ccc: lftp ftp:ssl-use-ccc yes, curl
 #   --ftp-ssl-ccc --ftp-ssl-ccc-mode active; the 200 to CCC must be in the debug output.
@@ -311,8 +311,9 @@ ftps_transfer() {
   local hard=$((timeout * 4 + 20))
   case $tool in
     lftp)
-      local epsv=no set script
+      local epsv=no pasv=yes set script
       [ "$mode" = EPSV ] && epsv=yes
+      [ "$mode" = PORT ] && pasv=no
       # lftp 4.9.2 (gnutls) often sends its close_notify twice after CCC (when the server's 200
       # and close_notify arrive together; through ftpwalld's queue most of the time): the server
       # reads the second alert as a command ("500 \x15\x03\x03 not understood") and lftp drops
@@ -327,15 +328,17 @@ ftps_transfer() {
       set+=" set ftp:ssl-force yes; set ftp:ssl-protect-data yes; set ssl:verify-certificate no;"
       set+=" set ftp:ssl-use-ccc $([ -n "$ccc" ] && echo yes || echo no);"
       set+=" set ftp:fix-pasv-address no; set ftp:verify-address yes; set ftp:auto-passive-mode no;"
-      set+=" set ftp:passive-mode yes; set ftp:prefer-epsv $epsv;"
+      set+=" set ftp:passive-mode $pasv; set ftp:prefer-epsv $epsv;"
       script="$set open -u anonymous,bench@ ftp://$SERVER_ADDR;"
       for f in $gets; do script+=" get $f -o $dl/$f;"; done
       for f in $puts; do script+=" put $files/$f -o up/$id-$f;"; done
       on c timeout "$hard" lftp -d -c "$script" >"$log" 2>&1 || rc=$?
       ;;
     curl)
-      local opts=(-sS -v --ssl-reqd -k --no-ftp-skip-pasv-ip --connect-timeout "$timeout" --max-time $((timeout * 3 + 5)) --ftp-pasv)
-      [ "$mode" = PASV ] && opts+=(--disable-epsv)
+      local opts=(-sS -v --ssl-reqd -k --no-ftp-skip-pasv-ip --connect-timeout "$timeout" --max-time $((timeout * 3 + 5)))
+      case $mode in
+        PASV) opts+=(--ftp-pasv --disable-epsv);; EPSV) opts+=(--ftp-pasv);; PORT) opts+=(--ftp-port - --disable-eprt);;
+      esac
       [ -n "$ccc" ] && opts+=(--ftp-ssl-ccc --ftp-ssl-ccc-mode active)
       local args=()
       for f in $gets; do args+=("ftp://$SERVER_ADDR/$f" -o "$dl/$f"); done
