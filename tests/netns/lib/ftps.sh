@@ -241,6 +241,15 @@ ftps_wait_more() {
   return 1
 }
 
+# ftps_unclosed: the range openings of the running daemon (its log since its start line) not closed
+# yet, as "sN rM" words.
+ftps_unclosed() {
+  awk '/^---- ftpwalld start/ { delete o; next }
+       match($0, /range opening s[0-9]+ r[0-9]+ /) { k = substr($0, RSTART + 14, RLENGTH - 15)
+         if ($0 ~ / closed: /) delete o[k]; else if ($0 ~ / -> /) o[k] = 1 }
+       END { for (k in o) printf "%s%s", (n++ ? ", " : ""), k; print "" }' "$DLOG"
+}
+
 # ftps_count ERE: lines of ftpwalld's log matching ERE so far.
 ftps_count() { grep -cE -- "$1" "$DLOG" 2>/dev/null || true; }
 
