@@ -41,6 +41,7 @@ constexpr auto linger = std::chrono::seconds(30);
 constexpr auto tick = std::chrono::milliseconds(100);
 constexpr auto kernel_check_interval = std::chrono::seconds(2);
 constexpr auto ct_check_interval = std::chrono::seconds(10);
+constexpr auto range_check_interval = std::chrono::seconds(1);
 constexpr auto status_interval = std::chrono::seconds(10);
 // A TCP_CONNTRACK_ESTABLISHED entry (linux/netfilter/nf_conntrack_tcp.h); later states are closing.
 constexpr std::uint8_t tcp_established = 3;
@@ -1261,6 +1262,31 @@ void Daemon::on_timer() {
     next_ct_check_ = now + ct_check_interval;
     check_conntrack();
   }
+  if (now >= next_range_check_) {
+    next_range_check_ = now + range_check_interval;
+    check_ranges();
+  }
+}
+
+// A range opening admits a whole port range for as long as its session lasts, so its end must
+// not wait for a DESTROY event (a CLOSE entry lives 10 s, TIME_WAIT 120 s): the last packets of a
+// TLS session may not reach the queue at all (a FIN that conntrack marks INVALID after the peer's
+// RST carries no entry, and the steering matches none). Once a second, the entry of every session
+// with a range opening is asked for: gone, another connection, TIME_WAIT or CLOSE ends the session.
+void Daemon::check_ranges() {
+  std::vector<std::uint64_t> ended;
+  for (auto& [key, s] : sessions_) {
+    if (!s.range || s.ended || s.ct_id == 0) continue;
+    ++stats_.ct_queries;
+    auto e = ct_->get(s.tuples.original);
+    if (!e) continue;  // ctnetlink trouble: the DESTROY event or the next round decides
+    if (!*e || (*e)->id != s.ct_id || (*e)->tcp_state == tcp_time_wait || (*e)->tcp_state == tcp_close) ended.push_back(s.id);
+  }
+  for (std::uint64_t id : ended)
+    if (SessionState* s = sessions_.by_id(id)) {
+      end_session(*s, Reason::connection_closed);
+      s->tcp_ended = true;
+    }
 }
 
 // Conntrack's DESTROY events: the connection left conntrack (closed, timed out, flushed).

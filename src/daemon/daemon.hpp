@@ -151,6 +151,7 @@ class Daemon {
   void close_opening(SessionState& s, Reason why);
   void open_range(SessionState& s);
   void close_range(SessionState& s, Reason why);
+  void check_ranges();
   void end_session(SessionState& s, Reason why);
   firewall::Opening nat_parts(const SessionState& s, const OpenData& od, firewall::Opening o) const;
   void attach_port_chooser(SessionState& s);
@@ -234,6 +235,7 @@ class Daemon {
   std::vector<std::uint8_t> buf_;
   Clock::time_point next_kernel_check_{};
   Clock::time_point next_ct_check_{};
+  Clock::time_point next_range_check_{};
   bool check_in_flight_ = false;
   // What the running kernel check (in the worker's thread) reports back, read at its completion.
   struct CheckNote {
