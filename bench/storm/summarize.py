@@ -76,8 +76,8 @@ out.append("")
 extra = [m for m in MODES[4:]]
 if extra:
     out.append("### Patched daemons (--variant), same run: announcements/s and ratios\n")
-    out.append("The unpatched daemon of the same backend is `ftpwalld-BACKEND`, or `base-BACKEND` when the run has a "
-               "variant of that name. CPU per packet is the steadier figure on a loaded machine.\n")
+    out.append("The unpatched daemon of the same backend is `ftpwalld-BACKEND`, or `base-BACKEND` / `head-BACKEND` when "
+               "the run has a variant of that name. CPU per packet is the steadier figure on a loaded machine.\n")
     out.append("| NAT | command | mode | rate | / bare | rate / unpatched | p50 µs | p99 µs | CPU µs / packet | CPU / unpatched |")
     out.append("|---|---|---|---|---|---|---|---|---|---|")
     for nat, cmd in groups:
@@ -86,8 +86,9 @@ if extra:
             if not s_:
                 continue
             backend = m.rsplit("-", 1)[1]
-            b = S.get((nat, cmd, "ftpwalld-" + backend)) or S.get((nat, cmd, "base-" + backend)) or {}
-            if m.startswith("base-"):
+            b = (S.get((nat, cmd, "ftpwalld-" + backend)) or S.get((nat, cmd, "base-" + backend))
+                 or S.get((nat, cmd, "head-" + backend)) or {})
+            if m.startswith("base-") or m.startswith("head-"):
                 b = {}
             out.append(f"| {'server DNAT' if nat == 'dnat' else 'none'} | {cmd.upper()} | {m} | {fmt(s_['rate'])} | "
                        f"{fmt(ratio(s_['rate'], S.get((nat, cmd, 'bare'), {}).get('rate')), 2)} | "
