@@ -13,6 +13,14 @@ FTPS_PROBE_PORT=${FTPS_PROBE_PORT:-40009} # a listener of the story's own inside
 FTPS_IPT=iptables-legacy                # the tool the firewall host's own rules are written with
 FTPS_ETC=()                             # /etc/netns/NAME directories this shell created
 
+# /etc/netns/fw<pid>-* of runs whose pid is gone (killed -9: no trap ran), as cleanup-stale does
+# for their namespaces and scratch directories (lib/v6.sh does the same).
+for _d in /etc/netns/fw[0-9]*-*; do
+  [ -d "$_d" ] && [[ $(basename "$_d") =~ ^fw([0-9]+)- ]] || continue
+  kill -0 "${BASH_REMATCH[1]}" 2>/dev/null || rm -rf "$_d"
+done
+unset _d
+
 ftps_need_daemon() {
   [ -x "$FTPS_D" ] || skip "ftpwalld not built in FTPWALL_BUILD_DIR=${FTPWALL_BUILD_DIR:-unset}"
   [ -x "$FTPS_CLI" ] || skip "ftpwall not built in FTPWALL_BUILD_DIR=${FTPWALL_BUILD_DIR:-unset}"
