@@ -385,6 +385,7 @@ ftps_transfer() {
   if [ "$sent" != "$mode" ]; then bad "$what: data commands on the wire were '${sent:-none}', wanted $mode"; _log_tail "$log"; return 1; fi
   local n=0 bytes=0
   for f in $gets; do
+    if [ ! -f "$dl/$f" ]; then bad "$what: download $f missing (exit 0: curl went on with the next URL)"; _log_tail "$log"; return 1; fi
     if [ "$(sha "$dl/$f")" != "$(sha "$files/$f")" ]; then bad "$what: download $f differs"; return 1; fi
     n=$((n + 1)); bytes=$((bytes + $(stat -c %s "$files/$f")))
   done
