@@ -294,8 +294,15 @@ void Daemon::reload() {
 }
 
 void Daemon::on_queue() {
+  // The verdicts of one round go out together (one sendmsg); state records and be_liberal are
+  // still written before the verdict that depends on them, which is sent after them.
+  // The openings the round announces go to the worker together: one wakeup, one batch.
+  queue_->cork();
+  worker_->hold();
   auto r = queue_->receive([this](const netlink::QueuedPacket& p) { on_packet(p); }, 64);
   if (!r) spdlog::error("NFQUEUE {}: {}", cfg_.queue.number, r.error().message);
+  if (auto u = queue_->uncork(); !u) spdlog::warn("{}", u.error().message);
+  worker_->release();
 }
 
 void Daemon::verdict(std::uint32_t id, netlink::Verdict v, std::span<const std::uint8_t> bytes) {
@@ -844,7 +851,8 @@ bool Daemon::translated_ipv6(SessionState& s) {
 void Daemon::on_open(SessionState& s, const OpenData& od) {
   if (s.opening) close_opening(s, Reason::opening_replaced);
   const Address& client = s.client();
-  const std::string what = "s" + std::to_string(s.id) + " " + od.source.to_string() + " -> " + od.destination.to_string();
+  // Built only for a refusal: an accepted announcement costs no string.
+  const auto what = [&] { return "s" + std::to_string(s.id) + " " + od.source.to_string() + " -> " + od.destination.to_string(); };
   // The data SYN reaches the arbitration (filter FORWARD) after nat PREROUTING: key by what it shows.
   const OpeningBook::Match match{od.source, od.nat() ? od.inside : od.destination};
   // opening_clash: one session never closes another's opening (review L8); clients that share
@@ -853,7 +861,7 @@ void Daemon::on_open(SessionState& s, const OpenData& od) {
   if (const Reason why = openings_.admit(s.id, client, match); why != Reason::none) {
     count(why);
     refuse(why, client,
-           what + ": " + std::to_string(openings_.size()) + " openings live, " +
+           what() + ": " + std::to_string(openings_.size()) + " openings live, " +
                std::to_string(openings_.of_client(client)) + " of " + client.to_string());
     return;
   }

@@ -32,19 +32,38 @@ BackendWorker::~BackendWorker() {
 }
 
 void BackendWorker::submit(Change change, std::uint64_t token) {
+  bool wake;
   {
     std::lock_guard lock(mutex_);
     queue_.push_back({std::move(change), token});
+    wake = !held_;
   }
-  wake_.notify_one();
+  if (wake) wake_.notify_one();
 }
 
 void BackendWorker::call(Task task, std::uint64_t token) {
+  bool wake;
   {
     std::lock_guard lock(mutex_);
     queue_.push_back({std::move(task), token});
+    wake = !held_;
   }
-  wake_.notify_one();
+  if (wake) wake_.notify_one();
+}
+
+void BackendWorker::hold() {
+  std::lock_guard lock(mutex_);
+  held_ = true;
+}
+
+void BackendWorker::release() {
+  bool wake;
+  {
+    std::lock_guard lock(mutex_);
+    held_ = false;
+    wake = !queue_.empty();
+  }
+  if (wake) wake_.notify_one();
 }
 
 std::vector<BackendWorker::Completion> BackendWorker::take_completions() {

@@ -40,6 +40,10 @@ class BackendWorker {
 
   void submit(Change change, std::uint64_t token);
   void call(Task task, std::uint64_t token);
+  // Between hold() and release() submissions only queue up: the worker is woken once, at release(),
+  // and applies them as one batch (the poll loop holds it over one round of queued packets).
+  void hold();
+  void release();
 
   // Readable (eventfd) while completions wait; take_completions() drains it.
   int event_fd() const { return event_fd_; }
@@ -66,6 +70,7 @@ class BackendWorker {
   std::vector<Completion> completions_;
   std::uint64_t batches_ = 0;
   bool stopping_ = false;
+  bool held_ = false;
   std::thread thread_;  // last: starts after everything above exists
 };
 

@@ -236,6 +236,20 @@ Result<void> NfQueue::verdict(std::uint32_t id, Verdict v, std::span<const std::
   nfq_nlmsg_verdict_put(nlh, static_cast<int>(id), v == Verdict::accept ? NF_ACCEPT : NF_DROP);
   if (mark) nfq_nlmsg_verdict_put_mark(nlh, *mark);
   if (!new_payload.empty()) nfq_nlmsg_verdict_put_pkt(nlh, new_payload.data(), static_cast<std::uint32_t>(new_payload.size()));
+  if (corked_) {
+    const std::size_t len = NLMSG_ALIGN(nlh->nlmsg_len);
+    if (corked_msgs_.size() + len > 256 * 1024) {
+      if (auto r = uncork(); !r) return r;
+      corked_ = true;
+    }
+    const auto* b = reinterpret_cast<const std::uint8_t*>(nlh);
+    corked_msgs_.insert(corked_msgs_.end(), b, b + nlh->nlmsg_len);
+    corked_msgs_.resize(corked_msgs_.size() + (len - nlh->nlmsg_len), 0);
+    ++corked_count_;
+    ++stats_.verdicts;
+    if (!new_payload.empty()) ++stats_.modified;
+    return {};
+  }
   if (auto r = send(nlh, nlh->nlmsg_len); !r) {
     ++stats_.verdict_errors;
     return make_error("NFQUEUE " + std::to_string(options_.queue_num) + ": verdict for packet " + std::to_string(id) +
@@ -243,6 +257,21 @@ Result<void> NfQueue::verdict(std::uint32_t id, Verdict v, std::span<const std::
   }
   ++stats_.verdicts;
   if (!new_payload.empty()) ++stats_.modified;
+  return {};
+}
+
+Result<void> NfQueue::uncork() {
+  corked_ = false;
+  if (corked_msgs_.empty()) return {};
+  auto r = send(corked_msgs_.data(), corked_msgs_.size());
+  const std::size_t n = corked_count_;
+  corked_msgs_.clear();
+  corked_count_ = 0;
+  if (!r) {
+    stats_.verdict_errors += n;
+    return make_error("NFQUEUE " + std::to_string(options_.queue_num) + ": " + std::to_string(n) +
+                      " verdicts: " + r.error().message);
+  }
   return {};
 }
 

@@ -106,6 +106,11 @@ class NfQueue {
   // on; lengths and checksums must already be right). `mark` sets the packet mark.
   Result<void> verdict(std::uint32_t id, Verdict v, std::span<const std::uint8_t> new_payload = {},
                        std::optional<std::uint32_t> mark = std::nullopt);
+  // Between cork() and uncork() verdicts are collected and go to the kernel together, in one
+  // datagram (nfnetlink processes every message of a datagram, in order): one sendmsg per receive
+  // round instead of one per packet. uncork() sends what is collected; order is kept.
+  void cork() { corked_ = true; }
+  Result<void> uncork();
 
   const QueueStats& stats() const { return stats_; }
   int socket_buffer() const { return socket_buffer_; }  // what the kernel granted (bytes)
@@ -122,6 +127,9 @@ class NfQueue {
   int socket_buffer_ = 0;
   std::vector<std::uint8_t> rx_;
   std::vector<std::uint8_t> tx_;
+  std::vector<std::uint8_t> corked_msgs_;  // verdicts collected while corked
+  std::size_t corked_count_ = 0;
+  bool corked_ = false;
   QueueStats stats_;
 };
 
