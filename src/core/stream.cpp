@@ -273,10 +273,12 @@ SegmentReport StreamAssembler::on_segment(const Segment& seg, StreamSink& sink) 
   if (seg.rst) {
     if (state_ == State::closed) {
       // After this side's FIN the connection may still be open the other way; an RST carrying
-      // exactly the sequence number after the FIN (what a TCP sends when data arrives after it
-      // closed, e.g. a TLS close_notify) resets it: reported as the end with reset. Any other
-      // RST after a FIN, and every RST after an RST, changes nothing.
-      if (fin_off_ && !reset_seen_ && next_off_ == *fin_off_ && seg.seq == next_seq() + 1) {
+      // the FIN's own sequence number (the peer's data acknowledged only up to the FIN) or the
+      // one after it (the FIN acknowledged) is what a TCP sends when data arrives after it closed
+      // (e.g. a TLS close_notify): the connection is reset, reported as the end with reset. Any
+      // other RST after a FIN, and every RST after an RST, changes nothing.
+      if (fin_off_ && !reset_seen_ && next_off_ == *fin_off_ &&
+          (seg.seq == next_seq() || seg.seq == next_seq() + 1)) {
         reset_seen_ = true;
         sink.on_end(*fin_off_, true);
       }

@@ -1013,13 +1013,20 @@ void Daemon::open_range(SessionState& s) {
     return;
   }
   firewall::Opening o;
-  o.id = {s.id, ++s.ranges, true};
   o.family = s.tuples.family();
   o.source = s.tuples.client_real();
   o.destination = {s.tuples.server_as_seen(), pr.first};
   o.port_last = pr.last;
   if (s.tuples.server_nat()) o.dnat_to = Endpoint{s.tuples.server_real(), pr.first};
   o.expires = firewall::Clock::now() + std::chrono::seconds(cfg_.ftps.max_lifetime_s);
+  // Another session of this client to this server has the same range: it joins that range
+  // opening (installed again with the later expiry) instead of replacing it in the kernel.
+  auto [share, fresh] = range_shares_.try_emplace(range_key(o));
+  if (fresh) share->second.id = {s.id, ++s.ranges, true};
+  o.id = share->second.id;
+  share->second.expires = std::max(share->second.expires, o.expires);
+  o.expires = share->second.expires;
+  share->second.sessions.insert(s.id);
   openings_.add_range(client);
   s.range = o;
   s.range_installed = false;
@@ -1035,6 +1042,19 @@ void Daemon::close_range(SessionState& s, Reason why) {
   if (!s.range) return;
   const firewall::Opening& o = *s.range;
   openings_.remove_range(s.client());
+  auto share = range_shares_.find(range_key(o));
+  if (share != range_shares_.end()) {
+    share->second.sessions.erase(s.id);
+    if (!share->second.sessions.empty()) {  // other sessions of the client still use it
+      if (info_allowed(7, s.client()))
+        spdlog::info("range opening s{} r{}: session s{} ended ({}), kept for {} more", o.id.session, o.id.opening, s.id,
+                     name(why), share->second.sessions.size());
+      s.range.reset();
+      s.range_installed = false;
+      return;
+    }
+    range_shares_.erase(share);
+  }
   if (info_allowed(7, s.client()))
     spdlog::info("range opening s{} r{} closed: {}", o.id.session, o.id.opening, name(why));
   const std::uint64_t token = next_token_++;
@@ -1153,10 +1173,16 @@ void Daemon::on_completions() {
         ++stats_.opening_failures;
         spdlog::error("range opening s{} r{} not installed: {}", p.opening.session, p.opening.opening,
                       c.result.error().message);
-        if (current_range) {
-          openings_.remove_range(s->client());
-          s->range.reset();
-        }
+        // Every session sharing it loses it (the kernel may hold part of it: closed below).
+        if (current_range)
+          if (auto share = range_shares_.find(range_key(*s->range)); share != range_shares_.end()) {
+            for (std::uint64_t id : share->second.sessions)
+              if (SessionState* o = sessions_.by_id(id); o && o->range) {
+                openings_.remove_range(o->client());
+                o->range.reset();
+              }
+            range_shares_.erase(share);
+          }
         const std::uint64_t token = next_token_++;
         pending_[token] = Pending{Pending::Kind::close, p.session, Direction::client_to_server, p.opening, Clock::now()};
         worker_->submit(firewall::CloseStep{p.opening}, token);
@@ -1340,8 +1366,11 @@ void Daemon::resync_conntrack() {
 // and openings: put them back (daemon mode), and the live openings with them.
 void Daemon::check_kernel() {
   std::vector<firewall::Opening> live;
-  for (const auto& [k, s] : sessions_)
+  std::set<firewall::OpeningId> ranges;  // a shared range opening once
+  for (const auto& [k, s] : sessions_) {
     if (s.opening && s.opening->installed) live.push_back(s.opening->opening);
+    if (s.range && s.range_installed && ranges.insert(s.range->id).second) live.push_back(*s.range);
+  }
   const bool daemon_mode = cfg_.hooks == config::HooksMode::daemon;
   const firewall::HookSpec spec = hook_spec();
   const std::uint64_t token = next_token_++;

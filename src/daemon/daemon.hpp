@@ -223,6 +223,23 @@ class Daemon {
   SessionTable sessions_;
   HalfOpenTable half_open_;
   OpeningBook openings_;
+  // Range openings shared by the sessions of one client to one server (per-client FTPS): the
+  // kernel holds one element (nftables) or rule per key, so a second session of that client joins
+  // the first's range opening, and the last session to end removes it.
+  struct RangeKey {
+    Address source;
+    Endpoint destination;
+    std::uint16_t last = 0;
+    std::optional<Endpoint> dnat_to;
+    auto operator<=>(const RangeKey&) const = default;
+  };
+  struct RangeShare {
+    firewall::OpeningId id;
+    std::set<std::uint64_t> sessions;
+    firewall::Clock::time_point expires;
+  };
+  static RangeKey range_key(const firewall::Opening& o) { return {o.source, o.destination, o.port_last, o.dnat_to}; }
+  std::map<RangeKey, RangeShare> range_shares_;
   QueueSink sink_{*this};
   VerdictGate gate_{sink_};
   // ---- state of the loop ----

@@ -232,23 +232,30 @@ TEST_F(StreamTest, RstNeedsExactSequence) {
   EXPECT_EQ(ends_[0], (std::pair<std::uint64_t, bool>{3, true}));
 }
 
-// A FIN, then the peer's late data draws an RST from this side with the sequence number after the
-// FIN (a TLS close_notify after the server closed): the connection is reset, reported once. Another
-// sequence number, or a second RST, changes nothing.
+// A FIN, then the peer's late data draws an RST from this side (a TLS close_notify after the server
+// closed): with the FIN's own sequence number (vsftpd, the FIN not yet acknowledged) or the one after
+// it, the connection is reset, reported once. Another sequence number, or a second RST, changes nothing.
 TEST_F(StreamTest, ExactRstAfterFinResets) {
-  syn(0);
-  seg(1, "abc");
-  as_.on_segment(Segment{4, false, true, false, {}}, *this);  // FIN at offset 3 (seq 4)
-  ASSERT_EQ(ends_.size(), 1u);
-  EXPECT_EQ(ends_[0], (std::pair<std::uint64_t, bool>{3, false}));
-  as_.on_segment(Segment{4, false, false, true, {}}, *this);  // the FIN's own number: not after it
-  as_.on_segment(Segment{9, false, false, true, {}}, *this);
-  EXPECT_EQ(ends_.size(), 1u);
-  as_.on_segment(Segment{5, false, false, true, {}}, *this);
-  ASSERT_EQ(ends_.size(), 2u);
-  EXPECT_EQ(ends_[1], (std::pair<std::uint64_t, bool>{3, true}));
-  as_.on_segment(Segment{5, false, false, true, {}}, *this);
-  EXPECT_EQ(ends_.size(), 2u);
+  for (const std::uint32_t rst_seq : {4u, 5u}) {
+    SCOPED_TRACE(rst_seq);
+    as_ = StreamAssembler{};
+    ends_.clear();
+    out_.clear();
+    expected_ = 0;
+    syn(0);
+    seg(1, "abc");
+    as_.on_segment(Segment{4, false, true, false, {}}, *this);  // FIN at offset 3 (seq 4)
+    ASSERT_EQ(ends_.size(), 1u);
+    EXPECT_EQ(ends_[0], (std::pair<std::uint64_t, bool>{3, false}));
+    as_.on_segment(Segment{3, false, false, true, {}}, *this);  // before the FIN
+    as_.on_segment(Segment{9, false, false, true, {}}, *this);
+    EXPECT_EQ(ends_.size(), 1u);
+    as_.on_segment(Segment{rst_seq, false, false, true, {}}, *this);
+    ASSERT_EQ(ends_.size(), 2u);
+    EXPECT_EQ(ends_[1], (std::pair<std::uint64_t, bool>{3, true}));
+    as_.on_segment(Segment{rst_seq, false, false, true, {}}, *this);
+    EXPECT_EQ(ends_.size(), 2u);
+  }
 }
 
 TEST_F(StreamTest, SynRetransmissionAndMismatch) {
