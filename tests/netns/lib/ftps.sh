@@ -6,7 +6,8 @@
 # lib/bench.sh. Kernel helper off, and no static passive range is ever opened: only ftpwalld's
 # openings let a data connection through.
 
-FTPS_D=${FTPWALL_BUILD_DIR:-}/src/daemon/ftpwalld
+. "$(dirname "${BASH_SOURCE[0]}")/daemon.sh"
+FTPS_D=$DAEMON_FTPWALLD
 FTPS_CLI=${FTPWALL_BUILD_DIR:-}/src/ftpwall
 FTPS_RANGE=${FTPS_RANGE:-40000-40009}   # the servers' passive range (and [ftps] passive_ports)
 FTPS_PROBE_PORT=${FTPS_PROBE_PORT:-40009} # a listener of the story's own inside that range
@@ -177,7 +178,7 @@ ftps_implicit_transfer() {
 # table, ...). Debug log in $DLOG (appended to), state and control socket in
 # $BENCH_WORK/state. Sets DPID, DLOG, DSOCK. Returns 1 (marked bad) if it does not start.
 ftps_daemon_start() {
-  local mode=$1 backend=${2:-iptables-legacy} extra=${3:-} ready=$BENCH_WORK/ftpwalld.ready
+  local mode=$1 backend=${2:-iptables-legacy} extra=${3:-}
   local conf=$BENCH_WORK/ftpwalld-$mode.conf
   DLOG=$BENCH_WORK/ftpwalld.log DSOCK=$BENCH_WORK/state/control
   { [ "$FW" = s ] && echo 'role = "server"' || echo 'role = "gateway"'
@@ -190,50 +191,15 @@ ftps_daemon_start() {
       echo "max_lifetime = ${FTPS_MAX_LIFETIME:-120}"
     fi
     [ -n "$extra" ] && printf '%s\n' "$extra"; } >"$conf"
-  rm -f "$ready"
-  echo "---- ftpwalld start: mode $mode, backend $backend" >>"$DLOG"
-  on_bg "$FW" "$FTPS_D" --foreground --state-dir "$BENCH_WORK/state" -c "$conf" --log-level debug \
-    --ready-file "$ready" 2>>"$DLOG"
-  DPID=$BG_PID
-  local i
-  for i in $(seq 100); do [ -s "$ready" ] && break; kill -0 "$DPID" 2>/dev/null || break; sleep 0.1; done
-  if [ ! -s "$ready" ]; then
-    bad "ftpwalld ([ftps] mode $mode, backend $backend) did not start on $FW:"; tail -n 6 "$DLOG" | sed 's/^/      | /'
-    kill "$DPID" 2>/dev/null; wait "$DPID" 2>/dev/null; DPID=""
-    return 1
-  fi
-  ok "ftpwalld on $FW, [ftps] mode $mode, backend $backend: $(grep 'started:' "$DLOG" | tail -n 1 | sed 's/^.*started: //' | cut -c1-140)"
+  echo "---- ftpwalld start: mode $mode, backend $backend" >>"$BENCH_WORK/ftpwalld.log"
+  daemon_run "$conf" "[ftps] mode $mode, backend $backend"
 }
 
-# ftps_lines: ftpwalld's lines in every ruleset of $FW (iptables-legacy-save, iptables-nft-save,
-# nft list ruleset), each prefixed by the tool.
-ftps_lines() {
-  local t
-  for t in iptables-legacy-save iptables-nft-save; do
-    on "$FW" "$t" 2>/dev/null | grep -i ftpwall | sed "s/^/$t: /"
-  done
-  on "$FW" nft list ruleset 2>/dev/null | grep -i ftpwall | sed 's/^/nft: /'
-  true
-}
+# ftps_lines: ftpwalld's lines in every ruleset of $FW (lib/daemon.sh).
+ftps_lines() { daemon_lines; }
 
-# ftps_daemon_stop: SIGTERM, exit 0 within 5 s, no error in the log, nothing left (ftps_lines).
-ftps_daemon_stop() {
-  [ -n "${DPID:-}" ] || return 0
-  kill -TERM "$DPID" 2>/dev/null
-  local i rc left
-  for i in $(seq 50); do kill -0 "$DPID" 2>/dev/null || break; sleep 0.1; done
-  kill -0 "$DPID" 2>/dev/null && { bad "ftpwalld still running 5 s after SIGTERM"; kill -KILL "$DPID"; }
-  wait "$DPID"; rc=$?; DPID=""
-  [ "$rc" = 0 ] && ok "ftpwalld exited 0 at SIGTERM: $(grep 'stopped:' "$DLOG" | tail -n 1 | sed 's/^.*stopped: //' | cut -c1-140)" ||
-    bad "ftpwalld exited $rc"
-  left=$(ftps_lines)
-  if [ -z "$left" ]; then ok "nothing of ftpwalld's left (iptables-legacy-save, iptables-nft-save, nft list ruleset)"
-  else bad "ftpwall lines left after SIGTERM:"; echo "$left" | head -n 8 | sed 's/^/      | /'; fi
-  if grep -qE ' (error|critical): ' "$DLOG"; then
-    bad "errors in ftpwalld's log:"; grep -E ' (error|critical): ' "$DLOG" | head -n 5 | sed 's/^/      | /'
-  fi
-  return 0
-}
+# ftps_daemon_stop: SIGTERM, exit 0 within 5 s, no error in the log, nothing left (lib/daemon.sh).
+ftps_daemon_stop() { daemon_stop; }
 
 # ftps_wait_log ERE [SECONDS]: wait for a log line of ftpwalld's (default 5 s).
 ftps_wait_log() {

@@ -6,7 +6,8 @@
 # Addresses: 2001:db8::/32 only (RFC 3849), added with `nodad`, only inside namespaces the bench
 # created; the dual-stack variants keep the IPv4 addresses of lib/bench.sh. See lib/README.md.
 
-V6_FTPWALLD=${FTPWALL_BUILD_DIR:-}/src/daemon/ftpwalld
+. "$(dirname "${BASH_SOURCE[0]}")/daemon.sh"
+V6_FTPWALLD=$DAEMON_FTPWALLD
 V6_FTPWALL=${FTPWALL_BUILD_DIR:-}/src/ftpwall
 V6_FAMILIES=""        # "6" (IPv6 only) or "4 6" (dual stack), set by topo6
 V6_ETC=()             # /etc/netns/NAME directories this shell created (resolv.conf)
@@ -241,55 +242,22 @@ v6_need_daemon() {
 # $BENCH_WORK/state (never the host's /run/ftpwalld: stories run side by side); waits for its
 # ready file. Sets DPID, DLOG, DSOCK. The kernel helper must be off.
 v6_ftpwalld_start() {
-  local backend=$1 extra=${2:-} conf=$BENCH_WORK/ftpwalld-v6.conf ready=$BENCH_WORK/ftpwalld.ready
-  DLOG=$BENCH_WORK/ftpwalld.log DSOCK=$BENCH_WORK/state/control
+  local backend=$1 extra=${2:-} conf=$BENCH_WORK/ftpwalld-v6.conf
   { [ "$FW" = s ] && echo 'role = "server"' || echo 'role = "gateway"'
     echo "backend = \"$backend\""
     [ -n "$extra" ] && printf '%s\n' "$extra"; } >"$conf"
-  rm -f "$ready"
-  on_bg "$FW" "$V6_FTPWALLD" --foreground --state-dir "$BENCH_WORK/state" -c "$conf" --log-level debug \
-    --ready-file "$ready" 2>>"$DLOG"
-  DPID=$BG_PID
-  local i
-  for i in $(seq 100); do [ -s "$ready" ] && break; kill -0 "$DPID" 2>/dev/null || break; sleep 0.1; done
-  if [ ! -s "$ready" ]; then
-    bad "ftpwalld (backend $backend) did not start on $FW:"; tail -n 8 "$DLOG" | sed 's/^/      | /'
-    kill "$DPID" 2>/dev/null; wait "$DPID" 2>/dev/null; DPID=""
-    return 1
-  fi
-  ok "ftpwalld started on $FW (role $([ "$FW" = s ] && echo server || echo gateway), backend $backend): $(grep 'started:' "$DLOG" | tail -n 1 | sed 's/^.*started: //' | cut -c1-150)"
+  daemon_run "$conf" "role $([ "$FW" = s ] && echo server || echo gateway), backend $backend"
 }
 
-# v6_ftpwall_lines: lines of ftpwalld's in every ruleset of $FW (iptables-legacy-save,
-# ip6tables-legacy-save, nft list ruleset, iptables-nft-save, ip6tables-nft-save), prefixed by the tool.
-v6_ftpwall_lines() {
-  local t
-  for t in iptables-legacy-save ip6tables-legacy-save iptables-nft-save ip6tables-nft-save; do
-    on "$FW" "$t" 2>/dev/null | grep -i ftpwall | sed "s/^/$t: /"
-  done
-  on "$FW" nft list ruleset 2>/dev/null | grep -i ftpwall | sed 's/^/nft: /'
-  true
-}
+# v6_ftpwall_lines: lines of ftpwalld's in every ruleset of $FW (lib/daemon.sh).
+v6_ftpwall_lines() { daemon_lines; }
 
-# v6_ftpwalld_stop: SIGTERM, exit status 0 within 5 s, no error in the log, and nothing of
-# ftpwalld's left in any ruleset (v6_ftpwall_lines). Prints the stop line.
+# v6_ftpwalld_stop: daemon_stop (lib/daemon.sh), and nobody touches ftpwalld's rules in these
+# stories: its kernel check (every 2 s) must find its hooks and openings of both families
+# complete, never "removed by someone else".
 v6_ftpwalld_stop() {
   [ -n "${DPID:-}" ] || return 0
-  kill -TERM "$DPID" 2>/dev/null
-  local i rc left
-  for i in $(seq 50); do kill -0 "$DPID" 2>/dev/null || break; sleep 0.1; done
-  kill -0 "$DPID" 2>/dev/null && { bad "ftpwalld still running 5 s after SIGTERM"; kill -KILL "$DPID"; }
-  wait "$DPID"; rc=$?; DPID=""
-  [ "$rc" = 0 ] && ok "ftpwalld exited 0 at SIGTERM: $(grep 'stopped:' "$DLOG" | tail -n 1 | sed 's/^.*stopped: //' | cut -c1-150)" ||
-    bad "ftpwalld exited $rc"
-  left=$(v6_ftpwall_lines)
-  if [ -z "$left" ]; then ok "nothing of ftpwalld's left (ip6tables-legacy-save, iptables-legacy-save, nft list ruleset, ip[6]tables-nft-save)"
-  else bad "ftpwall lines left after SIGTERM:"; echo "$left" | head -n 8 | sed 's/^/      | /'; fi
-  if grep -qE ' (error|critical): ' "$DLOG"; then
-    bad "errors in ftpwalld's log:"; grep -E ' (error|critical): ' "$DLOG" | head -n 5 | sed 's/^/      | /'
-  fi
-  # Nobody touches ftpwalld's rules in these stories: its kernel check (every 2 s) must find its
-  # hooks and openings of both families complete, never "removed by someone else".
+  daemon_stop
   if grep -q 'removed by someone else' "$DLOG"; then
     bad "ftpwalld repaired its rules though nobody touched them:"; grep 'removed by someone else' "$DLOG" | head -n 3 | sed 's/^/      | /'
   fi
