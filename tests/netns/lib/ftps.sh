@@ -300,10 +300,11 @@ ftps_transfer() {
       # lftp 4.9.2 (gnutls) often sends its close_notify twice after CCC (when the server's 200
       # and close_notify arrive together; through ftpwalld's queue most of the time): the server
       # reads the second alert as a command ("500 \x15\x03\x03 not understood") and lftp drops
-      # the connection. With --ccc lftp reconnects at once, up to 20 times; ftps_lftp_ccc_races
+      # the connection. With --ccc lftp reconnects at once, as often as it needs within the hard
+      # time limit (net:max-retries 0: no limit; 20 ran out under CI load); ftps_lftp_ccc_races
       # counts how often.
       if [ -n "$ccc" ]; then
-        set="set net:max-retries 20; set net:reconnect-interval-base 0; set net:reconnect-interval-multiplier 1;"
+        set="set net:max-retries 0; set net:reconnect-interval-base 0; set net:reconnect-interval-multiplier 1;"
       else
         set="set net:max-retries 1; set net:reconnect-interval-base 1;"
       fi
