@@ -876,7 +876,7 @@ void Daemon::on_open(SessionState& s, const OpenData& od) {
   openings_.add(s.id, client, o);
   OpeningState st;
   st.opening = o;
-  s.opening = std::move(st);
+  s.opening = std::make_unique<OpeningState>(std::move(st));
   const std::uint64_t token = next_token_++;
   pending_[token] = Pending{Pending::Kind::open, s.id, od.announced_by, o.id, Clock::now()};
   gate_.opening_started(s.id, od.announced_by);
@@ -1028,7 +1028,7 @@ void Daemon::open_range(SessionState& s) {
   o.expires = share->second.expires;
   share->second.sessions.insert(s.id);
   openings_.add_range(client);
-  s.range = o;
+  s.range = std::make_unique<firewall::Opening>(o);
   s.range_installed = false;
   const std::uint64_t token = next_token_++;
   const Direction held = Direction::server_to_client;  // the 234

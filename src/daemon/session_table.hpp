@@ -50,10 +50,12 @@ struct SessionState {
   std::uint32_t refusals = 0;       // its Violations
   Clock::time_point started = Clock::now();
   Clock::time_point ended_at{};
-  std::optional<OpeningState> opening;  // at most one per session
+  // At most one per session; out of line (most sessions have none most of the time: 120 bytes
+  // less per idle session, issue 13).
+  std::unique_ptr<OpeningState> opening;
   // Per-client FTPS (issue 14): the range opening of the session while it is encrypted, from its
   // client to its server's passive range; `ranges` numbers them (a CCC, then AUTH TLS again).
-  std::optional<firewall::Opening> range;
+  std::unique_ptr<firewall::Opening> range;
   bool range_installed = false;
   std::uint32_t ranges = 0;
 
