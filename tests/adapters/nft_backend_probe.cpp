@@ -20,68 +20,19 @@
 #include <vector>
 
 #include "firewall/nft_backend.hpp"
+#include "opening_args.hpp"
 
 using namespace ftpwall;
+using namespace ftpwall::probe;
+
+[[noreturn]] void ftpwall::probe::die(const std::string& msg) {
+  std::fprintf(stderr, "nft_backend_probe: %s\n", msg.c_str());
+  std::exit(1);
+}
 using namespace ftpwall::firewall;
 
 namespace {
 
-[[noreturn]] void die(const std::string& msg) {
-  std::fprintf(stderr, "nft_backend_probe: %s\n", msg.c_str());
-  std::exit(1);
-}
-
-void check(const Result<void>& r) {
-  if (!r) die(r.error().message);
-}
-
-Address addr(std::string_view s) {
-  auto a = Address::parse(s);  // IPv4 or IPv6
-  if (!a) die("bad address " + std::string(s));
-  return *a;
-}
-
-// 192.0.2.1:50000 or [2001:db8::1]:50000
-Endpoint endpoint(std::string_view s) {
-  const auto colon = s.rfind(':');
-  if (colon == std::string_view::npos) die("bad endpoint " + std::string(s));
-  std::string_view host = s.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-  return Endpoint{addr(host), static_cast<std::uint16_t>(std::stoul(std::string(s.substr(colon + 1))))};
-}
-
-std::string show(const Opening& o) {
-  std::string s = "s" + std::to_string(o.id.session) + (o.id.range ? " r" : " o") + std::to_string(o.id.opening) + " " + o.source.to_string() +
-                  " -> " + o.destination.to_string() + " until " +
-                  std::to_string(std::chrono::round<std::chrono::seconds>(wall_time(o.expires).time_since_epoch()).count());
-  if (o.dnat_to) s += " dnat " + o.dnat_to->to_string();
-  if (o.snat_to) s += " snat " + o.snat_to->to_string();
-  if (o.queue) s += " queue " + std::to_string(*o.queue);
-  if (o.is_range()) s += " range to " + std::to_string(o.port_last);
-  return s;
-}
-
-Opening opening_of(const std::vector<std::string>& a) {
-  if (a.size() < 6) die("open: SESSION OPENING SRC DST:PORT EXPIRES_UNIX [--dnat IP:PORT] [--snat IP] [--queue N]");
-  Opening o;
-  o.id = {std::stoull(a[1]), static_cast<std::uint32_t>(std::stoul(a[2]))};
-  o.source = addr(a[3]);
-  o.family = o.source.family;
-  o.destination = endpoint(a[4]);
-  o.expires = monotonic_time(WallClock::time_point(std::chrono::seconds(std::stoll(a[5]))));
-  for (std::size_t i = 6; i < a.size(); i += 2) {
-    if (i + 1 >= a.size()) die("open: " + a[i] + " needs a value");
-    if (a[i] == "--dnat") o.dnat_to = endpoint(a[i + 1]);
-    else if (a[i] == "--snat") o.snat_to = addr(a[i + 1]);
-    else if (a[i] == "--queue") o.queue = static_cast<std::uint16_t>(std::stoul(a[i + 1]));
-    else if (a[i] == "--range-to") {  // a range opening (per-client FTPS): DST:PORT .. this port
-      o.port_last = static_cast<std::uint16_t>(std::stoul(a[i + 1]));
-      o.id.range = true;
-    }
-    else die("open: unknown option " + a[i]);
-  }
-  return o;
-}
 
 Opening synthetic(std::uint64_t session, std::uint32_t n, Clock::time_point expires) {
   Opening o;
@@ -140,26 +91,11 @@ int main(int argc, char** argv) {
   } else if (cmd == "open" && a.size() >= 6) {
     check(b.open(opening_of(a)));
   } else if (cmd == "batch" && a.size() >= 2) {
-    std::vector<Change> batch;
-    std::vector<std::string> step;
-    auto flush_step = [&] {
-      if (step.empty()) die("batch: empty step");
-      if (step[0] == "open") batch.push_back(OpenStep{opening_of(step)});
-      else if (step[0] == "close" && step.size() == 3)
-        batch.push_back(CloseStep{OpeningId{std::stoull(step[1]), static_cast<std::uint32_t>(std::stoul(step[2]))}});
-      else die("batch: bad step " + step[0]);
-      step.clear();
-    };
-    for (std::size_t i = 1; i < a.size(); ++i) {
-      if (a[i] == ",") flush_step();
-      else step.push_back(a[i]);
-    }
-    flush_step();
-    check(b.apply(batch));
+    check(b.apply(batch_of(a)));
   } else if (cmd == "close" && a.size() == 3) {
-    check(b.close(OpeningId{std::stoull(a[1]), static_cast<std::uint32_t>(std::stoul(a[2]))}));
+    check(b.close(opening_id(a[1], a[2])));
   } else if (cmd == "close-range" && a.size() == 3) {
-    check(b.close(OpeningId{std::stoull(a[1]), static_cast<std::uint32_t>(std::stoul(a[2])), true}));
+    check(b.close(opening_id(a[1], a[2], true)));
   } else if (cmd == "close-session" && a.size() == 2) {
     check(b.close_session(std::stoull(a[1])));
   } else if (cmd == "flush") {
