@@ -623,57 +623,49 @@ void delete_chain(Batch& b, const std::string& name) {
   });
 }
 
-void add_map(Batch& b, const std::string& name, const FamilyLayout& l, std::uint32_t data_type, std::uint32_t data_len,
+// One set or map of the table, keyed by source . destination . port. `data`: a map's data type
+// and length (NFT_DATA_VERDICT: a verdict map, no length); none: a set. `interval`: the keys are
+// intervals, for range openings (per-client FTPS, issue 14): nft's pipapo set, flags interval and
+// concat with the fields' lengths.
+struct SetData {
+  std::uint32_t type;
+  std::uint32_t len;
+};
+void add_set(Batch& b, const std::string& name, const FamilyLayout& l, std::optional<SetData> data, bool interval,
              std::uint32_t id) {
-  b.add(NFT_MSG_NEWSET, NLM_F_CREATE, "map " + name, [&](nlmsghdr* h) {
-    SetObj s(nftnl_set_alloc());
-    nftnl_set_set_str(s.get(), NFTNL_SET_TABLE, nft_table_name);
-    nftnl_set_set_str(s.get(), NFTNL_SET_NAME, name.c_str());
-    nftnl_set_set_u32(s.get(), NFTNL_SET_FAMILY, family_inet);
-    nftnl_set_set_u32(s.get(), NFTNL_SET_FLAGS, NFT_SET_MAP | NFT_SET_TIMEOUT);
-    nftnl_set_set_u32(s.get(), NFTNL_SET_KEY_TYPE, l.key_type());
-    nftnl_set_set_u32(s.get(), NFTNL_SET_KEY_LEN, l.key_len());
-    nftnl_set_set_u32(s.get(), NFTNL_SET_DATA_TYPE, data_type);
-    if (data_type != NFT_DATA_VERDICT) nftnl_set_set_u32(s.get(), NFTNL_SET_DATA_LEN, data_len);
-    nftnl_set_set_u32(s.get(), NFTNL_SET_ID, id);
-    nftnl_set_nlmsg_build_payload(h, s.get());
-  });
-}
-
-// Range openings (per-client FTPS, issue 14): `ranges4` (a set: the rule accepts and sets the
-// accept mark) and `rangednat4` (a map to the inside address, ports kept), keyed by intervals of
-// the same concatenation as the openings (nft's pipapo set: flags interval, concat, timeout).
-void add_range_set(Batch& b, const std::string& name, const FamilyLayout& l, std::optional<std::uint32_t> data_type,
-                   std::uint32_t id) {
-  b.add(NFT_MSG_NEWSET, NLM_F_CREATE, "set " + name, [&](nlmsghdr* h) {
+  b.add(NFT_MSG_NEWSET, NLM_F_CREATE, (data ? "map " : "set ") + name, [&](nlmsghdr* h) {
     SetObj s(nftnl_set_alloc());
     nftnl_set_set_str(s.get(), NFTNL_SET_TABLE, nft_table_name);
     nftnl_set_set_str(s.get(), NFTNL_SET_NAME, name.c_str());
     nftnl_set_set_u32(s.get(), NFTNL_SET_FAMILY, family_inet);
     nftnl_set_set_u32(s.get(), NFTNL_SET_FLAGS,
-                      NFT_SET_INTERVAL | NFT_SET_CONCAT | NFT_SET_TIMEOUT | (data_type ? NFT_SET_MAP : 0));
+                      NFT_SET_TIMEOUT | (data ? NFT_SET_MAP : 0) | (interval ? NFT_SET_INTERVAL | NFT_SET_CONCAT : 0));
     nftnl_set_set_u32(s.get(), NFTNL_SET_KEY_TYPE, l.key_type());
     nftnl_set_set_u32(s.get(), NFTNL_SET_KEY_LEN, l.key_len());
-    const std::uint8_t fields[] = {static_cast<std::uint8_t>(l.addr_len), static_cast<std::uint8_t>(l.addr_len), 2};
-    nftnl_set_set_data(s.get(), NFTNL_SET_DESC_CONCAT, fields, sizeof fields);
-    if (data_type) {
-      nftnl_set_set_u32(s.get(), NFTNL_SET_DATA_TYPE, *data_type);
-      nftnl_set_set_u32(s.get(), NFTNL_SET_DATA_LEN, l.addr_len);
+    if (interval) {
+      const std::uint8_t fields[] = {static_cast<std::uint8_t>(l.addr_len), static_cast<std::uint8_t>(l.addr_len), 2};
+      nftnl_set_set_data(s.get(), NFTNL_SET_DESC_CONCAT, fields, sizeof fields);
+    }
+    if (data) {
+      nftnl_set_set_u32(s.get(), NFTNL_SET_DATA_TYPE, data->type);
+      if (data->type != NFT_DATA_VERDICT) nftnl_set_set_u32(s.get(), NFTNL_SET_DATA_LEN, data->len);
     }
     nftnl_set_set_u32(s.get(), NFTNL_SET_ID, id);
     nftnl_set_nlmsg_build_payload(h, s.get());
   });
 }
 
+// openings4 (a verdict map), ranges4 (a set of intervals: the rule accepts and sets the accept
+// mark), and with NAT dnat4, snat4 and rangednat4 (intervals to the inside address, ports kept).
 void add_maps(Batch& b, const FamilyLayout& l, bool nat) {
   // Set ids are unique within a batch: 1-3 and 7-8 for IPv4, 4-6 and 9 for IPv6.
   const std::uint32_t base = l.family == Family::v4 ? 0 : 3;
-  add_map(b, map_name("openings", l), l, NFT_DATA_VERDICT, 0, base + 1);
-  add_range_set(b, map_name("ranges", l), l, std::nullopt, l.family == Family::v4 ? 7 : 9);
+  add_set(b, map_name("openings", l), l, SetData{NFT_DATA_VERDICT, 0}, false, base + 1);
+  add_set(b, map_name("ranges", l), l, std::nullopt, true, l.family == Family::v4 ? 7 : 9);
   if (!nat || !has_nat(l)) return;
-  add_map(b, map_name("dnat", l), l, (l.addr_type << type_bits) | type_inet_service, l.addr_len + 4, base + 2);
-  add_map(b, map_name("snat", l), l, l.addr_type, l.addr_len, base + 3);
-  add_range_set(b, map_name("rangednat", l), l, l.addr_type, 8);
+  add_set(b, map_name("dnat", l), l, SetData{(l.addr_type << type_bits) | type_inet_service, l.addr_len + 4}, false, base + 2);
+  add_set(b, map_name("snat", l), l, SetData{l.addr_type, l.addr_len}, false, base + 3);
+  add_set(b, map_name("rangednat", l), l, SetData{l.addr_type, l.addr_len}, true, 8);
 }
 
 }  // namespace
