@@ -1004,7 +1004,6 @@ void Daemon::open_range(SessionState& s) {
                ", nothing opened");
     return;
   }
-  if (s.tuples.family() == Family::v6 && (s.tuples.client_nat() || s.tuples.server_nat())) return;  // nat66_unsupported
   if (const Reason why = openings_.admit_range(client); why != Reason::none) {
     count(why);
     refuse(why, client,
@@ -1057,11 +1056,16 @@ void Daemon::close_range(SessionState& s, Reason why) {
   }
   if (info_allowed(7, s.client()))
     spdlog::info("range opening s{} r{} closed: {}", o.id.session, o.id.opening, name(why));
-  const std::uint64_t token = next_token_++;
-  pending_[token] = Pending{Pending::Kind::close, s.id, Direction::client_to_server, o.id, Clock::now()};
-  worker_->submit(firewall::CloseStep{o.id}, token);
+  submit_close(s.id, o.id);
   s.range.reset();
   s.range_installed = false;
+}
+
+// An opening's rules or elements go (a close is never an error when they are already gone).
+void Daemon::submit_close(std::uint64_t session, const firewall::OpeningId& id) {
+  const std::uint64_t token = next_token_++;
+  pending_[token] = Pending{Pending::Kind::close, session, Direction::client_to_server, id, Clock::now()};
+  worker_->submit(firewall::CloseStep{id}, token);
 }
 
 void Daemon::close_opening(SessionState& s, Reason why) {
@@ -1069,9 +1073,7 @@ void Daemon::close_opening(SessionState& s, Reason why) {
   const firewall::Opening& o = s.opening->opening;
   openings_.remove(s.id, s.client(), o);
   spdlog::debug("opening s{} o{} closed: {}", o.id.session, o.id.opening, name(why));
-  const std::uint64_t token = next_token_++;
-  pending_[token] = Pending{Pending::Kind::close, s.id, Direction::client_to_server, o.id, Clock::now()};
-  worker_->submit(firewall::CloseStep{o.id}, token);
+  submit_close(s.id, o.id);
   s.opening.reset();
 }
 
@@ -1183,9 +1185,7 @@ void Daemon::on_completions() {
               }
             range_shares_.erase(share);
           }
-        const std::uint64_t token = next_token_++;
-        pending_[token] = Pending{Pending::Kind::close, p.session, Direction::client_to_server, p.opening, Clock::now()};
-        worker_->submit(firewall::CloseStep{p.opening}, token);
+        submit_close(p.session, p.opening);
       } else {
         ++stats_.openings;
         if (current_range) {
@@ -1214,9 +1214,7 @@ void Daemon::on_completions() {
       }
       // Whatever part of it a partial failure left in the kernel goes (review L6): closing an
       // opening that is not there is no error.
-      const std::uint64_t token = next_token_++;
-      pending_[token] = Pending{Pending::Kind::close, p.session, Direction::client_to_server, p.opening, Clock::now()};
-      worker_->submit(firewall::CloseStep{p.opening}, token);
+      submit_close(p.session, p.opening);
     } else {
       ++stats_.openings;
       if (current) {

@@ -149,6 +149,7 @@ class Daemon {
   bool translated_ipv6(SessionState& s);
   void on_open(SessionState& s, const OpenData& od);
   void close_opening(SessionState& s, Reason why);
+  void submit_close(std::uint64_t session, const firewall::OpeningId& id);
   void open_range(SessionState& s);
   void close_range(SessionState& s, Reason why);
   void check_ranges();
