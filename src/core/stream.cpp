@@ -275,12 +275,13 @@ SegmentReport StreamAssembler::on_segment(const Segment& seg, StreamSink& sink) 
       // After this side's FIN the connection may still be open the other way; an RST carrying
       // the FIN's own sequence number (the peer's data acknowledged only up to the FIN) or the
       // one after it (the FIN acknowledged) is what a TCP sends when data arrives after it closed
-      // (e.g. a TLS close_notify): the connection is reset, reported as the end with reset. Any
-      // other RST after a FIN, and every RST after an RST, changes nothing.
+      // (e.g. a TLS close_notify): the connection is reset (SegmentReport::reset_after_fin; the
+      // stream's end was reported with the FIN). Any other RST after a FIN, and every RST after an
+      // RST, changes nothing.
       if (fin_off_ && !reset_seen_ && next_off_ == *fin_off_ &&
           (seg.seq == next_seq() || seg.seq == next_seq() + 1)) {
         reset_seen_ = true;
-        sink.on_end(*fin_off_, true);
+        r.reset_after_fin = true;
       }
       return r;
     }

@@ -61,16 +61,8 @@ class Tracker::Pipe final : public StreamSink, public LineSink {
     t_.session_.on_gap(d_);
   }
   void on_end(std::uint64_t, bool reset) override {
-    Dir& D = t_.dir(d_);
-    D.framer.end(*this);
-    D.ended = true;
-    const bool both = t_.dir(other(d_)).ended;
-    if ((reset || both) && !t_.ended_) {
-      t_.ended_ = true;
-      if (!t_.session_.ended()) {
-        out_.decisions.emplace_back(SessionEnd{reset ? Reason::connection_reset : Reason::connection_closed});
-      }
-    }
+    t_.dir(d_).framer.end(*this);
+    t_.stream_ended(d_, reset, out_);
   }
   void on_line(const Line& line) override { t_.on_line(d_, line, out_); }
 
@@ -212,6 +204,16 @@ void Tracker::on_line(Direction d, const Line& line, PacketOutcome& out) {
   if (!put_back) record_deferred(d, D.deferred.region, {}, out.decisions);
   if (deferred) D.deferred = {};
   if (framer_refused) violation(line.reason, d, line.offset, bytes_of(line.text), Act::policy, out.decisions);
+}
+
+// A direction's stream ended (FIN, or an accepted RST, also one after its FIN): the connection
+// ends when it was a reset or both directions have ended.
+void Tracker::stream_ended(Direction d, bool reset, PacketOutcome& out) {
+  dir(d).ended = true;
+  if ((reset || dir(other(d)).ended) && !ended_) {
+    ended_ = true;
+    if (!session_.ended()) out.decisions.emplace_back(SessionEnd{reset ? Reason::connection_reset : Reason::connection_closed});
+  }
 }
 
 // After the 234 (or from the first byte, implicit FTPS) both directions carry TLS records from the
@@ -529,6 +531,7 @@ PacketOutcome Tracker::on_packet(Direction d, std::span<std::uint8_t> packet, st
   if (!encrypted_ || !payload.empty() || fin || rst || syn) {
     Pipe pipe(*this, d, out);
     r = D.stream.on_segment(Segment{p.seq(), syn, fin, rst, payload}, pipe);
+    if (r.reset_after_fin) stream_ended(d, true, out);
     switch (r.reason) {
       case Reason::none:
         break;

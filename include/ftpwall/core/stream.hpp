@@ -69,7 +69,7 @@ class StreamSink {
   virtual void on_data(std::uint64_t offset, std::span<const std::uint8_t> bytes) = 0;
   // Bytes [offset, offset + length) will never be delivered (reorder buffer overflow).
   virtual void on_gap(std::uint64_t offset, std::uint64_t length) = 0;
-  // The stream ended at `offset`: by FIN (reset == false) or an accepted RST.
+  // The stream ended at `offset`: by FIN (reset == false) or an accepted RST. At most once.
   virtual void on_end(std::uint64_t offset, bool reset) = 0;
 };
 
@@ -80,6 +80,9 @@ struct SegmentReport {
   std::uint32_t new_bytes = 0;       // payload bytes seen for the first time
   std::uint32_t duplicate_bytes = 0; // payload bytes seen before (retransmission, overlap)
   std::optional<std::uint64_t> offset;  // stream offset of the first payload byte, once known
+  // An accepted RST after this direction's FIN (on_end came with the FIN): the connection is
+  // reset, though this direction's stream had already ended.
+  bool reset_after_fin = false;
 };
 
 struct StreamStats {

@@ -231,6 +231,7 @@ class Tracker {
   Dir& dir(Direction d) { return dirs_[idx(d)]; }
   void on_line(Direction d, const Line& line, PacketOutcome& out);
   void start_tls();
+  void stream_ended(Direction d, bool reset, PacketOutcome& out);
   // Bytes of a TLS direction: the offset where clear text starts, if it does within them.
   std::optional<std::uint64_t> tls_bytes(Direction d, std::uint64_t offset, std::span<const std::uint8_t> bytes);
   void leave_tls(Direction d, std::uint64_t offset, PacketOutcome& out);

@@ -234,7 +234,8 @@ TEST_F(StreamTest, RstNeedsExactSequence) {
 
 // A FIN, then the peer's late data draws an RST from this side (a TLS close_notify after the server
 // closed): with the FIN's own sequence number (vsftpd, the FIN not yet acknowledged) or the one after
-// it, the connection is reset, reported once. Another sequence number, or a second RST, changes nothing.
+// it, the connection is reset (SegmentReport::reset_after_fin, once); on_end stays the FIN's. Another
+// sequence number, or a second RST, changes nothing.
 TEST_F(StreamTest, ExactRstAfterFinResets) {
   for (const std::uint32_t rst_seq : {4u, 5u}) {
     SCOPED_TRACE(rst_seq);
@@ -247,14 +248,11 @@ TEST_F(StreamTest, ExactRstAfterFinResets) {
     as_.on_segment(Segment{4, false, true, false, {}}, *this);  // FIN at offset 3 (seq 4)
     ASSERT_EQ(ends_.size(), 1u);
     EXPECT_EQ(ends_[0], (std::pair<std::uint64_t, bool>{3, false}));
-    as_.on_segment(Segment{3, false, false, true, {}}, *this);  // before the FIN
-    as_.on_segment(Segment{9, false, false, true, {}}, *this);
-    EXPECT_EQ(ends_.size(), 1u);
-    as_.on_segment(Segment{rst_seq, false, false, true, {}}, *this);
-    ASSERT_EQ(ends_.size(), 2u);
-    EXPECT_EQ(ends_[1], (std::pair<std::uint64_t, bool>{3, true}));
-    as_.on_segment(Segment{rst_seq, false, false, true, {}}, *this);
-    EXPECT_EQ(ends_.size(), 2u);
+    EXPECT_FALSE(as_.on_segment(Segment{3, false, false, true, {}}, *this).reset_after_fin);  // before the FIN
+    EXPECT_FALSE(as_.on_segment(Segment{9, false, false, true, {}}, *this).reset_after_fin);
+    EXPECT_TRUE(as_.on_segment(Segment{rst_seq, false, false, true, {}}, *this).reset_after_fin);
+    EXPECT_FALSE(as_.on_segment(Segment{rst_seq, false, false, true, {}}, *this).reset_after_fin);
+    EXPECT_EQ(ends_.size(), 1u);  // the stream's end is reported once, with the FIN
   }
 }
 

@@ -923,6 +923,21 @@ TEST(TrackerTest, RstEndsSession) {
   EXPECT_TRUE(w.tracker().ended());
 }
 
+// The server closes (FIN), the client's late bytes draw the server's RST with the FIN's sequence
+// number (vsftpd after a TLS close_notify): the session ends as reset, not at the DESTROY event.
+TEST(TrackerTest, RstAfterFinEndsSession) {
+  Wire w(no_nat());
+  w.greet();
+  const std::uint32_t fin_seq = 7000 + 1 + 8;  // the server's ISN + SYN + "220 hi\r\n"
+  auto f = w.send(s2c, build(no_nat().reply, fin_seq, w.recv(c2s).rcv_nxt(), tcp_flag::fin | tcp_flag::ack, ""));
+  EXPECT_TRUE(f.decisions.empty());
+  w.say(c2s, "x\r\n");
+  auto o = w.send(s2c, build(no_nat().reply, fin_seq, 0, tcp_flag::rst, ""));
+  ASSERT_EQ(o.decisions.size(), 1u);
+  EXPECT_EQ(std::get<SessionEnd>(o.decisions[0]).reason, Reason::connection_reset);
+  EXPECT_TRUE(w.tracker().ended());
+}
+
 TEST(TrackerTest, PickupRefusedWithoutHistory) {
   Policy policy;
   auto t = Tracker::pick_up(client_nat(), policy, PickupHistory::unknown);
