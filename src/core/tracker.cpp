@@ -95,12 +95,12 @@ Tracker& Tracker::operator=(Tracker&&) noexcept = default;
 Tracker::~Tracker() = default;
 
 Result<Tracker> Tracker::pick_up(const ConnTuples& tuples, const Policy& policy, PickupHistory history,
-                                 SeqAdjust restored) {
+                                 SeqAdjust restored, LineStart line_start) {
   Tracker t(tuples, &policy, nullptr, Session::Start::mid_stream);
   for (Dir& D : t.dirs_) {
     auto ok = D.stream.allow_pickup(history);
     if (!ok) return ok.error();
-    D.framer.resync();  // the first byte seen may be in the middle of a line
+    if (line_start == LineStart::unknown) D.framer.resync();  // the first byte may be mid-line
   }
   if (history == PickupHistory::restored) t.seq_ = std::move(restored);
   t.picked_up_ = true;

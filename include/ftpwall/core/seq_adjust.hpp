@@ -137,6 +137,8 @@ class SeqAdjust {
   bool empty() const;
   std::size_t corrections(Direction dir) const { return dirs_[idx(dir)].list.size(); }
   std::uint32_t base_offset(Direction dir) const { return dirs_[idx(dir)].base; }
+  // The corrections of `dir` not yet collapsed, in stream order (the HA label, ha_label.hpp).
+  const std::vector<Correction>& history(Direction dir) const { return dirs_[idx(dir)].list; }
 
   // Versioned text form for the daemon's state file; parse(serialize()) reproduces the history.
   //   ftpwall-seqadj 1

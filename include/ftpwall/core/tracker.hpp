@@ -136,8 +136,15 @@ class Tracker {
   // its corrections; `restored` is the saved correction history (SeqAdjust::parse) when
   // history == restored. Refused with pickup_without_history when history == unknown: a session
   // with corrections cannot be rebuilt from the wire, and guessing would corrupt it.
+  // `line_start`: whether the first segment seen in each direction starts a line. Unknown (a
+  // restart: a packet may be anywhere in a line) makes the framer skip to the next line end;
+  // at_first_segment (a takeover from the HA label, ha_label.hpp) reads it as a line, as the
+  // kernel's ftp helper does for an entry conntrackd restored (NF_CT_FTP_SEQ_PICKUP): the first
+  // 227 after a failover must be rewritten, not passed as the tail of an unknown line. The
+  // Session's round trip (session.hpp, mid_stream) still comes before any announcement counts.
+  enum class LineStart : std::uint8_t { unknown, at_first_segment };
   static Result<Tracker> pick_up(const ConnTuples& tuples, const Policy& policy, PickupHistory history,
-                                 SeqAdjust restored = {});
+                                 SeqAdjust restored = {}, LineStart line_start = LineStart::unknown);
 
   // One packet of `dir`, starting at its IP header. The bytes may be modified in place (and are
   // then also copied into the outcome). `tag` identifies the packet when it is released later.

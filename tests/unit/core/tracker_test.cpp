@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "ftpwall/core/ha_label.hpp"
 #include "ftpwall/core/limits.hpp"
 #include "ftpwall/core/packet.hpp"
 #include "recorded_sessions.hpp"
@@ -1212,6 +1213,149 @@ TEST(SplitAnnouncementTest, HoldTimeoutIsConfigurable) {
   EXPECT_TRUE(w.timer(1499).released.empty());
   EXPECT_EQ(w.timer(1500).released.size(), 1u);
   EXPECT_GE(limits::hold_timeout_ms, 2000u);  // the default covers parts 2 s apart
+}
+
+// ---- the HA label (issue 15): a new master continues a session from 128 bits ------------------
+// The property: a Tracker picked up from the label (what conntrackd carried to the backup) sends
+// every later packet exactly as the old master's Tracker would have.
+namespace ha {
+
+LastAnnouncement pasv_50000() { return {AnnouncementKind::pasv_reply, s2c, 50000, 50000}; }
+
+// The old master's session after PASV and a rewritten 227; the client acked it when `acked`.
+struct OldMaster {
+  Wire w{server_nat()};
+  std::string reply = "227 Entering Passive Mode (10,1,1,2,195,80).\r\n";
+  explicit OldMaster(bool acked) {
+    w.greet();
+    w.say(c2s, "PASV\r\n");
+    w.say(s2c, reply);
+    if (acked) w.ack(c2s);
+  }
+};
+
+Wire takeover(OldMaster& m, const HaLabel& label) {
+  auto history = label_history(label, server_nat());
+  EXPECT_TRUE(history.ok()) << (history.ok() ? "" : history.error().message);
+  static Policy policy;
+  auto t = Tracker::pick_up(server_nat(), policy, PickupHistory::restored, std::move(*history),
+                            Tracker::LineStart::at_first_segment);
+  EXPECT_TRUE(t.ok());
+  Wire n(server_nat(), std::move(*t));
+  for (const Direction d : {c2s, s2c}) {
+    n.write(d, m.w.sent(d));
+    n.recv(d) = m.w.recv(d);
+  }
+  return n;
+}
+
+std::string payload(const PacketOutcome& o, const Bytes& fallback) {
+  Bytes b = o.modified ? o.bytes : fallback;
+  auto v = PacketView::parse(std::span<std::uint8_t>(b));
+  return std::string(reinterpret_cast<const char*>(v->payload().data()), v->payload_size());
+}
+
+}  // namespace ha
+
+TEST(HaLabelTest, UnacknowledgedRewriteIsRebuiltFromTheTuples) {
+  ha::OldMaster m(false);
+  const HaLabel l = make_label(m.w.tracker().corrections(), server_nat(), ha::pasv_50000(), true);
+  ASSERT_TRUE(l.carried);
+  EXPECT_TRUE(l.rewrite_pending);
+  EXPECT_EQ(l.corrected, s2c);
+  const auto decoded = decode_label(encode_label(l));
+  ASSERT_TRUE(decoded);
+  EXPECT_EQ(*decoded, l);
+  Wire n = ha::takeover(m, *decoded);
+  // The server retransmits the 227 (the client's ACK was lost with the old master): the new
+  // master rewrites it as the old one did, so no byte of 10.1.1.2 reaches the client.
+  const std::size_t at = 8;
+  const Bytes again = build(server_nat().reply, 7000u + 1 + at, m.w.recv(s2c).rcv_nxt(), tcp_flag::ack | tcp_flag::psh,
+                            m.reply);
+  const PacketOutcome a = m.w.send(s2c, again), b = n.send(s2c, again);
+  EXPECT_EQ(ha::payload(a, again), ha::payload(b, again));
+  EXPECT_EQ(ha::payload(b, again).find("10,1,1,2"), std::string::npos) << ha::payload(b, again);
+  // Then the client acks and the server goes on: both trackers shift the same way.
+  for (Wire* w : {&m.w, &n}) {
+    w->ack(c2s);
+    w->say(s2c, "150 ok\r\n");
+  }
+  EXPECT_EQ(n.recv(s2c).data, "220 hi\r\n227 Entering Passive Mode (203,0,113,9,195,80).\r\n150 ok\r\n");
+  EXPECT_EQ(n.recv(s2c).data, m.w.recv(s2c).data);
+}
+
+TEST(HaLabelTest, AcknowledgedRewriteIsOneOffset) {
+  ha::OldMaster m(true);
+  const HaLabel l = make_label(m.w.tracker().corrections(), server_nat(), ha::pasv_50000(), false);
+  ASSERT_TRUE(l.carried);
+  EXPECT_FALSE(l.rewrite_pending);
+  EXPECT_EQ(l.base, 3u);  // "10,1,1,2,195,80" -> "203,0,113,9,195,80"
+  Wire n = ha::takeover(m, *decode_label(encode_label(l)));
+  // The next PASV round trip on the new master: rewritten again, the stream stays consistent.
+  n.say(c2s, "PASV\r\n");
+  n.say(s2c, "227 Entering Passive Mode (10,1,1,2,195,81).\r\n");
+  EXPECT_EQ(n.recv(s2c).data,
+            "220 hi\r\n227 Entering Passive Mode (203,0,113,9,195,80).\r\n227 Entering Passive Mode (203,0,113,9,195,81).\r\n");
+  EXPECT_EQ(n.recv(c2s).data, "PASV\r\nPASV\r\n");
+}
+
+TEST(HaLabelTest, OpeningOfTheLastAnnouncement) {
+  HaLabel l;
+  l.last = ha::pasv_50000();
+  l.opening_live = true;
+  auto o = label_opening(l, server_nat(), 7);
+  ASSERT_TRUE(o);
+  EXPECT_EQ(o->source, Address::parse("192.0.2.7").value());
+  EXPECT_EQ(o->destination, ep("203.0.113.9", 50000));
+  EXPECT_EQ(o->inside, ep("10.1.1.2", 50000));
+  // Active mode from a client of the DNATed server: the server dials the client directly.
+  l.last = LastAnnouncement{AnnouncementKind::port, c2s, 40123, 40123};
+  o = label_opening(l, server_nat(), 8);
+  ASSERT_TRUE(o);
+  EXPECT_EQ(o->source, Address::parse("10.1.1.2").value());
+  EXPECT_EQ(o->destination, ep("192.0.2.7", 40123));
+  EXPECT_FALSE(o->nat());
+  l.opening_live = false;
+  EXPECT_FALSE(label_opening(l, server_nat(), 9));
+}
+
+TEST(HaLabelTest, WhatDoesNotFitIsNotCarried) {
+  const auto bytes = [](std::string_view s) { return std::span(reinterpret_cast<const std::uint8_t*>(s.data()), s.size()); };
+  // Corrections in both directions.
+  SeqAdjust both;
+  ASSERT_TRUE(both.record(c2s, 100, bytes("10,0,0,5,1,2"), bytes("203,0,113,1,1,2")).ok());
+  ASSERT_TRUE(both.record(s2c, 200, bytes("10,1,1,2,1,2"), bytes("203,0,113,9,1,2")).ok());
+  EXPECT_FALSE(make_label(both, server_nat(), ha::pasv_50000(), true).carried);
+  // Two unacknowledged rewrites in one direction.
+  SeqAdjust two;
+  ASSERT_TRUE(two.record(s2c, 200, bytes("10,1,1,2,195,80"), bytes("203,0,113,9,195,80")).ok());
+  ASSERT_TRUE(two.record(s2c, 300, bytes("10,1,1,2,195,80"), bytes("203,0,113,9,195,80")).ok());
+  EXPECT_FALSE(make_label(two, server_nat(), ha::pasv_50000(), true).carried);
+  // A 227 written with leading zeros: its old bytes cannot be rebuilt.
+  SeqAdjust zeros;
+  ASSERT_TRUE(zeros.record(s2c, 200, bytes("010,001,001,002,195,80"), bytes("203,0,113,9,195,80")).ok());
+  const HaLabel z = make_label(zeros, server_nat(), ha::pasv_50000(), true);
+  EXPECT_FALSE(z.carried);
+  EXPECT_FALSE(label_history(z, server_nat()).ok());
+  // Not carried survives the wire, so the new master refuses rather than guesses.
+  EXPECT_FALSE(decode_label(encode_label(z))->carried);
+}
+
+TEST(HaLabelTest, OnlyFtpwalldLabelsDecode) {
+  LabelBytes zero{};
+  EXPECT_FALSE(decode_label(zero));
+  HaLabel l;
+  l.last = ha::pasv_50000();
+  LabelBytes b = encode_label(l);
+  EXPECT_TRUE(decode_label(b));
+  b[1] |= 0x80;  // a flag this version does not know
+  EXPECT_FALSE(decode_label(b));
+  b = encode_label(l);
+  b[10] = 99;  // no such announcement kind
+  EXPECT_FALSE(decode_label(b));
+  b = encode_label(l);
+  b[0] = 0xf2;  // another version
+  EXPECT_FALSE(decode_label(b));
 }
 
 }  // namespace
