@@ -6,14 +6,18 @@
 
 DAEMON_FTPWALLD=${FTPWALL_BUILD_DIR:-}/src/daemon/ftpwalld
 
+# The host and the files of one daemon: $FW, $BENCH_WORK/state, ftpwalld.log unless the caller sets
+# DAEMON_HOST (another host, e.g. g1 of lib/ha.sh's pair) and DAEMON_SUFFIX (state$SUFFIX,
+# ftpwalld$SUFFIX.log: two daemons of one story side by side), e.g. as locals of a wrapper.
+
 # daemon_lines: ftpwalld's lines in every ruleset of $FW (iptables-legacy-save, ip6tables-legacy-save,
 # iptables-nft-save, ip6tables-nft-save, nft list ruleset), each prefixed by the tool.
 daemon_lines() {
-  local t
+  local t host=${DAEMON_HOST:-$FW}
   for t in iptables-legacy-save ip6tables-legacy-save iptables-nft-save ip6tables-nft-save; do
-    on "$FW" "$t" 2>/dev/null | grep -i ftpwall | sed "s/^/$t: /"
+    on "$host" "$t" 2>/dev/null | grep -i ftpwall | sed "s/^/$t: /"
   done
-  on "$FW" nft list ruleset 2>/dev/null | grep -i ftpwall | sed 's/^/nft: /'
+  on "$host" nft list ruleset 2>/dev/null | grep -i ftpwall | sed 's/^/nft: /'
   true
 }
 
@@ -21,20 +25,21 @@ daemon_lines() {
 # /run/ftpwalld: stories run side by side); sets DPID, DLOG, DSOCK; 1 (and the log's tail) when it
 # did not start. WHAT names it in the transcript.
 daemon_run() {
-  local conf=$1 what=$2 ready=$BENCH_WORK/ftpwalld.ready
-  DLOG=$BENCH_WORK/ftpwalld.log DSOCK=$BENCH_WORK/state/control
+  local conf=$1 what=$2 host=${DAEMON_HOST:-$FW} sfx=${DAEMON_SUFFIX:-}
+  local ready=$BENCH_WORK/ftpwalld$sfx.ready
+  DLOG=$BENCH_WORK/ftpwalld$sfx.log DSOCK=$BENCH_WORK/state$sfx/control
   rm -f "$ready"
-  on_bg "$FW" "$DAEMON_FTPWALLD" --foreground --state-dir "$BENCH_WORK/state" -c "$conf" --log-level debug \
+  on_bg "$host" "$DAEMON_FTPWALLD" --foreground --state-dir "$BENCH_WORK/state$sfx" -c "$conf" --log-level debug \
     --ready-file "$ready" 2>>"$DLOG"
   DPID=$BG_PID
   local i
   for i in $(seq 100); do [ -s "$ready" ] && break; kill -0 "$DPID" 2>/dev/null || break; sleep 0.1; done
   if [ ! -s "$ready" ]; then
-    bad "ftpwalld ($what) did not start on $FW:"; tail -n 8 "$DLOG" | sed 's/^/      | /'
+    bad "ftpwalld ($what) did not start on $host:"; tail -n 8 "$DLOG" | sed 's/^/      | /'
     kill "$DPID" 2>/dev/null; wait "$DPID" 2>/dev/null; DPID=""
     return 1
   fi
-  ok "ftpwalld on $FW ($what): $(grep 'started:' "$DLOG" | tail -n 1 | sed 's/^.*started: //' | cut -c1-150)"
+  ok "ftpwalld on $host ($what): $(grep 'started:' "$DLOG" | tail -n 1 | sed 's/^.*started: //' | cut -c1-150)"
 }
 
 # daemon_stop: SIGTERM, exit 0 within 5 s, no error in the log, nothing of ftpwalld's left

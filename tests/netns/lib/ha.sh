@@ -1,0 +1,530 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+# An active/backup gateway pair (issue 15), shared by the stories tests/netns/38N-*: keepalived
+# (VRRPv3, unicast) moves the virtual addresses, conntrackd (FTFW, unicast UDP on a direct link)
+# replicates conntrack, and ftpwalld can run on both gateways at once. Source after lib/bench.sh.
+# The measured facts this follows are in ../shared/ha-in-netns.md (what a real failure is, the
+# conntrackd settings that matter, the classic primary-backup notify logic).
+#
+#   client c 198.51.100.2 --- [bridge pub] --- g1 eth0 198.51.100.11 / g2 eth0 198.51.100.12
+#                                              VIP 198.51.100.1 (VRID 51)
+#                                              g1 eth1 10.0.0.11 / g2 eth1 10.0.0.12
+#   server s 10.0.0.10    --- [bridge priv] -- VIP 10.0.0.1 (VRID 52), s: default via 10.0.0.1
+#   g1 eth2 192.168.99.1 ---- g2 eth2 192.168.99.2 (direct veth: conntrackd's UDP sync, port 3780)
+#
+# Both gateways: DNAT 198.51.100.1:21 -> 10.0.0.10:21, SNAT of 10.0.0.0/24 leaving eth0 to the VIP
+# (never MASQUERADE: its entries die with an interface and conntrackd replicates the deletion),
+# FORWARD policy DROP + ESTABLISHED,RELATED + the DNATed control SYN, INPUT drops INVALID (or the
+# backup's own stack answers a packet of an unknown connection to the VIP with a RST),
+# nf_conntrack_tcp_loose=0 (with 1 a backup picks a connection up mid-stream by itself and a test
+# passes falsely), ip_forward=1; bridge-nf-call-iptables=0 in the bridge namespaces.
+
+. "$(dirname "${BASH_SOURCE[0]}")/daemon.sh"
+
+HA_VIP_PUB=198.51.100.1
+HA_VIP_PRIV=10.0.0.1
+HA_GWS=(g1 g2)
+declare -A HA_PUB=([g1]=198.51.100.11 [g2]=198.51.100.12)
+declare -A HA_PRIV=([g1]=10.0.0.11 [g2]=10.0.0.12)
+declare -A HA_SYNC=([g1]=192.168.99.1 [g2]=192.168.99.2)
+declare -A HA_PEER=([g1]=g2 [g2]=g1)
+declare -A HA_PRIO=([g1]=150 [g2]=100)
+HA_CLI=${FTPWALL_BUILD_DIR:-}/src/ftpwall   # the ftpwall command line (takeover, status)
+HA_ETC=()                                     # /etc/netns/NAME directories this shell created
+HA_RUNNING=0
+
+# /etc/netns/fw<pid>-* of runs whose pid is gone (killed -9: no trap ran), as cleanup-stale does
+# for their namespaces (lib/ftps.sh and lib/v6.sh do the same).
+for _d in /etc/netns/fw[0-9]*-*; do
+  [ -d "$_d" ] && [[ $(basename "$_d") =~ ^fw([0-9]+)- ]] || continue
+  kill -0 "${BASH_REMATCH[1]}" 2>/dev/null || rm -rf "$_d"
+done
+unset _d
+
+# ha_need: skip (fail under CI) without keepalived, conntrackd, conntrack.
+ha_need() { need keepalived conntrackd conntrack; }
+ha_need_daemon() {
+  [ -x "$DAEMON_FTPWALLD" ] || skip "ftpwalld not built in FTPWALL_BUILD_DIR=${FTPWALL_BUILD_DIR:-unset}"
+}
+
+# --- topology -------------------------------------------------------------------------------------
+
+# _ha_bridge ROLE: a namespace holding one bridge br0 (no address, no STP, no netfilter on it).
+_ha_bridge() {
+  ns_new "$1"
+  on "$1" ip link add br0 type bridge stp_state 0 forward_delay 0
+  on "$1" ip link set br0 up
+  on "$1" sh -c 'for f in iptables ip6tables arptables; do
+    [ -e /proc/sys/net/bridge/bridge-nf-call-$f ] && sysctl -qw net.bridge.bridge-nf-call-$f=0; done; true'
+}
+# _ha_port HOST IF CIDR BRIDGE: a veth from HOST (IF, address CIDR) to a port of BRIDGE's br0.
+_ha_port() {
+  local h="NS_$1" b="NS_$4" port="$1-$2"
+  ip link add "$2" netns "${!h}" type veth peer name "$port" netns "${!b}" || fail "veth $1:$2 - $4:$port"
+  ip -n "${!h}" addr add "$3" dev "$2"; ip -n "${!h}" link set "$2" up
+  ip -n "${!b}" link set "$port" master br0; ip -n "${!b}" link set "$port" up
+}
+
+# topo_ha: the pair above with its rules (no VIP yet: ha_start). Sets the variables every
+# topology sets (FW=g1: the lib's single-host helpers act on g1; use the ha_* functions per gateway).
+topo_ha() {
+  ns_new c; ns_new s; ns_new g1; ns_new g2
+  _ha_bridge pub; _ha_bridge priv
+  _ha_port c eth0 198.51.100.2/24 pub
+  _ha_port s eth0 10.0.0.10/24 priv
+  local g
+  for g in g1 g2; do
+    _ha_port "$g" eth0 "${HA_PUB[$g]}/24" pub
+    _ha_port "$g" eth1 "${HA_PRIV[$g]}/24" priv
+  done
+  link g1 eth2 192.168.99.1/24 g2 eth2 192.168.99.2/24
+  on s ip route add default via "$HA_VIP_PRIV"
+  _no_private_routes c
+  for g in g1 g2; do
+    on "$g" sysctl -qw net.ipv4.ip_forward=1 net.netfilter.nf_conntrack_tcp_loose=0
+    on "$g" iptables-legacy -P FORWARD DROP
+    on "$g" iptables-legacy -A INPUT -m conntrack --ctstate INVALID -m comment --comment ha-invalid -j DROP
+    on "$g" iptables-legacy -A FORWARD -m conntrack --ctstate INVALID -m comment --comment ha-invalid -j DROP
+    on "$g" iptables-legacy -A FORWARD -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT
+    on "$g" iptables-legacy -A FORWARD -p tcp --syn -d 10.0.0.10 --dport 21 -m conntrack --ctstate NEW \
+      --ctorigdst "$HA_VIP_PUB" --ctorigdstport 21 -j ACCEPT
+    on "$g" iptables-legacy -t nat -A PREROUTING -d "$HA_VIP_PUB" -p tcp --dport 21 -j DNAT --to-destination 10.0.0.10:21
+    on "$g" iptables-legacy -t nat -A POSTROUTING -s 10.0.0.0/24 -o eth0 -j SNAT --to-source "$HA_VIP_PUB"
+  done
+  local ns
+  for ns in "${BENCH_NS[@]}"; do
+    [ -e "/etc/netns/$ns" ] && continue
+    mkdir -p "/etc/netns/$ns" && echo 'nameserver 127.0.0.1' >"/etc/netns/$ns/resolv.conf"
+    HA_ETC+=("/etc/netns/$ns")
+  done
+  trap 'rc=$?; _ha_etc_cleanup; (exit $rc); bench_cleanup' EXIT
+  CLIENT_IP=198.51.100.2 CLIENT_OUT_IP="" CLIENT_SEEN=198.51.100.2
+  SERVER_IP=10.0.0.10 SERVER_ADDR=$HA_VIP_PUB GW_PUBLIC=$HA_VIP_PUB INSIDE_NET=10.0.0.0/24 FW=g1
+  say "topology ha: client $CLIENT_IP --- g1/g2 (VIP $HA_VIP_PUB, DNAT 21 -> $SERVER_IP, SNAT to the VIP, FORWARD DROP, loose 0) --- server $SERVER_IP; sync link 192.168.99.1-.2"
+}
+_ha_etc_cleanup() {
+  local d
+  for d in "${HA_ETC[@]}"; do rm -rf "$d"; done
+  HA_ETC=()
+  if [ -z "$BENCH_CELL" ]; then
+    for d in /etc/netns/"$BENCH_PREFIX"*; do [ -d "$d" ] && rm -rf "$d"; done
+  fi
+  return 0
+}
+
+# ha_kernel_helper on|off: the reference column: the kernel's ftp helper (nf_conntrack_ftp +
+# nf_nat_ftp) on both gateways for the DNATed control port (raw PREROUTING sees the VIP).
+ha_kernel_helper() {
+  local op g
+  case $1 in on) op=-A;; off) op=-D;; *) fail "ha_kernel_helper on|off";; esac
+  for g in g1 g2; do
+    on "$g" iptables-legacy -t raw "$op" PREROUTING -d "$HA_VIP_PUB" -p tcp --dport 21 -j CT --helper ftp ||
+      fail "ha_kernel_helper $1 on $g"
+  done
+}
+
+# ha_ftpwalld_firewall: ftpwalld's nftables backend marks the data connections it opens
+# (queue.accept_mark 0x20000000); the gateways' legacy FORWARD DROP must accept them by that mark
+# (its drops are final beside nf_tables: ftpwalld's start warns about exactly that).
+ha_ftpwalld_firewall() {
+  local g
+  for g in g1 g2; do
+    on "$g" iptables-legacy -I FORWARD 3 -m mark --mark 0x20000000/0x20000000 -m comment --comment ha-accept-mark -j ACCEPT
+  done
+}
+
+# --- keepalived + conntrackd ----------------------------------------------------------------------
+
+_ha_conntrackd_conf() {
+  local g=$1 p=${HA_PEER[$1]} w=$BENCH_WORK/ha
+  cat <<EOF
+# conntrackd for $g (issue 15 bench): FTFW over unicast UDP on the direct link
+Sync {
+	Mode FTFW {
+		DisableExternalCache off
+		StartupResync on
+	}
+	UDP {
+		IPv4_address ${HA_SYNC[$g]}
+		IPv4_Destination_Address ${HA_SYNC[$p]}
+		Port 3780
+		Interface eth2
+		SndSocketBuffer 1249280
+		RcvSocketBuffer 1249280
+		Checksum on
+	}
+	Options {
+		TCPWindowTracking off
+		ExpectationSync {
+			ftp
+		}
+	}
+}
+General {
+	Systemd off
+	HashSize 32768
+	HashLimit 131072
+	LogFile $w/conntrackd-$g.log
+	Syslog off
+	LockFile $w/conntrackd-$g.lock
+	UNIX {
+		Path $w/conntrackd-$g.ctl
+	}
+	NetlinkBufferSize 2097152
+	NetlinkBufferSizeMaxGrowth 8388608
+${HA_POLL_SECS:+	PollSecs $HA_POLL_SECS
+}	Filter From Userspace {
+		Protocol Accept {
+			TCP
+		}
+		Address Ignore {
+			IPv4_address 127.0.0.1
+			IPv4_address ${HA_PUB[g1]}
+			IPv4_address ${HA_PUB[g2]}
+			IPv4_address ${HA_PRIV[g1]}
+			IPv4_address ${HA_PRIV[g2]}
+			IPv4_address ${HA_SYNC[g1]}
+			IPv4_address ${HA_SYNC[g2]}
+			IPv4_address $HA_VIP_PUB
+			IPv4_address $HA_VIP_PRIV
+		}
+	}
+}
+EOF
+}
+
+_ha_keepalived_conf() {
+  local g=$1 p=${HA_PEER[$1]} n=$BENCH_WORK/ha/notify-$1.sh
+  cat <<EOF
+# keepalived for $g (issue 15 bench): VRRPv3, unicast, one sync group of two instances
+global_defs {
+	router_id $g
+	enable_script_security
+	script_user root
+	vrrp_version 3
+	vrrp_garp_master_refresh 0
+}
+vrrp_sync_group HA {
+	group {
+		PUB
+		PRIV
+	}
+	notify_master "$n master"
+	notify_backup "$n backup"
+	notify_fault "$n fault"
+}
+vrrp_instance PUB {
+	state BACKUP
+	nopreempt
+	interface eth0
+	virtual_router_id 51
+	priority ${HA_PRIO[$g]}
+	advert_int 0.2
+	unicast_src_ip ${HA_PUB[$g]}
+	unicast_peer {
+		${HA_PUB[$p]}
+	}
+	virtual_ipaddress {
+		$HA_VIP_PUB/24 dev eth0
+	}
+}
+vrrp_instance PRIV {
+	state BACKUP
+	nopreempt
+	interface eth1
+	virtual_router_id 52
+	priority ${HA_PRIO[$g]}
+	advert_int 0.2
+	unicast_src_ip ${HA_PRIV[$g]}
+	unicast_peer {
+		${HA_PRIV[$p]}
+	}
+	virtual_ipaddress {
+		$HA_VIP_PRIV/24 dev eth1
+	}
+}
+EOF
+}
+
+# The classic primary-backup notify logic (conntrackd's primary-backup.sh): master commits the
+# external cache (-c), flushes both caches (-f), resyncs the internal cache with the kernel (-R)
+# and sends a bulk update (-B); backup shortens the kernel's timers (-t) and asks the master for a
+# resync (-n); fault -t. With HA_FTPWALLD=1 at ha_start the master step then runs
+# `ftpwall takeover --socket <this gateway's control socket>` (output in takeover-GW.log).
+_ha_notify_script() {
+  local g=$1 w=$BENCH_WORK/ha
+  local ftpwalld=${HA_FTPWALLD:-0} sock=$BENCH_WORK/state-$g/control
+  cat <<EOF
+#!/bin/sh
+# keepalived notify script of $g (generated by tests/netns/lib/ha.sh)
+C=$w/conntrackd-$g.conf
+L=$w/notify-$g.log
+ct() {
+	/usr/sbin/conntrackd -C "\$C" "\$@" >>"\$L" 2>&1 || echo "\$(date +%T.%N) conntrackd \$* failed: \$?" >>"\$L"
+}
+echo "\$(date +%T.%N) \$1 begin" >>"\$L"
+case \$1 in
+	master)
+		ct -c; ct -f; ct -R; ct -B
+		if [ "$ftpwalld" = 1 ]; then
+			echo "\$(date +%T.%N) $HA_CLI takeover --socket $sock" >>$w/takeover-$g.log
+			$HA_CLI takeover --socket $sock >>$w/takeover-$g.log 2>&1
+			echo "\$(date +%T.%N) exit \$?" >>$w/takeover-$g.log
+		fi;;
+	backup) ct -t; ct -n;;
+	fault) ct -t;;
+esac
+echo "\$1" >$w/state-$g
+echo "\$(date +%T.%N) \$1 done" >>"\$L"
+exit 0
+EOF
+}
+
+# ha_start: conntrackd on both gateways (each its own configuration, lock file, UNIX socket and log
+# in $BENCH_WORK/ha), then keepalived on both (own configuration and pid files), g1 first; waits
+# until g1 is master (VIPs and its notify script done). HA_FTPWALLD=1 makes the master step run
+# ftpwall takeover (see _ha_notify_script).
+ha_start() {
+  local w=$BENCH_WORK/ha g i
+  mkdir -p "$w"; chown root:root "$w"; chmod 755 "$w"   # keepalived runs no script in a writable directory
+  for g in g1 g2; do
+    _ha_conntrackd_conf "$g" >"$w/conntrackd-$g.conf"
+    _ha_keepalived_conf "$g" >"$w/keepalived-$g.conf"
+    _ha_notify_script "$g" >"$w/notify-$g.sh"; chmod 755 "$w/notify-$g.sh"
+    rm -f "$w/state-$g" "$w/conntrackd-$g.lock"
+    on_bg "$g" /usr/sbin/conntrackd -C "$w/conntrackd-$g.conf" >>"$w/conntrackd-$g.out" 2>&1
+    printf -v "HA_CTD_$g" '%s' "$BG_PID"
+  done
+  for g in g1 g2; do
+    for i in $(seq 50); do on "$g" /usr/sbin/conntrackd -C "$w/conntrackd-$g.conf" -s >/dev/null 2>&1 && break; sleep 0.1; done
+    on "$g" /usr/sbin/conntrackd -C "$w/conntrackd-$g.conf" -s >/dev/null 2>&1 ||
+      { tail -n 5 "$w/conntrackd-$g.log" "$w/conntrackd-$g.out" 2>/dev/null; fail "conntrackd did not start on $g"; }
+  done
+  for g in g1 g2; do
+    on_bg "$g" /usr/sbin/keepalived -n -l -P -G -f "$w/keepalived-$g.conf" -p "$w/keepalived-$g.pid" \
+      -r "$w/keepalived-vrrp-$g.pid" >>"$w/keepalived-$g.log" 2>&1
+    printf -v "HA_KAD_$g" '%s' "$BG_PID"
+    [ "$g" = g1 ] && sleep 0.3   # g1 (priority 150) is elected first
+  done
+  HA_RUNNING=1
+  ha_wait_master g1 10 || { tail -n 12 "$w/keepalived-g1.log" | sed 's/^/      | /'; fail "g1 did not become master"; }
+  ok "keepalived + conntrackd on g1 and g2 (VRRPv3 advert 0.2 s, unicast; FTFW over UDP 3780)${HA_FTPWALLD:+, HA_FTPWALLD=$HA_FTPWALLD}: g1 master"
+}
+
+# ha_stop: keepalived, then conntrackd, on both gateways (SIGTERM, then their pids are waited for).
+ha_stop() {
+  [ "$HA_RUNNING" = 1 ] || return 0
+  local g v p
+  for v in HA_KAD_g1 HA_KAD_g2 HA_CTD_g1 HA_CTD_g2; do
+    p=${!v:-}; [ -n "$p" ] || continue
+    kill -TERM "$p" 2>/dev/null
+    for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    kill -0 "$p" 2>/dev/null && kill -KILL "$p" 2>/dev/null
+    wait "$p" 2>/dev/null
+    printf -v "$v" '%s' ""
+  done
+  for g in g1 g2; do on "$g" ip addr del "$HA_VIP_PUB/24" dev eth0 2>/dev/null; on "$g" ip addr del "$HA_VIP_PRIV/24" dev eth1 2>/dev/null; done
+  HA_RUNNING=0
+  say "keepalived and conntrackd stopped on g1 and g2"
+}
+
+# ha_restart_conntrackd GW: only that gateway's conntrackd (SIGTERM, start again; StartupResync
+# asks the peer for its table).
+ha_restart_conntrackd() {
+  local g=$1 w=$BENCH_WORK/ha v="HA_CTD_$1" p
+  p=${!v}
+  kill -TERM "$p" 2>/dev/null; wait "$p" 2>/dev/null
+  rm -f "$w/conntrackd-$g.lock"
+  on_bg "$g" /usr/sbin/conntrackd -C "$w/conntrackd-$g.conf" >>"$w/conntrackd-$g.out" 2>&1
+  printf -v "$v" '%s' "$BG_PID"
+  for _ in $(seq 50); do on "$g" /usr/sbin/conntrackd -C "$w/conntrackd-$g.conf" -s >/dev/null 2>&1 && return 0; sleep 0.1; done
+  bad "conntrackd did not restart on $g"; return 1
+}
+
+# ha_conntrackd GW ARGS: conntrackd's client mode with that gateway's configuration.
+ha_conntrackd() { local g=$1; shift; on "$g" /usr/sbin/conntrackd -C "$BENCH_WORK/ha/conntrackd-$g.conf" "$@"; }
+
+# ha_holds GW: GW has both virtual addresses.
+ha_holds() {
+  on "$1" ip -4 -o addr show dev eth0 | grep -q " $HA_VIP_PUB/" &&
+    on "$1" ip -4 -o addr show dev eth1 | grep -q " $HA_VIP_PRIV/"
+}
+# ha_master: which gateway holds the virtual addresses now (by ip addr): g1, g2, both or none.
+ha_master() {
+  local a="" g
+  for g in g1 g2; do ha_holds "$g" && a+="$g "; done
+  case $a in "g1 g2 ") echo both;; "") echo none;; *) echo "${a% }";; esac
+}
+# ha_wait_master GW [TIMEOUT]: until GW alone holds both VIPs and its notify script has finished
+# the master step. Sets HA_TAKEOVER_MS (time waited).
+ha_wait_master() {
+  local g=$1 t=${2:-5} t0=${EPOCHREALTIME/./} i
+  for i in $(seq $((t * 20))); do
+    [ "$(ha_master)" = "$g" ] && [ "$(cat "$BENCH_WORK/ha/state-$g" 2>/dev/null)" = master ] && break
+    sleep 0.05
+  done
+  HA_TAKEOVER_MS=$(( (${EPOCHREALTIME/./} - t0) / 1000 ))
+  [ "$(ha_master)" = "$g" ] && [ "$(cat "$BENCH_WORK/ha/state-$g" 2>/dev/null)" = master ]
+}
+
+# ha_fail GW: a real failure of GW: every interface but lo down (both bridges' ports and the sync
+# link: a dead box). keepalived there goes FAULT (notify fault: -t), the peer takes over.
+ha_fail() {
+  local ifc
+  for ifc in eth0 eth1 eth2; do on "$1" ip link set "$ifc" down; done
+  HA_FAIL_T0=${EPOCHREALTIME/./}
+}
+# ha_restore GW: its interfaces up again; with nopreempt it comes back as backup (notify backup:
+# -t, -n: resync from the master). A failback is a failure of the other one.
+ha_restore() {
+  local ifc
+  for ifc in eth0 eth1 eth2; do on "$1" ip link set "$ifc" up; done
+}
+
+# ha_failover GW [TIMEOUT]: ha_fail of the current master GW, wait until the peer is master;
+# prints the takeover time (fail -> peer holds the VIPs and its notify script is done).
+ha_failover() {
+  local g=$1 p=${HA_PEER[$1]}
+  ha_fail "$g"
+  if ha_wait_master "$p" "${2:-5}"; then
+    HA_FAILOVER_MS=$(( (${EPOCHREALTIME/./} - HA_FAIL_T0) / 1000 ))
+    ok "failover: $g's links down, $p master (VIPs + notify done) after $HA_FAILOVER_MS ms"
+  else
+    bad "failover: $g's links down, $p not master after ${2:-5} s (master: $(ha_master))"; return 1
+  fi
+}
+# ha_rejoin GW: ha_restore and wait until GW's notify script ran the backup step.
+ha_rejoin() {
+  local g=$1 i
+  ha_restore "$g"
+  for i in $(seq 60); do [ "$(cat "$BENCH_WORK/ha/state-$g" 2>/dev/null)" = backup ] && break; sleep 0.05; done
+  [ "$(cat "$BENCH_WORK/ha/state-$g" 2>/dev/null)" = backup ] && ok "$g back as backup (notify backup: -t, -n)" ||
+    bad "$g not backup after its links came back (state $(cat "$BENCH_WORK/ha/state-$g" 2>/dev/null))"
+  sleep 0.5   # the resync it asked for (-n) arrives
+}
+
+# --- ftpwalld on both gateways (lib/daemon.sh per gateway) ----------------------------------------
+
+# ha_ftpwalld_conf GW [TOML...]: the pair's ftpwalld configuration (its path on stdout): gateway
+# role, backend nftables, corrections (the default), [ha] enabled (session state in the control
+# connection's conntrack labels, which conntrackd carries). HA_NO_HA_SECTION=1 leaves [ha] out
+# (a diagnostic run: how far the pair gets without it).
+ha_ftpwalld_conf() {
+  local g=$1 f=$BENCH_WORK/ftpwalld-$1.conf; shift
+  {
+    printf 'role = "gateway"\nbackend = "nftables"\n'
+    local l; for l in "$@"; do printf '%s\n' "$l"; done
+    [ "${HA_NO_HA_SECTION:-0}" = 1 ] || printf '\n[ha]\nenabled = true\n'
+  } >"$f"
+  echo "$f"
+}
+
+# ha_daemon_run GW CONF: daemon_run on GW with state dir $BENCH_WORK/state-GW (control socket
+# state-GW/control, log ftpwalld-GW.log); sets HA_DPID_GW, HA_DLOG_GW, HA_DSOCK_GW.
+ha_daemon_run() {
+  local g=$1 conf=$2 DAEMON_HOST=$1 DAEMON_SUFFIX=-$1
+  daemon_run "$conf" "$g, ${HA_FTPWALLD:+HA_FTPWALLD=$HA_FTPWALLD }config $(basename "$conf")" || return 1
+  printf -v "HA_DPID_$g" '%s' "$DPID"; printf -v "HA_DLOG_$g" '%s' "$DLOG"; printf -v "HA_DSOCK_$g" '%s' "$DSOCK"
+}
+# ha_daemon_stop GW: daemon_stop of GW's ftpwalld (exit 0, no error, nothing left on GW).
+ha_daemon_stop() {
+  local g=$1 DAEMON_HOST=$1 v="HA_DPID_$1" l="HA_DLOG_$1"
+  local DPID=${!v:-} DLOG=${!l:-}
+  [ -n "$DPID" ] || { ha_daemon_lines_empty "$g"; return 0; }
+  say "$g: stopping ftpwalld"
+  daemon_stop
+  printf -v "$v" '%s' ""
+}
+# ha_daemon_lines GW: daemon_lines of GW.
+ha_daemon_lines() { local DAEMON_HOST=$1; daemon_lines; }
+ha_daemon_lines_empty() {
+  local left; left=$(ha_daemon_lines "$1")
+  [ -z "$left" ] && ok "$1: nothing of ftpwalld's in any ruleset" ||
+    { bad "$1: ftpwalld's lines left:"; echo "$left" | head -n 5 | sed 's/^/      | /'; }
+}
+# ha_daemons_start: ftpwalld on g1 and g2; 1 if either did not start.
+ha_daemons_start() {
+  local g r=0
+  for g in g1 g2; do ha_daemon_run "$g" "$(ha_ftpwalld_conf "$g")" || r=1; done
+  return $r
+}
+ha_daemons_stop() { local g; for g in g1 g2; do ha_daemon_stop "$g"; done; }
+# ha_takeover_report: what ftpwall takeover printed on each gateway (the notify script's log).
+ha_takeover_report() {
+  local g f
+  for g in g1 g2; do
+    f=$BENCH_WORK/ha/takeover-$g.log
+    [ -s "$f" ] && say "takeover on $g: $(grep -v '^[0-9:.]* /' "$f" | tr '\n' ' ' | cut -c1-220)"
+  done
+  return 0
+}
+
+# --- checks -----------------------------------------------------------------------------------------
+
+# ha_private_on_wire PCAP: packets in a capture on the client's link that carry a 10.x address in
+# their headers or a 227 announcing 10,x (prints the count).
+ha_private_on_wire() {
+  local h p
+  h=$(tcpdump -n -r "$1" 2>/dev/null | grep -cE '(^| )10\.[0-9]+\.[0-9]+\.[0-9]+')
+  p=$(tcpdump -n -r "$1" -A 2>/dev/null | grep -acE '227 [^(]*\(10,')
+  echo $((h + p))
+}
+# ha_conntrack GW ARGS: conntrack(8) on GW.
+ha_conntrack() { local g=$1; shift; on "$g" conntrack "$@" 2>/dev/null; }
+
+# --- a step-by-step control session (lib/hastep.py) -------------------------------------------------
+
+# hac_start NAME: the client in host c against $SERVER_ADDR, logged in, waiting for its first step
+# (HAC_DIR its directory, HAC_PID, HAC_LOG its debug log, HAC_N the last step).
+hac_start() {
+  bench_files
+  HAC_DIR=$BENCH_WORK/hac-$1 HAC_N=0
+  rm -rf "$HAC_DIR"; mkdir -p "$HAC_DIR"; chmod 755 "$HAC_DIR"
+  HAC_LOG=$HAC_DIR/client.log
+  on_bg c "$BENCH_PY" "$BENCH_LIB/hastep.py" --host "$SERVER_ADDR" --dir "$HAC_DIR" --files "$BENCH_WORK/files" \
+    --timeout "${HAC_TIMEOUT:-20}" >"$HAC_LOG" 2>&1
+  HAC_PID=$BG_PID
+}
+# hac_step CMD... [--quiet]: one step (see hastep.py); waits for its answer (at most HAC_TIMEOUT + 10 s or
+# until the client exits); ok/bad with the answer; an upload is compared on the server's disk.
+# HAC_OUT: the answer. 0 when the step succeeded.
+hac_step() {
+  local quiet=0; [ "${!#}" = --quiet ] && { quiet=1; set -- "${@:1:$#-1}"; }
+  HAC_N=$((HAC_N + 1))
+  local n=$HAC_N i lim=$(( (${HAC_TIMEOUT:-20} + 10) * 20 ))
+  echo "$*" >"$HAC_DIR/.cmd.$n"; mv "$HAC_DIR/.cmd.$n" "$HAC_DIR/cmd.$n"
+  for i in $(seq "$lim"); do
+    [ -e "$HAC_DIR/done.$n" ] && break
+    kill -0 "$HAC_PID" 2>/dev/null || { sleep 0.1; break; }
+    sleep 0.05
+  done
+  HAC_OUT=$(cat "$HAC_DIR/done.$n" 2>/dev/null)
+  case $HAC_OUT in
+    ok\ put\ *)
+      local f=${HAC_OUT#ok put * } name=$2; f=${f%% (*}
+      if [ "$(sha "$SERVER_ROOT/$f" 2>/dev/null)" = "$(sha "$BENCH_WORK/files/$name")" ]; then
+        [ $quiet = 1 ] || ok "step $n: $* byte-exact on the server's disk ${HAC_OUT##* (}"
+      else bad "step $n: $*: the upload differs on the server ($f)"; return 1; fi;;
+    ok*) [ $quiet = 1 ] || ok "step $n: $*: ${HAC_OUT#ok }";;
+    "") bad "step $n: $*: no answer (client $(kill -0 "$HAC_PID" 2>/dev/null && echo still running || echo exited))"
+        tail -n 6 "$HAC_LOG" | sed 's/^/      | /'; return 1;;
+    *) bad "step $n: $*: ${HAC_OUT}"; tail -n 6 "$HAC_LOG" | sed 's/^/      | /'; return 1;;
+  esac
+}
+# hac_steps "CMD" "CMD"...: hac_step for each, stops at the first failure.
+hac_steps() { local c; for c in "$@"; do hac_step $c || return 1; done; }
+# hac_end: QUIT if the client still runs (221 wanted), then the client's exit status.
+hac_end() {
+  local rc
+  if kill -0 "$HAC_PID" 2>/dev/null; then
+    hac_step quit && case $HAC_OUT in "ok 221"*) ;; *) bad "QUIT answered: $HAC_OUT";; esac
+  fi
+  for _ in $(seq 50); do kill -0 "$HAC_PID" 2>/dev/null || break; sleep 0.1; done
+  kill "$HAC_PID" 2>/dev/null
+  wait "$HAC_PID"; rc=$?
+  [ "$rc" = 0 ] && ok "the control session ended, client exit 0" || bad "client exit $rc"
+}
+# hac_227s: the 227 addresses the client received (dotted quads, unique).
+hac_227s() {
+  grep -aoE "\*resp\* '227 [^(]*\([0-9,]+\)" "$HAC_LOG" | grep -oE '\([0-9]+,[0-9]+,[0-9]+,[0-9]+' | tr -d '(' | tr ',' . | sort | uniq -c |
+    awk '{ printf "%s x %s ", $1, $2 }'
+}
