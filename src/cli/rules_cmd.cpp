@@ -7,10 +7,12 @@
 #include "cli/replay_cmd.hpp"
 #include "cli/status_cmd.hpp"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -127,7 +129,64 @@ struct RawOptions {
   std::string output_dir;
   std::string merge;
   bool check = false;
+  // --ha
+  bool ha = false;
+  std::string inside_vip;
+  std::string inside_interface;
+  std::string ha_self;
+  std::string ha_peer;
+  std::string ha_sync_interface;
+  int ha_sync_port = 3780;
+  std::optional<int> ha_priority;
+  int ha_vrid = 51;
+  std::string ha_advert_int = "1";
+  std::vector<std::string> ha_ignore;
+  std::string ha_output_dir;
 };
+
+// --ha-advert-int SECONDS: "1", "0.2", "0.25" -> centiseconds (VRRPv3's unit); 0 = not a number.
+unsigned advert_centis(const std::string& text) {
+  unsigned whole = 0, frac = 0, digits = 0;
+  std::size_t i = 0;
+  for (; i < text.size() && std::isdigit(static_cast<unsigned char>(text[i])); ++i) {
+    whole = whole * 10 + static_cast<unsigned>(text[i] - '0');
+    if (whole > 100) return 0;
+  }
+  if (i == 0) return 0;
+  if (i < text.size() && text[i] == '.') {
+    for (++i; i < text.size() && std::isdigit(static_cast<unsigned char>(text[i])); ++i) {
+      if (++digits > 2) return 0;
+      frac = frac * 10 + static_cast<unsigned>(text[i] - '0');
+    }
+    if (digits == 0) return 0;
+    if (digits == 1) frac *= 10;
+  }
+  if (i != text.size()) return 0;
+  return whole * 100 + frac;
+}
+
+void ha_to_spec(const RawOptions& o, rules::HaSpec& ha) {
+  ha.enabled = o.ha;
+  if (!o.inside_vip.empty()) ha.inside_vip = address("--inside-vip", o.inside_vip);
+  ha.inside_interface = o.inside_interface;
+  if (!o.ha_self.empty()) ha.self = address("--ha-self", o.ha_self);
+  if (!o.ha_peer.empty()) ha.peer = address("--ha-peer", o.ha_peer);
+  ha.sync_interface = o.ha_sync_interface;
+  if (o.ha_sync_port < 1 || o.ha_sync_port > 65535)
+    throw UsageError{"--ha-sync-port " + std::to_string(o.ha_sync_port) + " is out of range 1-65535"};
+  ha.sync_port = static_cast<std::uint16_t>(o.ha_sync_port);
+  if (o.ha_priority && (*o.ha_priority < 1 || *o.ha_priority > 254))
+    throw UsageError{"--ha-priority " + std::to_string(*o.ha_priority) + " is out of range 1-254 (255 is an address owner)"};
+  ha.priority = o.ha_priority ? static_cast<unsigned>(*o.ha_priority) : 0;
+  if (o.ha_vrid < 1 || o.ha_vrid > 254)
+    throw UsageError{"--ha-vrid " + std::to_string(o.ha_vrid) + " is out of range 1-254 (the inside instance takes the next one)"};
+  ha.vrid = static_cast<unsigned>(o.ha_vrid);
+  ha.advert_centis = advert_centis(o.ha_advert_int);
+  if (ha.advert_centis == 0 || ha.advert_centis > 4095)
+    throw UsageError{"--ha-advert-int '" + o.ha_advert_int + "' is not a number of seconds in 0.01-40.95 (VRRPv3 counts centiseconds)"};
+  for (const auto& a : o.ha_ignore) ha.ignore.push_back(address("--ha-ignore", a));
+  if (!o.ha_output_dir.empty() && !o.ha) throw UsageError{"--ha-output-dir needs --ha"};
+}
 
 rules::RulesetSpec to_spec(const RawOptions& o) {
   rules::RulesetSpec s;
@@ -174,6 +233,7 @@ rules::RulesetSpec to_spec(const RawOptions& o) {
                                            {{"auto", AnnouncePublic::automatic}, {"yes", AnnouncePublic::yes}, {"no", AnnouncePublic::no}});
   if (!o.server_output.empty() && s.server == ServerSoftware::none)
     throw UsageError{"--server-output needs --server vsftpd|proftpd|pure-ftpd"};
+  ha_to_spec(o, s.ha);
   return s;
 }
 
@@ -181,7 +241,7 @@ void add_rules_options(CLI::App& rules, RawOptions& o) {
   // Option groups, in the order --help shows them (that of each group's first option below).
   const std::string ruleset = "Ruleset", service = "FTP service", nat = "Addresses and NAT",
                     daemon = "With --helper ftpwalld", stock = "Stock rules", server = "FTP server settings",
-                    output = "Output";
+                    output = "Output", ha = "High availability (--ha: one gateway of an active/backup pair)";
   rules.add_option("--role", o.role, "server: this host runs the FTP server; gateway: it routes/NATs for one (default: server)")
       ->type_name("server|gateway")->group(ruleset);
   rules.add_option("--helper", o.helper,
@@ -254,6 +314,38 @@ void add_rules_options(CLI::App& rules, RawOptions& o) {
                    "update an existing /etc/sysconfig/iptables: replace lines of an earlier run, insert before the stock REJECT "
                    "(default: none)")
       ->type_name("FILE")->group(output);
+  rules.add_flag("--ha", o.ha,
+                 "gateway: one of a keepalived + conntrackd active/backup pair; --public-address is the public virtual "
+                 "address (IPv4) (default: off)")
+      ->group(ha);
+  rules.add_option("--inside-vip", o.inside_vip, "the inside virtual address, the gateway of the hosts behind the pair; required with --ha")
+      ->type_name("ADDRESS")->group(ha);
+  rules.add_option("--inside-interface", o.inside_interface, "the interface of --inside-vip; required with --ha")
+      ->type_name("IFACE")->group(ha);
+  rules.add_option("--ha-self", o.ha_self, "this gateway's address on the sync link; required with --ha")
+      ->type_name("ADDRESS")->group(ha);
+  rules.add_option("--ha-peer", o.ha_peer, "the other gateway's address on the sync link; required with --ha")
+      ->type_name("ADDRESS")->group(ha);
+  rules.add_option("--ha-sync-interface", o.ha_sync_interface,
+                   "the link between the gateways: conntrackd's sync and unicast VRRP; required with --ha")
+      ->type_name("IFACE")->group(ha);
+  rules.add_option("--ha-sync-port", o.ha_sync_port, "conntrackd's UDP port (default: 3780)")->type_name("PORT")->group(ha);
+  rules.add_option("--ha-priority", o.ha_priority,
+                   "keepalived priority 1-254 (default: 150 on the gateway with the lower --ha-self, 100 on the other)")
+      ->type_name("N")->group(ha);
+  rules.add_option("--ha-vrid", o.ha_vrid, "VRRP router id of the public address; the inside one is the next (default: 51)")
+      ->type_name("N")->group(ha);
+  rules.add_option("--ha-advert-int", o.ha_advert_int,
+                   "VRRPv3 advert interval in seconds, 0.01-40.95; failover takes about 3 of them (default: 1)")
+      ->type_name("SECONDS")->group(ha);
+  rules.add_option("--ha-ignore", o.ha_ignore,
+                   "more of this gateway's own addresses for conntrackd's Address Ignore, repeatable; never a client's "
+                   "(default: none)")
+      ->allow_extra_args(false)->type_name("ADDRESS")->group(ha);
+  rules.add_option("--ha-output-dir", o.ha_output_dir,
+                   "write DIR/keepalived.conf, DIR/conntrackd.conf and DIR/ftpwall-ha-notify, which agree with the rules "
+                   "(default: none)")
+      ->type_name("DIR")->group(ha);
   rules.add_flag("--check", o.check,
                  "validate with iptables-legacy-restore --test / ip6tables-legacy-restore --test / nft -c -f when present and root "
                  "(default: off)")
@@ -335,6 +427,17 @@ int run_rules(const RawOptions& o, const std::vector<std::string>& args, std::os
         return exit_failed;
       } else {
         err << "ftpwall: note: --check" << which << ": " << c.message << "\n";
+      }
+    }
+  }
+
+  // --ha-output-dir: the keepalived and conntrackd files (the ruleset goes where it always goes).
+  if (!o.ha_output_dir.empty()) {
+    for (const auto& f : gen->ha_files) {
+      const std::string path = o.ha_output_dir + "/" + f.name;
+      if (!write_file(path, f.text) || ::chmod(path.c_str(), f.executable ? 0755 : 0644) != 0) {
+        err << "ftpwall: error: --ha-output-dir: cannot write " << path << "\n";
+        return exit_failed;
       }
     }
   }

@@ -308,8 +308,38 @@ class Builder {
     }
   }
 
+  // --ha: INVALID first, silently. A packet of a connection this gateway has not learnt (yet) is
+  // INVALID (nf_conntrack_tcp_loose=0); addressed to a virtual address, the backup's own TCP stack
+  // would answer it with a RST, and the final REJECT would send ICMP errors mid-failover.
+  void ha_drop_invalid(const char* chain) {
+    if (!s_.ha.enabled) return;
+    Match m;
+    m.ct = ct_invalid;
+    add(Table::filter, chain, m, Action::drop, Purpose::base, "base ha drop invalid");
+  }
+
+  // --ha: conntrackd's sync (UDP) and keepalived's unicast VRRP adverts (IP protocol 112), on the
+  // sync link, from the peer to this gateway only.
+  void ha_input() {
+    if (!s_.ha.enabled) return;
+    const HaSpec& ha = s_.ha;
+    auto from_peer = [&](Proto p) {
+      Match m;
+      m.in_iface = ha.sync_interface;
+      m.src = host(*ha.peer);
+      m.dst = host(*ha.self);
+      m.proto = p;
+      return m;
+    };
+    Match sync_msgs = from_peer(Proto::udp);
+    sync_msgs.dports = {port(ha.sync_port)};
+    add(Table::filter, "INPUT", sync_msgs, Action::accept, Purpose::base, "base ha conntrackd sync " + std::to_string(ha.sync_port));
+    add(Table::filter, "INPUT", from_peer(Proto::vrrp), Action::accept, Purpose::base, "base ha vrrp");
+  }
+
   void filter() {
     // ---- INPUT: the host itself ----
+    each([&](const Validated&) { ha_drop_invalid("INPUT"); });
     each([&](const Validated&) {
       Match est;
       est.ct = ct_established;
@@ -328,6 +358,7 @@ class Builder {
               "base ssh " + std::to_string(s_.ssh_port));
         });
     }
+    each([&](const Validated&) { ha_input(); });
     if (s_.role == Role::server) server_input();
     // The final REJECT is emitted also with --stock no: the output alone must never leave a
     // chain open (policies are ACCEPT, as in the stock file).
@@ -341,6 +372,7 @@ class Builder {
       return;
     }
     // ---- FORWARD: the gateway ----
+    each([&](const Validated&) { ha_drop_invalid("FORWARD"); });
     each([&](const Validated&) {
       Match est;
       est.ct = ct_established;
@@ -653,6 +685,7 @@ class Builder {
     for (const auto& p : plan_.parts)
       if (p.client_nat() && s_.helper == Helper::none)
         note("Clients behind this gateway use passive mode only (active behind client NAT needs a helper).", both ? std::optional<Family>(Family::v4) : std::nullopt);
+    if (s_.ha.enabled) ha_notes(v);
     if (v6 && s_.format != Format::firewalld)
       note("ICMPv6 (RFC 4890): errors 1-4, neighbour discovery 133-136 (hop limit 255) and MLD from link-local" +
            std::string(s_.stock ? ", echo-request 128;" : " (--stock no: no echo-request);"),
@@ -661,6 +694,28 @@ class Builder {
       note(std::string("without them IPv6 stops working (neighbour discovery is not tracked, errors are RELATED).") +
                (s_.role == Role::gateway ? " FORWARD: errors 1-4." : ""),
            both && s_.format == Format::iptables_save ? std::optional<Family>(Family::v6) : std::nullopt);
+  }
+
+  void ha_notes(const Validated& v) {
+    const HaSpec& ha = s_.ha;
+    const std::string pub = v.public_address->to_string(), in = ha.inside_vip->to_string();
+    note("High availability (--ha): this gateway (" + ha.self->to_string() + " on " + ha.sync_interface + ") and " +
+         ha.peer->to_string() + " are an active/backup pair;");
+    note("keepalived moves " + pub + " (" + s_.interface + ") and " + in + " (" + ha.inside_interface +
+         ") together, conntrackd replicates the connections");
+    note("(FTFW, UDP port " + std::to_string(ha.sync_port) + " on " + ha.sync_interface +
+         "). The other gateway loads the same rules with --ha-self and --ha-peer swapped.");
+    note("NAT uses the public virtual address: SNAT, never MASQUERADE (its entries die with the interface, and");
+    note("conntrackd replicates the deletion). The hosts behind the pair route via " + in + ".");
+    note("INVALID is dropped first in INPUT and FORWARD: the backup's own stack would reset the connections it has");
+    note("not learnt yet. sysctl: net.ipv4.ip_forward=1 and net.netfilter.nf_conntrack_tcp_loose=0 (with 1 a");
+    note("gateway picks connections up mid-stream by itself).");
+    if (s_.helper == Helper::kernel) note("conntrackd also replicates nf_conntrack_ftp's expectations (ExpectationSync ftp).");
+    if (s_.helper == Helper::ftpwalld) {
+      note("ftpwalld runs on both gateways with ftpwall.conf [ha] enabled = true; at takeover the notify script runs");
+      note("`ftpwall takeover` after conntrackd's commit, and ftpwalld picks up the sessions conntrackd replicated.");
+    }
+    note("--ha-output-dir DIR writes keepalived.conf, conntrackd.conf and ftpwall-ha-notify, which agree with these rules.");
   }
 
   const Plan& plan_;

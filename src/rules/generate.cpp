@@ -50,6 +50,7 @@ Result<Output> generate(const RulesetSpec& spec, std::optional<std::string_view>
     }
   }
   out.server_config = emit_server_config(*p);
+  out.ha_files = emit_ha_files(*p);
   return out;
 }
 

@@ -38,6 +38,8 @@ std::string rule_body(const Rule& r, Family f, std::optional<std::uint8_t> icmp_
   if (!m.in_iface.empty()) add(std::string(m.not_in_iface ? "! " : "") + "-i " + m.in_iface);
   if (!m.out_iface.empty()) add("-o " + m.out_iface);
   if (m.proto == Proto::tcp) add("-p tcp");
+  if (m.proto == Proto::udp) add("-p udp");
+  if (m.proto == Proto::vrrp) add("-p 112");  // iptables-save prints "vrrp" when /etc/protocols names it
   if (m.proto == Proto::icmp) add(f == Family::v4 ? "-p icmp" : "-p ipv6-icmp");
   if (m.proto == Proto::icmpv6) {
     add("-p ipv6-icmp");
@@ -49,6 +51,7 @@ std::string rule_body(const Rule& r, Family f, std::optional<std::uint8_t> icmp_
     auto one = [&](std::uint8_t bit, const char* word) {
       if (m.ct & bit) st += (st.empty() ? "" : ",") + std::string(word);
     };
+    one(ct_invalid, "INVALID");
     one(ct_new, "NEW");
     one(ct_related, "RELATED");
     one(ct_established, "ESTABLISHED");
@@ -67,7 +70,7 @@ std::string rule_body(const Rule& r, Family f, std::optional<std::uint8_t> icmp_
   }
   if (m.helper_ftp) add("-m helper --helper ftp");
   if (!m.sports.empty() || !m.dports.empty()) {
-    std::string t = "-m tcp";
+    std::string t = m.proto == Proto::udp ? "-m udp" : "-m tcp";
     if (!m.sports.empty()) t += " --sport " + ports_arg(m.sports);
     if (!m.dports.empty()) t += " --dport " + ports_arg(m.dports);
     add(t);
@@ -78,6 +81,7 @@ std::string rule_body(const Rule& r, Family f, std::optional<std::uint8_t> icmp_
     case Action::reject:
       add(f == Family::v4 ? "-j REJECT --reject-with icmp-host-prohibited" : "-j REJECT --reject-with icmp6-adm-prohibited");
       break;
+    case Action::drop: add("-j DROP"); break;
     case Action::ct_helper: add("-j CT --helper ftp"); break;
     case Action::dnat: add("-j DNAT --to-destination " + r.address->to_string()); break;
     case Action::snat: add("-j SNAT --to-source " + r.address->to_string()); break;

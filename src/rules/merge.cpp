@@ -7,8 +7,8 @@
 //      "# ftpwall: ..." header lines;
 //   2. inserts this run's rules except the stock ones (the file has its own ESTABLISHED, icmp,
 //      loopback, ssh and REJECT lines): a filter rule goes right before its chain's first
-//      unconditional "-A CHAIN -j REJECT|DROP" (the stock REJECT), an NFQUEUE steering rule first
-//      in its chain, anything else at the end of its table; missing chain declarations and
+//      unconditional "-A CHAIN -j REJECT|DROP" (the stock REJECT), an NFQUEUE steering rule and
+//      --ha's INVALID drop first in its chain, anything else at the end of its table; missing chain declarations and
 //      whole missing tables are added;
 //   3. keeps every other byte as it was. Merging twice gives the same file.
 #include <algorithm>
@@ -141,9 +141,11 @@ Result<MergeResult> merge_iptables_save(std::string_view existing, const Ruleset
     for (const Rule* r : rules)
     for (const auto& body : iptables_rule_bodies(*r, fam)) {
       const std::string text = "-A " + r->chain + " " + body;
+      // Steering and the INVALID drop must see every packet: first in their chain.
+      const bool first = r->action == Action::nfqueue || r->action == Action::drop;
       std::size_t at = blk->commit;  // default: end of the table
       for (std::size_t i = blk->begin + 1; i < blk->commit; ++i) {
-        if (r->action == Action::nfqueue && starts_with(lines[i], "-A " + r->chain + " ")) {
+        if (first && starts_with(lines[i], "-A " + r->chain + " ")) {
           at = i;
           break;
         }
@@ -152,7 +154,7 @@ Result<MergeResult> merge_iptables_save(std::string_view existing, const Ruleset
           break;
         }
       }
-      if (r->action == Action::nfqueue) {
+      if (first) {
         // Keep this run's steering rules in their own order: after the ones just inserted.
         while (at < blk->commit && ours(lines[at])) ++at;
       }

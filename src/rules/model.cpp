@@ -103,6 +103,93 @@ bool is_private(const Address& a) {
   return (b[0] & 0xfe) == 0xfc;
 }
 
+// IFNAMSIZ is 16 with the NUL; the name goes into rule and configuration text, so only the
+// characters Linux interface names are made of in practice.
+bool interface_name(const std::string& name) {
+  bool ok = !name.empty() && name.size() < 16;
+  for (char c : name)
+    ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.' || c == '@' || c == '+');
+  return ok;
+}
+
+// --ha: one gateway of a keepalived + conntrackd pair (measured: docs/architecture.md, "High
+// availability"). IPv4 only: NAT is IPv4 only here, and keepalived would move no IPv6 address.
+Result<void> check_ha(const RulesetSpec& spec) {
+  const HaSpec& ha = spec.ha;
+  if (!ha.enabled) {
+    auto given = [&](bool set, const char* opt) -> Result<void> {
+      if (set) return make_error(std::string(opt) + " needs --ha");
+      return {};
+    };
+    for (auto r : {given(ha.inside_vip.has_value(), "--inside-vip"), given(!ha.inside_interface.empty(), "--inside-interface"),
+                   given(ha.self.has_value(), "--ha-self"), given(ha.peer.has_value(), "--ha-peer"),
+                   given(!ha.sync_interface.empty(), "--ha-sync-interface"), given(ha.sync_port != 3780, "--ha-sync-port"),
+                   given(ha.priority != 0, "--ha-priority"), given(ha.vrid != 51, "--ha-vrid"),
+                   given(ha.advert_centis != 100, "--ha-advert-int"), given(!ha.ignore.empty(), "--ha-ignore")})
+      if (!r) return r;
+    return {};
+  }
+  if (spec.role != Role::gateway)
+    return make_error("--ha describes one gateway of an active/backup pair: it needs --role gateway");
+  if (spec.family != Families::v4)
+    return make_error("--ha is IPv4 only (NAT and the virtual addresses keepalived moves): use --family 4");
+  if (spec.public_addresses.empty())
+    return make_error("--ha needs --public-address A: the public virtual address (DNAT from it, SNAT to it; keepalived moves it)");
+  if (spec.interface.empty())
+    return make_error("--ha needs --interface IFACE: the public interface, where keepalived puts the public virtual address");
+  if (!ha.inside_vip)
+    return make_error("--ha needs --inside-vip A: the inside virtual address, the gateway of the hosts behind the pair");
+  if (ha.inside_interface.empty())
+    return make_error("--ha needs --inside-interface IFACE: where keepalived puts the inside virtual address");
+  if (!ha.self || !ha.peer)
+    return make_error(std::string("--ha needs ") + (ha.self ? "--ha-peer A (the other gateway's" : "--ha-self A (this gateway's") +
+                      " address on the sync link)");
+  if (ha.sync_interface.empty())
+    return make_error("--ha needs --ha-sync-interface IFACE: the link to the other gateway (conntrackd's sync, VRRP)");
+  for (const auto& [opt, name] : {std::pair<const char*, const std::string&>{"--inside-interface", ha.inside_interface},
+                                  {"--ha-sync-interface", ha.sync_interface}})
+    if (!interface_name(name))
+      return make_error(std::string(opt) + " '" + name + "' is not an interface name (at most 15 of A-Z a-z 0-9 - _ . @ +)");
+  const Address& pub = spec.public_addresses.front();
+  for (const auto& [opt, a] : {std::pair<const char*, const Address&>{"--inside-vip", *ha.inside_vip}, {"--ha-self", *ha.self},
+                               {"--ha-peer", *ha.peer}})
+    if (a.family != Family::v4) return make_error(std::string(opt) + " " + a.to_string() + " is IPv6; --ha is IPv4 only");
+  for (const auto& a : ha.ignore)
+    if (a.family != Family::v4) return make_error("--ha-ignore " + a.to_string() + " is IPv6; --ha is IPv4 only");
+  if (ha.sync_interface == spec.interface)
+    return make_error("--ha-sync-interface " + ha.sync_interface + " is the public --interface: conntrackd's state and VRRP belong on a "
+                      "link of their own between the two gateways");
+  if (ha.inside_interface == spec.interface || ha.inside_interface == ha.sync_interface)
+    return make_error("--inside-interface " + ha.inside_interface + " is also the " +
+                      (ha.inside_interface == spec.interface ? "public --interface" : "--ha-sync-interface") +
+                      ": each virtual address needs its own interface");
+  if (*ha.self == *ha.peer) return make_error("--ha-self and --ha-peer are both " + ha.self->to_string() + ": give each gateway's own");
+  if (*ha.inside_vip == pub) return make_error("--inside-vip and --public-address are both " + pub.to_string() + ": two virtual addresses");
+  for (const auto& [opt, a] : {std::pair<const char*, const Address&>{"--ha-self", *ha.self}, {"--ha-peer", *ha.peer}})
+    if (a == pub || a == *ha.inside_vip)
+      return make_error(std::string(opt) + " " + a.to_string() + " is a virtual address: give the gateway's own address on the sync link");
+  // conntrackd's Address Ignore skips every flow from or (after NAT) to an address it lists:
+  // never the server or the clients, or their connections are not replicated.
+  for (const auto& srv : spec.internal_servers) {
+    if (srv == *ha.inside_vip || srv == pub)
+      return make_error("--internal-server " + srv.to_string() + " is a virtual address: the server sits behind the pair");
+    for (const auto& a : ha.ignore)
+      if (a == srv)
+        return make_error("--ha-ignore " + a.to_string() + " is the --internal-server: conntrackd would not replicate its connections");
+  }
+  for (const auto& net : spec.inside_networks)
+    if (net.contains(pub))
+      return make_error("--public-address " + pub.to_string() + " lies inside --inside-network " + net.to_string() +
+                        ": the public virtual address is outside");
+  if (ha.sync_port == 0) return make_error("--ha-sync-port 0 is not a port");
+  if (ha.priority > 254) return make_error("--ha-priority " + std::to_string(ha.priority) + " is out of range 1-254 (255 is an address owner)");
+  if (ha.vrid < 1 || ha.vrid > 254)
+    return make_error("--ha-vrid " + std::to_string(ha.vrid) + " is out of range 1-254 (the inside instance takes the next one)");
+  if (ha.advert_centis < 1 || ha.advert_centis > 4095)
+    return make_error("--ha-advert-int is out of range 0.01-40.95 seconds (VRRPv3 counts centiseconds)");
+  return {};
+}
+
 }  // namespace
 
 Result<PortRange> parse_port_range(std::string_view text) {
@@ -325,14 +412,8 @@ Result<Plan> plan(RulesetSpec spec) {
   if (auto r = one_per_family(spec.internal_servers, "--internal-server", self); !r) return r.error();
   if (auto r = one_per_family(spec.inside_networks, "--inside-network", net_addr); !r) return r.error();
 
-  if (!spec.interface.empty()) {
-    // IFNAMSIZ is 16 with the NUL; the name goes into rule text, so only the characters Linux
-    // interface names are made of in practice.
-    bool ok = spec.interface.size() < 16;
-    for (char c : spec.interface)
-      ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.' || c == '@' || c == '+');
-    if (!ok) return make_error("--interface '" + spec.interface + "' is not an interface name (at most 15 of A-Z a-z 0-9 - _ . @ +)");
-  }
+  if (!spec.interface.empty() && !interface_name(spec.interface))
+    return make_error("--interface '" + spec.interface + "' is not an interface name (at most 15 of A-Z a-z 0-9 - _ . @ +)");
 
   // ---- role profiles (spec-wide) ----
   if (spec.role == Role::server) {
@@ -373,6 +454,7 @@ Result<Plan> plan(RulesetSpec spec) {
     return make_error("--format firewalld supports only --role server in this release (use iptables-save, shell or nft for a gateway)");
   if (spec.merging && spec.format != Format::iptables_save)
     return make_error("--merge works on /etc/sysconfig/iptables files: it needs --format iptables-save");
+  if (auto r = check_ha(spec); !r) return r.error();
   if (spec.merging && both)
     return make_error("--merge edits one file: run it with --family 4 on /etc/sysconfig/iptables and with --family 6 on "
                       "/etc/sysconfig/ip6tables");

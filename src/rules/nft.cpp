@@ -119,6 +119,7 @@ std::string nft_rule(const Rule& r, Families set) {
     auto one = [&](std::uint8_t bit, const char* word) {
       if (m.ct & bit) st += (st.empty() ? "" : ",") + std::string(word);
     };
+    one(ct_invalid, "invalid");
     one(ct_established, "established");
     one(ct_related, "related");
     one(ct_new, "new");
@@ -130,6 +131,12 @@ std::string nft_rule(const Rule& r, Families set) {
     if (!m.dports.empty()) add("tcp dport " + m.dports.front().to_string('-'));
     if (m.sports.empty() && m.dports.empty()) add("meta l4proto tcp");
   }
+  if (m.proto == Proto::udp) {
+    if (!m.sports.empty()) add("udp sport " + m.sports.front().to_string('-'));
+    if (!m.dports.empty()) add("udp dport " + m.dports.front().to_string('-'));
+    if (m.sports.empty() && m.dports.empty()) add("meta l4proto udp");
+  }
+  if (m.proto == Proto::vrrp) add("ip protocol 112");  // vrrp
   // IPv4-only table: the stock accept serves every ICMP of both families, as it always did. With
   // IPv6 rules the ICMPv6 accepts are RFC 4890's list, so IPv4's accept is ICMP alone.
   if (m.proto == Proto::icmp) add(set == Families::v4 ? "meta l4proto { icmp, ipv6-icmp }" : "meta l4proto icmp");
@@ -144,6 +151,7 @@ std::string nft_rule(const Rule& r, Families set) {
   switch (r.action) {
     case Action::accept: add("accept"); break;
     case Action::reject: add("reject with icmpx admin-prohibited"); break;
+    case Action::drop: add("drop"); break;
     case Action::ct_helper: add("ct helper set \"ftp\""); break;
     case Action::dnat: add("dnat " + ipw + " to " + r.address->to_string()); break;
     case Action::snat: add("snat " + ipw + " to " + r.address->to_string()); break;

@@ -7,6 +7,9 @@
 //                              \--emit_firewalld(), emit_server_config() (work from the plan)
 // --family both: every rule of the Ruleset carries the family it serves (none = both); the
 // iptables-save emitter writes one file per family (Ruleset::only), nft one inet table.
+// --ha (issue 15): one gateway of a keepalived + conntrackd active/backup pair; the rules gain the
+// INVALID drops and the sync/VRRP accepts, and emit_ha_files() writes the keepalived.conf,
+// conntrackd.conf and notify script that agree with them (src/rules/ha.cpp).
 #pragma once
 
 #include <cstddef>
@@ -67,6 +70,23 @@ inline constexpr PortRange ephemeral_range{32768, 60999};
 // Ports below this are privileged; opening them needs --force. RELATED is accepted only above.
 inline constexpr std::uint16_t first_unprivileged_port = 1024;
 
+// --ha: this gateway's half of an active/backup pair (IPv4; keepalived moves the two virtual
+// addresses, conntrackd replicates the connections over a dedicated sync link). The public
+// virtual address is the spec's --public-address.
+struct HaSpec {
+  bool enabled = false;                      // --ha
+  std::optional<Address> inside_vip;         // --inside-vip: the inside hosts' gateway
+  std::string inside_interface;              // --inside-interface: where the inside VIP lives
+  std::optional<Address> self;               // --ha-self: this gateway on the sync link
+  std::optional<Address> peer;               // --ha-peer: the other gateway on the sync link
+  std::string sync_interface;                // --ha-sync-interface: conntrackd's sync and VRRP
+  std::uint16_t sync_port = 3780;            // --ha-sync-port (conntrackd's UDP port)
+  unsigned priority = 0;                     // --ha-priority 1-254; 0 = 150 if self < peer, else 100
+  unsigned vrid = 51;                        // --ha-vrid: the public instance's VRID; inside = vrid + 1
+  unsigned advert_centis = 100;              // --ha-advert-int in centiseconds (VRRPv3)
+  std::vector<Address> ignore;               // --ha-ignore: more own addresses for Address Ignore
+};
+
 // The options of `ftpwall rules`, as given. Defaults here are the defaults the CLI states in --help.
 struct RulesetSpec {
   Role role = Role::server;
@@ -97,6 +117,7 @@ struct RulesetSpec {
   ServerSoftware server = ServerSoftware::none;
   AnnouncePublic announce_public = AnnouncePublic::automatic;
   bool merging = false;                      // --merge FILE given (only iptables-save)
+  HaSpec ha;                                 // --ha and its options
   std::string command_line;                  // echoed in the output header (deterministic)
 };
 
@@ -156,11 +177,13 @@ enum class Table : std::uint8_t { raw, mangle, nat, filter };
 std::string_view name(Table t);
 
 // Conntrack states a rule matches (bit set).
-enum CtState : std::uint8_t { ct_none = 0, ct_new = 1, ct_established = 2, ct_related = 4 };
+enum CtState : std::uint8_t { ct_none = 0, ct_new = 1, ct_established = 2, ct_related = 4, ct_invalid = 8 };
 
 // icmp: IPv4 ICMP (in an IPv4-only nft table `meta l4proto { icmp, ipv6-icmp }`, as before);
 // icmpv6: ICMPv6 of the types in Match::icmp_types (RFC 4890), one iptables line per type.
-enum class Proto : std::uint8_t { any, tcp, icmp, icmpv6 };
+// udp: conntrackd's sync (--ha); vrrp: IP protocol 112, keepalived's adverts (--ha), printed as
+// the number so that no /etc/protocols is needed.
+enum class Proto : std::uint8_t { any, tcp, icmp, icmpv6, udp, vrrp };
 
 struct Match {
   std::string in_iface;
@@ -190,6 +213,7 @@ struct Match {
 enum class Action : std::uint8_t {
   accept,
   reject,      // stock REJECT with icmp(6) admin/host-prohibited
+  drop,        // --ha: ctstate INVALID, silently (first in INPUT and FORWARD)
   ct_helper,   // raw: attach nf_conntrack_ftp explicitly
   dnat,        // to `address`
   snat,        // to `address`
@@ -271,6 +295,24 @@ Result<std::string> emit_firewalld(const Validated& v);
 // vsftpd / proftpd / pure-ftpd settings that agree with the firewall (empty for ServerSoftware::none).
 std::string emit_server_config(const Plan& p);
 std::string emit_server_config(const Validated& v);
+
+// --ha: the files that agree with the ruleset, under the names --ha-output-dir gives them; the
+// configurations name each other by their installed paths (the *_path constants below).
+struct HaFile {
+  std::string name;         // keepalived.conf, conntrackd.conf, ftpwall-ha-notify
+  std::string install_path; // /etc/keepalived/keepalived.conf, ...
+  std::string text;
+  bool executable = false;  // the notify script: mode 0755
+};
+inline constexpr std::string_view keepalived_conf_path = "/etc/keepalived/keepalived.conf";
+inline constexpr std::string_view conntrackd_conf_path = "/etc/conntrackd/conntrackd.conf";
+inline constexpr std::string_view ha_notify_path = "/etc/keepalived/ftpwall-ha-notify";
+// The keepalived priority of this gateway (--ha-priority, or 150/100 by the sync addresses).
+unsigned ha_priority(const HaSpec& ha);
+// "1", "0.2", "0.25": --ha-advert-int as keepalived reads it.
+std::string ha_advert_text(unsigned centis);
+// Empty unless plan.spec.ha.enabled.
+std::vector<HaFile> emit_ha_files(const Plan& plan);
 // The header comment block shared by the formats ("# " prefixed lines); with `only`, the notes of
 // that family's file (the others left out).
 std::string header_comment(const Ruleset& rs, std::string_view prefix = "# ", std::optional<Family> only = std::nullopt);
@@ -297,6 +339,7 @@ struct Output {
   std::string text;
   std::vector<OutputFile> files;
   std::string server_config;  // separate so the CLI can write it after the firewall part
+  std::vector<HaFile> ha_files;  // --ha: keepalived.conf, conntrackd.conf, the notify script
   std::vector<std::string> warnings;
 };
 Result<Output> generate(const RulesetSpec& spec, std::optional<std::string_view> merge_input = std::nullopt);
