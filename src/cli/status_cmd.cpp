@@ -162,7 +162,10 @@ StatusCommands add_status_commands(CLI::App& app, StatusOptions& o) {
   c.sessions = app.add_subcommand("sessions", "each session of a running ftpwalld: tuples, state, announcements, "
                                               "corrections, held bytes, age");
   c.openings = app.add_subcommand("openings", "each live opening of a running ftpwalld, like conntrack -L expect");
-  for (CLI::App* s : {c.status, c.sessions, c.openings}) {
+  c.takeover = app.add_subcommand("takeover", "[ha] this gateway just became master: ftpwalld continues the sessions "
+                                              "conntrackd committed (their HA labels) and puts their pending openings in "
+                                              "place; keepalived's notify script calls it after conntrackd -c");
+  for (CLI::App* s : {c.status, c.sessions, c.openings, c.takeover}) {
     s->add_option("--socket", o.socket, "the daemon's control socket (default: /run/ftpwalld/control)")
         ->type_name("PATH")
         ->group("Daemon");
@@ -175,7 +178,11 @@ StatusCommands add_status_commands(CLI::App& app, StatusOptions& o) {
 }
 
 int run_status_commands(const StatusCommands& c, const StatusOptions& o, std::ostream& out, std::ostream& err) {
-  const char* request = c.status->parsed() ? "status" : c.sessions->parsed() ? "sessions" : c.openings->parsed() ? "openings" : nullptr;
+  const char* request = c.status->parsed()     ? "status"
+                        : c.sessions->parsed() ? "sessions"
+                        : c.openings->parsed() ? "openings"
+                        : c.takeover->parsed() ? "takeover"
+                                               : nullptr;
   if (!request) return -1;
   std::string answer, why;
   if (!ask_daemon(o.socket, request, answer, why)) {
@@ -187,6 +194,16 @@ int run_status_commands(const StatusCommands& c, const StatusOptions& o, std::os
     else if (o.prometheus) out << format_prometheus(answer);
     else if (c.status->parsed()) out << format_status(answer);
     else if (c.sessions->parsed()) out << format_sessions(answer);
+    else if (c.takeover->parsed()) {
+      const json j = json::parse(answer);
+      if (j.contains("error")) {
+        err << "ftpwall: error: " << j.at("error").get<std::string>() << "\n";
+        return 1;
+      }
+      out << "takeover: " << j.at("sessions").get<unsigned>() << " sessions continued from their HA labels, "
+          << j.at("openings").get<unsigned>() << " openings put in place, " << j.at("refused").get<unsigned>()
+          << " refused (pickup_without_history), " << j.at("replaced").get<unsigned>() << " stale sessions replaced\n";
+    }
     else out << format_openings(answer);
   } catch (const std::exception& e) {
     err << "ftpwall: error: " << o.socket << " answered something that is not ftpwalld's: " << e.what() << "\n";

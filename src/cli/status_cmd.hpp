@@ -25,6 +25,7 @@ struct StatusCommands {
   CLI::App* status = nullptr;
   CLI::App* sessions = nullptr;
   CLI::App* openings = nullptr;
+  CLI::App* takeover = nullptr;  // [ha]: this gateway became master (keepalived's notify)
 };
 StatusCommands add_status_commands(CLI::App& app, StatusOptions& o);
 // -1: none of them was given.

@@ -200,7 +200,7 @@ Result<Config> parse(std::string_view text, std::string_view file) {
   c.source = std::string(file);
   Reader r(file);
   r.only(root, "", {"role", "hooks", "backend", "control_ports", "log_level", "metrics_file", "metrics_interval", "audit",
-                    "audit_interval", "queue", "openings", "policy", "ftps"});
+                    "audit_interval", "queue", "openings", "policy", "ftps", "ha"});
 
   static constexpr std::pair<std::string_view, Role> roles[] = {{"gateway", Role::gateway}, {"server", Role::server}};
   static constexpr std::pair<std::string_view, HooksMode> hooks[] = {{"daemon", HooksMode::daemon},
@@ -328,6 +328,13 @@ Result<Config> parse(std::string_view text, std::string_view file) {
       if (c.ftps.mode == FtpsMode::per_client &&
           std::find(c.control_ports.begin(), c.control_ports.end(), p) != c.control_ports.end() && !r.failed())
         r.fail(f->source(), "ftps.implicit_ports", std::to_string(p) + " is a control port too (explicit FTPS starts with AUTH TLS)");
+  }
+  if (const toml::table* h = r.section(root, "ha")) {
+    r.only(*h, "ha", {"enabled"});
+    r.boolean(*h, "ha", "enabled", c.ha.enabled);
+    if (c.ha.enabled && c.backend == BackendMode::iptables_legacy)
+      r.fail(h->source(), "ha.enabled", "needs backend = \"nftables\" (or \"auto\" on a host with nftables): "
+                                        "the labels conntrackd carries are kept available by a chain of its table");
   }
   if (r.failed()) return r.error();
   return c;

@@ -15,6 +15,7 @@
 #include <fstream>
 #include <variant>
 
+#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include "ftpwall/core/packet.hpp"
@@ -117,6 +118,7 @@ firewall::HookSpec Daemon::hook_spec() const {
   spec.exempt_mark = cfg_.queue.exempt_mark;
   spec.nat = cfg_.role == config::Role::gateway;  // FTPWALL-DNAT / FTPWALL-SNAT (issue 5)
   spec.accept_mark = cfg_.queue.accept_mark;
+  spec.labels = cfg_.ha.enabled;
   return spec;
 }
 
@@ -144,6 +146,9 @@ Result<void> Daemon::open_kernel() {
   if (!choice) return make_error("choosing the backend: " + choice.error().message);
   auto backend = std::move(choice->backend);
   backend_why_ = choice->why;
+  if (cfg_.ha.enabled && backend->name() != "nftables")
+    return make_error("[ha] enabled needs the nftables backend (its labels chain keeps conntrack labels available), "
+                      "but this host runs " + std::string(backend->name()) + " (" + backend_why_ + ")");
   const firewall::HookSpec spec = hook_spec();
   auto warnings = backend->preflight(spec, cfg_.hooks == config::HooksMode::daemon);
   if (!warnings) return warnings.error();
@@ -520,6 +525,7 @@ void Daemon::query_conntrack(SessionState& s, const Key& key, Direction dir) {
   }
   s.syn.clear();
   s.syn.shrink_to_fit();
+  if (s.tracker) write_label(s);  // [ha]: a known session from now on, also for a backup
 }
 
 // A SYN on the 4-tuple of a live session (security review M4): conntrack passes a SYN in the
@@ -648,6 +654,22 @@ void Daemon::on_unknown_packet(std::uint32_t id, PacketView& view, const Endpoin
     allowed = allowed || p->second == ent.id;
     preexisting_.erase(p);
   }
+  // [ha]: an entry conntrackd brought from the other gateway, its HA label naming the session.
+  std::optional<HaLabel> label;
+  if (!allowed && cfg_.ha.enabled) label = decode_label(ent.labels);
+  if (label) {
+    if (is_control_port(cfg_, ent.tuples.original.dst.port)) {
+      s.policy = policy_;
+      s.key = key;
+      s.tracker = tracker_from_label(s, ent, *label);
+      ++stats_.pickups;
+      SessionState& picked = add_session(key, std::move(s));
+      attach_port_chooser(picked);
+      if (picked.tracker) continue_from_label(picked, ent, *label);
+      track(picked, id, view, dir);
+      return;
+    }
+  }
   if (!allowed)
     return passed_untouched(Reason::pickup_not_allowed, "seen mid-stream, but it started after ftpwalld and has no state record");
   if (s.tuples.family() == Family::v6 && (s.tuples.client_nat() || s.tuples.server_nat()))
@@ -733,6 +755,7 @@ void Daemon::track(SessionState& ss, std::uint32_t id, PacketView& view, Directi
 }
 
 void Daemon::act(SessionState& s, PacketOutcome& out, std::optional<std::uint32_t> id, Direction dir) {
+  in_act_ = true;
   bool end = false;
   bool rewrote = false;
   Reason end_reason = Reason::none;
@@ -797,6 +820,7 @@ void Daemon::act(SessionState& s, PacketOutcome& out, std::optional<std::uint32_
                      if (info_allowed(3, s.client()))
                        spdlog::info("session s{}: {}", s.id, to_string(Decision{rw}));
                      rewrote = true;
+                     s.label_dirty = true;
                      // A length change shifts sequence numbers the kernel's window tracking does not
                      // know (it knows only its own seqadj): the peer's ACKs would look out of window,
                      // be marked INVALID, lose their NAT and land in the gateway's INPUT. One round
@@ -817,8 +841,11 @@ void Daemon::act(SessionState& s, PacketOutcome& out, std::optional<std::uint32_
                },
                d);
   }
-  // The history changed: recorded before the verdict of the packet that changed it (restarts).
+  in_act_ = false;
+  // The history changed: recorded before the verdict of the packet that changed it (restarts),
+  // and so is the HA label (failovers), which also names the announcement's opening.
   if (rewrote) record_corrections(s);
+  if (s.label_dirty) write_label(s);
   if (s.dropping) {
     for (auto& r : out.released) verdict(static_cast<std::uint32_t>(r.tag), netlink::Verdict::drop);
     if (id && out.verdict == PacketOutcome::Verdict::accept) verdict(*id, netlink::Verdict::drop);
@@ -849,6 +876,8 @@ bool Daemon::translated_ipv6(SessionState& s) {
 }
 
 void Daemon::on_open(SessionState& s, const OpenData& od) {
+  s.last = LastAnnouncement{od.kind, od.announced_by, od.destination.port, od.inside.port};
+  s.label_dirty = true;
   if (s.opening) close_opening(s, Reason::opening_replaced);
   const Address& client = s.client();
   // Built only for a refusal: an accepted announcement costs no string.
@@ -903,6 +932,132 @@ void Daemon::record_corrections(SessionState& s) {
     return;
   }
   s.recorded = true;
+}
+
+// ---- [ha]: an active/backup pair (issue 15) -------------------------------------------------------
+// The state a backup needs travels in the control connection's conntrack labels, which conntrackd
+// replicates with the entry (core/ha_label.hpp). Written when the session becomes known (its
+// second packet), at every rewrite and whenever its opening comes or goes, before the verdict
+// of the packet that changed it; one ctnetlink round trip, skipped when nothing changed.
+void Daemon::write_label(SessionState& s) {
+  s.label_dirty = false;
+  if (!cfg_.ha.enabled || !s.tracker || s.ct_id == 0) return;
+  const HaLabel l = make_label(s.tracker->corrections(), s.tuples, s.last, s.opening != nullptr);
+  const LabelBytes b = encode_label(l);
+  if (s.label_set && b == s.label) return;
+  ++stats_.ha_label_writes;
+  if (auto r = ct_->set_labels(s.tuples.original, b); !r) {
+    ++stats_.ha_label_errors;
+    if (!s.label_failed)
+      spdlog::error("session s{} {}: writing its HA label: {}; a backup could not continue it", s.id,
+                    tuple_text(s.tuples.original), r.error().message);
+    s.label_failed = true;
+    return;
+  }
+  if (!l.carried && (!s.label_set || decode_label(s.label).value_or(HaLabel{}).carried))
+    spdlog::info("session s{}: its correction history no longer fits its HA label: after a failover the new master "
+                 "refuses it (pickup_without_history)", s.id);
+  s.label = b;
+  s.label_set = true;
+}
+
+std::unique_ptr<Tracker> Daemon::tracker_from_label(SessionState& s, const netlink::ConntrackEntry& e, const HaLabel& l) {
+  s.tuples = e.tuples;
+  s.ct_known = true;
+  s.ct_id = e.id;
+  s.liberal = e.liberal();
+  s.label = e.labels;
+  s.label_set = true;
+  s.last = l.last;
+  const auto refused = [&](const std::string& why) -> std::unique_ptr<Tracker> {
+    count(Reason::pickup_without_history);
+    refuse(Reason::pickup_without_history, s.tuples.client_real(), tuple_text(s.tuples.original) + ": " + why);
+    return nullptr;
+  };
+  if (e.has_helper()) return refused("it carries the kernel helper \"" + e.helper + "\"");
+  auto history = label_history(l, s.tuples);
+  if (!history) return refused("its HA label: " + history.error().message);
+  const PickupHistory h = history->empty() ? PickupHistory::no_corrections : PickupHistory::restored;
+  auto t = Tracker::pick_up(s.tuples, *s.policy, h, std::move(*history), Tracker::LineStart::at_first_segment);
+  if (!t) return refused(t.error().message);
+  ++stats_.ha_continued;
+  if (info_allowed(2, s.tuples.client_real()))
+    spdlog::info("session s{} {} continued from its HA label (offset {} {}{}{}); its announcements count after one "
+                 "command/reply round trip",
+                 s.id, tuple_text(s.tuples.original), name(l.corrected), static_cast<std::int32_t>(l.base),
+                 l.rewrite_pending ? ", one rewrite unacknowledged" : "", l.opening_live ? ", opening pending" : "");
+  return std::make_unique<Tracker>(std::move(*t));
+}
+
+// Returns whether an opening was put in place.
+bool Daemon::continue_from_label(SessionState& s, const netlink::ConntrackEntry& e, const HaLabel& l) {
+  // conntrackd carries the TCP state, not ftpwalld's be_liberal: without it the shifted ACKs of a
+  // corrected session would be INVALID here.
+  if (!s.tracker->corrections().empty() && !e.liberal()) {
+    if (auto r = ct_->set_liberal(s.tuples.original); r) s.liberal = true;
+    else spdlog::error("session s{}: be_liberal after the takeover: {}", s.id, r.error().message);
+  }
+  // The id stays clear of the Tracker's own (1, 2, ...): its CloseData never names this one; it
+  // goes when the next announcement replaces it, at the session's end or at its lifetime.
+  auto od = label_opening(l, s.tuples, 0x7fffffff);
+  if (!od) return false;
+  on_open(s, *od);
+  s.label_dirty = false;  // the label already says so
+  return s.opening != nullptr;
+}
+
+// `ftpwall takeover` (keepalived's notify script, after conntrackd -c): every entry with an HA
+// label is a session this gateway continues; one this daemon knew from its own time as master is
+// stale (the other gateway went on with it) and is replaced. Runs again 1 s and 3 s later.
+Daemon::TakeoverCount Daemon::takeover() {
+  TakeoverCount c;
+  ++stats_.ha_takeovers;
+  std::vector<netlink::ConntrackEntry> entries;
+  for (const Family f : {Family::v4, Family::v6}) {
+    auto n = ct_->dump(f, [&](const netlink::ConntrackEntry& e) {
+      if (e.tcp_state == tcp_established && is_control_port(cfg_, e.tuples.original.dst.port) && decode_label(e.labels))
+        entries.push_back(e);
+    });
+    if (!n) spdlog::error("takeover: conntrack dump (IPv{}): {}", static_cast<int>(f), n.error().message);
+  }
+  for (const auto& e : entries) {
+    const HaLabel l = *decode_label(e.labels);
+    const Key key{e.tuples.original.src, e.tuples.reply.src};
+    if (auto it = sessions_.find_it(key); it != sessions_.end()) {
+      // Continued by this takeover already, or started since: current.
+      if (it->second.started >= takeover_started_ && it->second.ct_id == e.id) continue;
+      end_session(it->second, Reason::opening_replaced);
+      erase_session(it);
+      ++c.replaced;
+    }
+    SessionState s;
+    s.id = next_session_++;
+    s.key = key;
+    s.policy = policy_;
+    s.tracker = tracker_from_label(s, e, l);
+    if (!s.tracker) ++c.refused;
+    ++stats_.pickups;
+    SessionState& added = add_session(key, std::move(s));
+    if (!added.tracker) continue;
+    ++c.sessions;
+    attach_port_chooser(added);
+    if (continue_from_label(added, e, l)) ++c.openings;
+  }
+  spdlog::info("takeover: {} sessions continued from their HA labels, {} openings put in place, {} refused, {} stale "
+               "sessions replaced",
+               c.sessions, c.openings, c.refused, c.replaced);
+  return c;
+}
+
+std::string Daemon::takeover_json() {
+  if (!cfg_.ha.enabled)
+    return nlohmann::json{{"error", "ftpwalld runs without [ha] enabled = true (" + cfg_.source + "): nothing to take over"}}
+        .dump();
+  takeover_started_ = Clock::now();
+  const TakeoverCount c = takeover();
+  takeover_again_ = {Clock::now() + std::chrono::seconds(1), Clock::now() + std::chrono::seconds(3)};
+  return nlohmann::json{{"sessions", c.sessions}, {"openings", c.openings}, {"refused", c.refused}, {"replaced", c.replaced}}
+      .dump();
 }
 
 void Daemon::forget(SessionState& s) {
@@ -1075,6 +1230,8 @@ void Daemon::close_opening(SessionState& s, Reason why) {
   spdlog::debug("opening s{} o{} closed: {}", o.id.session, o.id.opening, name(why));
   submit_close(s.id, o.id);
   s.opening.reset();
+  s.label_dirty = true;
+  if (!in_act_) write_label(s);
 }
 
 void Daemon::end_session(SessionState& s, Reason why) {
@@ -1239,6 +1396,10 @@ void Daemon::on_timer() {
   const auto now = Clock::now();
   const std::uint64_t ms = now_ms();
   const auto mono = firewall::Clock::now();  // opening expiry: monotonic, not the wall clock
+  if (!takeover_again_.empty() && takeover_again_.front() <= now) {
+    takeover_again_.erase(takeover_again_.begin());
+    takeover();
+  }
   for (auto it = sessions_.begin(); it != sessions_.end();) {
     SessionState& s = it->second;
     if (s.tracker && !s.ended) {

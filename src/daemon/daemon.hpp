@@ -76,6 +76,10 @@ struct DaemonStats {
   std::uint64_t half_open_expired = 0;  // half-open sessions freed after openings.half_open_timeout
   std::uint64_t ct_events = 0;          // DESTROY events read
   std::uint64_t ct_resyncs = 0;         // dumps after lost events
+  std::uint64_t ha_label_writes = 0;    // [ha]: HA labels written to conntrack entries
+  std::uint64_t ha_label_errors = 0;    // ... that the kernel refused
+  std::uint64_t ha_takeovers = 0;       // `ftpwall takeover` (and its two later passes)
+  std::uint64_t ha_continued = 0;       // sessions continued from their HA labels
   std::array<std::uint64_t, reason_count> reasons{};  // per Reason, indexed by its value
 };
 
@@ -159,6 +163,17 @@ class Daemon {
 
   // ---- state records, conntrack ----
   void record_corrections(SessionState& s);
+  // [ha] (issue 15): the session's HA label into its conntrack entry, when it changed.
+  void write_label(SessionState& s);
+  // A session of an entry whose HA label names it (after a failover): its Tracker from the label.
+  std::unique_ptr<Tracker> tracker_from_label(SessionState& s, const netlink::ConntrackEntry& e, const HaLabel& l);
+  // The rest of continuing it: be_liberal when it has corrections, its pending opening.
+  bool continue_from_label(SessionState& s, const netlink::ConntrackEntry& e, const HaLabel& l);
+  struct TakeoverCount {
+    unsigned sessions = 0, openings = 0, refused = 0, replaced = 0;
+  };
+  TakeoverCount takeover();
+  std::string takeover_json();
   void forget(SessionState& s);
   void restore_records();
   void note_preexisting();
@@ -274,6 +289,10 @@ class Daemon {
   Clock::time_point next_audit_{};
   DaemonStats audit_mark_;  // the counters at the last audit summary
   bool stopping_ = false;
+  bool in_act_ = false;  // act() writes a session's HA label once, after all its decisions
+  // [ha]: a takeover runs again 1 s and 3 s later (conntrackd's commit is asynchronous).
+  std::vector<Clock::time_point> takeover_again_;
+  Clock::time_point takeover_started_{};
   DaemonStats stats_;
 };
 

@@ -41,7 +41,8 @@ std::string Daemon::answer(std::string_view request) {
   if (request == "status") out = status_json();
   else if (request == "sessions") out = sessions_json();
   else if (request == "openings") out = openings_json();
-  else out = json{{"error", "unknown request; ask status, sessions or openings"}}.dump();
+  else if (request == "takeover") out = takeover_json();
+  else out = json{{"error", "unknown request; ask status, sessions, openings or takeover"}}.dump();
   return out + "\n";
 }
 
@@ -84,6 +85,10 @@ std::string Daemon::status_json() const {
                        {"untracked", stats_.untracked},
                        {"sessions", stats_.sessions},
                        {"pickups", stats_.pickups},
+                       {"ha_label_writes", stats_.ha_label_writes},
+                       {"ha_label_errors", stats_.ha_label_errors},
+                       {"ha_takeovers", stats_.ha_takeovers},
+                       {"ha_continued", stats_.ha_continued},
                        {"openings", stats_.openings},
                        {"opening_failures", stats_.opening_failures},
                        {"data_syns", stats_.data_syns},

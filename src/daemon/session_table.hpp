@@ -15,6 +15,7 @@
 
 #include "ftpwall/core/conn.hpp"
 #include "ftpwall/core/policy.hpp"
+#include "ftpwall/core/ha_label.hpp"
 #include "ftpwall/core/tracker.hpp"
 #include "ftpwall/firewall/backend.hpp"
 
@@ -58,6 +59,13 @@ struct SessionState {
   std::unique_ptr<firewall::Opening> range;
   bool range_installed = false;
   std::uint32_t ranges = 0;
+  // [ha] (issue 15): the last announcement and the HA label last written to the entry (written
+  // again only when it changes; core/ha_label.hpp).
+  std::optional<LastAnnouncement> last;
+  LabelBytes label{};
+  bool label_set = false;
+  bool label_dirty = false;   // an opening closed: written at the end of the packet's decisions
+  bool label_failed = false;  // a write failed (logged once)
 
   const Address& client() const { return key.src.addr; }
 };

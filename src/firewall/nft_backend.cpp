@@ -409,6 +409,28 @@ RuleObj steer_rule(const BaseChain& c, const HookSpec& spec, std::uint16_t port,
   return r;
 }
 
+// ct label & 127 != 0 ct label set 127: changes nothing (bit 127 is set only where it already is),
+// but its `ct label set` makes the kernel give new conntrack entries their label extension.
+constexpr const char* chain_labels = "ha-labels";
+RuleObj labels_rule() {
+  RuleObj r = new_rule(chain_labels);
+  std::array<std::uint8_t, 16> bit127{}, zero{};
+  bit127[15] = 0x80;  // the kernel's label bitmap: unsigned longs, little-endian here
+  add(r.get(), ct(NFT_CT_LABELS, std::nullopt, NFT_REG_1));
+  add(r.get(), bitwise(NFT_REG_1, bit127.data(), zero.data(), 16));
+  add(r.get(), cmp(NFT_REG_1, NFT_CMP_NEQ, zero.data(), 16));
+  nftnl_expr* v = nftnl_expr_alloc("immediate");
+  nftnl_expr_set_u32(v, NFTNL_EXPR_IMM_DREG, NFT_REG_1);
+  nftnl_expr_set(v, NFTNL_EXPR_IMM_DATA, bit127.data(), 16);
+  add(r.get(), v);
+  nftnl_expr* set = nftnl_expr_alloc("ct");
+  nftnl_expr_set_u32(set, NFTNL_EXPR_CT_KEY, NFT_CT_LABELS);
+  nftnl_expr_set_u32(set, NFTNL_EXPR_CT_SREG, NFT_REG_1);
+  add(r.get(), set);
+  set_comment(r.get(), hook_comment_text);
+  return r;
+}
+
 RuleObj queue_chain_rule(std::uint16_t n, NftSteering how) {
   RuleObj r = new_rule(queue_chain(n));
   add(r.get(), queue_verdict(how, n, false));
@@ -1701,6 +1723,15 @@ Result<void> NftBackend::install_hooks(const HookSpec& spec) {
       nftnl_rule_nlmsg_build_payload(h, r.get());
     });
     add_rule(b, queue_chain_rule(*n, *how), "queue rule in " + c.name);
+  }
+
+  if (spec.labels) {
+    add_chain(b, chain_labels, nullptr);
+    b.add(NFT_MSG_DELRULE, 0, std::string("flush chain ") + chain_labels, [&](nlmsghdr* h) {
+      RuleObj r = new_rule(chain_labels);
+      nftnl_rule_nlmsg_build_payload(h, r.get());
+    });
+    add_rule(b, labels_rule(), std::string("rule in ") + chain_labels);
   }
 
   const std::vector<const BaseChain*> open_chains = gateway ? std::vector<const BaseChain*>{&chain_open_forward}

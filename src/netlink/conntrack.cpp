@@ -128,6 +128,12 @@ std::optional<ConntrackEntry> entry_from(const nf_conntrack* ct) {
   if (nfct_attr_is_set(ct, ATTR_TCP_STATE)) e.tcp_state = nfct_get_attr_u8(ct, ATTR_TCP_STATE);
   if (nfct_attr_is_set(ct, ATTR_TCP_FLAGS_ORIG)) e.tcp_flags_original = nfct_get_attr_u8(ct, ATTR_TCP_FLAGS_ORIG);
   if (nfct_attr_is_set(ct, ATTR_TCP_FLAGS_REPL)) e.tcp_flags_reply = nfct_get_attr_u8(ct, ATTR_TCP_FLAGS_REPL);
+  if (nfct_attr_is_set(ct, ATTR_CONNLABELS)) {
+    const auto* b = static_cast<const nfct_bitmask*>(nfct_get_attr(ct, ATTR_CONNLABELS));
+    const unsigned max = b ? nfct_bitmask_maxbit(b) : 0;
+    for (unsigned bit = 0; b && bit < 128 && bit <= max; ++bit)
+      if (nfct_bitmask_test_bit(b, bit)) e.labels[bit / 8] |= static_cast<std::uint8_t>(1u << (bit % 8));
+  }
   return e;
 }
 
@@ -350,6 +356,33 @@ Result<void> Conntrack::set_mark(const Tuple& original, std::uint32_t mark, std:
   bool missing = false;
   auto r = run(req, false, &missing);
   if (!r) return r.error();
+  if (missing) return make_error("ctnetlink: no conntrack entry for " + original.src.to_string() + " -> " + original.dst.to_string());
+  return {};
+}
+
+Result<void> Conntrack::set_labels(const Tuple& original, const std::array<std::uint8_t, 16>& labels) {
+  std::vector<std::uint8_t> req;
+  nlmsghdr* nlh = put_header(req, IPCTNL_MSG_CT_NEW, NLM_F_ACK, ++seq_, original.src.addr.family);
+  Ct ct = new_ct();
+  nfct_bitmask* value = nfct_bitmask_new(127);
+  nfct_bitmask* mask = nfct_bitmask_new(127);
+  if (!ct || !value || !mask) {
+    if (value) nfct_bitmask_destroy(value);
+    if (mask) nfct_bitmask_destroy(mask);
+    return make_error("ctnetlink: out of memory");
+  }
+  for (unsigned bit = 0; bit < 128; ++bit) {
+    nfct_bitmask_set_bit(mask, bit);
+    if (labels[bit / 8] & (1u << (bit % 8))) nfct_bitmask_set_bit(value, bit);
+  }
+  set_tuple(ct.get(), original, false);
+  nfct_set_attr(ct.get(), ATTR_CONNLABELS, value);  // the entry owns both now
+  nfct_set_attr(ct.get(), ATTR_CONNLABELS_MASK, mask);
+  nfct_nlmsg_build(nlh, ct.get());
+  bool missing = false;
+  auto r = run(req, false, &missing);
+  if (!r) return make_error(r.error().message + " (setting conntrack labels: the entry has no label extension unless "
+                                                "a rule used labels when it was created)");
   if (missing) return make_error("ctnetlink: no conntrack entry for " + original.src.to_string() + " -> " + original.dst.to_string());
   return {};
 }

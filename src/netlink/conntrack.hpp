@@ -5,6 +5,7 @@
 // types (ConnTuples); nothing from libmnl or the netfilter headers appears here.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -29,6 +30,9 @@ struct ConntrackEntry {
   std::uint8_t tcp_state = 0;  // TCP_CONNTRACK_* (3 = ESTABLISHED)
   std::uint8_t tcp_flags_original = 0;  // IP_CT_TCP_FLAG_* of the original direction
   std::uint8_t tcp_flags_reply = 0;
+  // CTA_LABELS, bit 8k+j as bit j of byte k; all zero when the entry has none (or no label
+  // extension). ftpwalld's HA label lives here (core/ha_label.hpp).
+  std::array<std::uint8_t, 16> labels{};
 
   static constexpr std::uint32_t status_seen_reply = 1u << 1;
   static constexpr std::uint32_t status_assured = 1u << 2;
@@ -102,6 +106,11 @@ class Conntrack {
   // connmark = (connmark & ~mask) | (mark & mask) (CTA_MARK + CTA_MARK_MASK). FTPS sessions get
   // the steering rule's exempt bit so that their packets stop being queued.
   Result<void> set_mark(const Tuple& original, std::uint32_t mark, std::uint32_t mask);
+
+  // All 128 label bits of the entry = `labels` (CTA_LABELS + CTA_LABELS_MASK of all ones). Fails
+  // when the entry has no label extension: the kernel adds one to new entries only while some
+  // rule uses labels (the backends' HA steering does, firewall/backend.hpp HookSpec::labels).
+  Result<void> set_labels(const Tuple& original, const std::array<std::uint8_t, 16>& labels);
 
  private:
   explicit Conntrack(mnl_socket* sock);

@@ -159,6 +159,15 @@ struct FtpsConfig {
   bool operator==(const FtpsConfig&) const = default;
 };
 
+// [ha] (issue 15): an active/backup gateway pair with keepalived and conntrackd. enabled: every
+// tracked session keeps its state in its conntrack entry's labels (core/ha_label.hpp), which
+// conntrackd replicates; `ftpwall takeover` (keepalived's notify on becoming master) makes a
+// backup continue those sessions. Needs the nftables backend (its labels chain).
+struct HaConfig {
+  bool enabled = false;
+  bool operator==(const HaConfig&) const = default;
+};
+
 struct Config {
   std::string source = "(built-in defaults)";  // the file it came from
   Role role = Role::gateway;
@@ -179,6 +188,7 @@ struct Config {
   OpeningsConfig openings;
   PolicyConfig policy;
   FtpsConfig ftps;
+  HaConfig ha;
 
   // The ports whose connections are steered to the queue: control_ports, and in per-client FTPS
   // mode the implicit FTPS ports.

@@ -162,6 +162,12 @@ struct HookSpec {
   std::uint32_t exempt_mark = 0;   // connmark bits that take a connection out of the queue (FTPS); 0 = none
   bool nat = false;                // install the nat chains and jumps (gateway; issue 5)
   std::uint32_t accept_mark = 0;   // packet-mark bit the daemon's verdict sets on admitted data SYNs (queue.accept_mark)
+  // [ha] enabled: keep conntrack labels available. The kernel gives a new entry its label
+  // extension only while some rule uses labels (nf_connlabels_get), and ftpwalld's HA label
+  // (core/ha_label.hpp) and conntrackd's commit on a backup both need it. nftables: a chain of
+  // its own, never jumped to, with `ct label 127 ct label set 127` (a no-op); iptables-legacy:
+  // `-m connlabel --label 127` in FTPWALL-ACCEPT after its last rule.
+  bool labels = false;
 };
 
 // One NFQUEUE rule in mangle, the daemon's or the admin's: --check-config compares it with the
