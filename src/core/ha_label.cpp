@@ -124,8 +124,10 @@ std::optional<HaLabel> decode_label(std::span<const std::uint8_t, 16> b) {
     l.rewrite_pending = f & f_rewrite_pending;
     l.address_only = f & f_address_only;
     l.pos = l.rewrite_pending ? get32(b, 6) : 0;
-  } else if (f & (f_last_by_server | f_opening_live | f_rewrite_pending | f_address_only)) {
-    return std::nullopt;
+    if (!l.rewrite_pending && (get32(b, 6) != 0 || l.address_only)) return std::nullopt;
+  } else if ((f & (f_last_by_server | f_opening_live | f_rewrite_pending | f_address_only)) || get32(b, 6) != 0 ||
+             b[10] != 0 || get32(b, 11) != 0) {
+    return std::nullopt;  // bytes 6-14 are zero without a last announcement: one encoding per label
   }
   // A pending rewrite belongs to the last announcement, and so to its direction.
   if (l.rewrite_pending && l.last->by != l.corrected) return std::nullopt;
