@@ -112,8 +112,8 @@ bool interface_name(const std::string& name) {
   return ok;
 }
 
-// --ha: one gateway of a keepalived + conntrackd pair (measured: docs/architecture.md, "High
-// availability"). IPv4 only: NAT is IPv4 only here, and keepalived would move no IPv6 address.
+// --ha: one gateway of a keepalived + conntrackd pair (src/rules/ha.cpp; docs/architecture.md).
+// IPv4 only: NAT is IPv4 only here, and keepalived would move no IPv6 address.
 Result<void> check_ha(const RulesetSpec& spec) {
   const HaSpec& ha = spec.ha;
   if (!ha.enabled) {
