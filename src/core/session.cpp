@@ -71,6 +71,26 @@ void Session::violation(Reason r, Direction dir, std::string_view line, std::uin
                              policy_->on_violation()});
 }
 
+void Session::conceal(AnnouncementKind kind, Direction from, AnnouncementParser parse, std::string_view line,
+                      std::size_t text_offset, std::uint64_t off, std::vector<Decision>& out) const {
+  // The server's direction only: a refused client line passes as it was sent (the NAT
+  // Slipstreaming tests: a browser's request body is not an FTP client's to rewrite).
+  if (from != Direction::server_to_client || !parse || text_offset > line.size() || too_long(line)) return;
+  if (!tuples_.server_nat()) return;
+  const Address& real = tuples_.server_real();
+  const Address& seen = tuples_.server_as_seen();
+  auto a = parse(line.substr(text_offset));
+  if (!a || !a->has_address || a->endpoint.addr != real || seen.family != real.family) return;
+  const TextRange range = a->range.shifted(text_offset);
+  Rewrite rw;
+  rw.direction = from;
+  rw.line_offset = off;
+  rw.stream_offset = off + range.begin;
+  rw.old_bytes = std::string(line.substr(range.begin, range.size()));
+  rw.new_bytes = format_announced(kind, Endpoint{seen, a->endpoint.port}, a->delimiter);
+  if (rw.old_bytes != rw.new_bytes) out.emplace_back(std::move(rw));
+}
+
 void Session::close_opening(Reason r, std::vector<Decision>& out) {
   if (!opening_pending_) return;
   opening_pending_ = false;
@@ -205,7 +225,10 @@ void Session::on_final_reply(const ReplyLine& r, std::string_view line, std::uin
     // round trip: from here the session is followed as usual, this reply included (a 227 that
     // answers a PASV seen whole counts like any other).
     if (!h) {
-      if (rr && rr->announces != AnnouncementKind::none) violation(Reason::pickup_unsynchronised, dir, line, off, out);
+      if (rr && rr->announces != AnnouncementKind::none) {
+        conceal(rr->announces, dir, rr->parse, line, r.text_offset, off, out);
+        violation(Reason::pickup_unsynchronised, dir, line, off, out);
+      }
       return;
     }
     unsynchronised_ = false;
@@ -296,6 +319,7 @@ void Session::on_announcement(AnnouncementKind kind, Direction from, Announcemen
   }
   Reason why = policy_->check(facts, a.endpoint, a.has_address, tuples_);
   if (why != Reason::none) {
+    conceal(kind, from, parse, line, text_offset, off, out);
     violation(why, from, line, off, out);
     return;
   }

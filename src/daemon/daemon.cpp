@@ -752,6 +752,7 @@ void Daemon::track(SessionState& ss, std::uint32_t id, PacketView& view, Directi
   sessions_.account_held(*s);
   if (s->tracker->ended()) s->tcp_ended = true;
   act(*s, out, id, dir);
+  if (s->label_retry) write_label(*s);
 }
 
 void Daemon::act(SessionState& s, PacketOutcome& out, std::optional<std::uint32_t> id, Direction dir) {
@@ -943,6 +944,7 @@ void Daemon::write_label(SessionState& s) {
   s.label_dirty = false;
   if (!cfg_.ha.enabled || !s.tracker || s.ct_id == 0) return;
   const HaLabel l = make_label(s.tracker->corrections(), s.tuples, s.last, s.opening != nullptr);
+  s.label_retry = !l.carried;
   const LabelBytes b = encode_label(l);
   if (s.label_set && b == s.label) return;
   ++stats_.ha_label_writes;

@@ -66,6 +66,8 @@ struct SessionState {
   bool label_set = false;
   bool label_dirty = false;   // an opening closed: written at the end of the packet's decisions
   bool label_failed = false;  // a write failed (logged once)
+  bool label_retry = false;   // the last label was carried = false: tried again after each packet
+                              // (an acknowledgement may have collapsed what did not fit)
 
   const Address& client() const { return key.src.addr; }
 };

@@ -109,6 +109,12 @@ class Session {
                        std::size_t text_offset, std::uint64_t off, const AnnouncementFacts& facts,
                        std::vector<Decision>& out);
   void violation(Reason r, Direction dir, std::string_view line, std::uint64_t off, std::vector<Decision>& out) const;
+  // A refused 227 that names its DNATed server's inside address still reaches the client with
+  // the address the client dialled (a Rewrite, no OpenData): one answering a PASV sent before a
+  // takeover or a restart, an unsolicited one. The port stays as sent. Nothing for any other
+  // address, nothing in the client's direction (a refused client line passes as it was sent).
+  void conceal(AnnouncementKind kind, Direction from, AnnouncementParser parse, std::string_view line,
+               std::size_t text_offset, std::uint64_t off, std::vector<Decision>& out) const;
   void close_opening(Reason r, std::vector<Decision>& out);
   void push(Verb v, std::uint8_t flags, std::vector<Decision>& out, std::string_view line, std::uint64_t off);
   Pending* head() { return count_ ? &queue_[head_] : nullptr; }

@@ -749,6 +749,21 @@ TEST(TrackerTest, ServerNatRewrites227) {
   EXPECT_EQ(w.recv(s2c).data, "220 hi\r\n227 Entering Passive Mode (203,0,113,9,195,80).\r\n150 ok\r\n");
 }
 
+TEST(TrackerTest, RefusedServerNat227NeverLeaks) {
+  // A 227 nobody asked for (no PASV outstanding) is refused and opens nothing, but its address is
+  // still the client's view: the inside 10.1.1.2 never reaches the client.
+  Wire w(server_nat());
+  w.greet();
+  w.say(s2c, "227 Entering Passive Mode (10,1,1,2,195,80).\r\n");
+  const std::string d = join(w.decisions());
+  EXPECT_NE(d.find("reply_without_request"), std::string::npos) << d;
+  EXPECT_EQ(d.find("open_data"), std::string::npos) << d;
+  EXPECT_EQ(w.recv(s2c).data, "220 hi\r\n227 Entering Passive Mode (203,0,113,9,195,80).\r\n");
+  // One naming another address is refused and passes as sent (nothing of the inside to hide).
+  w.say(s2c, "227 Entering Passive Mode (192,0,2,99,195,80).\r\n");
+  EXPECT_NE(w.recv(s2c).data.find("(192,0,2,99,195,80)"), std::string::npos);
+}
+
 TEST(TrackerTest, OverlapMismatchReportedWithPolicyAction) {
   PolicyConfig cfg;
   cfg.on_violation = ViolationAction::reset;
@@ -1356,6 +1371,25 @@ TEST(HaLabelTest, OnlyFtpwalldLabelsDecode) {
   b = encode_label(l);
   b[0] = 0xf2;  // another version
   EXPECT_FALSE(decode_label(b));
+}
+
+TEST(HaLabelTest, ReplyToACommandBeforeTheTakeoverIsRefusedButNeverLeaks) {
+  // PASV went through the old master, its 227 comes through the new one: the new master never saw
+  // the command (pickup_unsynchronised, no opening), and the client still reads no inside address.
+  ha::OldMaster m(true);
+  const HaLabel l = make_label(m.w.tracker().corrections(), server_nat(), ha::pasv_50000(), false);
+  m.w.say(c2s, "PASV\r\n");
+  Wire n = ha::takeover(m, l);
+  n.say(s2c, "227 Entering Passive Mode (10,1,1,2,195,81).\r\n");
+  const std::string d = join(n.decisions());
+  EXPECT_NE(d.find("pickup_unsynchronised"), std::string::npos) << d;
+  EXPECT_EQ(d.find("open_data"), std::string::npos) << d;
+  EXPECT_EQ(n.recv(s2c).data.find("10,1,1,2"), std::string::npos) << n.recv(s2c).data;
+  // The next round trip counts.
+  n.say(c2s, "PASV\r\n");
+  n.say(s2c, "227 Entering Passive Mode (10,1,1,2,195,82).\r\n");
+  EXPECT_NE(join(n.decisions()).find("open_data"), std::string::npos) << join(n.decisions());
+  EXPECT_EQ(n.recv(s2c).data.find("10,1,1,2"), std::string::npos) << n.recv(s2c).data;
 }
 
 }  // namespace
