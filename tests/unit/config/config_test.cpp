@@ -232,6 +232,16 @@ TEST(Config, ClientPublicAddressIsABoolean) {
   EXPECT_EQ(error_of("allow_client_public_address = true\n"), "ftpwalld.conf:1: allow_client_public_address: unknown key");
 }
 
+TEST(Config, HaSection) {
+  EXPECT_FALSE(parse("", "f")->ha.enabled);
+  EXPECT_TRUE(parse("[ha]\nenabled = true\n", "f")->ha.enabled);
+  EXPECT_TRUE(parse("backend = \"nftables\"\n[ha]\nenabled = true\n", "f")->ha.enabled);
+  EXPECT_EQ(error_of("[ha]\nenabled = 1\n"), "ftpwalld.conf:2: ha.enabled: expected true or false");
+  EXPECT_EQ(error_of("[ha]\npeer = \"192.168.99.2\"\n"), "ftpwalld.conf:2: ha.peer: unknown key");
+  const std::string e = error_of("backend = \"iptables-legacy\"\n[ha]\nenabled = true\n");
+  EXPECT_EQ(e.rfind("ftpwalld.conf:2: ha.enabled: needs backend = \"nftables\"", 0), 0u) << e;
+}
+
 TEST(Config, Names) {
   EXPECT_EQ(name(Role::server), "server");
   EXPECT_EQ(name(HooksMode::admin), "admin");
