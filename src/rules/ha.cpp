@@ -8,7 +8,9 @@
 //   keepalived: one vrrp_sync_group of two VRRPv3 instances (the public and the inside virtual
 //     address move together), unicast adverts on the sync link (unicast_src_ip/unicast_peer:
 //     nothing multicast leaves), track_interface on both service interfaces (a dead link makes
-//     the master FAULT, the peer takes over), state BACKUP + nopreempt on both (a returning
+//     the master FAULT, the peer takes over), dont_track_primary (a direct sync link loses its
+//     carrier when the peer dies: without it the survivor went to FAULT too and nobody held the
+//     addresses, seen in network namespaces), state BACKUP + nopreempt on both (a returning
 //     gateway does not take the addresses back), enable_script_security + script_user root, and
 //     the notify script in a root-owned directory (elsewhere keepalived silently disables it).
 //   conntrackd: FTFW over unicast UDP to the peer on the sync link, HashSize above 8192 (at 8192
@@ -66,8 +68,9 @@ std::string keepalived_conf(const Plan& p) {
   out += "# returning gateway does not take the addresses back. VRRP runs unicast on " + ha.sync_interface +
          "; a dead\n";
   out += "# " + s.interface + " or " + ha.inside_interface +
-         " (track_interface) sends this gateway to FAULT and the peer takes over.\n";
-  out += "# Keep the sync link up: without adverts both gateways take the addresses.\n";
+         " (track_interface) sends this gateway to FAULT and the peer takes over; a dead\n";
+  out += "# " + ha.sync_interface + " does not (dont_track_primary: it is down on the survivor when the peer dies).\n";
+  out += "# Keep the sync link up (a bond, two cables): without adverts both gateways take the addresses.\n";
   out += "\nglobal_defs {\n";
   out += "\tvrrp_version 3\n";
   out += "\t# the notify script runs as root, and only from a directory nobody else can write\n";
@@ -86,6 +89,8 @@ std::string keepalived_conf(const Plan& p) {
     i += "\tstate BACKUP\n";
     i += "\tnopreempt\n";
     i += "\tinterface " + ha.sync_interface + "\n";
+    i += "\t# a direct sync link loses its carrier when the peer dies: that must not be a FAULT here\n";
+    i += "\tdont_track_primary\n";
     i += "\tvirtual_router_id " + std::to_string(vrid) + "\n";
     i += "\tpriority " + std::to_string(ha_priority(ha)) + "\n";
     i += "\tadvert_int " + ha_advert_text(ha.advert_centis) + "\n";

@@ -377,7 +377,9 @@ TEST(HaFiles, KeepalivedSyncGroupOfTwoVrrp3InstancesUnicastOnTheSyncLink) {
   EXPECT_TRUE(has(k, "\tnotify_backup \"/etc/keepalived/ftpwall-ha-notify backup\"\n"));
   EXPECT_TRUE(has(k, "\tnotify_fault \"/etc/keepalived/ftpwall-ha-notify fault\"\n"));
   const std::string common =
-      "\tstate BACKUP\n\tnopreempt\n\tinterface eth2\n\tvirtual_router_id %\n\tpriority 150\n\tadvert_int 1\n"
+      "\tstate BACKUP\n\tnopreempt\n\tinterface eth2\n"
+      "\t# a direct sync link loses its carrier when the peer dies: that must not be a FAULT here\n\tdont_track_primary\n"
+      "\tvirtual_router_id %\n\tpriority 150\n\tadvert_int 1\n"
       "\tunicast_src_ip 192.168.99.1\n\tunicast_peer {\n\t\t192.168.99.2\n\t}\n\ttrack_interface {\n\t\teth0\n\t\teth1\n\t}\n";
   auto with_vrid = [&](const char* v) {
     std::string c = common;
