@@ -22,6 +22,7 @@
 //   the notify script: the classic primary-backup logic of conntrackd's examples: primary -c, -f,
 //     -R, -B; backup -t, -n; fault -t. --helper ftpwalld: `ftpwall takeover` after the commit, so
 //     ftpwalld (ftpwall.conf [ha] enabled = true) picks up the sessions conntrackd committed.
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -157,7 +158,12 @@ std::string conntrackd_conf(const Plan& p) {
   out += "\t\t# conntrackd skips a connection whose original source or reply source is listed: the\n";
   out += "\t\t# gateways' own and virtual addresses, never a client's or the server's\n";
   out += "\t\tAddress Ignore {\n";
-  auto ignore = [&](const Address& a, const std::string& why) { out += "\t\t\tIPv4_address " + a.to_string() + " # " + why + "\n"; };
+  std::vector<Address> listed;
+  auto ignore = [&](const Address& a, const std::string& why) {
+    if (std::find(listed.begin(), listed.end(), a) != listed.end()) return;  // each address once
+    listed.push_back(a);
+    out += "\t\t\tIPv4_address " + a.to_string() + " # " + why + "\n";
+  };
   ignore(*Address::parse("127.0.0.1"), "loopback");
   ignore(*v.public_address, "public virtual address");
   ignore(*ha.inside_vip, "inside virtual address");

@@ -442,6 +442,18 @@ TEST(HaFiles, AddressIgnoreListsOwnAndVirtualAddressesNeverClientsOrServer) {
   EXPECT_FALSE(has(list, "IPv6")) << list;
 }
 
+TEST(HaFiles, AddressIgnoreListsEachAddressOnce) {
+  RulesetSpec s = pair();
+  s.ha.ignore = {addr("198.51.100.1"), addr("192.168.99.2"), addr("198.51.100.11"), addr("198.51.100.11")};
+  const std::string c = file(gen(s), "conntrackd.conf").text;
+  for (const char* a : {"198.51.100.1 ", "192.168.99.2 ", "198.51.100.11 "}) {
+    const std::string line = std::string("IPv4_address ") + a;
+    const auto first = c.find(line);
+    ASSERT_NE(first, std::string::npos) << a;
+    EXPECT_EQ(c.find(line, first + 1), std::string::npos) << a << "\n" << c;
+  }
+}
+
 TEST(HaFiles, ExpectationSyncOnlyWithTheKernelHelper) {
   EXPECT_TRUE(has(file(gen(pair(Helper::kernel)), "conntrackd.conf").text, "\tOptions {\n"));
   EXPECT_TRUE(has(file(gen(pair(Helper::kernel)), "conntrackd.conf").text, "\t\tExpectationSync {\n\t\t\tftp\n\t\t}\n"));
