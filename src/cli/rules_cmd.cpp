@@ -339,8 +339,8 @@ void add_rules_options(CLI::App& rules, RawOptions& o) {
                    "VRRPv3 advert interval in seconds, 0.01-40.95; failover takes about 3 of them (default: 1)")
       ->type_name("SECONDS")->group(ha);
   rules.add_option("--ha-ignore", o.ha_ignore,
-                   "more of this gateway's own addresses for conntrackd's Address Ignore, repeatable; never a client's "
-                   "(default: none)")
+                   "more of the gateways' own addresses (both gateways' public and inside ones) for conntrackd's Address "
+                   "Ignore, repeatable; never a client's (default: none)")
       ->allow_extra_args(false)->type_name("ADDRESS")->group(ha);
   rules.add_option("--ha-output-dir", o.ha_output_dir,
                    "write DIR/keepalived.conf, DIR/conntrackd.conf and DIR/ftpwall-ha-notify, which agree with the rules "
