@@ -133,6 +133,11 @@ Result<void> check_ha(const RulesetSpec& spec) {
     return make_error("--ha describes one gateway of an active/backup pair: it needs --role gateway");
   if (spec.family != Families::v4)
     return make_error("--ha is IPv4 only (NAT and the virtual addresses keepalived moves): use --family 4");
+  // ftpwalld keeps a session's HA state only with its nftables backend, and beside iptables-legacy
+  // rules (what the iptables formats are) backend = auto picks iptables-legacy (ftpwall.conf(5)).
+  if (spec.helper == Helper::ftpwalld && spec.format != Format::nft)
+    return make_error("--ha --helper ftpwalld needs --format nft: ftpwalld's [ha] works only with its nftables backend, and "
+                      "beside iptables-legacy rules backend = auto picks iptables-legacy");
   if (spec.public_addresses.empty())
     return make_error("--ha needs --public-address A: the public virtual address (DNAT from it, SNAT to it; keepalived moves it)");
   if (spec.interface.empty())

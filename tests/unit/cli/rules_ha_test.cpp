@@ -49,7 +49,7 @@ unsigned mode_of(const std::string& path) {
 
 TEST(RulesHa, OutputDirWritesTheThreeFiles) {
   TempDir d;
-  std::vector<std::string> args = ha_rules({"--helper", "ftpwalld", "--ha-output-dir"});
+  std::vector<std::string> args = ha_rules({"--helper", "ftpwalld", "--format", "nft", "--ha-output-dir"});
   args.push_back(d.path);
   CliRun r = run_ftpwall(args);
   ASSERT_EQ(r.status, 0) << r.err;
@@ -119,6 +119,7 @@ TEST(RulesHa, BadInputIsOneLineExit2) {
       {ha_rules({"--ha-sync-port", "70000"}), "--ha-sync-port 70000 is out of range 1-65535"},
       {ha_rules({"--ha-ignore", "10.0.0.300"}), "--ha-ignore: not an IPv4 address"},
       {ha_rules({"--format", "firewalld"}), "--format firewalld supports only --role server"},
+      {ha_rules({"--helper", "ftpwalld"}), "--ha --helper ftpwalld needs --format nft"},
       {ha_rules({"--family", "6"}), "--public-address 198.51.100.1 is IPv4 but --family is 6"},
       {{"rules", "--role", "gateway", "--public-address", "198.51.100.1", "--internal-server", "10.0.0.10", "--interface", "eth0",
         "--ha"},
@@ -137,6 +138,7 @@ TEST(RulesHa, BadInputIsOneLineExit2) {
 TEST(RulesHa, CheckAcceptsTheRulesOfEveryHelper) {
   for (const char* helper : {"kernel", "ftpwalld", "none"})
     for (const char* format : {"iptables-save", "nft"}) {
+      if (std::string(helper) == "ftpwalld" && std::string(format) != "nft") continue;  // refused: [ha] needs nftables
       std::vector<std::string> args = ha_rules({"--helper", helper, "--format", format, "--check"});
       if (std::string(helper) == "none")
         for (const char* a : {"--passive-ports", "61000-61100"}) args.emplace_back(a);

@@ -67,7 +67,7 @@ RulesetSpec pair(Helper h = Helper::kernel, Format f = Format::iptables_save) {
   RulesetSpec s;
   s.role = Role::gateway;
   s.helper = h;
-  s.format = f;
+  s.format = h == Helper::ftpwalld && f != Format::firewalld ? Format::nft : f;  // ftpwalld's [ha]: nftables only
   s.public_addresses = {addr("198.51.100.1")};
   s.internal_servers = {addr("10.0.0.10")};
   s.inside_networks = {*Cidr::parse("10.0.0.0/24")};
@@ -114,8 +114,10 @@ const std::vector<Helper> all_helpers = {Helper::kernel, Helper::none, Helper::f
 
 // ---- the rules, every format ----
 
+const std::vector<Helper> iptables_helpers = {Helper::kernel, Helper::none};
+
 TEST(Ha, IptablesSaveDropsInvalidFirstAndAcceptsThePeerOnly) {
-  for (Helper h : all_helpers) {
+  for (Helper h : iptables_helpers) {
     const std::string out = gen(pair(h)).text;
     const auto l = rule_lines(out);
     const std::size_t input = index_of(l, "-A INPUT "), forward = index_of(l, "-A FORWARD ");
@@ -139,7 +141,7 @@ TEST(Ha, IptablesSaveDropsInvalidFirstAndAcceptsThePeerOnly) {
 }
 
 TEST(Ha, ShellHasTheSameRules) {
-  for (Helper h : all_helpers) {
+  for (Helper h : iptables_helpers) {
     const std::string out = gen(pair(h, Format::shell)).text;
     EXPECT_TRUE(has(out, "iptables-legacy -w -t filter -A INPUT -m conntrack --ctstate INVALID -m comment --comment "
                          "'ftpwall: base ha drop invalid' -j DROP\n"))
@@ -180,6 +182,16 @@ TEST(Ha, NftHasTheSameRules) {
   }
 }
 
+TEST(Ha, FtpwalldNeedsNft) {
+  RulesetSpec s = pair(Helper::ftpwalld);
+  for (Format f : {Format::iptables_save, Format::shell}) {
+    s.format = f;
+    EXPECT_EQ(error_of(s).rfind("--ha --helper ftpwalld needs --format nft: ftpwalld's [ha] works only with its nftables backend", 0),
+              0u)
+        << error_of(s);
+  }
+}
+
 TEST(Ha, FirewalldCannotExpressAGateway) {
   EXPECT_NE(error_of(pair(Helper::kernel, Format::firewalld)).find("--format firewalld supports only --role server"), std::string::npos);
 }
@@ -202,11 +214,9 @@ TEST(Ha, HeaderSaysWhatThePairNeeds) {
   EXPECT_TRUE(has(k, "SNAT, never MASQUERADE"));
   EXPECT_TRUE(has(k, "ExpectationSync ftp"));
   EXPECT_FALSE(has(k, "[ha] enabled = true"));
-  const std::string d = gen(pair(Helper::ftpwalld)).text;
-  EXPECT_TRUE(has(d, "ftpwall.conf [ha] enabled = true"));
+  const std::string d = gen(pair(Helper::ftpwalld, Format::nft)).text;
+  EXPECT_TRUE(has(d, "# ftpwalld runs on both gateways with ftpwall.conf [ha] enabled = true"));
   EXPECT_TRUE(has(d, "`ftpwall takeover`"));
-  const std::string n = gen(pair(Helper::ftpwalld, Format::nft)).text;
-  EXPECT_TRUE(has(n, "# ftpwalld runs on both gateways with ftpwall.conf [ha] enabled = true"));
 }
 
 TEST(Ha, PromisesHold) {
