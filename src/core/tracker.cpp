@@ -39,8 +39,8 @@ class Tracker::Pipe final : public StreamSink, public LineSink {
       bytes = bytes.subspan(static_cast<std::size_t>(*at - offset));
       offset = *at;
     }
-    Deferred& f = D.deferred;
-    if (f.active) {
+    if (D.peek().deferred.active) {
+      Deferred& f = D.rare().deferred;
       // The raw bytes after the withheld ones (Telnet included): what the settling correction replaces.
       const std::uint64_t have = f.end + f.after.size();
       if (offset <= have && offset + bytes.size() > have && f.after.size() < deferred_after_cap) {
@@ -51,8 +51,8 @@ class Tracker::Pipe final : public StreamSink, public LineSink {
     }
     D.framer.feed(offset, bytes, *this);
     // The 234 ended a line of these bytes: the rest of them are TLS already.
-    if (D.tls && D.records.next >= offset && D.records.next < offset + bytes.size()) {
-      const std::uint64_t from = D.records.next;
+    if (D.tls && D.peek().records.next >= offset && D.peek().records.next < offset + bytes.size()) {
+      const std::uint64_t from = D.peek().records.next;
       on_data(from, bytes.subspan(static_cast<std::size_t>(from - offset)));
     }
   }
@@ -148,14 +148,15 @@ void Tracker::on_line(Direction d, const Line& line, PacketOutcome& out) {
   Dir& D = dir(d);
   // A split announcement settled or withheld in part before its line completed (settle, expire):
   // this line ends that state.
-  const bool deferred = D.deferred.active && D.deferred.line == line.offset;
+  const bool deferred = D.peek().deferred.active && D.peek().deferred.line == line.offset;
   std::optional<Settled> settled;
-  if (D.settled && D.settled->line == line.offset) settled = std::move(D.settled);
-  D.settled.reset();
+  if (D.peek().settled && D.peek().settled->line == line.offset) settled = std::move(D.rare().settled);
+  if (D.rare_) D.rare_->settled.reset();
   // After the 234 the bytes are TLS; after a gap or at the end the line is not what the receiver
   // read as a whole: neither reaches the Session. Withheld bytes of such a line stay withheld.
   if (D.tls || !line.complete) {
-    if (deferred) D.deferred = {};
+    if (deferred) D.rare().deferred = {};
+    D.trim();
     return;
   }
   std::vector<Decision> got;
@@ -201,8 +202,9 @@ void Tracker::on_line(Direction d, const Line& line, PacketOutcome& out) {
     if (tls) start_tls();
   }
   // Withheld bytes of a line that is not rewritten go out as they were sent.
-  if (!put_back) record_deferred(d, D.deferred.region, {}, out.decisions);
-  if (deferred) D.deferred = {};
+  if (!put_back) record_deferred(d, D.peek().deferred.region, {}, out.decisions);
+  if (deferred) D.rare().deferred = {};
+  D.trim();
   if (framer_refused) violation(line.reason, d, line.offset, bytes_of(line.text), Act::policy, out.decisions);
 }
 
@@ -227,13 +229,13 @@ void Tracker::start_tls() {
   encrypted_ = true;
   for (Dir& D : dirs_) {
     D.tls = true;
-    D.records = {};
-    D.records.next = D.framer.next_offset();
+    D.rare().records = {};
+    D.rare().records.next = D.framer.next_offset();
   }
 }
 
 std::optional<std::uint64_t> Tracker::tls_bytes(Direction d, std::uint64_t offset, std::span<const std::uint8_t> bytes) {
-  TlsRecords& r = dir(d).records;
+  TlsRecords& r = dir(d).rare().records;
   if (r.lost) return std::nullopt;
   if (offset != r.next) {  // a gap (or a retransmission the assembler already merged): framing lost
     r.lost = true;
@@ -286,7 +288,7 @@ void Tracker::leave_tls(Direction d, std::uint64_t offset, PacketOutcome& out) {
 // A whole-line rewrite (client PORT/EPRT) of a region withheld in part: one correction from the
 // withheld end to the region's end carries the region's new text.
 bool Tracker::line_rewrite(Direction d, const Rewrite& rw, std::vector<Decision>& out) {
-  const Deferred& f = dir(d).deferred;
+  const Deferred& f = dir(d).peek().deferred;
   const std::string sent = f.withheld + f.after;
   const bool fits = rw.stream_offset == f.region && rw.old_bytes.size() <= sent.size() &&
                     sent.compare(0, rw.old_bytes.size(), rw.old_bytes) == 0;
@@ -304,8 +306,8 @@ bool Tracker::line_rewrite(Direction d, const Rewrite& rw, std::vector<Decision>
 // which replaces at least one byte (a correction must): [f.end, max(region_end, f.end + 1)).
 bool Tracker::record_deferred(Direction d, std::uint64_t region_end, std::string_view new_text,
                               std::vector<Decision>& out) {
-  Deferred f = std::move(dir(d).deferred);
-  dir(d).deferred = {};
+  Deferred f = std::move(dir(d).rare().deferred);
+  dir(d).rare().deferred = {};
   const std::string sent = f.withheld + f.after;  // bytes from f.region on
   const std::uint64_t e = std::max(region_end, f.end + 1);
   if (!f.active || region_end < f.region || e - f.region > sent.size()) {
@@ -330,11 +332,11 @@ std::optional<std::uint64_t> Tracker::open_region(Direction d) const {
   const Dir& D = dirs_[idx(d)];
   if (!D.framer.partial_may_be_announcement()) return std::nullopt;
   const std::uint64_t line = D.framer.line_offset();
-  if (D.settled && D.settled->line == line) return std::nullopt;
+  if (D.peek().settled && D.peek().settled->line == line) return std::nullopt;
   const auto start = rewrite_region_start(d, D.framer.partial_text());
   if (!start) return std::nullopt;
   std::uint64_t at = line + *start;
-  if (D.deferred.active && D.deferred.line == line) at = std::max(at, D.deferred.end);
+  if (const Deferred& f = D.peek().deferred; f.active && f.line == line) at = std::max(at, f.end);
   if (at < D.out_end) return std::nullopt;  // too late: bytes of it already went out
   return at;
 }
@@ -347,14 +349,14 @@ void Tracker::settle(Direction d, PacketOutcome& out) {
   Dir& D = dir(d);
   if (!D.framer.in_line() || D.framer.skipping()) return;
   const std::uint64_t line = D.framer.line_offset();
-  if (D.settled && D.settled->line == line) return;
-  Deferred& f = D.deferred;
+  if (D.peek().settled && D.peek().settled->line == line) return;
+  const Deferred& f = D.peek().deferred;
   const bool deferred = f.active && f.line == line;
   if (deferred && !D.framer.partial_may_be_announcement()) {
     if (f.after.empty()) return;
     const std::uint64_t region = f.region;
     record_deferred(d, region, {}, out.decisions);
-    D.settled = Settled{line, region, false, {}, {}};
+    D.rare().settled = Settled{line, region, false, {}, {}};
     return;
   }
   if (d != Direction::server_to_client || !D.framer.partial_may_be_announcement()) return;
@@ -385,7 +387,7 @@ void Tracker::settle(Direction d, PacketOutcome& out) {
     st.old_text = std::string(text.substr(p.begin, p.end - p.begin));
     st.new_text = new_text;
   }
-  D.settled = std::move(st);
+  D.rare().settled = std::move(st);
 }
 
 void Tracker::finish(PacketView& p, Direction d, bool in_stream, PacketOutcome& out) {
@@ -471,7 +473,7 @@ void Tracker::expire(Direction d, PacketOutcome& out) {
       const std::size_t before = out.decisions.size();
       record_rewrite(d, a, out.decisions);
       if (out.decisions.size() > before && std::holds_alternative<Rewrite>(out.decisions.back())) {
-        Deferred& f = D.deferred;
+        Deferred& f = D.rare().deferred;
         if (!f.active || f.line != line) f = Deferred{true, line, *reg, *reg, {}, {}};
         f.withheld += a.old_bytes;
         f.end = to;
@@ -626,7 +628,11 @@ std::size_t Tracker::heap_bytes() const {
   for (const Dir& D : dirs_) {
     n += D.stream.heap_bytes() + D.framer.heap_bytes();
     for (const Held& h : D.held) n += h.bytes.capacity() + sizeof(Held);
-    for (const std::string* b : {&D.deferred.withheld, &D.deferred.after}) n += b->capacity() > 15 ? b->capacity() : 0;
+    if (D.rare_) {
+      n += sizeof(Dir::Rare);
+      for (const std::string* b : {&D.rare_->deferred.withheld, &D.rare_->deferred.after})
+        n += b->capacity() > 15 ? b->capacity() : 0;
+    }
   }
   n += scratch_.capacity();
   return n;

@@ -222,14 +222,31 @@ class Tracker {
     std::size_t held_bytes = 0;
     std::uint64_t held_end = 0;           // stream offset after the last byte a held packet carries
     std::uint64_t out_end = 0;            // stream offset after the last byte that went out (accepted/released)
-    Deferred deferred;
-    std::optional<Settled> settled;
     std::optional<std::uint8_t> wscale;   // window scale the sender announced in its SYN
     bool syn_seen = false;
     bool ended = false;
     bool hold_enabled = false;
     bool tls = false;  // the bytes are TLS records (Encrypted, no Cleartext yet)
-    TlsRecords records;
+    // What only a split announcement behind NAT or a TLS layer needs, out of line (issue 13: ~200
+    // bytes per direction an idle session does not carry): allocated by rare(), read through
+    // peek() (a shared empty one when there is none), freed by trim() once nothing is in it.
+    struct Rare {
+      Deferred deferred;
+      std::optional<Settled> settled;
+      TlsRecords records;
+    };
+    std::unique_ptr<Rare> rare_;
+    Rare& rare() {
+      if (!rare_) rare_ = std::make_unique<Rare>();
+      return *rare_;
+    }
+    const Rare& peek() const {
+      static const Rare none;
+      return rare_ ? *rare_ : none;
+    }
+    void trim() {
+      if (rare_ && !tls && !rare_->deferred.active && !rare_->settled) rare_.reset();
+    }
   };
   class Pipe;  // StreamSink + LineSink glue for one packet
 
