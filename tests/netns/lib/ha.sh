@@ -96,7 +96,7 @@ topo_ha() {
     mkdir -p "/etc/netns/$ns" && echo 'nameserver 127.0.0.1' >"/etc/netns/$ns/resolv.conf"
     HA_ETC+=("/etc/netns/$ns")
   done
-  trap 'rc=$?; _ha_etc_cleanup; (exit $rc); bench_cleanup' EXIT
+  trap 'rc=$?; ha_push_stop; _ha_etc_cleanup; (exit $rc); bench_cleanup' EXIT
   CLIENT_IP=198.51.100.2 CLIENT_OUT_IP="" CLIENT_SEEN=198.51.100.2
   SERVER_IP=10.0.0.10 SERVER_ADDR=$HA_VIP_PUB GW_PUBLIC=$HA_VIP_PUB INSIDE_NET=10.0.0.0/24 FW=g1
   say "topology ha: client $CLIENT_IP --- g1/g2 (VIP $HA_VIP_PUB, DNAT 21 -> $SERVER_IP, SNAT to the VIP, FORWARD DROP, loose 0) --- server $SERVER_IP; sync link 192.168.99.1-.2"
@@ -113,12 +113,22 @@ _ha_etc_cleanup() {
 
 # ha_kernel_helper on|off: the reference column: the kernel's ftp helper (nf_conntrack_ftp +
 # nf_nat_ftp) on both gateways for the DNATed control port (raw PREROUTING sees the VIP).
+# A replicated expectation loses its NAT part: conntrackd commits it on the new master and the data
+# SYN matches it (the expectation is destroyed at that SYN), but the new connection is not DNATed
+# (no nat-follow-master, no saved 10.0.0.10:port; g1's internal cache, conntrackd -i expect -x,
+# shows none either): g2's own stack answers the SYN to the VIP with a RST. So the kernel column
+# also DNATs RELATED connections of helper ftp to the server (same port: nf_nat_ftp rewrote only
+# the address), what nat-follow-master would have done (HA_KERNEL_EXP_DNAT=0 shows the RST).
+HA_KERNEL_EXP_DNAT=${HA_KERNEL_EXP_DNAT:-1}
 ha_kernel_helper() {
   local op g
   case $1 in on) op=-A;; off) op=-D;; *) fail "ha_kernel_helper on|off";; esac
   for g in g1 g2; do
     on "$g" iptables-legacy -t raw "$op" PREROUTING -d "$HA_VIP_PUB" -p tcp --dport 21 -j CT --helper ftp ||
       fail "ha_kernel_helper $1 on $g"
+    [ "$HA_KERNEL_EXP_DNAT" = 1 ] || continue
+    on "$g" iptables-legacy -t nat "$op" PREROUTING -d "$HA_VIP_PUB" -p tcp -m conntrack --ctstate RELATED \
+      -m helper --helper ftp -j DNAT --to-destination 10.0.0.10 || fail "ha_kernel_helper $1 on $g (RELATED DNAT)"
   done
 }
 
@@ -313,8 +323,10 @@ ha_start() {
 # ha_stop: keepalived, then conntrackd, on both gateways (SIGTERM, then their pids are waited for).
 ha_stop() {
   [ "$HA_RUNNING" = 1 ] || return 0
-  local g v p
-  for v in HA_KAD_g1 HA_KAD_g2 HA_CTD_g1 HA_CTD_g2; do
+  local g v p m
+  # The backup's keepalived first: stopping the master first would make the backup master for a moment.
+  m=$(ha_master); [ "$m" = g2 ] && m="HA_KAD_g1 HA_KAD_g2" || m="HA_KAD_g2 HA_KAD_g1"
+  for v in $m HA_CTD_g1 HA_CTD_g2; do
     p=${!v:-}; [ -n "$p" ] || continue
     kill -TERM "$p" 2>/dev/null
     for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
@@ -465,7 +477,7 @@ ha_takeover_report() {
 ha_private_on_wire() {
   local h p
   h=$(tcpdump -n -r "$1" 2>/dev/null | grep -cE '(^| )10\.[0-9]+\.[0-9]+\.[0-9]+')
-  p=$(tcpdump -n -r "$1" -A 2>/dev/null | grep -acE '227 [^(]*\(10,')
+  p=$(tcpdump -n -r "$1" -A 2>/dev/null | grep -av ' IP ' | grep -acE '227 [^(]*\(10,')
   echo $((h + p))
 }
 # ha_conntrack GW ARGS: conntrack(8) on GW.
@@ -502,7 +514,7 @@ hac_step() {
     ok\ put\ *)
       local f=${HAC_OUT#ok put * } name=$2; f=${f%% (*}
       if [ "$(sha "$SERVER_ROOT/$f" 2>/dev/null)" = "$(sha "$BENCH_WORK/files/$name")" ]; then
-        [ $quiet = 1 ] || ok "step $n: $* byte-exact on the server's disk ${HAC_OUT##* (}"
+        [ $quiet = 1 ] || ok "step $n: $* byte-exact on the server's disk (${HAC_OUT##* (}"
       else bad "step $n: $*: the upload differs on the server ($f)"; return 1; fi;;
     ok*) [ $quiet = 1 ] || ok "step $n: $*: ${HAC_OUT#ok }";;
     "") bad "step $n: $*: no answer (client $(kill -0 "$HAC_PID" 2>/dev/null && echo still running || echo exited))"
@@ -527,4 +539,92 @@ hac_end() {
 hac_227s() {
   grep -aoE "\*resp\* '227 [^(]*\([0-9,]+\)" "$HAC_LOG" | grep -oE '\([0-9]+,[0-9]+,[0-9]+,[0-9]+' | tr -d '(' | tr ',' . | sort | uniq -c |
     awk '{ printf "%s x %s ", $1, $2 }'
+}
+
+# --- the two columns every HA story runs ------------------------------------------------------------
+
+# nf_nat_ftp's sequence adjustment (a 227 rewritten 10,0,0,10 -> 198,51,100,1 grows by 3 bytes) is
+# set without a conntrack event (nf_ct_seqadj_set caches none; ctnetlink puts CTA_SEQ_ADJ_* in an
+# event only for IPCT_SEQADJ), so an event-driven conntrackd never carries it: after a failover
+# the client drops the first 3 bytes of the next reply ("226 ...") as old data and the control
+# connection dies. A dump carries it (conntrackd sends NTA_NAT_SEQ_ADJ when its cache has it).
+# PollSecs 1 (polling instead of events) carries it, but then no expectation is replicated (none
+# is ever in the backup's external cache). So the kernel column keeps the event-driven conntrackd
+# of the ftpwalld column and adds a push every HA_KERNEL_PUSH seconds (default 0.5) on the master:
+# conntrackd -R (its internal cache from a kernel dump, adjustments included) and -B (a bulk
+# update to the backup). A rewritten 227 must be a push old before a failure. HA_KERNEL_PUSH=
+# (empty) shows the loss; HA_POLL_SECS=N sets PollSecs N in both gateways' conntrackd.
+HA_KERNEL_PUSH=${HA_KERNEL_PUSH-0.5}
+HA_PUSH_PID=""
+ha_push_start() {
+  [ -n "$HA_KERNEL_PUSH" ] || return 0
+  (
+    trap 'exit 0' TERM
+    while :; do
+      for g in g1 g2; do
+        [ "$(cat "$BENCH_WORK/ha/state-$g" 2>/dev/null)" = master ] && ha_holds "$g" || continue
+        ha_conntrackd "$g" -R >/dev/null 2>&1; ha_conntrackd "$g" -B >/dev/null 2>&1
+      done
+      sleep "$HA_KERNEL_PUSH"
+    done
+  ) &
+  HA_PUSH_PID=$!
+  say "kernel column: conntrackd -R; -B on the master every $HA_KERNEL_PUSH s (the adjustments nf_nat_ftp makes raise no event)"
+}
+ha_push_stop() {
+  [ -n "$HA_PUSH_PID" ] || return 0
+  kill -TERM "$HA_PUSH_PID" 2>/dev/null; wait "$HA_PUSH_PID" 2>/dev/null; HA_PUSH_PID=""
+}
+HA_COLUMNS=${HA_COLUMNS:-kernel ftpwalld}
+# ha_settle: the wait between a session's last step and a failure the story causes: the kernel
+# column's push interval and some (1.5 s); the ftpwalld column HA_FTPWALLD_SETTLE (0.3 s: its
+# state is in the labels, whose changes are conntrack events conntrackd sends at once).
+HA_FTPWALLD_SETTLE=${HA_FTPWALLD_SETTLE:-0.3}
+ha_settle() { if [ "${HA_COL:-}" = ftpwalld ]; then sleep "$HA_FTPWALLD_SETTLE"; else sleep 1.5; fi; }
+# ha_labels GW: the conntrack labels of the control connections on GW (conntrack -o labels).
+ha_labels() {
+  ha_conntrack "$1" -L -p tcp --dport 21 -o labels | grep -o 'labels=[^ ]*' | sort | uniq -c | awk '{printf "%s ", $2}'
+}
+
+# ha_column kernel|ftpwalld FUNC ARGS...: one column of a story, g1 master at its start, cleaned up
+# after (pair stopped, conntrack flushed, helper rules or daemons gone, nothing of ftpwalld's left).
+#   kernel:   raw CT --helper ftp on both gateways, the push loop above on the master;
+#   ftpwalld: kernel helper off, ftpwalld on both (ha_ftpwalld_conf), the accept-mark rule in
+#             FORWARD, HA_FTPWALLD=1 (the notify script runs ftpwall takeover), event-driven conntrackd.
+# HA_COLUMNS (default "kernel ftpwalld") picks columns. HA_COL names the running one.
+ha_column() {
+  local col=$1; shift
+  case " $HA_COLUMNS " in *" $col "*) ;; *) say "column $col skipped (HA_COLUMNS=$HA_COLUMNS)"; return 0;; esac
+  HA_COL=$col
+  case $col in
+    kernel)
+      say "column kernel helper + conntrackd (ExpectationSync ftp, push every ${HA_KERNEL_PUSH:-(off)} s)"
+      ha_kernel_helper on
+      ha_start
+      ha_push_start
+      "$@"
+      ha_push_stop
+      ha_stop
+      ha_kernel_helper off;;
+    ftpwalld)
+      say "column ftpwalld on both gateways (kernel helper off${HA_NO_HA_SECTION:+, HA_NO_HA_SECTION=$HA_NO_HA_SECTION: no [ha] section})"
+      ha_ftpwalld_firewall
+      HA_FTPWALLD=1
+      if ha_daemons_start; then
+        ha_start
+        "$@"
+        ha_takeover_report
+        ha_stop
+      else
+        bad "ftpwalld column: ftpwalld did not start on both gateways (above); the column's sessions were not tried"
+      fi
+      ha_daemons_stop
+      HA_FTPWALLD=""
+      local g; for g in g1 g2; do on "$g" iptables-legacy -D FORWARD -m mark --mark 0x20000000/0x20000000 -m comment --comment ha-accept-mark -j ACCEPT; done;;
+    *) fail "ha_column kernel|ftpwalld";;
+  esac
+  local g; for g in g1 g2; do ha_conntrack "$g" -F; ha_conntrack "$g" -F expect; done
+  for g in g1 g2; do [ -z "$(ha_daemon_lines "$g")" ] || bad "$g: ftpwalld's lines left after column $col"; done
+  ok "column $col done: nothing of ftpwalld's on g1 or g2 (daemon_lines)"
+  HA_COL=""
 }
