@@ -581,10 +581,6 @@ HA_COLUMNS=${HA_COLUMNS:-kernel ftpwalld}
 # state is in the labels, whose changes are conntrack events conntrackd sends at once).
 HA_FTPWALLD_SETTLE=${HA_FTPWALLD_SETTLE:-0.3}
 ha_settle() { if [ "${HA_COL:-}" = ftpwalld ]; then sleep "$HA_FTPWALLD_SETTLE"; else sleep 1.5; fi; }
-# ha_labels GW: the conntrack labels of the control connections on GW (conntrack -o labels).
-ha_labels() {
-  ha_conntrack "$1" -L -p tcp --dport 21 -o labels | grep -o 'labels=[^ ]*' | sort | uniq -c | awk '{printf "%s ", $2}'
-}
 
 # ha_column kernel|ftpwalld FUNC ARGS...: one column of a story, g1 master at its start, cleaned up
 # after (pair stopped, conntrack flushed, helper rules or daemons gone, nothing of ftpwalld's left).
