@@ -9,6 +9,8 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <optional>
+#include <string_view>
 
 #include "daemon/privileges.hpp"
 
@@ -67,9 +69,88 @@ Result<void> StateDir::prepare() {
   return {};
 }
 
+namespace {
+
+constexpr char slot_magic[4] = {'F', 'W', 'S', '2'};
+
+std::uint64_t fnv1a(std::string_view s) {
+  std::uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
+  return h;
+}
+void put_le(std::string& out, std::uint64_t v, int bytes) {
+  for (int i = 0; i < bytes; ++i) out += static_cast<char>(v >> (8 * i));
+}
+std::uint64_t get_le(std::string_view s, std::size_t at, int bytes) {
+  std::uint64_t v = 0;
+  for (int i = 0; i < bytes; ++i) v |= std::uint64_t{static_cast<unsigned char>(s[at + i])} << (8 * i);
+  return v;
+}
+
+// A slot: "FWS2", generation (8), text length (4), FNV-1a of the text (8), the text; little-endian.
+std::string make_slot(std::uint64_t gen, const std::string& text) {
+  std::string s(slot_magic, 4);
+  put_le(s, gen, 8);
+  put_le(s, text.size(), 4);
+  put_le(s, fnv1a(text), 8);
+  return s + text;
+}
+
+struct Slot {
+  std::uint64_t gen = 0;
+  std::string_view text;
+};
+std::optional<Slot> read_slot(std::string_view file, std::size_t at) {
+  if (file.size() < at + StateDir::slot_header_bytes || file.compare(at, 4, std::string_view(slot_magic, 4)) != 0)
+    return std::nullopt;
+  const std::uint64_t len = get_le(file, at + 12, 4);
+  if (len > StateDir::max_record_bytes || file.size() < at + StateDir::slot_header_bytes + len) return std::nullopt;
+  const std::string_view text = file.substr(at + StateDir::slot_header_bytes, len);
+  if (fnv1a(text) != get_le(file, at + 16, 8)) return std::nullopt;  // torn: killed mid-write
+  return Slot{get_le(file, at + 4, 8), text};
+}
+
+}  // namespace
+
 Result<void> StateDir::save(const SessionRecord& r) const {
   const std::string text = format_session_record(r);
+  if (text.size() > max_record_bytes) return make_error("state record of " + name(r.ct_id) + ": too large");
   const std::string final_name = name(r.ct_id);
+  if (auto g = gen_.find(r.ct_id); g != gen_.end()) {
+    const std::uint64_t gen = g->second + 1;
+    if (overwrite(final_name, make_slot(gen, text), gen)) {
+      g->second = gen;
+      return {};
+    }
+    // Gone or replaced under us: made anew below.
+  }
+  if (auto c = create(final_name, make_slot(1, text)); !c) return c;
+  gen_[r.ct_id] = 1;
+  return {};
+}
+
+// A later save: the older slot of the file this instance created, in place (one pwrite). false
+// when the file is not that file any more (removed, a link, another owner): the caller creates it.
+bool StateDir::overwrite(const std::string& final_name, const std::string& slot, std::uint64_t gen) const {
+  const int fd = ::openat(at(), rel(final_name).c_str(), O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return false;
+  struct stat st{};
+  bool ok = ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == owner_ && st.st_nlink == 1;
+  const off_t off = static_cast<off_t>(((gen - 1) % 2) * slot_bytes);  // gen 1 (create) in slot 0
+  std::size_t done = 0;
+  while (ok && done < slot.size()) {
+    const ssize_t n = ::pwrite(fd, slot.data() + done, slot.size() - done, off + static_cast<off_t>(done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) ok = false;
+    else done += static_cast<std::size_t>(n);
+  }
+  if (::close(fd) != 0) ok = false;
+  return ok;
+}
+
+// The first save: slot 0 of a new file, written under a temporary name and renamed over the
+// final one (whatever it is: a stale record, a symbolic link).
+Result<void> StateDir::create(const std::string& final_name, const std::string& slot) const {
   const std::string tmp = final_name + ".tmp";
   // A temporary file left by a daemon killed mid-write (or planted) goes first; O_EXCL and
   // O_NOFOLLOW then make sure the file written is a new one of ours, never a link's target.
@@ -77,8 +158,8 @@ Result<void> StateDir::save(const SessionRecord& r) const {
   const int fd = ::openat(at(), rel(tmp).c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd < 0) return sys_error("writing " + full(tmp));
   std::size_t done = 0;
-  while (done < text.size()) {
-    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+  while (done < slot.size()) {
+    const ssize_t n = ::write(fd, slot.data() + done, slot.size() - done);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
       auto e = sys_error("writing " + full(tmp));
@@ -94,7 +175,10 @@ Result<void> StateDir::save(const SessionRecord& r) const {
   return {};
 }
 
-void StateDir::remove(std::uint32_t ct_id) const { ::unlinkat(at(), rel(name(ct_id)).c_str(), 0); }
+void StateDir::remove(std::uint32_t ct_id) const {
+  gen_.erase(ct_id);
+  ::unlinkat(at(), rel(name(ct_id)).c_str(), 0);
+}
 
 Result<SessionRecord> StateDir::read_record(const std::string& file) const {
   // O_NONBLOCK: a FIFO must not block the start; it is refused below.
@@ -109,7 +193,7 @@ Result<SessionRecord> StateDir::read_record(const std::string& file) const {
   else if (!S_ISREG(st.st_mode)) wrong = "not a regular file";
   else if (st.st_uid != owner_) wrong = "owned by uid " + std::to_string(st.st_uid) + ", not by ftpwalld's uid " + std::to_string(owner_);
   else if (st.st_nlink != 1) wrong = "has " + std::to_string(st.st_nlink) + " hard links";
-  else if (static_cast<std::uint64_t>(st.st_size) > max_record_bytes) wrong = "larger than " + std::to_string(max_record_bytes) + " bytes";
+  else if (static_cast<std::uint64_t>(st.st_size) > max_file_bytes) wrong = "larger than " + std::to_string(max_file_bytes) + " bytes";
   if (!wrong.empty()) {
     ::close(fd);
     return make_error(wrong);
@@ -126,13 +210,19 @@ Result<SessionRecord> StateDir::read_record(const std::string& file) const {
     }
     if (n == 0) break;
     text.append(buf, static_cast<std::size_t>(n));
-    if (text.size() > max_record_bytes) {
+    if (text.size() > max_file_bytes) {
       ::close(fd);
-      return make_error("larger than " + std::to_string(max_record_bytes) + " bytes");
+      return make_error("larger than " + std::to_string(max_file_bytes) + " bytes");
     }
   }
   ::close(fd);
-  return parse_session_record(text);
+  // The two slots; the valid one of the higher generation. (A plain text record is an older
+  // daemon's: read as it is.)
+  if (text.rfind("ftpwalld-session ", 0) == 0) return parse_session_record(text);
+  const auto a = read_slot(text, 0), b = read_slot(text, slot_bytes);
+  if (!a && !b) return make_error("no valid slot (not a state record, or both slots torn)");
+  const Slot& s = !b || (a && a->gen > b->gen) ? *a : *b;
+  return parse_session_record(s.text);
 }
 
 std::vector<std::pair<std::string, Result<SessionRecord>>> StateDir::load_all() const {

@@ -182,11 +182,56 @@ TEST_F(StateDirTest, OversizedRecordsAreNotRead) {
   ASSERT_TRUE(d.prepare());
   {
     std::ofstream out(base_ + "/12.session");
-    out << std::string(StateDir::max_record_bytes + 1, 'x');
+    out << std::string(StateDir::max_file_bytes + 1, 'x');
   }
   ::chmod((base_ + "/12.session").c_str(), 0600);
   auto all = d.load_all();
   ASSERT_EQ(all.size(), 1u);
   ASSERT_FALSE(all[0].second);
   EXPECT_NE(all[0].second.error().message.find("larger than"), std::string::npos);
+}
+
+TEST_F(StateDirTest, LaterSavesAlternateSlotsAndTheNewestValidOneIsRead) {
+  StateDir d(base_);
+  ASSERT_TRUE(d.prepare());
+  SessionRecord r = record(21);
+  for (std::uint16_t port = 1; port <= 5; ++port) {
+    r.key.src.port = port;
+    ASSERT_TRUE(d.save(r));
+    auto all = d.load_all();
+    ASSERT_EQ(all.size(), 1u);
+    ASSERT_TRUE(all[0].second) << all[0].second.error().message;
+    EXPECT_EQ(all[0].second->key.src.port, port);
+  }
+  // The newest slot torn (a daemon killed in the middle of its pwrite): the previous record.
+  const std::string path = base_ + "/21.session";
+  const off_t newest = static_cast<off_t>(((5 - 1) % 2) * StateDir::slot_bytes);  // generation 5
+  {
+    const int fd = ::open(path.c_str(), O_WRONLY);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(::pwrite(fd, "XX", 2, newest + static_cast<off_t>(StateDir::slot_header_bytes) + 3), 2);
+    ::close(fd);
+  }
+  auto all = d.load_all();
+  ASSERT_TRUE(all[0].second) << all[0].second.error().message;
+  EXPECT_EQ(all[0].second->key.src.port, 4);
+  // Replaced under the daemon by a link: the next save makes a new file of its own, never writes
+  // through the link.
+  const std::string victim = base_ + "/victim";
+  std::ofstream(victim) << "keep";
+  ::unlink(path.c_str());
+  ASSERT_EQ(::symlink(victim.c_str(), path.c_str()), 0);
+  ASSERT_TRUE(d.save(r));
+  std::ifstream in(victim);
+  EXPECT_EQ(std::string((std::istreambuf_iterator<char>(in)), {}), "keep");
+  struct stat st{};
+  ASSERT_EQ(::lstat(path.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISREG(st.st_mode));
+  // An older daemon's plain text record is still read.
+  std::ofstream(base_ + "/22.session") << format_session_record(record(22));
+  ::chmod((base_ + "/22.session").c_str(), 0600);
+  bool seen = false;
+  for (auto& [p, rec] : d.load_all())
+    if (p.ends_with("/22.session")) seen = rec && rec->ct_id == 22u;
+  EXPECT_TRUE(seen);
 }
