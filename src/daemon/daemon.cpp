@@ -1671,10 +1671,15 @@ int Daemon::stop() {
 #undef FTPWALL_DAEMON_REASON
   spdlog::info("stopped: packets={} sessions={} pickups={} openings={} opening_failures={} data_syns={} ct_queries={} "
                "ct_events={} ct_resyncs={} half_open_expired={} verdict_waits={} max_wait_us={} enobufs={} "
-               "verdict_errors={}{}",
+               "verdict_errors={}{}{}",
                stats_.packets, stats_.sessions, stats_.pickups, stats_.openings, stats_.opening_failures, stats_.data_syns,
                stats_.ct_queries, stats_.ct_events, stats_.ct_resyncs, stats_.half_open_expired, stats_.verdict_waits,
-               stats_.max_wait_us, q.enobufs, q.verdict_errors, reasons);
+               stats_.max_wait_us, q.enobufs, q.verdict_errors,
+               cfg_.ha.enabled ? fmt::format(" ha_label_writes={} ha_label_errors={} ha_takeovers={} ha_continued={}",
+                                             stats_.ha_label_writes, stats_.ha_label_errors, stats_.ha_takeovers,
+                                             stats_.ha_continued)
+                               : std::string(),
+               reasons);
   return rc;
 }
 
