@@ -31,6 +31,7 @@ StateDir::StateDir(std::string path, std::optional<uid_t> owner)
     : path_(std::move(path)), owner_(owner ? *owner : daemon_uid()) {}
 
 StateDir::~StateDir() {
+  for (auto& [id, w] : written_) close_fd(w);
   if (dir_fd_ >= 0) ::close(dir_fd_);
 }
 
@@ -116,27 +117,44 @@ Result<void> StateDir::save(const SessionRecord& r) const {
   const std::string text = format_session_record(r);
   if (text.size() > max_record_bytes) return make_error("state record of " + name(r.ct_id) + ": too large");
   const std::string final_name = name(r.ct_id);
-  if (auto g = gen_.find(r.ct_id); g != gen_.end()) {
-    const std::uint64_t gen = g->second + 1;
-    if (overwrite(final_name, make_slot(gen, text), gen)) {
-      g->second = gen;
-      return {};
-    }
-    // Gone or replaced under us: made anew below.
+  if (auto w = written_.find(r.ct_id); w != written_.end()) {
+    if (overwrite(final_name, make_slot(w->second.gen + 1, text), w->second)) return {};
+    close_fd(w->second);  // gone or replaced under us: made anew below
+    written_.erase(w);
   }
-  if (auto c = create(final_name, make_slot(1, text)); !c) return c;
-  gen_[r.ct_id] = 1;
+  Written w;
+  if (auto c = create(final_name, make_slot(1, text), w); !c) return c;
+  written_[r.ct_id] = w;
   return {};
+}
+
+void StateDir::close_fd(Written& w) const {
+  if (w.fd < 0) return;
+  ::close(w.fd);
+  w.fd = -1;
+  --open_records_;
 }
 
 // A later save: the older slot of the file this instance created, in place (one pwrite). false
 // when the file is not that file any more (removed, a link, another owner): the caller creates it.
-bool StateDir::overwrite(const std::string& final_name, const std::string& slot, std::uint64_t gen) const {
-  const int fd = ::openat(at(), rel(final_name).c_str(), O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-  if (fd < 0) return false;
-  struct stat st{};
-  bool ok = ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == owner_ && st.st_nlink == 1;
+bool StateDir::overwrite(const std::string& final_name, const std::string& slot, Written& w) const {
+  const std::uint64_t gen = w.gen + 1;
+  int fd = w.fd;
+  if (fd >= 0) {
+    // Unlinked under us (the name removed or replaced): made anew by the caller.
+    struct stat st{};
+    if (::fstat(fd, &st) != 0 || st.st_nlink != 1) return false;
+  } else {
+    fd = ::openat(at(), rel(final_name).c_str(), O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) return false;
+    struct stat st{};
+    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != owner_ || st.st_nlink != 1) {
+      ::close(fd);
+      return false;
+    }
+  }
   const off_t off = static_cast<off_t>(((gen - 1) % 2) * slot_bytes);  // gen 1 (create) in slot 0
+  bool ok = true;
   std::size_t done = 0;
   while (ok && done < slot.size()) {
     const ssize_t n = ::pwrite(fd, slot.data() + done, slot.size() - done, off + static_cast<off_t>(done));
@@ -144,13 +162,21 @@ bool StateDir::overwrite(const std::string& final_name, const std::string& slot,
     if (n <= 0) ok = false;
     else done += static_cast<std::size_t>(n);
   }
-  if (::close(fd) != 0) ok = false;
+  if (w.fd < 0) {
+    if (ok && open_records_ < max_open_records) {
+      w.fd = fd;
+      ++open_records_;
+    } else if (::close(fd) != 0) {
+      ok = false;
+    }
+  }
+  if (ok) w.gen = gen;
   return ok;
 }
 
 // The first save: slot 0 of a new file, written under a temporary name and renamed over the
-// final one (whatever it is: a stale record, a symbolic link).
-Result<void> StateDir::create(const std::string& final_name, const std::string& slot) const {
+// final one (whatever it is: a stale record, a symbolic link); its descriptor stays open.
+Result<void> StateDir::create(const std::string& final_name, const std::string& slot, Written& w) const {
   const std::string tmp = final_name + ".tmp";
   // A temporary file left by a daemon killed mid-write (or planted) goes first; O_EXCL and
   // O_NOFOLLOW then make sure the file written is a new one of ours, never a link's target.
@@ -169,14 +195,27 @@ Result<void> StateDir::create(const std::string& final_name, const std::string& 
     }
     done += static_cast<std::size_t>(n);
   }
-  if (::close(fd) != 0) return sys_error("writing " + full(tmp));
   // rename replaces whatever has the final name, a symbolic link included, without following it.
-  if (::renameat(at(), rel(tmp).c_str(), at(), rel(final_name).c_str()) != 0) return sys_error("renaming " + full(tmp));
+  if (::renameat(at(), rel(tmp).c_str(), at(), rel(final_name).c_str()) != 0) {
+    auto e = sys_error("renaming " + full(tmp));
+    ::close(fd);
+    return e;
+  }
+  w.gen = 1;
+  if (open_records_ < max_open_records) {
+    w.fd = fd;
+    ++open_records_;
+  } else if (::close(fd) != 0) {
+    return sys_error("writing " + full(final_name));
+  }
   return {};
 }
 
 void StateDir::remove(std::uint32_t ct_id) const {
-  gen_.erase(ct_id);
+  if (auto w = written_.find(ct_id); w != written_.end()) {
+    close_fd(w->second);
+    written_.erase(w);
+  }
   ::unlinkat(at(), rel(name(ct_id)).c_str(), 0);
 }
 

@@ -67,14 +67,22 @@ class StateDir {
   std::string rel(const std::string& file) const { return dir_fd_ >= 0 ? file : full(file); }
   std::string full(const std::string& file) const { return path_ + "/" + file; }
   Result<SessionRecord> read_record(const std::string& file) const;
-  Result<void> create(const std::string& final_name, const std::string& slot) const;
-  bool overwrite(const std::string& final_name, const std::string& slot, std::uint64_t gen) const;
+  struct Written {
+    std::uint64_t gen = 0;  // the generation last written
+    int fd = -1;            // the file, kept open (at most max_open_records of them), or -1
+  };
+  Result<void> create(const std::string& final_name, const std::string& slot, Written& w) const;
+  bool overwrite(const std::string& final_name, const std::string& slot, Written& w) const;
+  void close_fd(Written& w) const;
 
   std::string path_;
   uid_t owner_;
   int dir_fd_ = -1;
-  // The generation last written per record this instance created (not yet removed).
-  mutable std::unordered_map<std::uint32_t, std::uint64_t> gen_;
+  // Per record this instance created (not yet removed): its generation and open descriptor. A
+  // rewrite then costs one pwrite; past max_open_records the file is opened for each write.
+  static constexpr std::size_t max_open_records = 256;
+  mutable std::unordered_map<std::uint32_t, Written> written_;
+  mutable std::size_t open_records_ = 0;
 };
 
 }  // namespace ftpwall::daemon
