@@ -1028,6 +1028,9 @@ Daemon::TakeoverCount Daemon::takeover() {
     if (auto it = sessions_.find_it(key); it != sessions_.end()) {
       // Continued by this takeover already, or started since: current.
       if (it->second.started >= takeover_started_ && it->second.ct_id == e.id) continue;
+      // Its Tracker goes first: closing its opening must not write its stale label over the one
+      // conntrackd brought.
+      it->second.tracker.reset();
       end_session(it->second, Reason::opening_replaced);
       erase_session(it);
       ++c.replaced;
