@@ -64,9 +64,12 @@ _ha_port() {
   ip -n "${!b}" link set "$port" master br0; ip -n "${!b}" link set "$port" up
 }
 
-# topo_ha: the pair above with its rules (no VIP yet: ha_start). Sets the variables every
+# topo_ha [--no-rules]: the pair above with its rules (no VIP yet: ha_start). Sets the variables every
 # topology sets (FW=g1: the lib's single-host helpers act on g1; use the ha_* functions per gateway).
+# --no-rules: the sysctls only, no iptables-legacy rule on either gateway (the story loads its own
+# ruleset, e.g. 384's from ftpwall rules --ha).
 topo_ha() {
+  local rules=1; [ "${1:-}" = --no-rules ] && rules=0
   ns_new c; ns_new s; ns_new g1; ns_new g2
   _ha_bridge pub; _ha_bridge priv
   _ha_port c eth0 198.51.100.2/24 pub
@@ -81,6 +84,7 @@ topo_ha() {
   _no_private_routes c
   for g in g1 g2; do
     on "$g" sysctl -qw net.ipv4.ip_forward=1 net.netfilter.nf_conntrack_tcp_loose=0
+    [ $rules = 1 ] || continue
     on "$g" iptables-legacy -P FORWARD DROP
     on "$g" iptables-legacy -A INPUT -m conntrack --ctstate INVALID -m comment --comment ha-invalid -j DROP
     on "$g" iptables-legacy -A FORWARD -m conntrack --ctstate INVALID -m comment --comment ha-invalid -j DROP
@@ -99,7 +103,11 @@ topo_ha() {
   trap 'rc=$?; ha_push_stop; _ha_etc_cleanup; (exit $rc); bench_cleanup' EXIT
   CLIENT_IP=198.51.100.2 CLIENT_OUT_IP="" CLIENT_SEEN=198.51.100.2
   SERVER_IP=10.0.0.10 SERVER_ADDR=$HA_VIP_PUB GW_PUBLIC=$HA_VIP_PUB INSIDE_NET=10.0.0.0/24 FW=g1
-  say "topology ha: client $CLIENT_IP --- g1/g2 (VIP $HA_VIP_PUB, DNAT 21 -> $SERVER_IP, SNAT to the VIP, FORWARD DROP, loose 0) --- server $SERVER_IP; sync link 192.168.99.1-.2"
+  if [ $rules = 1 ]; then
+    say "topology ha: client $CLIENT_IP --- g1/g2 (VIP $HA_VIP_PUB, DNAT 21 -> $SERVER_IP, SNAT to the VIP, FORWARD DROP, loose 0) --- server $SERVER_IP; sync link 192.168.99.1-.2"
+  else
+    say "topology ha: client $CLIENT_IP --- g1/g2 (VIP $HA_VIP_PUB, ip_forward 1, loose 0, no rules yet) --- server $SERVER_IP; sync link 192.168.99.1-.2"
+  fi
 }
 _ha_etc_cleanup() {
   local d
@@ -292,15 +300,23 @@ EOF
 # ha_start: conntrackd on both gateways (each its own configuration, lock file, UNIX socket and log
 # in $BENCH_WORK/ha), then keepalived on both (own configuration and pid files), g1 first; waits
 # until g1 is master (VIPs and its notify script done). HA_FTPWALLD=1 makes the master step run
-# ftpwall takeover (see _ha_notify_script).
+# ftpwall takeover (see _ha_notify_script). HA_GIVEN_CONFIGS=1: the story wrote
+# $BENCH_WORK/ha/{conntrackd,keepalived,notify}-GW.{conf,conf,sh} itself (ha_dir first; the notify
+# script must write "master"/"backup"/"fault" to ha/state-GW, which ha_wait_master reads).
+ha_dir() { local w=$BENCH_WORK/ha; mkdir -p "$w"; chown root:root "$w"; chmod 755 "$w"; }   # keepalived runs no script in a writable directory
 ha_start() {
   local w=$BENCH_WORK/ha g i
-  mkdir -p "$w"; chown root:root "$w"; chmod 755 "$w"   # keepalived runs no script in a writable directory
+  ha_dir
   for g in g1 g2; do
-    _ha_conntrackd_conf "$g" >"$w/conntrackd-$g.conf"
-    _ha_keepalived_conf "$g" >"$w/keepalived-$g.conf"
-    _ha_notify_script "$g" >"$w/notify-$g.sh"; chmod 755 "$w/notify-$g.sh"
-    rm -f "$w/state-$g" "$w/conntrackd-$g.lock"
+    if [ "${HA_GIVEN_CONFIGS:-0}" = 1 ]; then
+      [ -s "$w/conntrackd-$g.conf" ] && [ -s "$w/keepalived-$g.conf" ] && [ -x "$w/notify-$g.sh" ] ||
+        fail "HA_GIVEN_CONFIGS=1: $w/conntrackd-$g.conf, keepalived-$g.conf or notify-$g.sh missing"
+    else
+      _ha_conntrackd_conf "$g" >"$w/conntrackd-$g.conf"
+      _ha_keepalived_conf "$g" >"$w/keepalived-$g.conf"
+      _ha_notify_script "$g" >"$w/notify-$g.sh"; chmod 755 "$w/notify-$g.sh"
+    fi
+    rm -f "$w/state-$g" "$w/conntrackd-$g.lock" "$w/takeover-$g.log"   # takeover-GW.log: this column's
     on_bg "$g" /usr/sbin/conntrackd -C "$w/conntrackd-$g.conf" >>"$w/conntrackd-$g.out" 2>&1
     printf -v "HA_CTD_$g" '%s' "$BG_PID"
   done
@@ -317,7 +333,8 @@ ha_start() {
   done
   HA_RUNNING=1
   ha_wait_master g1 10 || { tail -n 12 "$w/keepalived-g1.log" | sed 's/^/      | /'; fail "g1 did not become master"; }
-  ok "keepalived + conntrackd on g1 and g2 (VRRPv3 advert 0.2 s, unicast; FTFW over UDP 3780)${HA_FTPWALLD:+, HA_FTPWALLD=$HA_FTPWALLD}: g1 master"
+  if [ "${HA_GIVEN_CONFIGS:-0}" = 1 ]; then ok "keepalived + conntrackd on g1 and g2 (the story's configurations): g1 master"
+  else ok "keepalived + conntrackd on g1 and g2 (VRRPv3 advert 0.2 s, unicast; FTFW over UDP 3780)${HA_FTPWALLD:+, HA_FTPWALLD=$HA_FTPWALLD}: g1 master"; fi
 }
 
 # ha_stop: keepalived, then conntrackd, on both gateways (SIGTERM, then their pids are waited for).
@@ -334,7 +351,10 @@ ha_stop() {
     wait "$p" 2>/dev/null
     printf -v "$v" '%s' ""
   done
-  for g in g1 g2; do on "$g" ip addr del "$HA_VIP_PUB/24" dev eth0 2>/dev/null; on "$g" ip addr del "$HA_VIP_PRIV/24" dev eth1 2>/dev/null; done
+  for g in g1 g2; do   # /24 (this lib's keepalived.conf) or /32 (ftpwall rules --ha's)
+    on "$g" ip addr del "$HA_VIP_PUB/24" dev eth0 2>/dev/null || on "$g" ip addr del "$HA_VIP_PUB/32" dev eth0 2>/dev/null
+    on "$g" ip addr del "$HA_VIP_PRIV/24" dev eth1 2>/dev/null || on "$g" ip addr del "$HA_VIP_PRIV/32" dev eth1 2>/dev/null
+  done
   HA_RUNNING=0
   say "keepalived and conntrackd stopped on g1 and g2"
 }
@@ -380,9 +400,13 @@ ha_wait_master() {
 
 # ha_fail GW: a real failure of GW: every interface but lo down (both bridges' ports and the sync
 # link: a dead box). keepalived there goes FAULT (notify fault: -t), the peer takes over.
+# HA_FAIL_IFS: the order (default eth0 eth1 eth2); with VRRP on the sync link (ftpwall rules --ha's
+# keepalived.conf) eth2 goes first, or the FAULT of eth0 still sends a priority-0 advert over eth2
+# and the peer takes over at once, which a dead box does not.
+HA_FAIL_IFS=${HA_FAIL_IFS:-eth0 eth1 eth2}
 ha_fail() {
   local ifc
-  for ifc in eth0 eth1 eth2; do on "$1" ip link set "$ifc" down; done
+  for ifc in $HA_FAIL_IFS; do on "$1" ip link set "$ifc" down; done
   HA_FAIL_T0=${EPOCHREALTIME/./}
 }
 # ha_restore GW: its interfaces up again; with nopreempt it comes back as backup (notify backup:
@@ -434,20 +458,53 @@ ha_ftpwalld_conf() {
 # state-GW/control, log ftpwalld-GW.log); sets HA_DPID_GW, HA_DLOG_GW, HA_DSOCK_GW.
 ha_daemon_run() {
   local g=$1 conf=$2 DAEMON_HOST=$1 DAEMON_SUFFIX=-$1
+  printf -v "HA_DFROM_$g" '%s' "$(cat "$BENCH_WORK/ftpwalld-$g.log" 2>/dev/null | wc -l)"
   daemon_run "$conf" "$g, ${HA_FTPWALLD:+HA_FTPWALLD=$HA_FTPWALLD }config $(basename "$conf")" || return 1
   printf -v "HA_DPID_$g" '%s' "$DPID"; printf -v "HA_DLOG_$g" '%s' "$DLOG"; printf -v "HA_DSOCK_$g" '%s' "$DSOCK"
 }
-# ha_daemon_stop GW: daemon_stop of GW's ftpwalld (exit 0, no error, nothing left on GW).
+# ha_dlog GW: the lines GW's ftpwalld logged since its last ha_daemon_run (the log file is
+# appended to by every column's daemon).
+ha_dlog() { local l=HA_DLOG_$1 f=HA_DFROM_$1; tail -n +"$(( ${!f:-0} + 1 ))" "${!l}"; }
+# ha_daemon_stop GW: daemon_stop of GW's ftpwalld (exit 0, no error, nothing left on GW). With an
+# nft baseline of GW (ha_nft_baseline) the same checks, "nothing left" by ha_daemon_lines.
 ha_daemon_stop() {
   local g=$1 DAEMON_HOST=$1 v="HA_DPID_$1" l="HA_DLOG_$1"
   local DPID=${!v:-} DLOG=${!l:-}
   [ -n "$DPID" ] || { ha_daemon_lines_empty "$g"; return 0; }
   say "$g: stopping ftpwalld"
-  daemon_stop
+  if [ -e "$BENCH_WORK/nft-base-$g" ]; then
+    local rc
+    kill -TERM "$DPID" 2>/dev/null
+    for _ in $(seq 50); do kill -0 "$DPID" 2>/dev/null || break; sleep 0.1; done
+    kill -0 "$DPID" 2>/dev/null && { bad "$g: ftpwalld still running 5 s after SIGTERM"; kill -KILL "$DPID"; }
+    wait "$DPID"; rc=$?
+    [ "$rc" = 0 ] && ok "$g: ftpwalld exited 0 at SIGTERM: $(grep 'stopped:' "$DLOG" | tail -n 1 | sed 's/^.*stopped: //' | cut -c1-150)" ||
+      bad "$g: ftpwalld exited $rc"
+    ha_daemon_lines_empty "$g"
+    ! ha_dlog "$g" | grep -qE ' (error|critical): ' ||
+      { bad "$g: errors in ftpwalld's log:"; ha_dlog "$g" | grep -E ' (error|critical): ' | head -n 5 | sed 's/^/      | /'; }
+  else
+    daemon_stop
+  fi
   printf -v "$v" '%s' ""
 }
-# ha_daemon_lines GW: daemon_lines of GW.
-ha_daemon_lines() { local DAEMON_HOST=$1; daemon_lines; }
+# ha_nft_baseline GW: GW's nft ruleset now (the admin's, loaded before ftpwalld starts) kept in
+# $BENCH_WORK/nft-base-GW; from then on ha_daemon_lines GW reports the nft lines that differ from it
+# (ftpwalld's table inet ftpwall while it runs), not the admin's own "ftpwall:" comments.
+ha_nft_baseline() { on "$1" nft list ruleset >"$BENCH_WORK/nft-base-$1"; }
+# ha_daemon_lines GW: daemon_lines of GW (with a baseline: the iptables tools' ftpwall lines and
+# every nft line not in the baseline).
+ha_daemon_lines() {
+  local DAEMON_HOST=$1 b=$BENCH_WORK/nft-base-$1
+  if [ -e "$b" ]; then
+    local t
+    for t in iptables-legacy-save ip6tables-legacy-save iptables-nft-save ip6tables-nft-save; do
+      on "$1" "$t" 2>/dev/null | grep -i ftpwall | sed "s/^/$t: /"
+    done
+    on "$1" nft list ruleset 2>/dev/null | diff "$b" - | grep '^[<>]' | sed 's/^/nft (not the baseline): /'
+    true
+  else daemon_lines; fi
+}
 ha_daemon_lines_empty() {
   local left; left=$(ha_daemon_lines "$1")
   [ -z "$left" ] && ok "$1: nothing of ftpwalld's in any ruleset" ||
@@ -468,6 +525,27 @@ ha_takeover_report() {
     [ -s "$f" ] && say "takeover on $g: $(grep -v '^[0-9:.]* /' "$f" | tr '\n' ' ' | cut -c1-220)"
   done
   return 0
+}
+
+# ha_takeover_refused GW: the negative control's takeover on GW: ftpwall takeover exited 1 with
+# "without [ha]" (the daemon has no [ha] section).
+ha_takeover_refused() {
+  local f=$BENCH_WORK/ha/takeover-$1.log
+  grep -q 'runs without \[ha\] enabled = true' "$f" 2>/dev/null && grep -q ' exit 1$' "$f" &&
+    ok "$1: ftpwall takeover refused: $(grep -o 'ftpwalld runs without [^(]*' "$f" | head -n1)(exit 1)" ||
+    bad "$1: ftpwall takeover did not answer 'runs without [ha]' with exit 1: $(tr '\n' ' ' <"$f" 2>/dev/null | cut -c1-200)"
+}
+# ha_refused GW NAME [CLIENT]: GW's ftpwalld log names the refusal NAME of a control connection
+# from CLIENT (default $CLIENT_IP) to the VIP's port 21, and its ftpwall status counts exactly one.
+ha_refused() {
+  local c=${3:-$CLIENT_IP} line
+  line=$(ha_dlog "$1" | grep -E "refused $2: $c:[0-9]+ -> $HA_VIP_PUB:21" | head -n 1)
+  local s=HA_DSOCK_$1 n
+  n=$("$HA_CLI" status --json --socket "${!s}" 2>/dev/null | "$BENCH_PY" -c '
+import json, sys
+print(json.load(sys.stdin).get("refusals", {}).get(sys.argv[1], 0))' "$2" 2>/dev/null || echo "?")
+  [ -n "$line" ] && [ "$n" = 1 ] && ok "$1's ftpwalld: ${line#* warning: } (ftpwall status: $2 = 1)" ||
+    bad "$1's ftpwalld: refusal $2 of $c -> $HA_VIP_PUB:21 in the log: ${line:-none}; ftpwall status $2 = $n (1 wanted)"
 }
 
 # --- checks -----------------------------------------------------------------------------------------
@@ -499,8 +577,7 @@ hac_start() {
 # hac_step CMD... [--quiet]: one step (see hastep.py); waits for its answer (at most HAC_TIMEOUT + 10 s or
 # until the client exits); ok/bad with the answer; an upload is compared on the server's disk.
 # HAC_OUT: the answer. 0 when the step succeeded.
-hac_step() {
-  local quiet=0; [ "${!#}" = --quiet ] && { quiet=1; set -- "${@:1:$#-1}"; }
+_hac_run() {
   HAC_N=$((HAC_N + 1))
   local n=$HAC_N i lim=$(( (${HAC_TIMEOUT:-20} + 10) * 20 ))
   echo "$*" >"$HAC_DIR/.cmd.$n"; mv "$HAC_DIR/.cmd.$n" "$HAC_DIR/cmd.$n"
@@ -510,6 +587,11 @@ hac_step() {
     sleep 0.05
   done
   HAC_OUT=$(cat "$HAC_DIR/done.$n" 2>/dev/null)
+}
+hac_step() {
+  local quiet=0; [ "${!#}" = --quiet ] && { quiet=1; set -- "${@:1:$#-1}"; }
+  _hac_run "$@"
+  local n=$HAC_N
   case $HAC_OUT in
     ok\ put\ *)
       local f=${HAC_OUT#ok put * } name=$2; f=${f%% (*}
@@ -522,18 +604,32 @@ hac_step() {
     *) bad "step $n: $*: ${HAC_OUT}"; tail -n 6 "$HAC_LOG" | sed 's/^/      | /'; return 1;;
   esac
 }
+# hac_step_fails ERE CMD...: a step that must fail (a negative control): ok when the client answers
+# "err ..." matching ERE, bad when it succeeded or failed otherwise. The client exits after it.
+hac_step_fails() {
+  local ere=$1; shift
+  _hac_run "$@"
+  case $HAC_OUT in
+    err*) if [[ $HAC_OUT =~ $ere ]]; then ok "step $HAC_N: $* fails as it must: ${HAC_OUT#err }"; return 0; fi
+          bad "step $HAC_N: $* failed, but not as expected ($ere): ${HAC_OUT#err }";;
+    ok*) bad "step $HAC_N: $* succeeded where it must fail: ${HAC_OUT#ok }";;
+    *) bad "step $HAC_N: $*: no answer";;
+  esac
+  tail -n 6 "$HAC_LOG" | sed 's/^/      | /'; return 1
+}
 # hac_steps "CMD" "CMD"...: hac_step for each, stops at the first failure.
 hac_steps() { local c; for c in "$@"; do hac_step $c || return 1; done; }
-# hac_end: QUIT if the client still runs (221 wanted), then the client's exit status.
+# hac_end [RC]: QUIT if the client still runs (221 wanted), then the client's exit status (RC
+# wanted, default 0; 1 after hac_step_fails: the client exits at a failed step).
 hac_end() {
-  local rc
-  if kill -0 "$HAC_PID" 2>/dev/null; then
+  local rc want=${1:-0}
+  if [ "$want" = 0 ] && kill -0 "$HAC_PID" 2>/dev/null; then
     hac_step quit && case $HAC_OUT in "ok 221"*) ;; *) bad "QUIT answered: $HAC_OUT";; esac
   fi
   for _ in $(seq 50); do kill -0 "$HAC_PID" 2>/dev/null || break; sleep 0.1; done
   kill "$HAC_PID" 2>/dev/null
   wait "$HAC_PID"; rc=$?
-  [ "$rc" = 0 ] && ok "the control session ended, client exit 0" || bad "client exit $rc"
+  [ "$rc" = "$want" ] && ok "the control session ended, client exit $rc" || bad "client exit $rc (wanted $want)"
 }
 # hac_227s: the 227 addresses the client received (dotted quads, unique).
 hac_227s() {
@@ -575,19 +671,22 @@ ha_push_stop() {
   [ -n "$HA_PUSH_PID" ] || return 0
   kill -TERM "$HA_PUSH_PID" 2>/dev/null; wait "$HA_PUSH_PID" 2>/dev/null; HA_PUSH_PID=""
 }
-HA_COLUMNS=${HA_COLUMNS:-kernel ftpwalld}
+HA_COLUMNS=${HA_COLUMNS:-kernel ftpwalld ftpwalld-no-ha}
 # ha_settle: the wait between a session's last step and a failure the story causes: the kernel
 # column's push interval and some (1.5 s); the ftpwalld column HA_FTPWALLD_SETTLE (0.3 s: its
 # state is in the labels, whose changes are conntrack events conntrackd sends at once).
 HA_FTPWALLD_SETTLE=${HA_FTPWALLD_SETTLE:-0.3}
-ha_settle() { if [ "${HA_COL:-}" = ftpwalld ]; then sleep "$HA_FTPWALLD_SETTLE"; else sleep 1.5; fi; }
+ha_settle() { case ${HA_COL:-} in ftpwalld*) sleep "$HA_FTPWALLD_SETTLE";; *) sleep 1.5;; esac; }
 
 # ha_column kernel|ftpwalld FUNC ARGS...: one column of a story, g1 master at its start, cleaned up
 # after (pair stopped, conntrack flushed, helper rules or daemons gone, nothing of ftpwalld's left).
 #   kernel:   raw CT --helper ftp on both gateways, the push loop above on the master;
 #   ftpwalld: kernel helper off, ftpwalld on both (ha_ftpwalld_conf), the accept-mark rule in
 #             FORWARD, HA_FTPWALLD=1 (the notify script runs ftpwall takeover), event-driven conntrackd.
-# HA_COLUMNS (default "kernel ftpwalld") picks columns. HA_COL names the running one.
+#   ftpwalld-no-ha: the negative control: the ftpwalld column without the [ha] section
+#             (HA_NO_HA_SECTION=1; ftpwall takeover answers an error) and the client's timeout
+#             HAC_TIMEOUT=HA_NEG_TIMEOUT (3 s): the story's FUNC asserts the step that must fail.
+# HA_COLUMNS (default "kernel ftpwalld ftpwalld-no-ha") picks columns. HA_COL names the running one.
 ha_column() {
   local col=$1; shift
   case " $HA_COLUMNS " in *" $col "*) ;; *) say "column $col skipped (HA_COLUMNS=$HA_COLUMNS)"; return 0;; esac
@@ -602,8 +701,12 @@ ha_column() {
       ha_push_stop
       ha_stop
       ha_kernel_helper off;;
-    ftpwalld)
-      say "column ftpwalld on both gateways (kernel helper off${HA_NO_HA_SECTION:+, HA_NO_HA_SECTION=$HA_NO_HA_SECTION: no [ha] section})"
+    ftpwalld|ftpwalld-no-ha)
+      local HA_NO_HA_SECTION=${HA_NO_HA_SECTION:-} HAC_TIMEOUT=${HAC_TIMEOUT:-}
+      [ "$col" = ftpwalld-no-ha ] && HA_NO_HA_SECTION=1 HAC_TIMEOUT=${HA_NEG_TIMEOUT:-3}
+      [ -n "$HAC_TIMEOUT" ] || unset HAC_TIMEOUT
+      if [ "$col" = ftpwalld-no-ha ]; then say "column ftpwalld-no-ha (negative control): ftpwalld on both gateways without [ha], client timeout $HAC_TIMEOUT s"
+      else say "column ftpwalld on both gateways (kernel helper off${HA_NO_HA_SECTION:+, HA_NO_HA_SECTION=$HA_NO_HA_SECTION: no [ha] section})"; fi
       ha_ftpwalld_firewall
       HA_FTPWALLD=1
       if ha_daemons_start; then
@@ -617,7 +720,7 @@ ha_column() {
       ha_daemons_stop
       HA_FTPWALLD=""
       local g; for g in g1 g2; do on "$g" iptables-legacy -D FORWARD -m mark --mark 0x20000000/0x20000000 -m comment --comment ha-accept-mark -j ACCEPT; done;;
-    *) fail "ha_column kernel|ftpwalld";;
+    *) fail "ha_column kernel|ftpwalld|ftpwalld-no-ha";;
   esac
   local g; for g in g1 g2; do ha_conntrack "$g" -F; ha_conntrack "$g" -F expect; done
   for g in g1 g2; do [ -z "$(ha_daemon_lines "$g")" ] || bad "$g: ftpwalld's lines left after column $col"; done
