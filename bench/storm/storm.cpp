@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // The announcement storm of issue 13: a load where the FTP helper on the gateway, not the peers, is
-// the bottleneck. One program, three roles (epoll, non-blocking, one thread each):
+// the bottleneck, and whole sessions through it. One program, four roles (epoll, non-blocking, one
+// thread each):
 //
 //   storm server --listen IP:PORT --announce IP
 //       greets every connection with 220 and answers each line at once: PASV -> 227 (the --announce
@@ -13,6 +14,21 @@
 //       were greeted; prints key=value lines: announcements, rate (per second), p50_us, p99_us
 //       (client-side send -> reply of each announcement), errors, unexpected_addr (227 replies whose
 //       address is not --expect-addr: an unrewritten 227 behind DNAT).
+//   storm server --data --listen IP:PORT --announce IP [--payload BYTES]
+//       the responder of whole sessions: 220, USER -> 331, PASS -> 230, TYPE -> 200; PASV/EPSV listen
+//       on an ephemeral port of the control connection's own address (227 names --announce); PORT
+//       is connected back to on RETR; RETR -> 150, BYTES (default 65536) of a fixed pseudo-random
+//       pattern over the data connection, its close, then 226; QUIT -> 221 and close.
+//   storm sessions --server IP:PORT --cmd pasv|epsv|port --conns C --seconds T [--payload BYTES]
+//                  [--self IP] [--expect-addr A,B,C,D] [--stall S]
+//       C workers, each doing whole sessions one after another for T seconds: connect, 220, USER,
+//       PASS, PASV (EPSV; PORT with a listener on --self), the data connection to the address the
+//       227 names (trusted, as clients do; EPSV: the server's address), RETR, every byte checked
+//       against the pattern and the length at the data connection's end, 226, QUIT, 221, close.
+//       Prints key=value lines: sessions (completed within T), rate, p50_us/p99_us of a session's
+//       time, errors (failed sessions: wrong reply, refused or stalled for S seconds (5), wrong
+//       payload), unexpected_addr (227s not naming --expect-addr), bytes, late/unfinished (in flight
+//       at T: finished within 3 s more, uncounted / abandoned).
 //   storm idle --server IP:PORT --conns N --src IP[,IP...] [--hold S]
 //       N connections (round robin over the source addresses), each greeted, then silent; prints
 //       "connected=N" once all are greeted and holds them until SIGTERM or S seconds pass.
@@ -83,17 +99,17 @@ struct Conn {
 
 // Reads what is there; calls on_line for each complete line (without CRLF). false: closed/error.
 template <class F>
-bool read_lines(Conn& c, F&& on_line) {
+bool read_lines(int fd, std::string& in, F&& on_line) {
   char buf[4096];
   for (;;) {
-    const ssize_t n = ::read(c.fd, buf, sizeof buf);
+    const ssize_t n = ::read(fd, buf, sizeof buf);
     if (n > 0) {
-      c.in.append(buf, static_cast<std::size_t>(n));
+      in.append(buf, static_cast<std::size_t>(n));
       std::size_t pos;
-      while ((pos = c.in.find('\n')) != std::string::npos) {
-        std::string line = c.in.substr(0, pos);
+      while ((pos = in.find('\n')) != std::string::npos) {
+        std::string line = in.substr(0, pos);
         if (!line.empty() && line.back() == '\r') line.pop_back();
-        c.in.erase(0, pos + 1);
+        in.erase(0, pos + 1);
         if (!on_line(line)) return false;
       }
       if (static_cast<std::size_t>(n) < sizeof buf) return true;
@@ -102,6 +118,10 @@ bool read_lines(Conn& c, F&& on_line) {
     if (n == 0) return false;
     return errno == EAGAIN || errno == EWOULDBLOCK;
   }
+}
+template <class F>
+bool read_lines(Conn& c, F&& on_line) {
+  return read_lines(c.fd, c.in, on_line);
 }
 
 bool send_all(int fd, std::string_view s) {  // control lines are tiny: the socket buffer takes them
@@ -362,6 +382,564 @@ int run_idle(const std::string& server, int conns, const std::string& srcs, doub
   return 0;
 }
 
+// --- whole sessions: the responder with data, and the sessions client ------------------------------
+
+// The payload both sides know: deterministic bytes (xorshift64), so the client checks every byte
+// it receives, in order, against the same buffer, and the length at the data connection's end.
+std::vector<unsigned char> make_payload(std::size_t n) {
+  std::vector<unsigned char> v(n);
+  std::uint64_t x = 0x9e3779b97f4a7c15ull;
+  for (auto& b : v) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    b = static_cast<unsigned char>(x >> 29);
+  }
+  return v;
+}
+
+bool parse_227(const std::string& line, sockaddr_in& to, std::string& addr_commas) {
+  const auto open = line.find('(');
+  if (open == std::string::npos) return false;
+  unsigned h[4], p[2];
+  if (std::sscanf(line.c_str() + open + 1, "%u,%u,%u,%u,%u,%u", &h[0], &h[1], &h[2], &h[3], &p[0], &p[1]) != 6) return false;
+  for (unsigned v : h)
+    if (v > 255) return false;
+  if (p[0] > 255 || p[1] > 255) return false;
+  to = {};
+  to.sin_family = AF_INET;
+  to.sin_addr.s_addr = htonl(h[0] << 24 | h[1] << 16 | h[2] << 8 | h[3]);
+  to.sin_port = htons(static_cast<std::uint16_t>(p[0] << 8 | p[1]));
+  addr_commas = std::to_string(h[0]) + "," + std::to_string(h[1]) + "," + std::to_string(h[2]) + "," + std::to_string(h[3]);
+  return true;
+}
+
+bool parse_port_arg(const std::string& line, sockaddr_in& to) {  // "PORT h1,h2,h3,h4,p1,p2"
+  const auto sp = line.find(' ');
+  if (sp == std::string::npos) return false;
+  std::string a = "(" + line.substr(sp + 1);
+  std::string ignored;
+  return parse_227(a, to, ignored);
+}
+
+struct DSess;
+struct DEp {  // what an epoll event names: kind 0 the control listener, 1 control, 2 PASV listener, 3 data
+  int kind;
+  DSess* s;
+};
+struct DSess {
+  DEp ctrl{1, this}, lis{2, this}, data{3, this};
+  int fd = -1, lfd = -1, dfd = -1;
+  std::string in;
+  sockaddr_in local{};    // the control connection's own address: the PASV listener binds it
+  sockaddr_in port_to{};  // PORT's address, connected to on RETR
+  bool active = false;    // a PORT is pending
+  bool retr = false;      // RETR received, its transfer not finished
+  bool connecting = false;
+  bool sending = false;
+  std::size_t off = 0;
+  bool dead = false;
+};
+
+int run_data_server(const std::string& listen_at, const std::string& announce, std::size_t payload_size) {
+  raise_nofile();
+  const std::vector<unsigned char> payload = make_payload(payload_size);
+  const sockaddr_in la = parse_ep(listen_at);
+  const sockaddr_in an = parse_ep(announce);
+  const auto* ab = reinterpret_cast<const unsigned char*>(&an.sin_addr);
+  char addr227[32];
+  std::snprintf(addr227, sizeof addr227, "%u,%u,%u,%u", ab[0], ab[1], ab[2], ab[3]);
+  const int ls = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+  int one = 1;
+  setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  setsockopt(ls, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+  if (bind(ls, reinterpret_cast<const sockaddr*>(&la), sizeof la) != 0) die("bind " + listen_at);
+  if (listen(ls, 65535) != 0) die("listen");
+  const int ep = epoll_create1(0);
+  DEp lep{0, nullptr};
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.ptr = &lep;
+  epoll_ctl(ep, EPOLL_CTL_ADD, ls, &ev);
+  std::vector<DSess*> graveyard;  // freed after the batch of events that may still name them
+  auto set_events = [&](int fd, std::uint32_t events, DEp* d, int op) {
+    epoll_event e{};
+    e.events = events;
+    e.data.ptr = d;
+    epoll_ctl(ep, op, fd, &e);
+  };
+  auto close_fd = [&](int& fd) {
+    if (fd < 0) return;
+    epoll_ctl(ep, EPOLL_CTL_DEL, fd, nullptr);
+    close(fd);  // unsent payload still goes out, then the FIN
+    fd = -1;
+  };
+  auto close_data = [&](DSess* s) {
+    close_fd(s->lfd);
+    close_fd(s->dfd);
+    s->connecting = s->sending = false;
+    s->off = 0;
+  };
+  auto kill = [&](DSess* s) {
+    if (s->dead) return;
+    s->dead = true;
+    close_data(s);
+    close_fd(s->fd);
+    graveyard.push_back(s);
+  };
+  auto end_transfer = [&](DSess* s, const char* reply) {
+    close_data(s);
+    s->retr = false;
+    if (!send_all(s->fd, reply)) kill(s);
+  };
+  auto pump = [&](DSess* s) {
+    while (s->off < payload.size()) {
+      const ssize_t n = ::send(s->dfd, payload.data() + s->off, payload.size() - s->off, MSG_NOSIGNAL);
+      if (n > 0) {
+        s->off += static_cast<std::size_t>(n);
+        continue;
+      }
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;  // EPOLLOUT brings us back
+      end_transfer(s, "426 Connection closed; transfer aborted.\r\n");
+      return;
+    }
+    end_transfer(s, "226 Transfer complete.\r\n");
+  };
+  auto start_sending = [&](DSess* s) {
+    s->sending = true;
+    s->off = 0;
+    set_events(s->dfd, EPOLLOUT, &s->data, EPOLL_CTL_MOD);
+    pump(s);
+  };
+  std::vector<epoll_event> evs(1024);
+  for (;;) {
+    const int n = epoll_wait(ep, evs.data(), static_cast<int>(evs.size()), -1);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      die("epoll_wait");
+    }
+    for (int i = 0; i < n; ++i) {
+      auto* d = static_cast<DEp*>(evs[static_cast<std::size_t>(i)].data.ptr);
+      if (d->kind == 0) {
+        for (;;) {
+          const int fd = accept4(ls, nullptr, nullptr, SOCK_NONBLOCK);
+          if (fd < 0) break;
+          setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+          auto* s = new DSess;
+          s->fd = fd;
+          socklen_t sl = sizeof s->local;
+          getsockname(fd, reinterpret_cast<sockaddr*>(&s->local), &sl);
+          set_events(fd, EPOLLIN, &s->ctrl, EPOLL_CTL_ADD);
+          if (!send_all(fd, "220 storm ready\r\n")) kill(s);
+        }
+        continue;
+      }
+      DSess* s = d->s;
+      if (s->dead) continue;
+      if (d->kind == 2) {  // the PASV listener: one data connection, then it goes
+        const int fd = accept4(s->lfd, nullptr, nullptr, SOCK_NONBLOCK);
+        if (fd < 0) continue;
+        close_fd(s->lfd);
+        close_fd(s->dfd);
+        s->dfd = fd;
+        set_events(fd, 0, &s->data, EPOLL_CTL_ADD);
+        if (s->retr) start_sending(s);
+        continue;
+      }
+      if (d->kind == 3) {
+        if (s->connecting) {  // PORT: our connect finished, or failed
+          int err = 0;
+          socklen_t el = sizeof err;
+          getsockopt(s->dfd, SOL_SOCKET, SO_ERROR, &err, &el);
+          if (err != 0) {
+            end_transfer(s, "425 Can't open data connection.\r\n");
+            continue;
+          }
+          s->connecting = false;
+          start_sending(s);
+        } else if (s->sending) {
+          pump(s);
+        } else {
+          close_fd(s->dfd);  // closed by the peer before any RETR
+        }
+        continue;
+      }
+      const bool alive = read_lines(s->fd, s->in, [&](const std::string& line) {
+        char out[160];
+        std::string verb = line.substr(0, line.find(' '));
+        for (auto& ch : verb) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+        if (verb == "USER") {
+          std::snprintf(out, sizeof out, "331 Password required.\r\n");
+        } else if (verb == "PASS") {
+          std::snprintf(out, sizeof out, "230 Logged in.\r\n");
+        } else if (verb == "TYPE") {
+          std::snprintf(out, sizeof out, "200 Switching to Binary mode.\r\n");
+        } else if (verb == "PASV" || verb == "EPSV") {
+          close_data(s);
+          s->active = false;
+          const int l = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+          sockaddr_in a = s->local;
+          a.sin_port = 0;
+          socklen_t al = sizeof a;
+          if (l < 0 || bind(l, reinterpret_cast<const sockaddr*>(&a), sizeof a) != 0 || listen(l, 4) != 0 ||
+              getsockname(l, reinterpret_cast<sockaddr*>(&a), &al) != 0) {
+            if (l >= 0) close(l);
+            std::snprintf(out, sizeof out, "425 Can't open passive connection.\r\n");
+          } else {
+            s->lfd = l;
+            set_events(l, EPOLLIN, &s->lis, EPOLL_CTL_ADD);
+            const unsigned p = ntohs(a.sin_port);
+            if (verb == "PASV")
+              std::snprintf(out, sizeof out, "227 Entering Passive Mode (%s,%u,%u).\r\n", addr227, p >> 8, p & 0xff);
+            else
+              std::snprintf(out, sizeof out, "229 Entering Extended Passive Mode (|||%u|)\r\n", p);
+          }
+        } else if (verb == "PORT") {
+          close_data(s);
+          if (parse_port_arg(line, s->port_to)) {
+            s->active = true;
+            std::snprintf(out, sizeof out, "200 PORT command successful.\r\n");
+          } else {
+            std::snprintf(out, sizeof out, "501 Bad PORT.\r\n");
+          }
+        } else if (verb == "RETR") {
+          if (!s->active && s->lfd < 0 && s->dfd < 0) {
+            std::snprintf(out, sizeof out, "425 Use PORT or PASV first.\r\n");
+          } else {
+            std::snprintf(out, sizeof out, "150 Opening BINARY mode data connection (%zu bytes).\r\n", payload.size());
+            if (!send_all(s->fd, out)) return false;
+            s->retr = true;
+            if (s->active) {
+              s->active = false;
+              const int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+              if (fd < 0 ||
+                  (connect(fd, reinterpret_cast<const sockaddr*>(&s->port_to), sizeof s->port_to) != 0 && errno != EINPROGRESS)) {
+                if (fd >= 0) close(fd);
+                s->retr = false;
+                return send_all(s->fd, "425 Can't open data connection.\r\n");
+              }
+              s->dfd = fd;
+              s->connecting = true;
+              set_events(fd, EPOLLOUT, &s->data, EPOLL_CTL_ADD);
+            } else if (s->dfd >= 0) {
+              start_sending(s);
+            }
+            return !s->dead;
+          }
+        } else if (verb == "QUIT") {
+          send_all(s->fd, "221 Goodbye.\r\n");
+          return false;
+        } else {
+          std::snprintf(out, sizeof out, "500 Unknown command.\r\n");
+        }
+        return send_all(s->fd, out);
+      });
+      if (!alive) kill(s);
+    }
+    for (auto* s : graveyard) delete s;
+    graveyard.clear();
+  }
+}
+
+// The sessions client: C workers, each doing whole sessions one after another for T seconds.
+struct Worker {
+  enum St { Off, Greet, User, Pass, Announce, DataConn, Retr, Transfer, Quit } st = Off;
+  int cfd = -1, dfd = -1, lfd = -1;
+  std::string in;
+  std::uint64_t started = 0, progress = 0;
+  std::size_t got = 0;
+  bool got226 = false, data_eof = false, done = false;
+};
+
+const char* state_name(Worker::St s) {
+  static const char* names[] = {"off", "greeting", "USER", "PASS", "announcement", "data connect", "RETR", "transfer", "QUIT"};
+  return names[s];
+}
+
+int connect_nb(const sockaddr_in& to) {  // -1 when it cannot even start (no port left ...)
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+  if (fd < 0) return -1;
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (connect(fd, reinterpret_cast<const sockaddr*>(&to), sizeof to) != 0 && errno != EINPROGRESS) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+int run_sessions(const std::string& server, const std::string& cmd, int conns, double seconds, const std::string& self,
+                 const std::string& expect_addr, std::size_t payload_size, double stall_s) {
+  raise_nofile();
+  if (cmd != "pasv" && cmd != "epsv" && cmd != "port") {
+    errno = 0;
+    die("--cmd pasv|epsv|port");
+  }
+  const sockaddr_in srv = parse_ep(server);
+  const sockaddr_in self_a = parse_ep(self);
+  std::string self_commas = self;
+  std::replace(self_commas.begin(), self_commas.end(), '.', ',');
+  const std::vector<unsigned char> payload = make_payload(payload_size);
+  const int ep = epoll_create1(0);
+  std::vector<Worker> ws(static_cast<std::size_t>(conns));
+  // epoll names a worker and which of its sockets: index * 4 + 0 control, 1 data, 2 PORT listener
+  auto add = [&](int fd, std::uint32_t events, std::size_t w, int k, int op = EPOLL_CTL_ADD) {
+    epoll_event e{};
+    e.events = events;
+    e.data.u64 = w * 4 + static_cast<std::uint64_t>(k);
+    epoll_ctl(ep, op, fd, &e);
+  };
+  auto close_fd = [&](int& fd) {
+    if (fd < 0) return;
+    epoll_ctl(ep, EPOLL_CTL_DEL, fd, nullptr);
+    close(fd);
+    fd = -1;
+  };
+  std::vector<std::uint32_t> lat;
+  lat.reserve(1 << 20);
+  std::uint64_t sessions = 0, errors = 0, unexpected = 0, late = 0, bytes = 0, shown = 0;
+  std::uint64_t t0 = 0, t_end = 0;
+  bool stopping = false;
+  auto stop_worker = [&](Worker& w) {
+    close_fd(w.dfd);
+    close_fd(w.lfd);
+    close_fd(w.cfd);
+    w.st = Worker::Off;
+  };
+  // A worker that ends a session (done or failed) is Off until the batch of events is through, and
+  // starts its next session then: no event of the batch can reach the new one's sockets.
+  std::vector<std::size_t> restart;
+  auto fail = [&](std::size_t i, const std::string& why) {
+    Worker& w = ws[i];
+    ++errors;
+    if (shown++ < 5) std::fprintf(stderr, "storm sessions: worker %zu, %s: %s\n", i, state_name(w.st), why.c_str());
+    stop_worker(w);
+    restart.push_back(i);
+  };
+  auto start = [&](std::size_t i) {
+    Worker& w = ws[i];
+    if (stopping) return;
+    w = Worker{};
+    w.started = w.progress = now_ns();
+    w.cfd = connect_nb(srv);
+    if (w.cfd < 0) {
+      ++errors;
+      if (shown++ < 5) std::fprintf(stderr, "storm sessions: worker %zu: connect: %s\n", i, std::strerror(errno));
+      return;  // the stall check restarts it
+    }
+    w.st = Worker::Greet;
+    add(w.cfd, EPOLLIN, i, 0);
+  };
+  auto send_ctl = [&](std::size_t i, const std::string& line) {
+    if (!send_all(ws[i].cfd, line)) {
+      fail(i, "send: " + std::string(std::strerror(errno)));
+      return false;
+    }
+    return true;
+  };
+  auto data_connect = [&](std::size_t i, const sockaddr_in& to) {
+    Worker& w = ws[i];
+    w.dfd = connect_nb(to);
+    if (w.dfd < 0) return fail(i, "data connect: " + std::string(std::strerror(errno)));
+    w.st = Worker::DataConn;
+    add(w.dfd, EPOLLOUT, i, 1);
+  };
+  auto transfer_done = [&](std::size_t i) {  // the payload whole and the 226: QUIT
+    Worker& w = ws[i];
+    if (w.got != payload.size()) return fail(i, "payload " + std::to_string(w.got) + " bytes, not " + std::to_string(payload.size()));
+    bytes += w.got;
+    w.st = Worker::Quit;
+    send_ctl(i, "QUIT\r\n");
+  };
+  auto on_line = [&](std::size_t i, const std::string& line) -> bool {  // false: the worker was stopped
+    Worker& w = ws[i];
+    w.progress = now_ns();
+    if (line.size() >= 4 && line[3] == '-') return true;  // a continuation line
+    auto is = [&](const char* code) { return line.rfind(code, 0) == 0; };
+    switch (w.st) {
+      case Worker::Greet:
+        if (!is("220")) break;
+        w.st = Worker::User;
+        return send_ctl(i, "USER anonymous\r\n");
+      case Worker::User:
+        if (!is("331") && !is("230")) break;
+        if (is("331")) {
+          w.st = Worker::Pass;
+          return send_ctl(i, "PASS storm@\r\n");
+        }
+        [[fallthrough]];
+      case Worker::Pass: {
+        if (!is("230")) break;
+        w.st = Worker::Announce;
+        if (cmd == "pasv") return send_ctl(i, "PASV\r\n");
+        if (cmd == "epsv") return send_ctl(i, "EPSV\r\n");
+        w.lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        sockaddr_in a = self_a;
+        a.sin_port = 0;
+        socklen_t al = sizeof a;
+        if (w.lfd < 0 || bind(w.lfd, reinterpret_cast<const sockaddr*>(&a), sizeof a) != 0 || listen(w.lfd, 1) != 0 ||
+            getsockname(w.lfd, reinterpret_cast<sockaddr*>(&a), &al) != 0) {
+          fail(i, "PORT listener: " + std::string(std::strerror(errno)));
+          return false;
+        }
+        add(w.lfd, EPOLLIN, i, 2);
+        const unsigned p = ntohs(a.sin_port);
+        return send_ctl(i, "PORT " + self_commas + "," + std::to_string(p >> 8) + "," + std::to_string(p & 0xff) + "\r\n");
+      }
+      case Worker::Announce: {
+        if (cmd == "port") {
+          if (!is("200")) break;
+          w.st = Worker::Retr;
+          return send_ctl(i, "RETR storm.bin\r\n");
+        }
+        sockaddr_in to{};
+        if (cmd == "pasv") {
+          std::string commas;
+          if (!is("227") || !parse_227(line, to, commas)) break;
+          if (!expect_addr.empty() && commas != expect_addr) ++unexpected;  // trusted all the same
+        } else {
+          const auto bar = line.find("|||");
+          if (!is("229") || bar == std::string::npos) break;
+          to = srv;
+          to.sin_port = htons(static_cast<std::uint16_t>(std::strtoul(line.c_str() + bar + 3, nullptr, 10)));
+        }
+        data_connect(i, to);
+        return w.st != Worker::Off;
+      }
+      case Worker::Retr:
+        if (!is("150") && !is("125")) break;
+        w.st = Worker::Transfer;
+        return true;
+      case Worker::Transfer:
+        if (!is("226")) break;
+        w.got226 = true;
+        if (w.data_eof) transfer_done(i);
+        return w.st != Worker::Off;
+      case Worker::Quit: {
+        if (!is("221")) break;
+        const std::uint64_t at = now_ns();
+        if (at <= t_end) {
+          ++sessions;
+          lat.push_back(static_cast<std::uint32_t>(std::min<std::uint64_t>((at - w.started) / 1000, UINT32_MAX)));
+        } else {
+          ++late;
+        }
+        stop_worker(w);
+        restart.push_back(i);
+        return false;
+      }
+      default:
+        break;
+    }
+    fail(i, "unexpected reply \"" + line.substr(0, 80) + "\"");
+    return false;
+  };
+  auto on_data = [&](std::size_t i) {
+    Worker& w = ws[i];
+    static thread_local std::vector<unsigned char> buf(1 << 16);
+    for (;;) {
+      const ssize_t n = ::read(w.dfd, buf.data(), buf.size());
+      if (n > 0) {
+        w.progress = now_ns();
+        const auto k = static_cast<std::size_t>(n);
+        if (w.got + k > payload.size()) return fail(i, "payload longer than " + std::to_string(payload.size()) + " bytes");
+        if (std::memcmp(buf.data(), payload.data() + w.got, k) != 0)
+          return fail(i, "payload differs within bytes " + std::to_string(w.got) + ".." + std::to_string(w.got + k));
+        w.got += k;
+        continue;
+      }
+      if (n == 0) {
+        w.data_eof = true;
+        close_fd(w.dfd);
+        if (w.got226) transfer_done(i);
+        return;
+      }
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+      return fail(i, "data read: " + std::string(std::strerror(errno)));
+    }
+  };
+
+  t0 = now_ns();
+  t_end = t0 + static_cast<std::uint64_t>(seconds * 1e9);
+  for (std::size_t i = 0; i < ws.size(); ++i) start(i);
+  const std::uint64_t stall = static_cast<std::uint64_t>(stall_s * 1e9);
+  const std::uint64_t drain_end = t_end + 3'000'000'000ull;  // sessions in flight at the end may finish, uncounted
+  std::vector<epoll_event> evs(1024);
+  std::uint64_t last_scan = t0;
+  for (;;) {
+    const int n = epoll_wait(ep, evs.data(), static_cast<int>(evs.size()), 50);
+    const std::uint64_t now = now_ns();
+    if (!stopping && now >= t_end) stopping = true;
+    for (int e = 0; e < n; ++e) {
+      const std::uint64_t tag = evs[static_cast<std::size_t>(e)].data.u64;
+      const std::size_t i = tag / 4;
+      const int k = static_cast<int>(tag % 4);
+      Worker& w = ws[i];
+      if (w.st == Worker::Off) continue;
+      if (k == 0) {
+        if (w.cfd < 0) continue;
+        const int fd = w.cfd;
+        const bool alive = read_lines(fd, w.in, [&](const std::string& line) { return on_line(i, line); });
+        if (!alive && w.cfd == fd && w.st != Worker::Off) fail(i, "control connection closed");
+      } else if (k == 1) {
+        if (w.dfd < 0) continue;
+        if (w.st == Worker::DataConn) {
+          int err = 0;
+          socklen_t el = sizeof err;
+          getsockopt(w.dfd, SOL_SOCKET, SO_ERROR, &err, &el);
+          if (err != 0) {
+            fail(i, "data connect: " + std::string(std::strerror(err)));
+            continue;
+          }
+          add(w.dfd, EPOLLIN, i, 1, EPOLL_CTL_MOD);
+          w.st = Worker::Retr;
+          w.progress = now;
+          if (!send_ctl(i, "RETR storm.bin\r\n")) continue;
+        }
+        on_data(i);
+      } else {
+        if (w.lfd < 0) continue;
+        const int fd = accept4(w.lfd, nullptr, nullptr, SOCK_NONBLOCK);
+        if (fd < 0) continue;
+        close_fd(w.lfd);
+        w.dfd = fd;
+        add(fd, EPOLLIN, i, 1);
+        on_data(i);
+      }
+    }
+    for (const std::size_t i : restart) start(i);
+    restart.clear();
+    if (now - last_scan > 100'000'000ull) {  // stalled sessions (a data SYN nobody admitted ...)
+      last_scan = now;
+      for (std::size_t i = 0; i < ws.size(); ++i) {
+        if (ws[i].st == Worker::Off) {
+          start(i);  // a connect that could not start
+        } else if (now > ws[i].progress + stall) {
+          fail(i, "stalled for " + std::to_string(stall_s) + " s");
+        }
+      }
+    }
+    if (stopping) {
+      const bool idle = std::all_of(ws.begin(), ws.end(), [](const Worker& w) { return w.st == Worker::Off; });
+      if (idle || now >= drain_end) break;
+    }
+  }
+  std::uint64_t unfinished = 0;
+  for (auto& w : ws)
+    if (w.st != Worker::Off) {
+      ++unfinished;
+      stop_worker(w);
+    }
+  const double wall = seconds;
+  std::printf("conns=%d\nseconds=%.3f\nsessions=%llu\nrate=%.0f\np50_us=%.0f\np99_us=%.0f\nerrors=%llu\n"
+              "unexpected_addr=%llu\npayload=%zu\nbytes=%llu\nlate=%llu\nunfinished=%llu\n",
+              conns, wall, static_cast<unsigned long long>(sessions), static_cast<double>(sessions) / wall, pct(lat, 0.50),
+              pct(lat, 0.99), static_cast<unsigned long long>(errors), static_cast<unsigned long long>(unexpected),
+              payload.size(), static_cast<unsigned long long>(bytes), static_cast<unsigned long long>(late),
+              static_cast<unsigned long long>(unfinished));
+  return 0;
+}
+
 std::string arg(int argc, char** argv, const char* name, const char* def) {
   for (int i = 2; i + 1 < argc; ++i)
     if (std::strcmp(argv[i], name) == 0) return argv[i + 1];
@@ -376,11 +954,23 @@ std::string arg(int argc, char** argv, const char* name, const char* def) {
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: storm server|client|idle ... (see the source's header)\n");
+    std::fprintf(stderr, "usage: storm server|client|sessions|idle ... (see the source's header)\n");
     return 2;
   }
   const std::string role = argv[1];
-  if (role == "server") return run_server(arg(argc, argv, "--listen", nullptr), arg(argc, argv, "--announce", nullptr));
+  if (role == "server") {
+    bool data = false;
+    for (int i = 2; i < argc; ++i) data = data || std::strcmp(argv[i], "--data") == 0;
+    if (data)
+      return run_data_server(arg(argc, argv, "--listen", nullptr), arg(argc, argv, "--announce", nullptr),
+                             std::stoul(arg(argc, argv, "--payload", "65536")));
+    return run_server(arg(argc, argv, "--listen", nullptr), arg(argc, argv, "--announce", nullptr));
+  }
+  if (role == "sessions")
+    return run_sessions(arg(argc, argv, "--server", nullptr), arg(argc, argv, "--cmd", "pasv"),
+                        std::stoi(arg(argc, argv, "--conns", "32")), std::stod(arg(argc, argv, "--seconds", "5")),
+                        arg(argc, argv, "--self", "0.0.0.0"), arg(argc, argv, "--expect-addr", ""),
+                        std::stoul(arg(argc, argv, "--payload", "65536")), std::stod(arg(argc, argv, "--stall", "5")));
   if (role == "client")
     return run_client(arg(argc, argv, "--server", nullptr), arg(argc, argv, "--cmd", "pasv"),
                       std::stoi(arg(argc, argv, "--conns", "64")), std::stod(arg(argc, argv, "--seconds", "5")),
