@@ -142,6 +142,7 @@ struct RawOptions {
   std::string ha_advert_int = "1";
   std::vector<std::string> ha_ignore;
   std::string ha_output_dir;
+  std::string ha_ftpwalld_socket;
 };
 
 // --ha-advert-int SECONDS: "1", "0.2", "0.25" -> centiseconds (VRRPv3's unit); 0 = not a number.
@@ -186,6 +187,13 @@ void ha_to_spec(const RawOptions& o, rules::HaSpec& ha) {
     throw UsageError{"--ha-advert-int '" + o.ha_advert_int + "' is not a number of seconds in 0.01-40.95 (VRRPv3 counts centiseconds)"};
   for (const auto& a : o.ha_ignore) ha.ignore.push_back(address("--ha-ignore", a));
   if (!o.ha_output_dir.empty() && !o.ha) throw UsageError{"--ha-output-dir needs --ha"};
+  if (!o.ha_ftpwalld_socket.empty()) {
+    if (!o.ha) throw UsageError{"--ha-ftpwalld-socket needs --ha"};
+    if (o.helper != "ftpwalld") throw UsageError{"--ha-ftpwalld-socket needs --helper ftpwalld"};
+    if (o.ha_ftpwalld_socket.front() != '/' || o.ha_ftpwalld_socket.find_first_of(" \t\n'\"\\$`") != std::string::npos)
+      throw UsageError{"--ha-ftpwalld-socket '" + o.ha_ftpwalld_socket + "': an absolute path without spaces or shell characters"};
+    ha.ftpwalld_socket = o.ha_ftpwalld_socket;
+  }
 }
 
 rules::RulesetSpec to_spec(const RawOptions& o) {
@@ -343,9 +351,13 @@ void add_rules_options(CLI::App& rules, RawOptions& o) {
                    "Ignore, repeatable; never a client's (default: none)")
       ->allow_extra_args(false)->type_name("ADDRESS")->group(ha);
   rules.add_option("--ha-output-dir", o.ha_output_dir,
-                   "write DIR/keepalived.conf, DIR/conntrackd.conf and DIR/ftpwall-ha-notify, which agree with the rules "
-                   "(default: none)")
+                   "write DIR/keepalived.conf, DIR/conntrackd.conf, DIR/ftpwall-ha-notify and DIR/99-ftpwall-ha.conf "
+                   "(sysctl.d), which agree with the rules (default: none)")
       ->type_name("DIR")->group(ha);
+  rules.add_option("--ha-ftpwalld-socket", o.ha_ftpwalld_socket,
+                   "with --helper ftpwalld: the control socket the notify script's ftpwall takeover/standby names "
+                   "(default: ftpwalld's, /run/ftpwalld/control)")
+      ->type_name("PATH")->group(ha);
   rules.add_flag("--check", o.check,
                  "validate with iptables-legacy-restore --test / ip6tables-legacy-restore --test / nft -c -f when present and root "
                  "(default: off)")

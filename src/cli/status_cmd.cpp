@@ -165,7 +165,9 @@ StatusCommands add_status_commands(CLI::App& app, StatusOptions& o) {
   c.takeover = app.add_subcommand("takeover", "[ha] this gateway just became master: ftpwalld continues the sessions "
                                               "conntrackd committed (their HA labels) and puts their pending openings in "
                                               "place; keepalived's notify script calls it after conntrackd -c");
-  for (CLI::App* s : {c.status, c.sessions, c.openings, c.takeover}) {
+  c.standby = app.add_subcommand("standby", "[ha] this gateway just became backup (or faulty): ftpwalld drops its sessions "
+                                            "and closes their openings; the master continues them from their HA labels");
+  for (CLI::App* s : {c.status, c.sessions, c.openings, c.takeover, c.standby}) {
     s->add_option("--socket", o.socket, "the daemon's control socket (default: /run/ftpwalld/control)")
         ->type_name("PATH")
         ->group("Daemon");
@@ -182,6 +184,7 @@ int run_status_commands(const StatusCommands& c, const StatusOptions& o, std::os
                         : c.sessions->parsed() ? "sessions"
                         : c.openings->parsed() ? "openings"
                         : c.takeover->parsed() ? "takeover"
+                        : c.standby->parsed()  ? "standby"
                                                : nullptr;
   if (!request) return -1;
   std::string answer, why;
@@ -194,11 +197,16 @@ int run_status_commands(const StatusCommands& c, const StatusOptions& o, std::os
     else if (o.prometheus) out << format_prometheus(answer);
     else if (c.status->parsed()) out << format_status(answer);
     else if (c.sessions->parsed()) out << format_sessions(answer);
-    else if (c.takeover->parsed()) {
+    else if (c.takeover->parsed() || c.standby->parsed()) {
       const json j = json::parse(answer);
       if (j.contains("error")) {
         err << "ftpwall: error: " << j.at("error").get<std::string>() << "\n";
         return 1;
+      }
+      if (c.standby->parsed()) {
+        out << "standby: " << j.at("sessions").get<unsigned>() << " sessions dropped, " << j.at("openings").get<unsigned>()
+            << " openings closed\n";
+        return 0;
       }
       out << "takeover: " << j.at("sessions").get<unsigned>() << " sessions continued from their HA labels, "
           << j.at("openings").get<unsigned>() << " openings put in place, " << j.at("refused").get<unsigned>()

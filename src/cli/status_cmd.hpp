@@ -26,6 +26,7 @@ struct StatusCommands {
   CLI::App* sessions = nullptr;
   CLI::App* openings = nullptr;
   CLI::App* takeover = nullptr;  // [ha]: this gateway became master (keepalived's notify)
+  CLI::App* standby = nullptr;   // [ha]: this gateway became backup
 };
 StatusCommands add_status_commands(CLI::App& app, StatusOptions& o);
 // -1: none of them was given.

@@ -1065,6 +1065,29 @@ std::string Daemon::takeover_json() {
       .dump();
 }
 
+// `ftpwall standby` (keepalived's notify on becoming backup or faulty): this gateway sees no more
+// traffic; its sessions go (Tracker first: no label is written on the way out) and their openings
+// with them, so nothing stale waits here for the next takeover. Should the gateway still get a
+// session's packets, the session is continued from its label at the next one.
+std::string Daemon::standby_json() {
+  if (!cfg_.ha.enabled)
+    return nlohmann::json{{"error", "ftpwalld runs without [ha] enabled = true (" + cfg_.source + "): nothing to hand over"}}
+        .dump();
+  takeover_again_.clear();
+  unsigned sessions = 0, openings = 0;
+  for (auto it = sessions_.begin(); it != sessions_.end();) {
+    if (it->second.opening) ++openings;
+    it->second.tracker.reset();
+    end_session(it->second, Reason::ha_standby);
+    it = erase_session(it);
+    ++sessions;
+  }
+  count(Reason::ha_standby);
+  spdlog::info("standby ({}): {} sessions dropped, {} openings closed; the master continues them from their HA labels",
+               name(Reason::ha_standby), sessions, openings);
+  return nlohmann::json{{"sessions", sessions}, {"openings", openings}}.dump();
+}
+
 void Daemon::forget(SessionState& s) {
   if (s.recorded) state_->remove(s.ct_id);
   s.recorded = false;

@@ -174,6 +174,7 @@ class Daemon {
   };
   TakeoverCount takeover();
   std::string takeover_json();
+  std::string standby_json();
   void forget(SessionState& s);
   void restore_records();
   void note_preexisting();

@@ -42,7 +42,8 @@ std::string Daemon::answer(std::string_view request) {
   else if (request == "sessions") out = sessions_json();
   else if (request == "openings") out = openings_json();
   else if (request == "takeover") out = takeover_json();
-  else out = json{{"error", "unknown request; ask status, sessions, openings or takeover"}}.dump();
+  else if (request == "standby") out = standby_json();
+  else out = json{{"error", "unknown request; ask status, sessions, openings, takeover or standby"}}.dump();
   return out + "\n";
 }
 

@@ -186,9 +186,11 @@ std::string notify_script(const Plan& p) {
   out += "# enable_script_security silently disables it).\n";
   if (daemon) {
     out += "# ftpwalld: ftpwall.conf [ha] enabled = true on both gateways; after conntrackd's commit\n";
-    out += "# `ftpwall takeover` tells the running ftpwalld (default control socket) to pick up the\n";
-    out += "# sessions conntrackd committed.\n";
+    out += "# `ftpwall takeover` tells the running ftpwalld to continue the sessions conntrackd committed,\n";
+    out += "# `ftpwall standby` (backup, fault) that it sees no more traffic: it drops its sessions and\n";
+    out += "# openings, and the new master continues them from their HA labels.\n";
   }
+  const std::string sock = s.ha.ftpwalld_socket.empty() ? std::string() : " --socket " + s.ha.ftpwalld_socket;
   out += "PATH=/usr/sbin:/usr/bin:/sbin:/bin\n";
   out += "CONF=" + std::string(conntrackd_conf_path) + "\n";
   out += "\nrun() {\n";
@@ -200,13 +202,15 @@ std::string notify_script(const Plan& p) {
   out += "\trun conntrackd -C \"$CONF\" -f  # flush the internal and the external cache\n";
   out += "\trun conntrackd -C \"$CONF\" -R  # resynchronize the internal cache with the kernel table\n";
   out += "\trun conntrackd -C \"$CONF\" -B  # send a bulk update to the peer\n";
-  if (daemon) out += "\trun ftpwall takeover  # ftpwalld picks up the committed FTP sessions\n";
+  if (daemon) out += "\trun ftpwall takeover" + sock + "  # ftpwalld continues the committed FTP sessions\n";
   out += "\t;;\n";
   out += "backup)\n";
+  if (daemon) out += "\trun ftpwall standby" + sock + "  # ftpwalld drops its sessions and openings\n";
   out += "\trun conntrackd -C \"$CONF\" -t  # shorten the kernel's timers: the zombie entries go\n";
   out += "\trun conntrackd -C \"$CONF\" -n  # ask the new primary for a resynchronization\n";
   out += "\t;;\n";
   out += "fault)\n";
+  if (daemon) out += "\trun ftpwall standby" + sock + "\n";
   out += "\trun conntrackd -C \"$CONF\" -t\n";
   out += "\t;;\n";
   out += "*)\n";
@@ -218,6 +222,19 @@ std::string notify_script(const Plan& p) {
   return out;
 }
 
+// What the pair needs of the kernel (measured, ../shared/ha-in-netns.md): forwarding, and no TCP
+// pick-up by conntrack itself (with loose=1 a backup picks a connection up mid-stream on its own
+// and only the replicated entry should carry it).
+std::string sysctl_conf(const Plan& p) {
+  std::string out = generated(p.spec, "# ");
+  out += "# Install as " + std::string(ha_sysctl_path) + " on both gateways, then: sysctl --system\n";
+  out += "net.ipv4.ip_forward = 1\n";
+  out += "# conntrack must not pick up a connection it never saw start: after a failover only the\n";
+  out += "# entry conntrackd replicated carries it (and ftpwalld's HA label with it).\n";
+  out += "net.netfilter.nf_conntrack_tcp_loose = 0\n";
+  return out;
+}
+
 }  // namespace
 
 std::vector<HaFile> emit_ha_files(const Plan& plan) {
@@ -226,6 +243,7 @@ std::vector<HaFile> emit_ha_files(const Plan& plan) {
       {"keepalived.conf", std::string(keepalived_conf_path), keepalived_conf(plan), false},
       {"conntrackd.conf", std::string(conntrackd_conf_path), conntrackd_conf(plan), false},
       {"ftpwall-ha-notify", std::string(ha_notify_path), notify_script(plan), true},
+      {"99-ftpwall-ha.conf", std::string(ha_sysctl_path), sysctl_conf(plan), false},
   };
 }
 

@@ -69,7 +69,8 @@ namespace ftpwall {
   X(nat66_unsupported)             /* daemon: an IPv6 control connection with address translation (NAT66/NPTv6): passed untouched */ \
   X(clear_command_channel)         /* range opening closed: the session left TLS (CCC, RFC 4217 12.3), one-shot openings again */ \
   X(ftps_lifetime_ended)           /* range opening closed: ftps.max_lifetime reached */ \
-  X(ftps_range_missing)            /* per-client FTPS: no passive range configured for this server, nothing opened */
+  X(ftps_range_missing)            /* per-client FTPS: no passive range configured for this server, nothing opened */ \
+  X(ha_standby)                    /* daemon [ha]: this gateway became backup (ftpwall standby): its sessions and openings dropped, the master continues them from their HA labels */
 
 enum class Reason : std::uint8_t {
 #define FTPWALL_REASON_ENUM(n) n,

@@ -85,6 +85,7 @@ struct HaSpec {
   unsigned vrid = 51;                        // --ha-vrid: the public instance's VRID; inside = vrid + 1
   unsigned advert_centis = 100;              // --ha-advert-int in centiseconds (VRRPv3)
   std::vector<Address> ignore;               // --ha-ignore: more own addresses for Address Ignore
+  std::string ftpwalld_socket;               // --ha-ftpwalld-socket: ftpwalld's control socket; empty = its default
 };
 
 // The options of `ftpwall rules`, as given. Defaults here are the defaults the CLI states in --help.
@@ -307,6 +308,7 @@ struct HaFile {
 inline constexpr std::string_view keepalived_conf_path = "/etc/keepalived/keepalived.conf";
 inline constexpr std::string_view conntrackd_conf_path = "/etc/conntrackd/conntrackd.conf";
 inline constexpr std::string_view ha_notify_path = "/etc/keepalived/ftpwall-ha-notify";
+inline constexpr std::string_view ha_sysctl_path = "/etc/sysctl.d/99-ftpwall-ha.conf";
 // The keepalived priority of this gateway (--ha-priority, or 150/100 by the sync addresses).
 unsigned ha_priority(const HaSpec& ha);
 // "1", "0.2", "0.25": --ha-advert-int as keepalived reads it.

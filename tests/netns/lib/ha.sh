@@ -267,7 +267,8 @@ EOF
 # external cache (-c), flushes both caches (-f), resyncs the internal cache with the kernel (-R)
 # and sends a bulk update (-B); backup shortens the kernel's timers (-t) and asks the master for a
 # resync (-n); fault -t. With HA_FTPWALLD=1 at ha_start the master step then runs
-# `ftpwall takeover --socket <this gateway's control socket>` (output in takeover-GW.log).
+# `ftpwall takeover --socket <this gateway's control socket>`, backup and fault first run
+# `ftpwall standby` (output in takeover-GW.log).
 _ha_notify_script() {
   local g=$1 w=$BENCH_WORK/ha
   local ftpwalld=${HA_FTPWALLD:-0} sock=$BENCH_WORK/state-$g/control
@@ -288,8 +289,12 @@ case \$1 in
 			$HA_CLI takeover --socket $sock >>$w/takeover-$g.log 2>&1
 			echo "\$(date +%T.%N) exit \$?" >>$w/takeover-$g.log
 		fi;;
-	backup) ct -t; ct -n;;
-	fault) ct -t;;
+	backup|fault)
+		if [ "$ftpwalld" = 1 ]; then
+			echo "\$(date +%T.%N) \$1: $HA_CLI standby --socket $sock" >>$w/takeover-$g.log
+			$HA_CLI standby --socket $sock >>$w/takeover-$g.log 2>&1
+		fi
+		if [ "\$1" = backup ]; then ct -t; ct -n; else ct -t; fi;;
 esac
 echo "\$1" >$w/state-$g
 echo "\$(date +%T.%N) \$1 done" >>"\$L"

@@ -47,7 +47,7 @@ unsigned mode_of(const std::string& path) {
   return st.st_mode & 07777;
 }
 
-TEST(RulesHa, OutputDirWritesTheThreeFiles) {
+TEST(RulesHa, OutputDirWritesTheFourFiles) {
   TempDir d;
   std::vector<std::string> args = ha_rules({"--helper", "ftpwalld", "--format", "nft", "--ha-output-dir"});
   args.push_back(d.path);
@@ -58,12 +58,34 @@ TEST(RulesHa, OutputDirWritesTheThreeFiles) {
   EXPECT_EQ(mode_of(d.path + "/keepalived.conf"), 0644u);
   EXPECT_EQ(mode_of(d.path + "/conntrackd.conf"), 0644u);
   EXPECT_EQ(mode_of(d.path + "/ftpwall-ha-notify"), 0755u);
+  EXPECT_EQ(mode_of(d.path + "/99-ftpwall-ha.conf"), 0644u);
   EXPECT_NE(slurp(d.path + "/keepalived.conf").find("vrrp_sync_group FTPWALL {"), std::string::npos);
   EXPECT_NE(slurp(d.path + "/conntrackd.conf").find("Mode FTFW {"), std::string::npos);
   const std::string notify = slurp(d.path + "/ftpwall-ha-notify");
   EXPECT_NE(notify.find("\trun ftpwall takeover"), std::string::npos) << notify;
   // The command to re-run is in each, --ha-output-dir included.
   EXPECT_NE(notify.find("--ha-output-dir " + d.path), std::string::npos);
+}
+
+TEST(RulesHa, FtpwalldSocketReachesTakeoverAndStandby) {
+  TempDir d;
+  std::vector<std::string> args = ha_rules({"--helper", "ftpwalld", "--format", "nft", "--ha-ftpwalld-socket",
+                                            "/run/ftpwalld-a/control", "--ha-output-dir"});
+  args.push_back(d.path);
+  CliRun r = run_ftpwall(args);
+  ASSERT_EQ(r.status, 0) << r.err;
+  const std::string notify = slurp(d.path + "/ftpwall-ha-notify");
+  EXPECT_NE(notify.find("\trun ftpwall takeover --socket /run/ftpwalld-a/control  #"), std::string::npos) << notify;
+  std::size_t standby = 0;
+  for (std::size_t at = 0; (at = notify.find("\trun ftpwall standby --socket /run/ftpwalld-a/control", at)) != std::string::npos; ++at)
+    ++standby;
+  EXPECT_EQ(standby, 2u) << notify;  // backup, fault
+  CliRun k = run_ftpwall(ha_rules({"--helper", "kernel", "--ha-ftpwalld-socket", "/run/x"}));
+  EXPECT_EQ(k.status, 2);
+  EXPECT_EQ(k.err, "ftpwall: error: --ha-ftpwalld-socket needs --helper ftpwalld\n");
+  CliRun bad = run_ftpwall(ha_rules({"--helper", "ftpwalld", "--format", "nft", "--ha-ftpwalld-socket", "run/x;reboot"}));
+  EXPECT_EQ(bad.status, 2);
+  EXPECT_NE(bad.err.find("an absolute path without spaces or shell characters"), std::string::npos) << bad.err;
 }
 
 TEST(RulesHa, OptionsReachTheFiles) {

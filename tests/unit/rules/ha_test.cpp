@@ -367,9 +367,12 @@ TEST(Ha, NothingChangesWithoutHa) {
 
 // ---- keepalived.conf, conntrackd.conf, the notify script ----
 
-TEST(HaFiles, ThreeFilesUnderTheirInstalledNames) {
+TEST(HaFiles, FourFilesUnderTheirInstalledNames) {
   const Output o = gen(pair());
-  ASSERT_EQ(o.ha_files.size(), 3u);
+  ASSERT_EQ(o.ha_files.size(), 4u);
+  EXPECT_EQ(file(o, "99-ftpwall-ha.conf").install_path, "/etc/sysctl.d/99-ftpwall-ha.conf");
+  EXPECT_TRUE(has(file(o, "99-ftpwall-ha.conf").text, "\nnet.ipv4.ip_forward = 1\n"));
+  EXPECT_TRUE(has(file(o, "99-ftpwall-ha.conf").text, "\nnet.netfilter.nf_conntrack_tcp_loose = 0\n"));
   EXPECT_EQ(file(o, "keepalived.conf").install_path, "/etc/keepalived/keepalived.conf");
   EXPECT_EQ(file(o, "conntrackd.conf").install_path, "/etc/conntrackd/conntrackd.conf");
   EXPECT_EQ(file(o, "ftpwall-ha-notify").install_path, "/etc/keepalived/ftpwall-ha-notify");
@@ -486,9 +489,14 @@ TEST(HaFiles, NotifyScriptIsThePrimaryBackupLogic) {
     if (h == Helper::ftpwalld) want.push_back("run ftpwall takeover");
     want.push_back(";;");
     EXPECT_EQ(steps, want) << n;
-    EXPECT_TRUE(has(l[backup + 1], "run conntrackd -C \"$CONF\" -t"));
-    EXPECT_TRUE(has(l[backup + 2], "run conntrackd -C \"$CONF\" -n"));
-    EXPECT_TRUE(has(l[fault + 1], "run conntrackd -C \"$CONF\" -t"));
+    const std::size_t b = h == Helper::ftpwalld ? 1 : 0;  // ftpwalld: standby first
+    if (b) {
+      EXPECT_TRUE(has(l[backup + 1], "run ftpwall standby")) << n;
+      EXPECT_TRUE(has(l[fault + 1], "run ftpwall standby")) << n;
+    }
+    EXPECT_TRUE(has(l[backup + 1 + b], "run conntrackd -C \"$CONF\" -t"));
+    EXPECT_TRUE(has(l[backup + 2 + b], "run conntrackd -C \"$CONF\" -n"));
+    EXPECT_TRUE(has(l[fault + 1 + b], "run conntrackd -C \"$CONF\" -t"));
     EXPECT_EQ(has(n, "[ha] enabled = true"), h == Helper::ftpwalld);
   }
 }
