@@ -261,6 +261,19 @@ nftnl_expr* lookup(const std::string& set, std::uint32_t sreg, std::optional<std
   return e;
 }
 nftnl_expr* counter() { return nftnl_expr_alloc("counter"); }
+// reg = data (a register value), or the verdict register = verdict.
+nftnl_expr* immediate(std::uint32_t reg, const void* data, std::uint32_t len) {
+  nftnl_expr* e = nftnl_expr_alloc("immediate");
+  nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, reg);
+  nftnl_expr_set(e, NFTNL_EXPR_IMM_DATA, data, len);
+  return e;
+}
+nftnl_expr* immediate_verdict(std::uint32_t verdict) {
+  nftnl_expr* e = nftnl_expr_alloc("immediate");
+  nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
+  nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_VERDICT, verdict);
+  return e;
+}
 
 // The verdict that hands a packet to NFQUEUE N: the nft queue expression, or the xt target
 // NFQUEUE revision 3 through the compat layer (what iptables-nft -j NFQUEUE writes).
@@ -349,10 +362,7 @@ RuleObj ranges_rule(const BaseChain& c, const FamilyLayout& l, std::uint32_t acc
     add(r.get(), e);
   }
   add(r.get(), counter());
-  nftnl_expr* v = nftnl_expr_alloc("immediate");
-  nftnl_expr_set_u32(v, NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
-  nftnl_expr_set_u32(v, NFTNL_EXPR_IMM_VERDICT, NF_ACCEPT);
-  add(r.get(), v);
+  add(r.get(), immediate_verdict(NF_ACCEPT));
   set_comment(r.get(), hook_comment_text);
   return r;
 }
@@ -419,10 +429,7 @@ RuleObj labels_rule() {
   add(r.get(), ct(NFT_CT_LABELS, std::nullopt, NFT_REG_1));
   add(r.get(), bitwise(NFT_REG_1, bit127.data(), zero.data(), 16));
   add(r.get(), cmp(NFT_REG_1, NFT_CMP_NEQ, zero.data(), 16));
-  nftnl_expr* v = nftnl_expr_alloc("immediate");
-  nftnl_expr_set_u32(v, NFTNL_EXPR_IMM_DREG, NFT_REG_1);
-  nftnl_expr_set(v, NFTNL_EXPR_IMM_DATA, bit127.data(), 16);
-  add(r.get(), v);
+  add(r.get(), immediate(NFT_REG_1, bit127.data(), 16));
   nftnl_expr* set = nftnl_expr_alloc("ct");
   nftnl_expr_set_u32(set, NFTNL_EXPR_CT_KEY, NFT_CT_LABELS);
   nftnl_expr_set_u32(set, NFTNL_EXPR_CT_SREG, NFT_REG_1);
@@ -489,10 +496,7 @@ RuleObj ipt_hook_rule(const IptChain& c, std::uint32_t mark) {
   nftnl_expr_set(m, NFTNL_EXPR_MT_INFO, info, sizeof(xt_comment_info));  // takes ownership
   add(r.get(), m);
   add(r.get(), counter());
-  nftnl_expr* v = nftnl_expr_alloc("immediate");
-  nftnl_expr_set_u32(v, NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
-  nftnl_expr_set_u32(v, NFTNL_EXPR_IMM_VERDICT, NF_ACCEPT);
-  add(r.get(), v);
+  add(r.get(), immediate_verdict(NF_ACCEPT));
   return r;
 }
 

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "ftpwall/rules/ruleset.hpp"
+#include "generate_util.hpp"
 
 namespace {
 
@@ -48,16 +49,8 @@ RulesetSpec server(Families f, Helper h = Helper::kernel, Format fmt = Format::i
   return s;
 }
 
-Output gen(const RulesetSpec& s) {
-  auto o = generate(s);
-  EXPECT_TRUE(o.ok()) << (o.ok() ? "" : o.error().message);
-  return o.ok() ? *o : Output{};
-}
-
-std::string error_of(const RulesetSpec& s) {
-  auto o = generate(s);
-  return o.ok() ? std::string("(accepted)") : o.error().message;
-}
+using ftpwall::rules::test::error_of;
+using ftpwall::rules::test::gen;
 
 const std::vector<Families> all_families = {Families::v4, Families::v6, Families::both};
 const std::vector<Helper> all_helpers = {Helper::kernel, Helper::none, Helper::ftpwalld};

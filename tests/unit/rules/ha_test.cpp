@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "ftpwall/rules/ruleset.hpp"
+#include "generate_util.hpp"
 
 namespace {
 
@@ -91,16 +92,8 @@ RulesetSpec other_gateway(RulesetSpec s) {
   return s;
 }
 
-Output gen(const RulesetSpec& s) {
-  auto o = generate(s);
-  EXPECT_TRUE(o.ok()) << (o.ok() ? "" : o.error().message);
-  return o.ok() ? *o : Output{};
-}
-
-std::string error_of(const RulesetSpec& s) {
-  auto o = generate(s);
-  return o.ok() ? std::string("(accepted)") : o.error().message;
-}
+using ftpwall::rules::test::error_of;
+using ftpwall::rules::test::gen;
 
 const HaFile& file(const Output& o, const std::string& name) {
   for (const auto& f : o.ha_files)
