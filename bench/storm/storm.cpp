@@ -18,7 +18,9 @@
 //       the responder of whole sessions: 220, USER -> 331, PASS -> 230, TYPE -> 200; PASV/EPSV listen
 //       on an ephemeral port of the control connection's own address (227 names --announce); PORT
 //       is connected back to on RETR; RETR -> 150, BYTES (default 65536) of a fixed pseudo-random
-//       pattern over the data connection, its close, then 226; QUIT -> 221 and close.
+//       pattern over the data connection, its close, then 226; QUIT -> 221, and the close once the
+//       client has closed (the client closes first and holds the TIME_WAIT: a client port that comes
+//       back never meets a TIME_WAIT socket of ours).
 //   storm sessions --server IP:PORT --cmd pasv|epsv|port --conns C --seconds T [--payload BYTES]
 //                  [--self IP] [--expect-addr A,B,C,D] [--stall S]
 //       C workers, each doing whole sessions one after another for T seconds: connect, 220, USER,
@@ -414,6 +416,24 @@ bool parse_227(const std::string& line, sockaddr_in& to, std::string& addr_comma
   return true;
 }
 
+// A listener for one data connection on a port of our own choosing: the next of [lo, hi) in turn,
+// SO_REUSEADDR (the data connections inherit it). Not bind(port 0): every data connection closed
+// first on this side leaves a TIME_WAIT on its port, and the kernel's search for a free port walks
+// past all of them (with SO_REUSEADDR it keeps to half the range): after ~25 000 sessions the
+// responder spent its time in bind(). An explicit port is taken over its TIME_WAITs at once.
+int data_listener(sockaddr_in a, std::uint32_t& next, std::uint32_t lo, std::uint32_t hi) {
+  const int l = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+  if (l < 0) return -1;
+  int one = 1;
+  setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  for (int tries = 0; tries < 256; ++tries) {
+    a.sin_port = htons(static_cast<std::uint16_t>(lo + next++ % (hi - lo)));
+    if (bind(l, reinterpret_cast<const sockaddr*>(&a), sizeof a) == 0 && listen(l, 4) == 0) return l;
+  }
+  close(l);
+  return -1;
+}
+
 bool parse_port_arg(const std::string& line, sockaddr_in& to) {  // "PORT h1,h2,h3,h4,p1,p2"
   const auto sp = line.find(' ');
   if (sp == std::string::npos) return false;
@@ -437,6 +457,7 @@ struct DSess {
   bool retr = false;      // RETR received, its transfer not finished
   bool connecting = false;
   bool sending = false;
+  bool quit = false;      // 221 sent: the client closes first (its TIME_WAIT, not ours), then we do
   std::size_t off = 0;
   bool dead = false;
 };
@@ -462,6 +483,7 @@ int run_data_server(const std::string& listen_at, const std::string& announce, s
   ev.data.ptr = &lep;
   epoll_ctl(ep, EPOLL_CTL_ADD, ls, &ev);
   std::vector<DSess*> graveyard;  // freed after the batch of events that may still name them
+  std::uint32_t next_port = static_cast<std::uint32_t>(now_ns() / 1000 % 55000);
   auto set_events = [&](int fd, std::uint32_t events, DEp* d, int op) {
     epoll_event e{};
     e.events = events;
@@ -565,6 +587,7 @@ int run_data_server(const std::string& listen_at, const std::string& announce, s
         continue;
       }
       const bool alive = read_lines(s->fd, s->in, [&](const std::string& line) {
+        if (s->quit) return true;
         char out[160];
         std::string verb = line.substr(0, line.find(' '));
         for (auto& ch : verb) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
@@ -577,12 +600,10 @@ int run_data_server(const std::string& listen_at, const std::string& announce, s
         } else if (verb == "PASV" || verb == "EPSV") {
           close_data(s);
           s->active = false;
-          const int l = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-          sockaddr_in a = s->local;
-          a.sin_port = 0;
+          const int l = data_listener(s->local, next_port, 10000, 65000);
+          sockaddr_in a{};
           socklen_t al = sizeof a;
-          if (l < 0 || bind(l, reinterpret_cast<const sockaddr*>(&a), sizeof a) != 0 || listen(l, 4) != 0 ||
-              getsockname(l, reinterpret_cast<sockaddr*>(&a), &al) != 0) {
+          if (l < 0 || getsockname(l, reinterpret_cast<sockaddr*>(&a), &al) != 0) {
             if (l >= 0) close(l);
             std::snprintf(out, sizeof out, "425 Can't open passive connection.\r\n");
           } else {
@@ -627,8 +648,9 @@ int run_data_server(const std::string& listen_at, const std::string& announce, s
             return !s->dead;
           }
         } else if (verb == "QUIT") {
-          send_all(s->fd, "221 Goodbye.\r\n");
-          return false;
+          close_data(s);
+          s->quit = true;
+          return send_all(s->fd, "221 Goodbye.\r\n");
         } else {
           std::snprintf(out, sizeof out, "500 Unknown command.\r\n");
         }
@@ -646,7 +668,8 @@ struct Worker {
   enum St { Off, Greet, User, Pass, Announce, DataConn, Retr, Transfer, Quit } st = Off;
   int cfd = -1, dfd = -1, lfd = -1;
   std::string in;
-  std::uint64_t started = 0, progress = 0;
+  std::uint64_t started = 0, progress = 0, phase = 0;
+  std::uint64_t spent[9] = {};  // ns in each state, this session
   std::size_t got = 0;
   bool got226 = false, data_eof = false, done = false;
 };
@@ -700,6 +723,14 @@ int run_sessions(const std::string& server, const std::string& cmd, int conns, d
   std::uint64_t sessions = 0, errors = 0, unexpected = 0, late = 0, bytes = 0, shown = 0;
   std::uint64_t t0 = 0, t_end = 0;
   bool stopping = false;
+  // Where a completed session's time went, summed over the sessions counted (a slow step shows here).
+  std::uint64_t phase_sum[9] = {};
+  auto enter = [&](Worker& w, Worker::St st) {
+    const std::uint64_t t = now_ns();
+    w.spent[w.st] += t - w.phase;
+    w.phase = t;
+    w.st = st;
+  };
   auto stop_worker = [&](Worker& w) {
     close_fd(w.dfd);
     close_fd(w.lfd);
@@ -709,6 +740,7 @@ int run_sessions(const std::string& server, const std::string& cmd, int conns, d
   // A worker that ends a session (done or failed) is Off until the batch of events is through, and
   // starts its next session then: no event of the batch can reach the new one's sockets.
   std::vector<std::size_t> restart;
+  std::uint32_t next_port = 0;  // the PORT listeners' ports, in turn
   auto fail = [&](std::size_t i, const std::string& why) {
     Worker& w = ws[i];
     ++errors;
@@ -720,7 +752,7 @@ int run_sessions(const std::string& server, const std::string& cmd, int conns, d
     Worker& w = ws[i];
     if (stopping) return;
     w = Worker{};
-    w.started = w.progress = now_ns();
+    w.started = w.progress = w.phase = now_ns();
     w.cfd = connect_nb(srv);
     if (w.cfd < 0) {
       ++errors;
@@ -741,14 +773,14 @@ int run_sessions(const std::string& server, const std::string& cmd, int conns, d
     Worker& w = ws[i];
     w.dfd = connect_nb(to);
     if (w.dfd < 0) return fail(i, "data connect: " + std::string(std::strerror(errno)));
-    w.st = Worker::DataConn;
+    enter(w, Worker::DataConn);
     add(w.dfd, EPOLLOUT, i, 1);
   };
   auto transfer_done = [&](std::size_t i) {  // the payload whole and the 226: QUIT
     Worker& w = ws[i];
     if (w.got != payload.size()) return fail(i, "payload " + std::to_string(w.got) + " bytes, not " + std::to_string(payload.size()));
     bytes += w.got;
-    w.st = Worker::Quit;
+    enter(w, Worker::Quit);
     send_ctl(i, "QUIT\r\n");
   };
   auto on_line = [&](std::size_t i, const std::string& line) -> bool {  // false: the worker was stopped
@@ -759,26 +791,25 @@ int run_sessions(const std::string& server, const std::string& cmd, int conns, d
     switch (w.st) {
       case Worker::Greet:
         if (!is("220")) break;
-        w.st = Worker::User;
+        enter(w, Worker::User);
         return send_ctl(i, "USER anonymous\r\n");
       case Worker::User:
         if (!is("331") && !is("230")) break;
         if (is("331")) {
-          w.st = Worker::Pass;
+          enter(w, Worker::Pass);
           return send_ctl(i, "PASS storm@\r\n");
         }
         [[fallthrough]];
       case Worker::Pass: {
         if (!is("230")) break;
-        w.st = Worker::Announce;
+        enter(w, Worker::Announce);
         if (cmd == "pasv") return send_ctl(i, "PASV\r\n");
         if (cmd == "epsv") return send_ctl(i, "EPSV\r\n");
-        w.lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-        sockaddr_in a = self_a;
-        a.sin_port = 0;
+        // Below the ephemeral range (the harness sets 10000-65000): no control connection's port.
+        w.lfd = data_listener(self_a, next_port, 2000, 10000);
+        sockaddr_in a{};
         socklen_t al = sizeof a;
-        if (w.lfd < 0 || bind(w.lfd, reinterpret_cast<const sockaddr*>(&a), sizeof a) != 0 || listen(w.lfd, 1) != 0 ||
-            getsockname(w.lfd, reinterpret_cast<sockaddr*>(&a), &al) != 0) {
+        if (w.lfd < 0 || getsockname(w.lfd, reinterpret_cast<sockaddr*>(&a), &al) != 0) {
           fail(i, "PORT listener: " + std::string(std::strerror(errno)));
           return false;
         }
@@ -789,14 +820,15 @@ int run_sessions(const std::string& server, const std::string& cmd, int conns, d
       case Worker::Announce: {
         if (cmd == "port") {
           if (!is("200")) break;
-          w.st = Worker::Retr;
+          enter(w, Worker::Retr);
           return send_ctl(i, "RETR storm.bin\r\n");
         }
         sockaddr_in to{};
         if (cmd == "pasv") {
           std::string commas;
           if (!is("227") || !parse_227(line, to, commas)) break;
-          if (!expect_addr.empty() && commas != expect_addr) ++unexpected;  // trusted all the same
+          if (!expect_addr.empty() && commas != expect_addr && unexpected++ < 3)  // trusted all the same
+            std::fprintf(stderr, "storm sessions: worker %zu: a 227 not naming %s: %s\n", i, expect_addr.c_str(), line.c_str());
         } else {
           const auto bar = line.find("|||");
           if (!is("229") || bar == std::string::npos) break;
@@ -808,7 +840,7 @@ int run_sessions(const std::string& server, const std::string& cmd, int conns, d
       }
       case Worker::Retr:
         if (!is("150") && !is("125")) break;
-        w.st = Worker::Transfer;
+        enter(w, Worker::Transfer);
         return true;
       case Worker::Transfer:
         if (!is("226")) break;
@@ -820,6 +852,8 @@ int run_sessions(const std::string& server, const std::string& cmd, int conns, d
         const std::uint64_t at = now_ns();
         if (at <= t_end) {
           ++sessions;
+          w.spent[Worker::Quit] += at - w.phase;
+          for (int k = 0; k < 9; ++k) phase_sum[k] += w.spent[k];
           lat.push_back(static_cast<std::uint32_t>(std::min<std::uint64_t>((at - w.started) / 1000, UINT32_MAX)));
         } else {
           ++late;
@@ -892,7 +926,7 @@ int run_sessions(const std::string& server, const std::string& cmd, int conns, d
             continue;
           }
           add(w.dfd, EPOLLIN, i, 1, EPOLL_CTL_MOD);
-          w.st = Worker::Retr;
+          enter(w, Worker::Retr);
           w.progress = now;
           if (!send_ctl(i, "RETR storm.bin\r\n")) continue;
         }
@@ -937,6 +971,11 @@ int run_sessions(const std::string& server, const std::string& cmd, int conns, d
               pct(lat, 0.99), static_cast<unsigned long long>(errors), static_cast<unsigned long long>(unexpected),
               payload.size(), static_cast<unsigned long long>(bytes), static_cast<unsigned long long>(late),
               static_cast<unsigned long long>(unfinished));
+  std::printf("phases_us=");  // mean per session: connect+220, USER, PASS, announcement, data connect, RETR->150, transfer+226, QUIT->221
+  for (int k = 1; k < 9; ++k)
+    std::printf("%s%s:%.0f", k > 1 ? "," : "", state_name(static_cast<Worker::St>(k)),
+                sessions ? static_cast<double>(phase_sum[k]) / 1e3 / static_cast<double>(sessions) : 0.0);
+  std::printf("\n");
   return 0;
 }
 

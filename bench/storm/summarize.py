@@ -190,8 +190,10 @@ for nat, cmd in sgroups:
         rs = [r for r in sess if r["nat"] == nat and r["cmd"] == cmd and r["mode"] == m]
         if not rs:
             continue
-        d = {k: med([num(r[k]) for r in rs]) for k in ("rate", "p50_us", "p99_us", "cpu_us_per_packet", "unexpected_addr")}
+        d = {k: med([num(r[k]) for r in rs]) for k in ("rate", "p50_us", "p99_us", "cpu_us_per_packet")}
         d["errors"] = sum(num(r["errors"]) or 0 for r in rs)
+        d["unexpected_addr"] = sum(num(r["unexpected_addr"]) or 0 for r in rs)
+        d["unfinished"] = sum(num(r["value2"]) or 0 for r in rs)
         d["sessions"] = sum(num(r["announcements"]) or 0 for r in rs)
         d["rounds"] = {r["round"]: num(r["rate"]) for r in rs}
         d["payload"] = med([num(r["count"]) for r in rs])
@@ -229,11 +231,12 @@ if sess:
     out.append("### Whole sessions: a session's time, errors and the daemon's CPU per session (medians of the rounds)\n")
     out.append("Session time: client-side, connect to close (p50 / p99 of each round, median over the rounds). "
                "Errors: sessions that failed (a wrong or missing reply, a data connection refused or stalled 5 s, a "
-               "payload of the wrong length or content), summed over the rounds. CPU: the daemon's utime+stime per "
+               "payload of the wrong length or content), summed over the rounds; unfinished: sessions still in flight "
+               "3 s after the end (a stalled one is an error only after 5 s). CPU: the daemon's utime+stime per "
                "queued packet × queued packets per session; one core = 10⁶ / CPU µs per session.\n")
-    out.append("| NAT | command | mode | sessions (all rounds) | p50 ms | p99 ms | errors | unrewritten 227 | "
+    out.append("| NAT | command | mode | sessions (all rounds) | p50 ms | p99 ms | errors | unfinished | unrewritten 227 | "
                "queued packets / session | CPU µs / session | one core: sessions/s |")
-    out.append("|---|---|---|---|---|---|---|---|---|---|---|")
+    out.append("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for nat, cmd in sgroups:
         for m in SMODES:
             d = SS.get((nat, cmd, m))
@@ -241,7 +244,7 @@ if sess:
                 continue
             ms = lambda v: f"{v / 1000:.1f}" if v is not None else "–"
             out.append(f"| {'server DNAT' if nat == 'dnat' else 'none'} | {cmd.upper()} | {m} | {fmt(d['sessions'])} | "
-                       f"{ms(d['p50_us'])} | {ms(d['p99_us'])} | {fmt(d['errors'])} | "
+                       f"{ms(d['p50_us'])} | {ms(d['p99_us'])} | {fmt(d['errors'])} | {fmt(d['unfinished'])} | "
                        f"{fmt(d['unexpected_addr']) if nat == 'dnat' and cmd == 'pasv' else '–'} | "
                        f"{fmt(d['pps'], 1) if d['pps'] is not None else '–'} | {fmt(d['cps'])} | "
                        f"{fmt(1e6 / d['cps']) if d['cps'] else '–'} |")
