@@ -7,6 +7,7 @@
 
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <dirent.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -193,6 +194,26 @@ std::vector<StaticAccept> data_accepts(const std::vector<StaticAccept>& accepts)
 
 bool helper_attached(const HostFacts& f) { return !f.helper.empty() || f.helper_auto; }
 
+#if FTPWALL_CHECK_HOST
+// A process of this name in this PID namespace (/proc/PID/comm).
+bool process_running(std::string_view name) {
+  DIR* d = ::opendir("/proc");
+  if (!d) return false;
+  bool found = false;
+  while (const dirent* e = ::readdir(d)) {
+    if (e->d_name[0] < '1' || e->d_name[0] > '9') continue;
+    std::ifstream in(std::string("/proc/") + e->d_name + "/comm");
+    std::string comm;
+    if (std::getline(in, comm) && comm == name) {
+      found = true;
+      break;
+    }
+  }
+  ::closedir(d);
+  return found;
+}
+#endif
+
 }  // namespace
 
 std::vector<Finding> judge(const HostFacts& f) {
@@ -250,6 +271,23 @@ std::vector<Finding> judge(const HostFacts& f) {
           "ftpwalld uses " + f.daemon_backend + " (" + f.daemon_backend_why + "), but the firewall now makes it pick " + f.backend +
               " (" + f.backend_why + ")",
           "systemctl restart ftpwalld, so that its openings go into the firewall the rules are in");
+  }
+
+  // [ha]: the pair's kernel and daemons (ftpwalld(8), HIGH AVAILABILITY).
+  if (f.ha_enabled) {
+    if (f.tcp_loose.value_or(false))
+      add("ha_tcp_loose",
+          "[ha] is enabled but net.netfilter.nf_conntrack_tcp_loose = 1: after a failover this gateway picks up connections "
+          "conntrackd never replicated by itself, and ftpwalld sees them without their HA labels",
+          "sysctl -w net.netfilter.nf_conntrack_tcp_loose=0, and the same in /etc/sysctl.d/ (ftpwall rules --ha "
+          "--ha-output-dir writes 99-ftpwall-ha.conf)");
+    if (!f.conntrackd_running)
+      add("ha_no_conntrackd", "[ha] is enabled but no conntrackd runs: nothing replicates the sessions' conntrack entries and labels",
+          "install the conntrackd.conf of ftpwall rules --ha --ha-output-dir and start conntrackd (before keepalived)");
+    if (!f.keepalived_running)
+      add("ha_no_keepalived",
+          "[ha] is enabled but no keepalived runs: nothing moves the virtual addresses or calls ftpwall takeover and standby",
+          "install the keepalived.conf and ftpwall-ha-notify of ftpwall rules --ha --ha-output-dir and start keepalived");
   }
 
   // The FTP server's passive range.
@@ -334,6 +372,10 @@ std::string format_check_text(const HostFacts& f, const std::vector<Finding>& fi
     }
   }
   o << "configuration: " << f.config_source << ", backend " << f.config_backend << ", policy.port_floor " << f.port_floor << "\n";
+  if (f.ha_enabled)
+    o << "ha: enabled; nf_conntrack_tcp_loose " << (f.tcp_loose ? (*f.tcp_loose ? "1" : "0") : "unread") << ", conntrackd "
+      << (f.conntrackd_running ? "running" : "not running") << ", keepalived " << (f.keepalived_running ? "running" : "not running")
+      << "\n";
   if (f.server) {
     o << "ftp server: " << (f.server->software.empty() ? "?" : f.server->software) << " " << f.server->file << ": ";
     if (!f.server->error.empty()) o << f.server->error;
@@ -386,6 +428,10 @@ std::string format_check_json(const HostFacts& f, const std::vector<Finding>& fi
   }
   j["ftpwalld"] = d;
   j["config"] = json{{"source", f.config_source}, {"backend", f.config_backend}, {"port_floor", f.port_floor}, {"error", f.config_error}};
+  j["ha"] = json{{"enabled", f.ha_enabled},
+                 {"tcp_loose", f.tcp_loose ? json(*f.tcp_loose) : json(nullptr)},
+                 {"conntrackd_running", f.conntrackd_running},
+                 {"keepalived_running", f.keepalived_running}};
   if (f.server) {
     json s{{"software", f.server->software}, {"file", f.server->file}, {"error", f.server->error}};
     s["passive"] = f.server->range ? json{{"low", f.server->range->low}, {"high", f.server->range->high}} : json(nullptr);
@@ -1020,6 +1066,7 @@ int run_check(const CheckOptions& o, std::ostream& out, std::ostream& err) {
   f.config_source = cfg.source;
   f.config_backend = std::string(config::name(cfg.backend));
   f.port_floor = cfg.policy.port_floor;
+  f.ha_enabled = cfg.ha.enabled;
 #else
   if (f.root) probe_daemon(o, f);
   if (!o.config.empty()) {
@@ -1036,6 +1083,9 @@ int run_check(const CheckOptions& o, std::ostream& out, std::ostream& err) {
     probe_nft(f);
     std::string text;
     if (read_file("/proc/sys/net/netfilter/nf_conntrack_helper", text)) f.helper_auto = trim(text) == "1";
+    if (read_file("/proc/sys/net/netfilter/nf_conntrack_tcp_loose", text)) f.tcp_loose = trim(text) != "0";
+    f.conntrackd_running = process_running("conntrackd");
+    f.keepalived_running = process_running("keepalived");
     probe_conntrack(f);
     Spec spec;
 #if FTPWALL_REPLAY_CONFIG

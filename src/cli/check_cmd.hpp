@@ -106,6 +106,10 @@ struct HostFacts {
   std::string config_backend = "auto";
   std::uint16_t port_floor = 1024;
   std::string config_error;
+  // [ha] (issue 15): an active/backup pair
+  bool ha_enabled = false;
+  std::optional<bool> tcp_loose;           // net.netfilter.nf_conntrack_tcp_loose (unread: nullopt)
+  bool conntrackd_running = false, keepalived_running = false;
   // the FTP server
   std::optional<ServerPassive> server;
 };

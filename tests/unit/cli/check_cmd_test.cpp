@@ -138,6 +138,24 @@ TEST(CheckJudge, KernelHelperIsAFindingWithItsFix) {
   EXPECT_TRUE(has(judge(f), "kernel_helper_auto"));
 }
 
+TEST(CheckJudge, HaPairNeedsTcpLooseOffConntrackdAndKeepalived) {
+  auto f = good();
+  EXPECT_FALSE(has(judge(f), "ha_tcp_loose"));  // [ha] off: none of these
+  f.ha_enabled = true;
+  f.tcp_loose = true;
+  auto v = judge(f);
+  EXPECT_TRUE(has(v, "ha_tcp_loose"));
+  EXPECT_TRUE(has(v, "ha_no_conntrackd"));
+  EXPECT_TRUE(has(v, "ha_no_keepalived"));
+  EXPECT_NE(get(v, "ha_tcp_loose").fix.find("sysctl -w net.netfilter.nf_conntrack_tcp_loose=0"), std::string::npos);
+  f.tcp_loose = false;
+  f.conntrackd_running = f.keepalived_running = true;
+  v = judge(f);
+  EXPECT_FALSE(has(v, "ha_tcp_loose"));
+  EXPECT_FALSE(has(v, "ha_no_conntrackd"));
+  EXPECT_FALSE(has(v, "ha_no_keepalived"));
+}
+
 TEST(CheckJudge, EachFindingIsOneLine) {
   auto f = good();
   f.helper.push_back({"a", "b"});

@@ -609,8 +609,12 @@ TEST(HaTools, ConntrackdStartsWithTheConfiguration) {
     const std::string conf = d.write("conntrackd.conf", text);
     std::string out;
     // Daemon mode, its statistics through the socket, then the kill; the log says it resynced.
-    const int rc = run_sh(interfaces + "conntrackd -C " + conf + " -d && sleep 0.3 && conntrackd -C " + conf +
-                              " -s >/dev/null && conntrackd -C " + conf + " -k && sleep 0.3 && cat " + d.path + "/ct.log",
+    // Waits by polling (up to 5 s each), not by fixed sleeps: under ctest -j the daemon may take longer.
+    const std::string sock = d.path + "/ct.ctl", lock = d.path + "/ct.lock";
+    const int rc = run_sh(interfaces + "conntrackd -C " + conf + " -d && for i in $(seq 50); do [ -S " + sock +
+                              " ] && break; sleep 0.1; done && conntrackd -C " + conf + " -s >/dev/null && conntrackd -C " +
+                              conf + " -k && for i in $(seq 50); do [ -e " + lock + " ] || break; sleep 0.1; done && cat " +
+                              d.path + "/ct.log",
                           out);
     EXPECT_EQ(rc, 0) << out;
     EXPECT_TRUE(has(out, "initialization completed")) << out;
