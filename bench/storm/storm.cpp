@@ -30,7 +30,7 @@
 //       Prints key=value lines: sessions (completed within T), rate, p50_us/p99_us of a session's
 //       time, errors (failed sessions: wrong reply, refused or stalled for S seconds (5), wrong
 //       payload), unexpected_addr (227s not naming --expect-addr), bytes, late/unfinished (in flight
-//       at T: finished within 3 s more, uncounted / abandoned).
+//       at T: finished within S + 1 seconds more, uncounted / abandoned then).
 //   storm idle --server IP:PORT --conns N --src IP[,IP...] [--hold S]
 //       N connections (round robin over the source addresses), each greeted, then silent; prints
 //       "connected=N" once all are greeted and holds them until SIGTERM or S seconds pass.
@@ -897,7 +897,8 @@ int run_sessions(const std::string& server, const std::string& cmd, int conns, d
   t_end = t0 + static_cast<std::uint64_t>(seconds * 1e9);
   for (std::size_t i = 0; i < ws.size(); ++i) start(i);
   const std::uint64_t stall = static_cast<std::uint64_t>(stall_s * 1e9);
-  const std::uint64_t drain_end = t_end + 3'000'000'000ull;  // sessions in flight at the end may finish, uncounted
+  // Sessions in flight at the end may finish (uncounted), or stall long enough to count as errors.
+  const std::uint64_t drain_end = t_end + stall + 1'000'000'000ull;
   std::vector<epoll_event> evs(1024);
   std::uint64_t last_scan = t0;
   for (;;) {

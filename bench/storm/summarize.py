@@ -232,7 +232,7 @@ if sess:
     out.append("Session time: client-side, connect to close (p50 / p99 of each round, median over the rounds). "
                "Errors: sessions that failed (a wrong or missing reply, a data connection refused or stalled 5 s, a "
                "payload of the wrong length or content), summed over the rounds; unfinished: sessions still in flight "
-               "3 s after the end (a stalled one is an error only after 5 s). CPU: the daemon's utime+stime per "
+               "6 s after the end (a session stalled for 5 s is an error, counted also after the end). CPU: the daemon's utime+stime per "
                "queued packet × queued packets per session; one core = 10⁶ / CPU µs per session.\n")
     out.append("| NAT | command | mode | sessions (all rounds) | p50 ms | p99 ms | errors | unfinished | unrewritten 227 | "
                "queued packets / session | CPU µs / session | one core: sessions/s |")
