@@ -180,7 +180,7 @@ class Daemon {
   void note_preexisting();
   void on_ct_events();
   void resync_conntrack();
-  void session_gone(SessionTable::Map::iterator it, std::uint32_t ct_id);
+  void session_gone(SessionTable::Map::iterator it, const netlink::ConntrackEntry* destroyed);
   void check_conntrack();
 
   // ---- logging and counting ----
