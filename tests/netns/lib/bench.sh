@@ -78,7 +78,7 @@ bench_cleanup() {
   local rc=$? ns
   disown -a 2>/dev/null   # no "Killed" job notices for the peers ended below
   for ns in "${BENCH_NS[@]}"; do _ns_kill "$ns"; done
-  for ns in "${BENCH_NS[@]}"; do ip netns del "$ns" 2>/dev/null; done
+  for ns in "${BENCH_NS[@]}"; do ip netns del "$ns" 2>/dev/null; rm -rf "/etc/netns/$ns"; done
   BENCH_NS=()
   if [ -n "$BENCH_WORK" ] && [ -d "$BENCH_WORK" ]; then
     # Bind mounts die with the namespaces' processes; what is left are plain files.
@@ -108,6 +108,9 @@ ns_new() {
   local role=$1 ns="${BENCH_PREFIX}$1"
   ip netns add "$ns" || fail "ip netns add $ns"
   BENCH_NS+=("$ns")
+  # No resolver: `ip netns exec` binds /etc/netns/NS/resolv.conf over /etc/resolv.conf, so every
+  # lookup inside fails at once instead of trying the host's resolver (removed with the namespace).
+  mkdir -p "/etc/netns/$ns" && echo 'nameserver 127.0.0.1' >"/etc/netns/$ns/resolv.conf"
   printf -v "NS_$role" '%s' "$ns"
   ip -n "$ns" link set lo up
   ip netns exec "$ns" sh -c '

@@ -12,15 +12,6 @@ FTPS_CLI=${FTPWALL_BUILD_DIR:-}/src/ftpwall
 FTPS_RANGE=${FTPS_RANGE:-40000-40009}   # the servers' passive range (and [ftps] passive_ports)
 FTPS_PROBE_PORT=${FTPS_PROBE_PORT:-40009} # a listener of the story's own inside that range
 FTPS_IPT=iptables-legacy                # the tool the firewall host's own rules are written with
-FTPS_ETC=()                             # /etc/netns/NAME directories this shell created
-
-# /etc/netns/fw<pid>-* of runs whose pid is gone (killed -9: no trap ran), as cleanup-stale does
-# for their namespaces and scratch directories (lib/v6.sh does the same).
-for _d in /etc/netns/fw[0-9]*-*; do
-  [ -d "$_d" ] && [[ $(basename "$_d") =~ ^fw([0-9]+)- ]] || continue
-  kill -0 "${BASH_REMATCH[1]}" 2>/dev/null || rm -rf "$_d"
-done
-unset _d
 
 ftps_need_daemon() {
   [ -x "$FTPS_D" ] || skip "ftpwalld not built in FTPWALL_BUILD_DIR=${FTPWALL_BUILD_DIR:-unset}"
@@ -36,22 +27,6 @@ ftps_need_daemon() {
 ftps_topo() {
   FTPS_IPT=${2:-iptables-legacy}
   BENCH_GATEWAY_IPT=$FTPS_IPT topo "$1"
-  local ns
-  for ns in "${BENCH_NS[@]}"; do
-    [ -e "/etc/netns/$ns" ] && continue
-    mkdir -p "/etc/netns/$ns" && echo 'nameserver 127.0.0.1' >"/etc/netns/$ns/resolv.conf"
-    FTPS_ETC+=("/etc/netns/$ns")
-  done
-  trap 'rc=$?; _ftps_etc_cleanup; (exit $rc); bench_cleanup' EXIT
-}
-_ftps_etc_cleanup() {
-  local d
-  for d in "${FTPS_ETC[@]}"; do rm -rf "$d"; done
-  FTPS_ETC=()
-  if [ -z "$BENCH_CELL" ]; then
-    for d in /etc/netns/"$BENCH_PREFIX"*; do [ -d "$d" ] && rm -rf "$d"; done
-  fi
-  return 0
 }
 
 # ftps_firewall [PORT...]: the admin's firewall of the topology's firewall host, policy DROP, with

@@ -29,16 +29,7 @@ declare -A HA_SYNC=([g1]=192.168.99.1 [g2]=192.168.99.2)
 declare -A HA_PEER=([g1]=g2 [g2]=g1)
 declare -A HA_PRIO=([g1]=150 [g2]=100)
 HA_CLI=${FTPWALL_BUILD_DIR:-}/src/ftpwall   # the ftpwall command line (takeover, status)
-HA_ETC=()                                     # /etc/netns/NAME directories this shell created
 HA_RUNNING=0
-
-# /etc/netns/fw<pid>-* of runs whose pid is gone (killed -9: no trap ran), as cleanup-stale does
-# for their namespaces (lib/ftps.sh and lib/v6.sh do the same).
-for _d in /etc/netns/fw[0-9]*-*; do
-  [ -d "$_d" ] && [[ $(basename "$_d") =~ ^fw([0-9]+)- ]] || continue
-  kill -0 "${BASH_REMATCH[1]}" 2>/dev/null || rm -rf "$_d"
-done
-unset _d
 
 # ha_need: skip (fail under CI) without keepalived, conntrackd, conntrack.
 ha_need() { need keepalived conntrackd conntrack; }
@@ -94,13 +85,7 @@ topo_ha() {
     on "$g" iptables-legacy -t nat -A PREROUTING -d "$HA_VIP_PUB" -p tcp --dport 21 -j DNAT --to-destination 10.0.0.10:21
     on "$g" iptables-legacy -t nat -A POSTROUTING -s 10.0.0.0/24 -o eth0 -j SNAT --to-source "$HA_VIP_PUB"
   done
-  local ns
-  for ns in "${BENCH_NS[@]}"; do
-    [ -e "/etc/netns/$ns" ] && continue
-    mkdir -p "/etc/netns/$ns" && echo 'nameserver 127.0.0.1' >"/etc/netns/$ns/resolv.conf"
-    HA_ETC+=("/etc/netns/$ns")
-  done
-  trap 'rc=$?; ha_push_stop; _ha_etc_cleanup; (exit $rc); bench_cleanup' EXIT
+  trap 'rc=$?; ha_push_stop; (exit $rc); bench_cleanup' EXIT
   CLIENT_IP=198.51.100.2 CLIENT_OUT_IP="" CLIENT_SEEN=198.51.100.2
   SERVER_IP=10.0.0.10 SERVER_ADDR=$HA_VIP_PUB GW_PUBLIC=$HA_VIP_PUB INSIDE_NET=10.0.0.0/24 FW=g1
   if [ $rules = 1 ]; then
@@ -108,15 +93,6 @@ topo_ha() {
   else
     say "topology ha: client $CLIENT_IP --- g1/g2 (VIP $HA_VIP_PUB, ip_forward 1, loose 0, no rules yet) --- server $SERVER_IP; sync link 192.168.99.1-.2"
   fi
-}
-_ha_etc_cleanup() {
-  local d
-  for d in "${HA_ETC[@]}"; do rm -rf "$d"; done
-  HA_ETC=()
-  if [ -z "$BENCH_CELL" ]; then
-    for d in /etc/netns/"$BENCH_PREFIX"*; do [ -d "$d" ] && rm -rf "$d"; done
-  fi
-  return 0
 }
 
 # ha_kernel_helper on|off: the reference column: the kernel's ftp helper (nf_conntrack_ftp +

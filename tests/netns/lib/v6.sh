@@ -10,25 +10,13 @@
 V6_FTPWALLD=$DAEMON_FTPWALLD
 V6_FTPWALL=${FTPWALL_BUILD_DIR:-}/src/ftpwall
 V6_FAMILIES=""        # "6" (IPv6 only) or "4 6" (dual stack), set by topo6
-V6_ETC=()             # /etc/netns/NAME directories this shell created (resolv.conf)
-
-# _v6_stale_etc: /etc/netns/fw<pid>-* of runs whose pid is gone (killed -9: no trap ran), as
-# cleanup-stale does for their namespaces and scratch directories. Called by topo6 (as root).
-_v6_stale_etc() {
-  local d
-  for d in /etc/netns/fw[0-9]*-*; do
-    [ -d "$d" ] && [[ $(basename "$d") =~ ^fw([0-9]+)- ]] || continue
-    [ -d "/proc/${BASH_REMATCH[1]}" ] || rm -rf "$d"
-  done
-  return 0
-}
 
 # --- hosts --------------------------------------------------------------------------------------
 
 # v6_host ROLE: IPv6 back on in a host that ns_new made (ns_new disables it): all and default on,
 # no duplicate address detection, no router advertisements or autoconfiguration (nothing here
 # sends any; the bench's addresses are static); lo too (::1). Gives the host a resolver that
-# answers nothing (/etc/netns/NAME/resolv.conf -> 127.0.0.1), removed with the host.
+# answers nothing: bench.sh's ns_new (/etc/netns/NAME/resolv.conf -> 127.0.0.1, removed with the host).
 v6_host() {
   local v="NS_$1"
   on "$1" sh -c '
@@ -37,11 +25,6 @@ v6_host() {
     sysctl -qw net.ipv6.conf.all.autoconf=0 net.ipv6.conf.default.autoconf=0
     sysctl -qw net.ipv6.conf.all.disable_ipv6=0 net.ipv6.conf.default.disable_ipv6=0
     sysctl -qw net.ipv6.conf.lo.disable_ipv6=0' || fail "IPv6 on in host $1"
-  if [ ! -e "/etc/netns/${!v}" ]; then
-    mkdir -p "/etc/netns/${!v}" && echo 'nameserver 127.0.0.1' >"/etc/netns/${!v}/resolv.conf"
-    V6_ETC+=("/etc/netns/${!v}")
-    _v6_trap
-  fi
 }
 
 # v6_if ROLE IF: IPv6 on for one interface (created after v6_host or before it, by lib/bench.sh).
@@ -59,19 +42,6 @@ link6() {
   ip link add "$2" netns "${!a}" type veth peer name "$4" netns "${!b}" || fail "veth $1:$2 - $3:$4"
   v6_if "$1" "$2"; v6_if "$3" "$4"
   ip -n "${!a}" link set "$2" up; ip -n "${!b}" link set "$4" up
-}
-
-# The cleanup: lib/bench.sh's trap, and before it the /etc/netns directories of this shell (and of
-# any cell of this story a kill -9 left behind). bench_cleanup gets the story's exit status.
-_v6_trap() { trap 'rc=$?; _v6_etc_cleanup; (exit $rc); bench_cleanup' EXIT; }
-_v6_etc_cleanup() {
-  local d
-  for d in "${V6_ETC[@]}"; do rm -rf "$d"; done
-  V6_ETC=()
-  if [ -z "$BENCH_CELL" ]; then
-    for d in /etc/netns/"$BENCH_PREFIX"*; do [ -d "$d" ] && rm -rf "$d"; done
-  fi
-  return 0
 }
 
 # --- topologies ---------------------------------------------------------------------------------
@@ -108,7 +78,6 @@ topo6() {
   local name=$1 dual=""
   case $name in *-dual) dual=1 name=${name%-dual};; esac
   case $name in server|gateway-plain) ;; *) fail "unknown IPv6 topology $1";; esac
-  _v6_stale_etc
   if [ -n "$dual" ]; then
     topo "$name" >/dev/null
     local r
