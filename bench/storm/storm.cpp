@@ -132,22 +132,35 @@ bool send_all(int fd, std::string_view s) {  // control lines are tiny: the sock
 
 std::uint16_t conn_port(const Conn& c) { return static_cast<std::uint16_t>(10000 + 4 * (c.index % 12000) + c.count % 4); }
 
-// --- server ---------------------------------------------------------------------------------------
-
-int run_server(const std::string& listen_at, const std::string& announce) {
-  raise_nofile();
+// The responders' control-port listener: non-blocking, SO_REUSEPORT so that several servers on one
+// port share the connections (a process may hold only so many files).
+int control_listener(const std::string& listen_at) {
   const sockaddr_in la = parse_ep(listen_at);
+  const int ls = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+  int one = 1;
+  setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  setsockopt(ls, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+  if (bind(ls, reinterpret_cast<const sockaddr*>(&la), sizeof la) != 0) die("bind " + listen_at);
+  if (listen(ls, 65535) != 0) die("listen");
+  return ls;
+}
+
+// "h1,h2,h3,h4" of the address a 227 announces.
+std::string pasv_address(const std::string& announce) {
   const sockaddr_in an = parse_ep(announce);
   const auto* ab = reinterpret_cast<const unsigned char*>(&an.sin_addr);
   char addr227[32];
   std::snprintf(addr227, sizeof addr227, "%u,%u,%u,%u", ab[0], ab[1], ab[2], ab[3]);
-  const int ls = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+  return addr227;
+}
+
+// --- server ---------------------------------------------------------------------------------------
+
+int run_server(const std::string& listen_at, const std::string& announce) {
+  raise_nofile();
+  const int ls = control_listener(listen_at);
+  const std::string addr227 = pasv_address(announce);
   int one = 1;
-  setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  // Several servers on one port share the connections (a process may hold only so many files).
-  setsockopt(ls, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
-  if (bind(ls, reinterpret_cast<const sockaddr*>(&la), sizeof la) != 0) die("bind " + listen_at);
-  if (listen(ls, 65535) != 0) die("listen");
   const int ep = epoll_create1(0);
   epoll_event ev{};
   ev.events = EPOLLIN;
@@ -185,7 +198,7 @@ int run_server(const std::string& listen_at, const std::string& announce) {
         for (auto& ch : verb) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
         const std::uint16_t p = conn_port(*c);
         if (verb == "PASV") {
-          std::snprintf(out, sizeof out, "227 Entering Passive Mode (%s,%u,%u).\r\n", addr227, p >> 8, p & 0xff);
+          std::snprintf(out, sizeof out, "227 Entering Passive Mode (%s,%u,%u).\r\n", addr227.c_str(), p >> 8, p & 0xff);
         } else if (verb == "EPSV") {
           std::snprintf(out, sizeof out, "229 Entering Extended Passive Mode (|||%u|)\r\n", p);
         } else if (verb == "PORT" || verb == "EPRT") {
@@ -465,17 +478,9 @@ struct DSess {
 int run_data_server(const std::string& listen_at, const std::string& announce, std::size_t payload_size) {
   raise_nofile();
   const std::vector<unsigned char> payload = make_payload(payload_size);
-  const sockaddr_in la = parse_ep(listen_at);
-  const sockaddr_in an = parse_ep(announce);
-  const auto* ab = reinterpret_cast<const unsigned char*>(&an.sin_addr);
-  char addr227[32];
-  std::snprintf(addr227, sizeof addr227, "%u,%u,%u,%u", ab[0], ab[1], ab[2], ab[3]);
-  const int ls = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+  const int ls = control_listener(listen_at);
+  const std::string addr227 = pasv_address(announce);
   int one = 1;
-  setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  setsockopt(ls, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
-  if (bind(ls, reinterpret_cast<const sockaddr*>(&la), sizeof la) != 0) die("bind " + listen_at);
-  if (listen(ls, 65535) != 0) die("listen");
   const int ep = epoll_create1(0);
   DEp lep{0, nullptr};
   epoll_event ev{};
@@ -611,7 +616,7 @@ int run_data_server(const std::string& listen_at, const std::string& announce, s
             set_events(l, EPOLLIN, &s->lis, EPOLL_CTL_ADD);
             const unsigned p = ntohs(a.sin_port);
             if (verb == "PASV")
-              std::snprintf(out, sizeof out, "227 Entering Passive Mode (%s,%u,%u).\r\n", addr227, p >> 8, p & 0xff);
+              std::snprintf(out, sizeof out, "227 Entering Passive Mode (%s,%u,%u).\r\n", addr227.c_str(), p >> 8, p & 0xff);
             else
               std::snprintf(out, sizeof out, "229 Entering Extended Passive Mode (|||%u|)\r\n", p);
           }
