@@ -128,6 +128,7 @@ std::string format_sessions(const std::string& text) {
         << s["corrections"].at("server_to_client").dump();
     o << " held=" << s.at("held_bytes").dump() << " age=" << s.at("age_s").dump() << "s";
     if (s.contains("opening")) o << " opening=o" << s["opening"].dump();
+    if (s.contains("ha_label")) o << " ha_label=" << s["ha_label"].get<std::string>();
     o << "\n";
   }
   o << j.at("sessions").size() << " sessions\n";

@@ -127,6 +127,11 @@ std::string Daemon::sessions_json() const {
     }
     e["held_bytes"] = s.held;
     e["recorded"] = s.recorded;
+    // [ha]: whether its HA label is in its conntrack entry, and whether it says enough to continue.
+    if (cfg_.ha.enabled) {
+      const auto l = s.label_set ? decode_label(s.label) : std::nullopt;
+      e["ha_label"] = !l ? "none" : l->carried ? "carried" : "not_carried";
+    }
     e["age_s"] = seconds_since(s.started);
     if (s.opening) e["opening"] = s.opening->opening.id.opening;
     if (s.range) e["range"] = s.range->id.opening;

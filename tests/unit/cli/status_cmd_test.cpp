@@ -63,6 +63,15 @@ TEST(StatusCmd, SessionsShowTheRealServerBehindDnat) {
                "corrections=0/1 held=0 age=5s opening=o2\n1 sessions\n");
 }
 
+TEST(StatusCmd, SessionsShowTheirHaLabel) {
+  const std::string t = format_sessions(R"J({"sessions":[{"id":4,"client":{"address":"198.51.100.2","port":40000},
+    "server":{"address":"198.51.100.1","port":21},"server_real":{"address":"10.0.0.10","port":21},
+    "client_as_seen":{"address":"198.51.100.2","port":40000},"state":"tracked","announcements":1,"refusals":0,
+    "held_bytes":0,"recorded":false,"ha_label":"carried","age_s":2}]})J");
+  EXPECT_EQ(t, "s4 tracked 198.51.100.2:40000 -> 198.51.100.1:21 (server 10.0.0.10:21) announcements=1 refusals=0 "
+               "held=0 age=2s ha_label=carried\n1 sessions\n");
+}
+
 TEST(StatusCmd, NoDaemonIsOneLineAndExitOne) {
   std::ostringstream out, err;
   const int rc = run({"status", "--socket", "/nonexistent/ftpwall-test/control"}, out, err);
