@@ -123,7 +123,7 @@ void StreamAssembler::deliver(std::uint64_t offset, std::span<const std::uint8_t
 void StreamAssembler::compare_retained(std::uint64_t offset, std::span<const std::uint8_t> bytes,
                                        SegmentReport& r) {
   r.duplicate_bytes += static_cast<std::uint32_t>(bytes.size());
-  stats_.duplicate_bytes += bytes.size();
+  stats_.duplicate_bytes += static_cast<std::uint32_t>(bytes.size());
   const std::uint64_t lo = std::max(offset, retained_off_);
   const std::uint64_t hi = std::min<std::uint64_t>(offset + bytes.size(), retained_off_ + retained_.size());
   if (lo >= hi) return;
@@ -197,7 +197,7 @@ void StreamAssembler::jump_to(std::uint64_t target, SegmentReport& r, StreamSink
       if (reorder_->count == 0) reorder_.reset();
     }
     sink.on_gap(next_off_, hole);
-    stats_.gap_bytes += hole;
+    stats_.gap_bytes += static_cast<std::uint32_t>(hole);
     next_off_ += hole;
     retained_.clear();
     retained_off_ = next_off_;
@@ -358,7 +358,7 @@ SegmentReport StreamAssembler::on_segment(const Segment& seg, StreamSink& sink) 
       note(r, Reason::out_of_window);
     } else {
       r.duplicate_bytes = static_cast<std::uint32_t>(seg.payload.size());
-      stats_.duplicate_bytes += seg.payload.size();
+      stats_.duplicate_bytes += static_cast<std::uint32_t>(seg.payload.size());
     }
     return r;
   }

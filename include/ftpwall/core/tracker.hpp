@@ -112,14 +112,15 @@ struct PacketOutcome {
   std::vector<ReleasedPacket> released;  // earlier held packets, in their direction's order
 };
 
+// Per session; 32-bit counters (statistics, never decisions; they wrap after 4 Gi events).
 struct TrackerStats {
-  std::uint64_t packets = 0;
-  std::uint64_t bad_packets = 0;
-  std::uint64_t held_packets = 0;
-  std::uint64_t hold_expiries = 0;
-  std::uint64_t rewrites = 0;
-  std::uint64_t lines = 0;
-  std::uint64_t urgent_clamped = 0;  // packets whose mapped urgent pointer did not fit (seq_adjust.hpp)
+  std::uint32_t packets = 0;
+  std::uint32_t bad_packets = 0;
+  std::uint32_t held_packets = 0;
+  std::uint32_t hold_expiries = 0;
+  std::uint32_t rewrites = 0;
+  std::uint32_t lines = 0;
+  std::uint32_t urgent_clamped = 0;  // packets whose mapped urgent pointer did not fit (seq_adjust.hpp)
 };
 
 class Tracker {
