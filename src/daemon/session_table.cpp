@@ -12,31 +12,42 @@ SessionState* SessionTable::find(const Key& k) {
 
 SessionState* SessionTable::by_id(std::uint64_t id) {
   auto k = by_id_.find(id);
-  return k == by_id_.end() ? nullptr : find(k->second);
+  return k == by_id_.end() ? nullptr : &k->second->second;
 }
 
 SessionTable::Map::iterator SessionTable::by_original(const Tuple& original) {
   auto k = by_original_.find(original);
-  return k == by_original_.end() ? sessions_.end() : sessions_.find(k->second);
+  return k == by_original_.end() ? sessions_.end() : k->second;
 }
 
 SessionState& SessionTable::add(const Key& k, SessionState s) {
   s.key = k;
-  by_id_[s.id] = k;
+  const std::uint64_t id = s.id;
+  const bool known = s.ct_known;
+  const Tuple original = s.tuples.original;
+  if (auto old = sessions_.find(k); old != sessions_.end()) {
+    // Replaced in place: its indexes go (they would point at the new session), its count with them.
+    by_id_.erase(old->second.id);
+    if (auto o = by_original_.find(old->second.tuples.original); o != by_original_.end() && o->second == old)
+      by_original_.erase(o);
+    if (auto n = per_client_.find(k.src.addr); n != per_client_.end() && --n->second == 0) per_client_.erase(n);
+  }
   ++per_client_[k.src.addr];
-  if (s.ct_known) by_original_[s.tuples.original] = k;
   auto [it, inserted] = sessions_.insert_or_assign(k, std::move(s));
   (void)inserted;
+  by_id_[id] = it;
+  if (known) by_original_[original] = it;
   return it->second;
 }
 
-void SessionTable::set_original(SessionState& s, const Tuple& original) { by_original_[original] = s.key; }
+void SessionTable::set_original(SessionState& s, const Tuple& original) {
+  if (auto it = sessions_.find(s.key); it != sessions_.end()) by_original_[original] = it;
+}
 
 SessionTable::Map::iterator SessionTable::erase(Map::iterator it) {
   SessionState& s = it->second;
   by_id_.erase(s.id);
-  if (auto o = by_original_.find(s.tuples.original); o != by_original_.end() && o->second == it->first)
-    by_original_.erase(o);
+  if (auto o = by_original_.find(s.tuples.original); o != by_original_.end() && o->second == it) by_original_.erase(o);
   if (auto n = per_client_.find(it->first.src.addr); n != per_client_.end() && --n->second == 0) per_client_.erase(n);
   if (s.held) {
     if (auto h = held_.find(it->first.src.addr); h != held_.end()) {

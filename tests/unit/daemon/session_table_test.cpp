@@ -35,6 +35,23 @@ TEST(SessionTable, AddFindEraseKeepEveryIndexInStep) {
   EXPECT_EQ(t.size(), 0u);
 }
 
+TEST(SessionTable, ASessionReplacedInPlaceTakesItsPredecessorsIndexesAlong) {
+  SessionTable t;
+  SessionState a = session(5);
+  a.ct_known = true;
+  a.tuples = ConnTuples::without_nat(key(3, 3000).src, key(3, 3000).dst);
+  t.add(key(3, 3000), std::move(a));
+  SessionState b = session(6);
+  t.add(key(3, 3000), std::move(b));  // the same 4-tuple, a new session
+  EXPECT_EQ(t.by_id(5), nullptr);      // never the new session under the old id
+  ASSERT_NE(t.by_id(6), nullptr);
+  EXPECT_EQ(t.by_original(key(3, 3000)), t.end());
+  EXPECT_EQ(t.of_client(Address::v4(192, 0, 2, 3)), 1u);
+  t.erase(t.find_it(key(3, 3000)));
+  EXPECT_EQ(t.of_client(Address::v4(192, 0, 2, 3)), 0u);
+  EXPECT_EQ(t.size(), 0u);
+}
+
 TEST(SessionTable, ASessionKnownToConntrackAtItsStartIsIndexedByItsOriginalTuple) {
   SessionTable t;
   SessionState s = session(3);
