@@ -1032,6 +1032,7 @@ Daemon::TakeoverCount Daemon::takeover() {
       // conntrackd brought.
       it->second.tracker.reset();
       end_session(it->second, Reason::opening_replaced);
+      gate_.release(it->second.id, false);  // what waited for it goes on, as at a 4-tuple's reuse
       erase_session(it);
       ++c.replaced;
     }
@@ -1079,6 +1080,7 @@ std::string Daemon::standby_json() {
     if (it->second.opening) ++openings;
     it->second.tracker.reset();
     end_session(it->second, Reason::ha_standby);
+    gate_.release(it->second.id, false);
     it = erase_session(it);
     ++sessions;
   }
