@@ -1392,5 +1392,25 @@ TEST(HaLabelTest, ReplyToACommandBeforeTheTakeoverIsRefusedButNeverLeaks) {
   EXPECT_EQ(n.recv(s2c).data.find("10,1,1,2"), std::string::npos) << n.recv(s2c).data;
 }
 
+TEST(HaLabelTest, Ipv6SessionCarriesItsEpsvOpening) {
+  // The label does not depend on the family: an IPv6 session (no NAT, no corrections) continued
+  // with the EPSV opening it had.
+  const ConnTuples t = ConnTuples::without_nat(ep("2001:db8:1::10", 40000), ep("2001:db8:2::10", 21));
+  const LastAnnouncement epsv{AnnouncementKind::epsv_reply, s2c, 50001, 50001};
+  const HaLabel l = make_label(SeqAdjust{}, t, epsv, true);
+  ASSERT_TRUE(l.carried);
+  const auto d = decode_label(encode_label(l));
+  ASSERT_TRUE(d);
+  auto h = label_history(*d, t);
+  ASSERT_TRUE(h.ok());
+  EXPECT_TRUE(h->empty());
+  const auto o = label_opening(*d, t, 1);
+  ASSERT_TRUE(o);
+  EXPECT_EQ(o->family, Family::v6);
+  EXPECT_EQ(o->source, Address::parse("2001:db8:1::10").value());
+  EXPECT_EQ(o->destination, ep("2001:db8:2::10", 50001));
+  EXPECT_FALSE(o->nat());
+}
+
 }  // namespace
 }  // namespace ftpwall
