@@ -657,18 +657,9 @@ void Daemon::on_unknown_packet(std::uint32_t id, PacketView& view, const Endpoin
   // [ha]: an entry conntrackd brought from the other gateway, its HA label naming the session.
   std::optional<HaLabel> label;
   if (!allowed && cfg_.ha.enabled) label = decode_label(ent.labels);
-  if (label) {
-    if (is_control_port(cfg_, ent.tuples.original.dst.port)) {
-      s.policy = policy_;
-      s.key = key;
-      s.tracker = tracker_from_label(s, ent, *label);
-      ++stats_.pickups;
-      SessionState& picked = add_session(key, std::move(s));
-      attach_port_chooser(picked);
-      if (picked.tracker) continue_from_label(picked, ent, *label);
-      track(picked, id, view, dir);
-      return;
-    }
+  if (label && is_control_port(cfg_, ent.tuples.original.dst.port)) {
+    track(continue_session(std::move(s), key, ent, *label).session, id, view, dir);
+    return;
   }
   if (!allowed)
     return passed_untouched(Reason::pickup_not_allowed, "seen mid-stream, but it started after ftpwalld and has no state record");
@@ -991,6 +982,20 @@ std::unique_ptr<Tracker> Daemon::tracker_from_label(SessionState& s, const netli
   return std::make_unique<Tracker>(std::move(*t));
 }
 
+// A session of an entry with an HA label, added to the table: its Tracker from the label (none when
+// refused), its port chooser, be_liberal and its live opening.
+Daemon::Continued Daemon::continue_session(SessionState s, const Key& key, const netlink::ConntrackEntry& e,
+                                           const HaLabel& l) {
+  s.key = key;
+  s.policy = policy_;
+  s.tracker = tracker_from_label(s, e, l);
+  ++stats_.pickups;
+  SessionState& added = add_session(key, std::move(s));
+  if (!added.tracker) return {added, false};
+  attach_port_chooser(added);
+  return {added, continue_from_label(added, e, l)};
+}
+
 // Returns whether an opening was put in place.
 bool Daemon::continue_from_label(SessionState& s, const netlink::ConntrackEntry& e, const HaLabel& l) {
   // conntrackd carries the TCP state, not ftpwalld's be_liberal: without it the shifted ACKs of a
@@ -1038,16 +1043,13 @@ Daemon::TakeoverCount Daemon::takeover() {
     }
     SessionState s;
     s.id = next_session_++;
-    s.key = key;
-    s.policy = policy_;
-    s.tracker = tracker_from_label(s, e, l);
-    if (!s.tracker) ++c.refused;
-    ++stats_.pickups;
-    SessionState& added = add_session(key, std::move(s));
-    if (!added.tracker) continue;
+    const Continued r = continue_session(std::move(s), key, e, l);
+    if (!r.session.tracker) {
+      ++c.refused;
+      continue;
+    }
     ++c.sessions;
-    attach_port_chooser(added);
-    if (continue_from_label(added, e, l)) ++c.openings;
+    if (r.opened) ++c.openings;
   }
   spdlog::info("takeover: {} sessions continued from their HA labels, {} openings put in place, {} refused, {} stale "
                "sessions replaced",

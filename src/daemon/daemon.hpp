@@ -169,6 +169,12 @@ class Daemon {
   std::unique_ptr<Tracker> tracker_from_label(SessionState& s, const netlink::ConntrackEntry& e, const HaLabel& l);
   // The rest of continuing it: be_liberal when it has corrections, its pending opening.
   bool continue_from_label(SessionState& s, const netlink::ConntrackEntry& e, const HaLabel& l);
+  // Both, for the takeover and for a labelled entry seen mid-stream.
+  struct Continued {
+    SessionState& session;
+    bool opened;
+  };
+  Continued continue_session(SessionState s, const Key& key, const netlink::ConntrackEntry& e, const HaLabel& l);
   struct TakeoverCount {
     unsigned sessions = 0, openings = 0, refused = 0, replaced = 0;
   };

@@ -97,6 +97,18 @@ std::string make_slot(std::uint64_t gen, const std::string& text) {
   return s + text;
 }
 
+// All of `data` at offset `off` (pwrite: the descriptor's own offset stays); errno on false.
+bool write_at(int fd, std::string_view data, off_t off) {
+  std::size_t done = 0;
+  while (done < data.size()) {
+    const ssize_t n = ::pwrite(fd, data.data() + done, data.size() - done, off + static_cast<off_t>(done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    done += static_cast<std::size_t>(n);
+  }
+  return true;
+}
+
 struct Slot {
   std::uint64_t gen = 0;
   std::string_view text;
@@ -154,14 +166,7 @@ bool StateDir::overwrite(const std::string& final_name, const std::string& slot,
     }
   }
   const off_t off = static_cast<off_t>(((gen - 1) % 2) * slot_bytes);  // gen 1 (create) in slot 0
-  bool ok = true;
-  std::size_t done = 0;
-  while (ok && done < slot.size()) {
-    const ssize_t n = ::pwrite(fd, slot.data() + done, slot.size() - done, off + static_cast<off_t>(done));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) ok = false;
-    else done += static_cast<std::size_t>(n);
-  }
+  bool ok = write_at(fd, slot, off);
   if (w.fd < 0) {
     if (ok && open_records_ < max_open_records) {
       w.fd = fd;
@@ -183,17 +188,11 @@ Result<void> StateDir::create(const std::string& final_name, const std::string& 
   if (::unlinkat(at(), rel(tmp).c_str(), 0) != 0 && errno != ENOENT) return sys_error("removing " + full(tmp));
   const int fd = ::openat(at(), rel(tmp).c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd < 0) return sys_error("writing " + full(tmp));
-  std::size_t done = 0;
-  while (done < slot.size()) {
-    const ssize_t n = ::write(fd, slot.data() + done, slot.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      auto e = sys_error("writing " + full(tmp));
-      ::close(fd);
-      ::unlinkat(at(), rel(tmp).c_str(), 0);
-      return e;
-    }
-    done += static_cast<std::size_t>(n);
+  if (!write_at(fd, slot, 0)) {
+    auto e = sys_error("writing " + full(tmp));
+    ::close(fd);
+    ::unlinkat(at(), rel(tmp).c_str(), 0);
+    return e;
   }
   // rename replaces whatever has the final name, a symbolic link included, without following it.
   if (::renameat(at(), rel(tmp).c_str(), at(), rel(final_name).c_str()) != 0) {

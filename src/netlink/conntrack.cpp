@@ -325,66 +325,63 @@ Result<std::optional<ConntrackEntry>> Conntrack::lookup_packet(const Tuple& seen
   return std::optional<ConntrackEntry>{};
 }
 
-Result<void> Conntrack::set_liberal(const Tuple& original) {
+Result<void> Conntrack::update(const Tuple& original, const std::function<bool(nf_conntrack*)>& fill,
+                               const std::function<void(nlmsghdr*)>& raw, const char* context) {
   std::vector<std::uint8_t> req;
   // No NLM_F_CREATE: update the existing entry, ENOENT if it is gone.
   nlmsghdr* nlh = put_header(req, IPCTNL_MSG_CT_NEW, NLM_F_ACK, ++seq_, original.src.addr.family);
   Ct ct = new_ct();
-  if (!ct) return make_error("ctnetlink: out of memory");
+  if (!ct || !fill(ct.get())) return make_error("ctnetlink: out of memory");
   set_tuple(ct.get(), original, false);
-  nfct_set_attr_u8(ct.get(), ATTR_TCP_FLAGS_ORIG, ConntrackEntry::tcp_flag_be_liberal);
-  nfct_set_attr_u8(ct.get(), ATTR_TCP_MASK_ORIG, ConntrackEntry::tcp_flag_be_liberal);
-  nfct_set_attr_u8(ct.get(), ATTR_TCP_FLAGS_REPL, ConntrackEntry::tcp_flag_be_liberal);
-  nfct_set_attr_u8(ct.get(), ATTR_TCP_MASK_REPL, ConntrackEntry::tcp_flag_be_liberal);
   nfct_nlmsg_build(nlh, ct.get());
+  if (raw) raw(nlh);
   bool missing = false;
   auto r = run(req, false, &missing);
-  if (!r) return r.error();
+  if (!r) return context ? make_error(r.error().message + " (" + context + ")") : r.error();
   if (missing) return make_error("ctnetlink: no conntrack entry for " + original.src.to_string() + " -> " + original.dst.to_string());
   return {};
+}
+
+Result<void> Conntrack::set_liberal(const Tuple& original) {
+  return update(original, [](nf_conntrack* ct) {
+    nfct_set_attr_u8(ct, ATTR_TCP_FLAGS_ORIG, ConntrackEntry::tcp_flag_be_liberal);
+    nfct_set_attr_u8(ct, ATTR_TCP_MASK_ORIG, ConntrackEntry::tcp_flag_be_liberal);
+    nfct_set_attr_u8(ct, ATTR_TCP_FLAGS_REPL, ConntrackEntry::tcp_flag_be_liberal);
+    nfct_set_attr_u8(ct, ATTR_TCP_MASK_REPL, ConntrackEntry::tcp_flag_be_liberal);
+    return true;
+  });
 }
 
 Result<void> Conntrack::set_mark(const Tuple& original, std::uint32_t mark, std::uint32_t mask) {
-  std::vector<std::uint8_t> req;
-  nlmsghdr* nlh = put_header(req, IPCTNL_MSG_CT_NEW, NLM_F_ACK, ++seq_, original.src.addr.family);
-  Ct ct = new_ct();
-  if (!ct) return make_error("ctnetlink: out of memory");
-  set_tuple(ct.get(), original, false);
-  nfct_set_attr_u32(ct.get(), ATTR_MARK, mark & mask);
-  nfct_nlmsg_build(nlh, ct.get());
-  mnl_attr_put_u32(nlh, CTA_MARK_MASK, htonl(mask));  // not in libnetfilter_conntrack 1.0.9
-  bool missing = false;
-  auto r = run(req, false, &missing);
-  if (!r) return r.error();
-  if (missing) return make_error("ctnetlink: no conntrack entry for " + original.src.to_string() + " -> " + original.dst.to_string());
-  return {};
+  return update(
+      original,
+      [&](nf_conntrack* ct) {
+        nfct_set_attr_u32(ct, ATTR_MARK, mark & mask);
+        return true;
+      },
+      [&](nlmsghdr* nlh) { mnl_attr_put_u32(nlh, CTA_MARK_MASK, htonl(mask)); });  // not in libnetfilter_conntrack 1.0.9
 }
 
 Result<void> Conntrack::set_labels(const Tuple& original, const std::array<std::uint8_t, 16>& labels) {
-  std::vector<std::uint8_t> req;
-  nlmsghdr* nlh = put_header(req, IPCTNL_MSG_CT_NEW, NLM_F_ACK, ++seq_, original.src.addr.family);
-  Ct ct = new_ct();
-  nfct_bitmask* value = nfct_bitmask_new(127);
-  nfct_bitmask* mask = nfct_bitmask_new(127);
-  if (!ct || !value || !mask) {
-    if (value) nfct_bitmask_destroy(value);
-    if (mask) nfct_bitmask_destroy(mask);
-    return make_error("ctnetlink: out of memory");
-  }
-  for (unsigned bit = 0; bit < 128; ++bit) {
-    nfct_bitmask_set_bit(mask, bit);
-    if (labels[bit / 8] & (1u << (bit % 8))) nfct_bitmask_set_bit(value, bit);
-  }
-  set_tuple(ct.get(), original, false);
-  nfct_set_attr(ct.get(), ATTR_CONNLABELS, value);  // the entry owns both now
-  nfct_set_attr(ct.get(), ATTR_CONNLABELS_MASK, mask);
-  nfct_nlmsg_build(nlh, ct.get());
-  bool missing = false;
-  auto r = run(req, false, &missing);
-  if (!r) return make_error(r.error().message + " (setting conntrack labels: the entry has no label extension unless "
-                                                "a rule used labels when it was created)");
-  if (missing) return make_error("ctnetlink: no conntrack entry for " + original.src.to_string() + " -> " + original.dst.to_string());
-  return {};
+  return update(
+      original,
+      [&](nf_conntrack* ct) {
+        nfct_bitmask* value = nfct_bitmask_new(127);
+        nfct_bitmask* mask = nfct_bitmask_new(127);
+        if (!value || !mask) {
+          if (value) nfct_bitmask_destroy(value);
+          if (mask) nfct_bitmask_destroy(mask);
+          return false;
+        }
+        for (unsigned bit = 0; bit < 128; ++bit) {
+          nfct_bitmask_set_bit(mask, bit);
+          if (labels[bit / 8] & (1u << (bit % 8))) nfct_bitmask_set_bit(value, bit);
+        }
+        nfct_set_attr(ct, ATTR_CONNLABELS, value);  // the entry owns both now
+        nfct_set_attr(ct, ATTR_CONNLABELS_MASK, mask);
+        return true;
+      },
+      {}, "setting conntrack labels: the entry has no label extension unless a rule used labels when it was created");
 }
 
 }  // namespace ftpwall::netlink

@@ -17,6 +17,8 @@
 #include "ftpwall/core/result.hpp"
 
 struct mnl_socket;
+struct nf_conntrack;
+struct nlmsghdr;
 
 namespace ftpwall::netlink {
 
@@ -116,6 +118,11 @@ class Conntrack {
   explicit Conntrack(mnl_socket* sock);
   Result<std::optional<ConntrackEntry>> run(std::vector<std::uint8_t>& request, bool expect_entry,
                                             bool* missing = nullptr);
+  // One update of the existing entry whose original tuple is `original` (IPCTNL_MSG_CT_NEW without
+  // NLM_F_CREATE: ENOENT when it is gone): `fill` sets the attributes, `raw` adds what
+  // libnetfilter_conntrack cannot build; `context` is added to the kernel's refusal.
+  Result<void> update(const Tuple& original, const std::function<bool(nf_conntrack*)>& fill,
+                      const std::function<void(nlmsghdr*)>& raw = {}, const char* context = nullptr);
 
   mnl_socket* sock_ = nullptr;
   std::uint32_t portid_ = 0;
