@@ -186,6 +186,24 @@ class Reader {
 
 }  // namespace
 
+// Several queues: every thread writes its own openings into the kernel at once, which only
+// nftables' per-element transactions allow (libiptc replaces whole tables); the steering with
+// --queue-balance is the daemon's own; an HA takeover cannot tell which thread a session's
+// packets will reach (the kernel's queue hash has a random seed).
+std::string queue_count_conflict(const Config& c) {
+  if (c.queue.count <= 1) return {};
+  if (c.backend == BackendMode::iptables_legacy)
+    return "more than one queue needs backend = \"nftables\" (or \"auto\" on a host with nftables): "
+           "iptables-legacy commits replace whole tables, so only one thread may write them";
+  if (c.hooks == HooksMode::admin)
+    return "more than one queue needs hooks = \"daemon\": the daemon's own steering spreads connections over its "
+           "queues (--queue-balance)";
+  if (c.ha.enabled)
+    return "more than one queue cannot be combined with [ha] enabled: a takeover could not tell which queue a "
+           "session's packets will reach";
+  return {};
+}
+
 Result<Config> parse(std::string_view text, std::string_view file) {
   toml::table root;
   try {
@@ -231,8 +249,12 @@ Result<Config> parse(std::string_view text, std::string_view file) {
   r.ports(root, "", "control_ports", bounds::max_control_ports, false, c.control_ports);
 
   if (const toml::table* q = r.section(root, "queue")) {
-    r.only(*q, "queue", {"number", "bypass", "fail_open", "max_len", "socket_buffer", "exempt_mark", "accept_mark"});
+    r.only(*q, "queue", {"number", "count", "bypass", "fail_open", "max_len", "socket_buffer", "exempt_mark", "accept_mark"});
     r.integer(*q, "queue", "number", 0, bounds::max_queue_number, c.queue.number);
+    r.integer(*q, "queue", "count", 1, bounds::max_queue_count, c.queue.count);
+    if (!r.failed() && c.queue.number + c.queue.count - 1 > bounds::max_queue_number)
+      r.fail(q->get("count")->source(), "queue.count", "queues " + std::to_string(c.queue.number) + " .. " +
+                                             std::to_string(c.queue.number + c.queue.count - 1) + " go past 65535");
     r.boolean(*q, "queue", "bypass", c.queue.bypass);
     r.boolean(*q, "queue", "fail_open", c.queue.fail_open);
     r.integer(*q, "queue", "max_len", 1, bounds::max_queue_len, c.queue.max_len);
@@ -336,6 +358,12 @@ Result<Config> parse(std::string_view text, std::string_view file) {
       r.fail(h->source(), "ha.enabled", "needs backend = \"nftables\" (or \"auto\" on a host with nftables): "
                                         "the labels conntrackd carries are kept available by a chain of its table");
   }
+  if (!r.failed())
+    if (const std::string why = queue_count_conflict(c); !why.empty()) {
+      const toml::table* q = root.get("queue") ? root.get("queue")->as_table() : nullptr;
+      const toml::node* n = q ? q->get("count") : nullptr;
+      r.fail(n ? n->source() : toml::source_region{}, "queue.count", why);
+    }
   if (r.failed()) return r.error();
   return c;
 }

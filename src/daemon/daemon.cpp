@@ -88,9 +88,45 @@ firewall::BackendKind to_firewall(config::BackendMode b) {
 
 }  // namespace
 
-Daemon::Daemon(config::Config cfg, Options opts) : cfg_(std::move(cfg)), opts_(std::move(opts)) {
+Daemon::Daemon(config::Config cfg, Options opts, unsigned shard)
+    : shard_(shard), loaded_(std::move(cfg)), cfg_(queue_share(loaded_)), opts_(std::move(opts)) {
+  next_session_ = shard_ + 1;
   policy_ = std::make_shared<const Policy>(cfg_.policy);
   apply_limits();
+}
+
+// Each queue's thread has its own tables: the daemon-wide caps (sessions, half-open sessions,
+// openings) are divided among the queues; the per-source caps apply per queue (a client's
+// sessions to one server always meet one queue; to several servers they may meet several).
+config::Config Daemon::queue_share(config::Config c) {
+  const std::uint32_t n = std::max<std::uint32_t>(1, c.queue.count);
+  const auto share = [n](std::uint32_t& v) { v = std::max<std::uint32_t>(1, (v + n - 1) / n); };
+  share(c.openings.max_total);
+  share(c.openings.max_sessions);
+  share(c.openings.max_half_open);
+  return c;
+}
+
+DaemonStats& DaemonStats::operator+=(const DaemonStats& o) {
+  packets += o.packets;
+  untracked += o.untracked;
+  sessions += o.sessions;
+  pickups += o.pickups;
+  openings += o.openings;
+  opening_failures += o.opening_failures;
+  data_syns += o.data_syns;
+  ct_queries += o.ct_queries;
+  verdict_waits += o.verdict_waits;
+  max_wait_us = std::max(max_wait_us, o.max_wait_us);
+  half_open_expired += o.half_open_expired;
+  ct_events += o.ct_events;
+  ct_resyncs += o.ct_resyncs;
+  ha_label_writes += o.ha_label_writes;
+  ha_label_errors += o.ha_label_errors;
+  ha_takeovers += o.ha_takeovers;
+  ha_continued += o.ha_continued;
+  for (std::size_t i = 0; i < reasons.size(); ++i) reasons[i] += o.reasons[i];
+  return *this;
 }
 
 void Daemon::apply_limits() {
@@ -114,6 +150,7 @@ firewall::HookSpec Daemon::hook_spec() const {
   spec.role = to_firewall(cfg_.role);
   spec.control_ports = cfg_.steered_ports();
   spec.queue_num = cfg_.queue.number;
+  spec.queues_total = cfg_.queue.count;
   spec.queue_bypass = cfg_.queue.bypass;
   spec.exempt_mark = cfg_.queue.exempt_mark;
   spec.nat = cfg_.role == config::Role::gateway;  // FTPWALL-DNAT / FTPWALL-SNAT (issue 5)
@@ -181,6 +218,21 @@ Result<void> Daemon::open_kernel() {
   auto q = netlink::NfQueue::open(qo);
   if (!q) return q.error();
   queue_ = std::move(*q);
+  // Several queues: the followers' descriptors are opened here, with the privileges they need, and
+  // bound before the steering exists (as this queue), so no control packet meets a queue nobody reads.
+  if (cfg_.queue.count > 1) {
+    if (backend->name() != "nftables")
+      return make_error("[queue] count = " + std::to_string(cfg_.queue.count) + " needs the nftables backend, but this host runs " +
+                        std::string(backend->name()) + " (" + backend_why_ + ")");
+    dnat_claims_ = std::make_shared<DnatClaims>();
+    openings_.share_dnat(dnat_claims_);
+    for (unsigned i = 1; i < cfg_.queue.count; ++i) {
+      auto f = std::make_unique<Follower>();
+      f->daemon.reset(new Daemon(loaded_, opts_, i));
+      if (auto r = f->daemon->open_follower(*this); !r) return make_error("queue " + std::to_string(cfg_.queue.number + i) + ": " + r.error().message);
+      followers_.push_back(std::move(f));
+    }
+  }
 
   // Everything that needs more than CAP_NET_ADMIN + CAP_NET_RAW is open; no thread exists yet, so
   // the backend worker started below inherits the reduced sets (privileges.hpp).
@@ -209,10 +261,14 @@ Result<void> Daemon::open_kernel() {
   worker_ = std::move(*w);
   next_kernel_check_ = Clock::now() + kernel_check_interval;
   next_ct_check_ = Clock::now() + ct_check_interval;
+  start_followers();
   spdlog::info("ftpwalld {} started: {} role, backend {} ({}), steering {}, hooks by {}, queue {}, control ports {}, "
                "openings live {} s, FTPS {}, config {}",
                FTPWALL_VERSION, config::name(cfg_.role), backend_->name(), backend_why_, backend_->steering(),
-               config::name(cfg_.hooks), cfg_.queue.number,
+               config::name(cfg_.hooks),
+               cfg_.queue.count > 1 ? fmt::format("{}-{} ({} threads)", cfg_.queue.number, cfg_.queue.number + cfg_.queue.count - 1,
+                                                  cfg_.queue.count)
+                                    : std::to_string(cfg_.queue.number),
                [&] {
                  std::string s;
                  for (auto p : cfg_.steered_ports()) s += (s.empty() ? "" : ",") + std::to_string(p);
@@ -226,6 +282,126 @@ Result<void> Daemon::open_kernel() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Several queues (issue 13)
+
+// In the leader's thread, before the privileges are dropped: what the queue's thread reads. No
+// hooks (the leader's), no signals, no control socket; the records of an earlier instance are the
+// leader's copy (a session's packets reach one queue only, so only that queue claims its record).
+Result<void> Daemon::open_follower(const Daemon& leader) {
+  timer_fd_ = ::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+  if (timer_fd_ < 0) return make_error(std::string("timerfd: ") + std::strerror(errno));
+  itimerspec its{};
+  its.it_interval.tv_nsec = std::chrono::duration_cast<std::chrono::nanoseconds>(tick).count();
+  its.it_value = its.it_interval;
+  if (::timerfd_settime(timer_fd_, 0, &its, nullptr) < 0) return make_error(std::string("timerfd: ") + std::strerror(errno));
+  auto box = Mailbox::open();
+  if (!box) return box.error();
+  mailbox_ = std::move(*box);
+  auto ct = netlink::Conntrack::open();
+  if (!ct) return make_error("ctnetlink: " + ct.error().message);
+  ct_ = std::move(*ct);
+  if (auto ev = netlink::ConntrackEvents::open(static_cast<int>(cfg_.queue.socket_buffer)); ev) ct_events_ = std::move(*ev);
+  state_ = std::make_unique<StateDir>(opts_.state_dir);
+  if (auto r = state_->prepare(); !r) return make_error(r.error().message + " (--state-dir)");
+  restored_ = leader.restored_;
+  dnat_claims_ = leader.dnat_claims_;
+  openings_.share_dnat(dnat_claims_);
+  auto choice = firewall::make_backend(to_firewall(config::BackendMode::nftables));
+  if (!choice) return make_error("choosing the backend: " + choice.error().message);
+  backend_ = std::move(choice->backend);
+  backend_why_ = leader.backend_why_;
+  netlink::QueueOptions qo;
+  qo.queue_num = queue_number();
+  qo.max_queue_len = cfg_.queue.max_len;
+  qo.socket_buffer = static_cast<int>(cfg_.queue.socket_buffer);
+  qo.fail_open = cfg_.queue.fail_open;
+  auto q = netlink::NfQueue::open(qo);
+  if (!q) return q.error();
+  queue_ = std::move(*q);
+  return {};
+}
+
+// Once the hooks are in place and the privileges dropped: each follower gets the control
+// connections from before the start, its backend worker and its thread.
+void Daemon::start_followers() {
+  for (auto& f : followers_) {
+    Daemon& d = *f->daemon;
+    d.preexisting_ = preexisting_;
+    auto w = firewall::BackendWorker::start(*d.backend_);
+    if (!w) {
+      spdlog::critical("queue {}: {}", d.queue_number(), w.error().message);
+      follower_failed_ = true;
+      stopping_ = true;
+      continue;
+    }
+    d.worker_ = std::move(*w);
+    d.next_ct_check_ = Clock::now() + ct_check_interval;
+    f->thread = std::thread([f = f.get()] {
+      f->rc = f->daemon->run();
+      f->done = true;
+    });
+  }
+}
+
+// The leader's stop(), first: every follower releases its packets and ends; its openings go with
+// the table (the leader's remove_hooks) or the leader's flush.
+void Daemon::stop_followers() {
+  for (auto& f : followers_)
+    if (f->thread.joinable()) f->daemon->mailbox_->post([d = f->daemon.get()] { d->stopping_ = true; });
+  for (auto& f : followers_) {
+    if (f->thread.joinable()) f->thread.join();
+    follower_failed_ = follower_failed_ || f->rc != 0;
+  }
+}
+
+Daemon::Figures Daemon::figures() const {
+  Figures f;
+  f.queue = queue_number();
+  f.stats = stats_;
+  f.stats.verdict_waits = gate_.waits();
+  f.stats.max_wait_us = gate_.max_wait_us();
+  f.q = queue_->stats();
+  f.sessions = sessions_.size();
+  f.half_open = half_open_.size();
+  f.openings = openings_.size();
+  for (auto& [k, s] : sessions_) {
+    if (s.opening && s.opening->installed) ++f.installed;
+    if (s.range && s.range_installed) ++f.installed;
+  }
+  return f;
+}
+
+std::vector<Daemon::Figures> Daemon::all_figures() const {
+  std::vector<Figures> all{figures()};
+  for (const auto& f : followers_)
+    if (auto x = f->daemon->mailbox_->call([d = f->daemon.get()] { return d->figures(); })) all.push_back(*x);
+  return all;
+}
+
+DaemonStats Daemon::total_stats() const {
+  DaemonStats t;
+  for (const auto& f : all_figures()) t += f.stats;
+  return t;
+}
+
+void Daemon::reinstall_openings() {
+  std::vector<firewall::Change> again;
+  std::set<firewall::OpeningId> ranges;
+  for (const auto& [k, s] : sessions_) {
+    std::optional<firewall::Opening> o;
+    if (s.opening && s.opening->installed) o = s.opening->opening;
+    if (o && o->expires > firewall::Clock::now()) again.push_back(firewall::CloseStep{o->id}), again.push_back(firewall::OpenStep{*o});
+    if (s.range && s.range_installed && ranges.insert(s.range->id).second)
+      again.push_back(firewall::CloseStep{s.range->id}), again.push_back(firewall::OpenStep{*s.range});
+  }
+  if (again.empty()) return;
+  const std::uint64_t token = next_token_++;
+  pending_[token] = Pending{Pending::Kind::reinstall, 0, Direction::client_to_server, {}, Clock::now()};
+  worker_->call([again](firewall::FirewallBackend& b) { return b.apply(again); }, token);
+  spdlog::warn("queue {}: {} openings reinstalled after the hooks were put back", queue_number(), again.size() / 2);
+}
+
+// ---------------------------------------------------------------------------------------------
 // The loop
 
 int Daemon::run() {
@@ -234,8 +410,9 @@ int Daemon::run() {
                                {signal_fd_, POLLIN, 0},
                                {timer_fd_, POLLIN, 0},
                                {worker_->event_fd(), POLLIN, 0},
-                               {ct_events_ ? ct_events_->fd() : -1, POLLIN, 0}};
-    control_->poll_fds(fds);
+                               {ct_events_ ? ct_events_->fd() : -1, POLLIN, 0},
+                               {mailbox_ ? mailbox_->fd() : -1, POLLIN, 0}};
+    if (control_) control_->poll_fds(fds);
     const int n = ::poll(fds.data(), fds.size(), -1);
     if (n < 0) {
       if (errno == EINTR) continue;
@@ -248,8 +425,9 @@ int Daemon::run() {
     if (fds[4].revents & (POLLIN | POLLERR)) on_ct_events();
     if (fds[2].revents & POLLIN) on_timer();
     if (fds[1].revents & POLLIN) on_signal();
+    if (fds[5].revents & POLLIN) mailbox_->run();
     // Last: an answer never stands between a packet and its verdict.
-    control_->on_events(std::span<const pollfd>(fds).subspan(5), [this](std::string_view r) { return answer(r); });
+    if (control_) control_->on_events(std::span<const pollfd>(fds).subspan(6), [this](std::string_view r) { return answer(r); });
   }
   return stop();
 }
@@ -276,6 +454,7 @@ void Daemon::reload() {
   config::Config next = std::move(*loaded);
   if (opts_.log_level) next.log_level = *opts_.log_level;
   if (opts_.queue) next.queue.number = *opts_.queue;
+  if (opts_.queues) next.queue.count = *opts_.queues;
   // What the kernel's hooks and the bound queue embody changes only with a restart.
   if (next.role != cfg_.role || next.hooks != cfg_.hooks || next.steered_ports() != cfg_.steered_ports() ||
       !(next.queue == cfg_.queue) || next.ftps.mode != cfg_.ftps.mode) {
@@ -288,14 +467,25 @@ void Daemon::reload() {
     next.ftps.mode = cfg_.ftps.mode;
     next.ftps.implicit_ports = cfg_.ftps.implicit_ports;
   }
-  // Running sessions keep the policy they started with (their Tracker borrows it; the session's
-  // shared_ptr keeps it alive); the last session of an older one frees it.
-  policy_ = std::make_shared<const Policy>(next.policy);
-  cfg_ = std::move(next);
-  apply_limits();
+  if (next.ha.enabled != cfg_.ha.enabled) {
+    spdlog::warn("reload: [ha] enabled takes effect only at a restart; keeping the running one");
+    next.ha = cfg_.ha;
+  }
+  apply_config(next);
+  for (auto& f : followers_) f->daemon->mailbox_->post([d = f->daemon.get(), next] { d->apply_config(next); });
   log::set_level(cfg_.log_level);
   spdlog::info("configuration reloaded from {}", cfg_.source);
   notify::ready(live_status());
+}
+
+// Running sessions keep the policy they started with (their Tracker borrows it; the session's
+// shared_ptr keeps it alive); the last session of an older one frees it. Each queue's thread
+// applies it to itself.
+void Daemon::apply_config(const config::Config& loaded) {
+  loaded_ = loaded;
+  cfg_ = queue_share(loaded_);
+  policy_ = std::make_shared<const Policy>(cfg_.policy);
+  apply_limits();
 }
 
 void Daemon::on_queue() {
@@ -305,7 +495,7 @@ void Daemon::on_queue() {
   queue_->cork();
   worker_->hold();
   auto r = queue_->receive([this](const netlink::QueuedPacket& p) { on_packet(p); }, 64);
-  if (!r) spdlog::error("NFQUEUE {}: {}", cfg_.queue.number, r.error().message);
+  if (!r) spdlog::error("NFQUEUE {}: {}", queue_number(), r.error().message);
   if (auto u = queue_->uncork(); !u) spdlog::warn("{}", u.error().message);
   worker_->release();
 }
@@ -452,7 +642,7 @@ SessionState* Daemon::promote(const Key& key) {
   auto view = PacketView::parse(syn);
   if (!view) return nullptr;
   SessionState s;
-  s.id = next_session_++;
+  s.id = new_session_id();
   s.tuples = ConnTuples::without_nat(key.src, key.dst);  // NAT is learnt from conntrack right after
   s.policy = policy_;
   s.tracker = std::make_unique<Tracker>(s.tuples, *s.policy);
@@ -616,7 +806,7 @@ void Daemon::on_unknown_packet(std::uint32_t id, PacketView& view, const Endpoin
     return pass();
   }
   SessionState s;
-  s.id = next_session_++;
+  s.id = new_session_id();
   s.tuples = ent.tuples;
   s.ct_known = true;
   s.ct_id = ent.id;
@@ -894,7 +1084,13 @@ void Daemon::on_open(SessionState& s, const OpenData& od) {
   o.expires = firewall::Clock::now() + std::chrono::seconds(cfg_.openings.lifetime_s);  // monotonic (backend.hpp)
   o.queue = cfg_.queue.number;  // the data SYN comes to us: first SYN wins (on_data_syn)
   o = nat_parts(s, od, std::move(o));
-  openings_.add(s.id, client, o);
+  // Its DNAT match may have gone to another queue's session since the port was chosen (one
+  // DnatClaims for all the daemon's queues).
+  if (const Reason why = openings_.add(s.id, client, o); why != Reason::none) {
+    count(why);
+    refuse(why, client, what() + ": its DNAT match is another session's");
+    return;
+  }
   OpeningState st;
   st.opening = o;
   s.opening = std::make_unique<OpeningState>(std::move(st));
@@ -1042,7 +1238,7 @@ Daemon::TakeoverCount Daemon::takeover() {
       ++c.replaced;
     }
     SessionState s;
-    s.id = next_session_++;
+    s.id = new_session_id();
     const Continued r = continue_session(std::move(s), key, e, l);
     if (!r.session.tracker) {
       ++c.refused;
@@ -1338,10 +1534,17 @@ void Daemon::on_completions() {
     const Pending p = it->second;
     pending_.erase(it);
     const auto us = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - p.since).count();
+    if (p.kind == Pending::Kind::reinstall) {
+      if (!c.result) spdlog::error("queue {}: reinstalling openings: {}", queue_number(), c.result.error().message);
+      continue;
+    }
     if (p.kind == Pending::Kind::check) {
       check_in_flight_ = false;
       if (!c.result) spdlog::error("kernel check: {}", c.result.error().message);
-      if (check_repair_ && !check_repair_->repair.empty()) spdlog::warn("{}", check_repair_->repair);
+      if (check_repair_ && !check_repair_->repair.empty()) {
+        spdlog::warn("{}", check_repair_->repair);
+        for (auto& f : followers_) f->daemon->mailbox_->post([d = f->daemon.get()] { d->reinstall_openings(); });
+      }
       last_check_.at = Clock::now();
       last_check_.ok = c.result.ok();
       last_check_.result = !c.result ? c.result.error().message
@@ -1421,6 +1624,30 @@ void Daemon::on_completions() {
   }
 }
 
+// The periodic work that speaks for the whole daemon: the leader's only.
+void Daemon::leader_timer(Clock::time_point now) {
+  if (watchdog_every_ && now >= next_watchdog_) {
+    next_watchdog_ = now + *watchdog_every_;
+    notify::watchdog();
+  }
+  if (now >= next_status_) {
+    next_status_ = now + status_interval;
+    notify::status(live_status());
+  }
+  if (!cfg_.metrics_file.empty() && now >= next_metrics_) {
+    next_metrics_ = now + std::chrono::seconds(cfg_.metrics_interval_s);
+    write_metrics();
+  }
+  if (cfg_.audit == config::AuditMode::summary && now >= next_audit_) {
+    if (next_audit_ != Clock::time_point{}) audit_summary();
+    next_audit_ = now + std::chrono::seconds(cfg_.audit_interval_s);
+  }
+  if (now >= next_kernel_check_ && !check_in_flight_) {
+    next_kernel_check_ = now + kernel_check_interval;
+    check_kernel();
+  }
+}
+
 void Daemon::on_timer() {
   std::uint64_t expirations;
   while (::read(timer_fd_, &expirations, sizeof expirations) == static_cast<ssize_t>(sizeof expirations)) {
@@ -1458,27 +1685,14 @@ void Daemon::on_timer() {
   }
   // Half-open sessions nobody answered: oldest first, so the scan stops at the first young one.
   stats_.half_open_expired += half_open_.expire(now);
-  control_->expire(now);
-  if (watchdog_every_ && now >= next_watchdog_) {
-    next_watchdog_ = now + *watchdog_every_;
-    notify::watchdog();
-  }
-  if (now >= next_status_) {
-    next_status_ = now + status_interval;
-    notify::status(live_status());
-  }
-  if (!cfg_.metrics_file.empty() && now >= next_metrics_) {
-    next_metrics_ = now + std::chrono::seconds(cfg_.metrics_interval_s);
-    write_metrics();
-  }
-  if (cfg_.audit == config::AuditMode::summary && now >= next_audit_) {
-    if (next_audit_ != Clock::time_point{}) audit_summary();
-    next_audit_ = now + std::chrono::seconds(cfg_.audit_interval_s);
-  }
-  if (now >= next_kernel_check_ && !check_in_flight_) {
-    next_kernel_check_ = now + kernel_check_interval;
-    check_kernel();
-  }
+  if (control_) control_->expire(now);
+  for (const auto& f : followers_)
+    if (f->done && !stopping_) {
+      spdlog::critical("queue {}'s thread ended: stopping", f->daemon->queue_number());
+      follower_failed_ = true;
+      stopping_ = true;
+    }
+  if (leader()) leader_timer(now);
   if (ct_events_lost_) {
     ct_events_lost_ = false;
     resync_conntrack();
@@ -1656,32 +1870,43 @@ void Daemon::write_metrics() {
 
 // audit = "summary": one line per interval instead of a line per opening and refusal.
 void Daemon::audit_summary() {
+  const DaemonStats total = total_stats();  // every queue's
   std::string reasons;
   std::uint64_t refused = 0;
-  for (std::size_t i = 1; i < stats_.reasons.size(); ++i) {
-    const std::uint64_t n = stats_.reasons[i] - audit_mark_.reasons[i];
+  for (std::size_t i = 1; i < total.reasons.size(); ++i) {
+    const std::uint64_t n = total.reasons[i] - audit_mark_.reasons[i];
     if (n == 0) continue;
     refused += n;
     reasons += (reasons.empty() ? " (" : ", ") + std::string(name(static_cast<Reason>(i))) + "=" + std::to_string(n);
   }
   if (!reasons.empty()) reasons += ")";
   spdlog::info("audit: {} openings installed, {} data connections, {} refused{} in the last {} s",
-               stats_.openings - audit_mark_.openings, stats_.data_syns - audit_mark_.data_syns, refused, reasons,
+               total.openings - audit_mark_.openings, total.data_syns - audit_mark_.data_syns, refused, reasons,
                cfg_.audit_interval_s);
-  audit_mark_ = stats_;
+  audit_mark_ = total;
 }
 
 // The unit's STATUS= line (systemctl status): what an admin wants at a glance.
 std::string Daemon::live_status() const {
+  DaemonStats total;
+  std::size_t sessions = 0, openings = 0;
+  for (const auto& f : all_figures()) {
+    total += f.stats;
+    sessions += f.sessions;
+    openings += f.openings;
+  }
   std::uint64_t refusals = 0;
-  for (std::size_t i = 1; i < stats_.reasons.size(); ++i) refusals += stats_.reasons[i];
-  return std::string(backend_ ? backend_->name() : "") + ": " + std::to_string(sessions_.size()) + " sessions, " +
-         std::to_string(openings_.size()) + " openings, " + std::to_string(stats_.openings) + " opened, " +
+  for (std::size_t i = 1; i < total.reasons.size(); ++i) refusals += total.reasons[i];
+  return std::string(backend_ ? backend_->name() : "") + ": " + std::to_string(sessions) + " sessions, " +
+         std::to_string(openings) + " openings, " + std::to_string(total.openings) + " opened, " +
          std::to_string(refusals) + " refused";
 }
 
 int Daemon::stop() {
-  notify::stopping();
+  if (leader()) {
+    notify::stopping();
+    stop_followers();
+  }
   // Every packet still waiting gets its verdict; held ones are released unmodified.
   const std::uint64_t far = now_ms() + 3'600'000;
   for (auto& [k, s] : sessions_) {
@@ -1703,8 +1928,11 @@ int Daemon::stop() {
   stats_.verdict_waits = gate_.waits();
   stats_.max_wait_us = gate_.max_wait_us();
   worker_.reset();  // applies what is queued, then joins
-  int rc = 0;
-  if (cfg_.hooks == config::HooksMode::daemon) {
+  int rc = follower_failed_ ? 1 : 0;
+  if (!leader()) {
+    // Its openings go with the leader's table; what may still post to it is refused from here.
+    mailbox_->close();
+  } else if (cfg_.hooks == config::HooksMode::daemon) {
     if (auto r = backend_->remove_hooks(); !r) {
       spdlog::error("removing hooks and chains: {}", r.error().message);
       rc = 1;
@@ -1719,10 +1947,10 @@ int Daemon::stop() {
   if (stats_.reasons[static_cast<std::size_t>(Reason::n)]) reasons += " " #n "=" + std::to_string(stats_.reasons[static_cast<std::size_t>(Reason::n)]);
   FTPWALL_REASONS(FTPWALL_DAEMON_REASON)
 #undef FTPWALL_DAEMON_REASON
-  spdlog::info("stopped: packets={} sessions={} pickups={} openings={} opening_failures={} data_syns={} ct_queries={} "
+  spdlog::info("{}stopped: packets={} sessions={} pickups={} openings={} opening_failures={} data_syns={} ct_queries={} "
                "ct_events={} ct_resyncs={} half_open_expired={} verdict_waits={} max_wait_us={} enobufs={} "
                "verdict_errors={}{}{}",
-               stats_.packets, stats_.sessions, stats_.pickups, stats_.openings, stats_.opening_failures, stats_.data_syns,
+               cfg_.queue.count > 1 ? fmt::format("queue {} ", queue_number()) : std::string(), stats_.packets, stats_.sessions, stats_.pickups, stats_.openings, stats_.opening_failures, stats_.data_syns,
                stats_.ct_queries, stats_.ct_events, stats_.ct_resyncs, stats_.half_open_expired, stats_.verdict_waits,
                stats_.max_wait_us, q.enobufs, q.verdict_errors,
                cfg_.ha.enabled ? fmt::format(" ha_label_writes={} ha_label_errors={} ha_takeovers={} ha_continued={}",
@@ -1755,6 +1983,11 @@ Daemon::SteeringCheck Daemon::check_steering(const config::Config& cfg) {
     if (r.queue_num != cfg.queue.number) {
       out.disagreement = where + " uses queue " + std::to_string(r.queue_num) + ", but queue.number = " +
                          std::to_string(cfg.queue.number);
+      return out;
+    }
+    if (r.queues_total != cfg.queue.count) {
+      out.disagreement = where + " spreads over " + std::to_string(r.queues_total) + (r.queues_total == 1 ? " queue" : " queues") +
+                         ", but queue.count = " + std::to_string(cfg.queue.count);
       return out;
     }
     if (r.bypass != cfg.queue.bypass) {

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -21,6 +22,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "ftpwall/config/config.hpp"
@@ -31,6 +33,7 @@
 #include "ftpwall/firewall/backend.hpp"
 #include "daemon/control.hpp"
 #include "daemon/half_open.hpp"
+#include "daemon/mailbox.hpp"
 #include "daemon/opening_book.hpp"
 #include "daemon/session_table.hpp"
 #include "daemon/state_dir.hpp"
@@ -55,6 +58,7 @@ struct Options {
   std::optional<std::string> config_path;
   std::optional<config::LogLevel> log_level;
   std::optional<std::uint16_t> queue;
+  std::optional<std::uint16_t> queues;  // --queues: [queue] count
   bool foreground = false;
   std::string ready_file;  // written once the hooks are in place (tests; systemd uses Type=simple)
   std::string state_dir = "/run/ftpwalld";  // session records across restarts (issue 5)
@@ -81,6 +85,8 @@ struct DaemonStats {
   std::uint64_t ha_takeovers = 0;       // `ftpwall takeover` (and its two later passes)
   std::uint64_t ha_continued = 0;       // sessions continued from their HA labels
   std::array<std::uint64_t, reason_count> reasons{};  // per Reason, indexed by its value
+  // The daemon's total over its queues (max_wait_us: the longest).
+  DaemonStats& operator+=(const DaemonStats& o);
 };
 
 class Daemon {
@@ -111,7 +117,7 @@ class Daemon {
 
   // What a worker completion token stands for.
   struct Pending {
-    enum class Kind : std::uint8_t { open, close, check } kind = Kind::open;
+    enum class Kind : std::uint8_t { open, close, check, reinstall } kind = Kind::open;
     std::uint64_t session = 0;
     Direction direction = Direction::client_to_server;
     firewall::OpeningId opening;
@@ -127,9 +133,48 @@ class Daemon {
     Daemon& d_;
   };
 
-  Daemon(config::Config cfg, Options opts);
+  // shard: which of the [queue] count queues this instance reads (0: the leader, which also owns
+  // the signals, the control socket, the hooks and the kernel check; issue 13).
+  Daemon(config::Config cfg, Options opts, unsigned shard = 0);
   Result<void> open_kernel();
   int stop();
+
+  // ---- several queues (issue 13) ----
+  // A queue's thread beside the leader: its own NFQUEUE, ctnetlink sockets, timer, backend instance
+  // and worker, sessions, openings and state records; the leader opens its descriptors (before
+  // the privileges are dropped) and starts it once the hooks are in place.
+  struct Follower {
+    std::unique_ptr<Daemon> daemon;
+    std::thread thread;
+    std::atomic<bool> done{false};
+    int rc = 0;
+  };
+  Result<void> open_follower(const Daemon& leader);
+  void start_followers();
+  void stop_followers();
+  bool leader() const { return shard_ == 0; }
+  std::uint16_t queue_number() const { return static_cast<std::uint16_t>(cfg_.queue.number + shard_); }
+  // Unique across the queues (the openings' comments and the DNAT claims name sessions by it).
+  std::uint64_t new_session_id() {
+    const std::uint64_t id = next_session_;
+    next_session_ += cfg_.queue.count;
+    return id;
+  }
+  // This queue's share of the configuration: the daemon-wide caps divided among the queues.
+  static config::Config queue_share(config::Config c);
+  void apply_config(const config::Config& loaded);
+  // What `ftpwall status` sums over the queues; read in the queue's own thread.
+  struct Figures {
+    std::uint16_t queue = 0;
+    DaemonStats stats;
+    netlink::QueueStats q;
+    std::size_t sessions = 0, half_open = 0, openings = 0, installed = 0;
+  };
+  Figures figures() const;
+  std::vector<Figures> all_figures() const;  // the leader's, then each follower's
+  DaemonStats total_stats() const;
+  // The leader put removed hooks back: a follower puts its live openings back too.
+  void reinstall_openings();
 
   // ---- the packet path ----
   void on_queue();
@@ -203,6 +248,9 @@ class Daemon {
   std::string status_json() const;
   std::string sessions_json() const;
   std::string openings_json() const;
+  // One queue's entries, a JSON array (the leader joins every queue's).
+  std::string sessions_list() const;
+  std::string openings_list() const;
 
   void on_signal();
   void reload();
@@ -211,6 +259,7 @@ class Daemon {
   void write_metrics();             // metrics_file
   void audit_summary();             // audit = "summary"
   void on_timer();
+  void leader_timer(Clock::time_point now);
   void on_completions();
   void check_kernel();
 
@@ -218,6 +267,8 @@ class Daemon {
   firewall::HookSpec hook_spec() const;
 
   // ---- start-up order ----
+  unsigned shard_ = 0;
+  config::Config loaded_;  // as loaded (and overridden by the options); cfg_ is this queue's share
   config::Config cfg_;
   Options opts_;
   std::shared_ptr<const Policy> policy_;  // the current one; sessions hold the one they started with
@@ -301,6 +352,11 @@ class Daemon {
   std::vector<Clock::time_point> takeover_again_;
   Clock::time_point takeover_started_{};
   DaemonStats stats_;
+  // ---- several queues (issue 13) ----
+  std::unique_ptr<Mailbox> mailbox_;                   // a follower's: the leader's requests
+  std::vector<std::unique_ptr<Follower>> followers_;   // the leader's
+  std::shared_ptr<DnatClaims> dnat_claims_;            // every queue's book shares the leader's
+  bool follower_failed_ = false;
 };
 
 }  // namespace ftpwall::daemon

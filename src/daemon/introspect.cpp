@@ -57,13 +57,46 @@ std::string Daemon::status_json() const {
   j["steering"] = backend_->steering();
   j["hooks"] = config::name(cfg_.hooks);
   j["config"] = cfg_.source;
-  const auto& q = queue_->stats();
+  // Every queue's figures, read in its own thread; with one queue, the leader's alone.
+  const std::vector<Figures> all = all_figures();
+  Figures t;
+  json queues = json::array();
+  json kernel = nullptr;
+  for (const Figures& f : all) {
+    t.stats += f.stats;
+    t.q.verdicts += f.q.verdicts;
+    t.q.modified += f.q.modified;
+    t.q.enobufs += f.q.enobufs;
+    t.q.verdict_errors += f.q.verdict_errors;
+    t.sessions += f.sessions;
+    t.half_open += f.half_open;
+    t.openings += f.openings;
+    t.installed += f.installed;
+    json k = kernel_queue(f.queue);
+    if (!k.is_null()) {
+      if (kernel.is_null()) kernel = json{{"waiting", 0}, {"queue_dropped", 0}, {"user_dropped", 0}};
+      for (const char* n : {"waiting", "queue_dropped", "user_dropped"}) kernel[n] = kernel[n].get<std::uint64_t>() + k[n].get<std::uint64_t>();
+      if (all.size() == 1) kernel["id_sequence"] = k["id_sequence"];
+    }
+    queues.push_back(json{{"number", f.queue},
+                          {"packets", f.stats.packets},
+                          {"sessions", f.sessions},
+                          {"openings", f.openings},
+                          {"data_syns", f.stats.data_syns},
+                          {"verdicts", f.q.verdicts},
+                          {"enobufs", f.q.enobufs},
+                          {"kernel", std::move(k)}});
+  }
+  const DaemonStats& st = t.stats;
   j["queue"] = json{{"number", cfg_.queue.number},
-                    {"verdicts", q.verdicts},
-                    {"modified", q.modified},
-                    {"enobufs", q.enobufs},
-                    {"verdict_errors", q.verdict_errors},
-                    {"kernel", kernel_queue(cfg_.queue.number)}};
+                    {"count", cfg_.queue.count},
+                    {"verdicts", t.q.verdicts},
+                    {"modified", t.q.modified},
+                    {"enobufs", t.q.enobufs},
+                    {"verdict_errors", t.q.verdict_errors},
+                    {"kernel", kernel}};
+  // Several queues: each one's share (the kernel spreads connections by their address pair).
+  if (all.size() > 1) j["queues"] = std::move(queues);
   const auto& b = last_check_.backend;
   j["backend_stats"] = json{{"commits", b.commits},
                             {"commit_retries", b.commit_retries},
@@ -73,46 +106,59 @@ std::string Daemon::status_json() const {
   j["kernel_check"] = last_check_.at == Clock::time_point{}
                           ? json(nullptr)
                           : json{{"ok", last_check_.ok}, {"result", last_check_.result}, {"age_s", seconds_since(last_check_.at)}};
-  std::size_t installed = 0;
-  for (auto& [k, s] : sessions_) {
-    if (s.opening && s.opening->installed) ++installed;
-    if (s.range && s.range_installed) ++installed;
-  }
-  j["live"] = json{{"sessions", sessions_.size()},
-                   {"half_open", half_open_.size()},
-                   {"openings", openings_.size()},
-                   {"openings_installed", installed}};
-  j["counters"] = json{{"packets", stats_.packets},
-                       {"untracked", stats_.untracked},
-                       {"sessions", stats_.sessions},
-                       {"pickups", stats_.pickups},
-                       {"ha_label_writes", stats_.ha_label_writes},
-                       {"ha_label_errors", stats_.ha_label_errors},
-                       {"ha_takeovers", stats_.ha_takeovers},
-                       {"ha_continued", stats_.ha_continued},
-                       {"openings", stats_.openings},
-                       {"opening_failures", stats_.opening_failures},
-                       {"data_syns", stats_.data_syns},
-                       {"ct_queries", stats_.ct_queries},
-                       {"ct_events", stats_.ct_events},
-                       {"ct_resyncs", stats_.ct_resyncs},
-                       {"half_open_expired", stats_.half_open_expired},
-                       {"verdict_waits", gate_.waits()},
-                       {"max_wait_us", gate_.max_wait_us()}};
+  j["live"] = json{{"sessions", t.sessions},
+                   {"half_open", t.half_open},
+                   {"openings", t.openings},
+                   {"openings_installed", t.installed}};
+  j["counters"] = json{{"packets", st.packets},
+                       {"untracked", st.untracked},
+                       {"sessions", st.sessions},
+                       {"pickups", st.pickups},
+                       {"ha_label_writes", st.ha_label_writes},
+                       {"ha_label_errors", st.ha_label_errors},
+                       {"ha_takeovers", st.ha_takeovers},
+                       {"ha_continued", st.ha_continued},
+                       {"openings", st.openings},
+                       {"opening_failures", st.opening_failures},
+                       {"data_syns", st.data_syns},
+                       {"ct_queries", st.ct_queries},
+                       {"ct_events", st.ct_events},
+                       {"ct_resyncs", st.ct_resyncs},
+                       {"half_open_expired", st.half_open_expired},
+                       {"verdict_waits", st.verdict_waits},
+                       {"max_wait_us", st.max_wait_us}};
   json refusals = json::object();
 #define FTPWALL_STATUS_REASON(n) \
-  if (Reason::n != Reason::none) refusals[#n] = stats_.reasons[static_cast<std::size_t>(Reason::n)];
+  if (Reason::n != Reason::none) refusals[#n] = st.reasons[static_cast<std::size_t>(Reason::n)];
   FTPWALL_REASONS(FTPWALL_STATUS_REASON)
 #undef FTPWALL_STATUS_REASON
   j["refusals"] = std::move(refusals);
   return j.dump();
 }
 
+// The leader's entries, then each follower's (asked in its thread).
 std::string Daemon::sessions_json() const {
+  json list = json::parse(sessions_list());
+  for (const auto& f : followers_)
+    if (auto part = f->daemon->mailbox_->call([d = f->daemon.get()] { return d->sessions_list(); }))
+      for (auto& e : json::parse(*part)) list.push_back(std::move(e));
+  return json{{"sessions", std::move(list)}}.dump();
+}
+
+std::string Daemon::openings_json() const {
+  json list = json::parse(openings_list());
+  for (const auto& f : followers_)
+    if (auto part = f->daemon->mailbox_->call([d = f->daemon.get()] { return d->openings_list(); }))
+      for (auto& e : json::parse(*part)) list.push_back(std::move(e));
+  return json{{"openings", std::move(list)}}.dump();
+}
+
+std::string Daemon::sessions_list() const {
   json list = json::array();
   for (auto& [key, s] : sessions_) {
     json e;
     e["id"] = s.id;
+    if (cfg_.queue.count > 1) e["queue"] = queue_number();
     e["client"] = endpoint(s.tuples.original.src);
     e["server"] = endpoint(s.tuples.original.dst);                 // as dialled
     e["server_real"] = endpoint(s.tuples.reply.src);               // behind DNAT
@@ -137,15 +183,16 @@ std::string Daemon::sessions_json() const {
     if (s.range) e["range"] = s.range->id.opening;
     list.push_back(std::move(e));
   }
-  return json{{"sessions", std::move(list)}}.dump();
+  return list.dump();
 }
 
-std::string Daemon::openings_json() const {
+std::string Daemon::openings_list() const {
   json list = json::array();
   const auto now = firewall::Clock::now();
   auto entry = [&](const firewall::Opening& o, bool installed) {
     json e;
     e["session"] = o.id.session;
+    if (cfg_.queue.count > 1) e["queue"] = queue_number();
     e["opening"] = o.id.opening;
     e["source"] = o.source.to_string();
     e["destination"] = o.destination.addr.to_string();
@@ -169,7 +216,7 @@ std::string Daemon::openings_json() const {
       list.push_back(std::move(e));
     }
   }
-  return json{{"openings", std::move(list)}}.dump();
+  return list.dump();
 }
 
 }  // namespace ftpwall::daemon

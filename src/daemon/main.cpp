@@ -69,7 +69,7 @@ void report(int fd, unsigned char status) {
 int main(int argc, char** argv) {
   CLI::App app{"ftpwalld: FTP data connections through a netfilter firewall, one opening at a time", "ftpwalld"};
   std::string config_path, level, ready, state_dir = "/run/ftpwalld", user, control_socket;
-  int queue = -1;
+  int queue = -1, queues = -1;
   bool check = false, cleanup = false, foreground = false;
   // Option groups, in the order --help shows them.
   const std::string configuration = "Configuration", running = "Running", once = "Instead of running";
@@ -83,6 +83,12 @@ int main(int argc, char** argv) {
       ->group(configuration);
   app.add_option("--queue", queue, "NFQUEUE number 0-65535; overrides queue.number (default: the configuration's, 0)")
       ->check(CLI::Range(0, 65535).description(""))
+      ->type_name("N")
+      ->group(configuration);
+  app.add_option("--queues", queues,
+                 "read N queues (--queue-balance), one thread each; nftables backend only; overrides queue.count "
+                 "(default: the configuration's, 1)")
+      ->check(CLI::Range(1, 64).description(""))
       ->type_name("N")
       ->group(configuration);
   app.add_flag("--foreground", foreground, "do not detach (systemd, tests) (default: detach once started)")->group(running);
@@ -125,6 +131,7 @@ int main(int argc, char** argv) {
     }
   }
   if (queue >= 0) opts.queue = static_cast<std::uint16_t>(queue);
+  if (queues >= 0) opts.queues = static_cast<std::uint16_t>(queues);
   opts.foreground = foreground;
   opts.ready_file = ready;
   opts.state_dir = state_dir;
@@ -146,6 +153,16 @@ int main(int argc, char** argv) {
   }
   if (opts.log_level) cfg->log_level = *opts.log_level;
   if (opts.queue) cfg->queue.number = *opts.queue;
+  if (opts.queues) cfg->queue.count = *opts.queues;
+  if (cfg->queue.number + cfg->queue.count - 1 > config::bounds::max_queue_number) {
+    std::fprintf(stderr, "ftpwalld: queues %u .. %u go past 65535\n", unsigned{cfg->queue.number},
+                 unsigned{cfg->queue.number} + cfg->queue.count - 1);
+    return 2;
+  }
+  if (const std::string why = config::queue_count_conflict(*cfg); !why.empty()) {
+    std::fprintf(stderr, "ftpwalld: %s: queue.count = %u: %s\n", cfg->source.c_str(), unsigned{cfg->queue.count}, why.c_str());
+    return 2;
+  }
 
   if (!check && !user.empty()) {
     // Resolved now, changed to in Daemon::start after the sockets are open (privileges.hpp). The

@@ -27,18 +27,34 @@ void OpeningBook::remove_range(const Address& client) {
   if (auto n = per_client_.find(client); n != per_client_.end() && --n->second == 0) per_client_.erase(n);
 }
 
-void OpeningBook::add(std::uint64_t session, const Address& client, const firewall::Opening& o) {
+bool DnatClaims::claim(std::uint64_t session, const Match& m) {
+  std::lock_guard lock(m_);
+  auto [it, fresh] = owners_.try_emplace(m, session);
+  return fresh || it->second == session;
+}
+
+void DnatClaims::release(std::uint64_t session, const Match& m) {
+  std::lock_guard lock(m_);
+  if (auto it = owners_.find(m); it != owners_.end() && it->second == session) owners_.erase(it);
+}
+
+bool DnatClaims::taken_by_other(std::uint64_t session, const Match& m) const {
+  std::lock_guard lock(m_);
+  auto it = owners_.find(m);
+  return it != owners_.end() && it->second != session;
+}
+
+Reason OpeningBook::add(std::uint64_t session, const Address& client, const firewall::Opening& o) {
+  if (o.dnat_to && !dnat_->claim(session, {o.source, o.destination})) return Reason::opening_clash;
   by_match_[{o.source, o.accepted_destination()}] = session;
-  if (o.dnat_to) dnat_[{o.source, o.destination}] = session;
   ++per_client_[client];
+  return Reason::none;
 }
 
 void OpeningBook::remove(std::uint64_t session, const Address& client, const firewall::Opening& o) {
   if (auto m = by_match_.find({o.source, o.accepted_destination()}); m != by_match_.end() && m->second == session)
     by_match_.erase(m);
-  if (o.dnat_to) {
-    if (auto d = dnat_.find({o.source, o.destination}); d != dnat_.end() && d->second == session) dnat_.erase(d);
-  }
+  if (o.dnat_to) dnat_->release(session, {o.source, o.destination});
   if (auto n = per_client_.find(client); n != per_client_.end() && --n->second == 0) per_client_.erase(n);
 }
 
@@ -49,8 +65,7 @@ std::optional<std::uint64_t> OpeningBook::owner(const Address& source, const End
 }
 
 bool OpeningBook::dnat_in_use(std::uint64_t session, const Address& peer, const Endpoint& destination) const {
-  auto m = dnat_.find({peer, destination});
-  return m != dnat_.end() && m->second != session;
+  return dnat_->taken_by_other(session, {peer, destination});
 }
 
 std::size_t OpeningBook::of_client(const Address& client) const {

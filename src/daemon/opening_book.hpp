@@ -13,6 +13,8 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <utility>
 
@@ -21,6 +23,24 @@
 #include "ftpwall/firewall/backend.hpp"
 
 namespace ftpwall::daemon {
+
+// The DNAT matches of every live opening of the daemon, across its queues' threads (issue 13): the
+// only match two threads can both want. Two clients behind one MASQUERADE announcing the same port
+// to one server (or one client reaching two DNATed servers behind one address) have control
+// connections with different address pairs, which the kernel may hash to different queues, while
+// their DNAT parts would share one key. A claim is atomic, so "port in use" holds across threads.
+class DnatClaims {
+ public:
+  using Match = std::pair<Address, Endpoint>;
+  // False: another session holds it.
+  bool claim(std::uint64_t session, const Match& m);
+  void release(std::uint64_t session, const Match& m);
+  bool taken_by_other(std::uint64_t session, const Match& m) const;
+
+ private:
+  mutable std::mutex m_;
+  std::map<Match, std::uint64_t> owners_;
+};
 
 class OpeningBook {
  public:
@@ -33,10 +53,14 @@ class OpeningBook {
   OpeningBook() = default;
   explicit OpeningBook(Limits l) : limits_(l) {}
   void set_limits(Limits l) { limits_ = l; }
+  // The daemon's queues share one (set before the first add); otherwise the book has its own.
+  void share_dnat(std::shared_ptr<DnatClaims> c) { dnat_ = std::move(c); }
 
   // Reason::none if session `session` of `client` may add an opening with this match.
   Reason admit(std::uint64_t session, const Address& client, const Match& match) const;
-  void add(std::uint64_t session, const Address& client, const firewall::Opening& o);
+  // After admit(): Reason::opening_clash if its DNAT match went to another queue's session since
+  // (nothing added then), else Reason::none.
+  Reason add(std::uint64_t session, const Address& client, const firewall::Opening& o);
   void remove(std::uint64_t session, const Address& client, const firewall::Opening& o);
 
   // The session whose opening admits a data SYN from `source` to `destination`.
@@ -64,7 +88,7 @@ class OpeningBook {
  private:
   Limits limits_;
   std::map<Match, std::uint64_t> by_match_;
-  std::map<Match, std::uint64_t> dnat_;
+  std::shared_ptr<DnatClaims> dnat_ = std::make_shared<DnatClaims>();
   std::map<Address, std::size_t> per_client_;
   std::size_t ranges_ = 0;
 };

@@ -1348,6 +1348,9 @@ Result<std::string> IptcBackend::admin_rules() {
 
 Result<std::vector<std::string>> IptcBackend::preflight(const HookSpec& spec, bool daemon_hooks) {
   std::vector<std::string> warnings;
+  if (spec.queues_total > 1)
+    return make_error("iptables-legacy: more than one queue ([queue] count) needs the nftables backend: "
+                      "libiptc commits replace whole tables, so only one thread may write them");
   auto serves6 = ip6_serves();
   if (!serves6) return make_error("iptables-legacy: " + serves6.error().message);
   if (!*serves6)

@@ -277,11 +277,12 @@ nftnl_expr* immediate_verdict(std::uint32_t verdict) {
 
 // The verdict that hands a packet to NFQUEUE N: the nft queue expression, or the xt target
 // NFQUEUE revision 3 through the compat layer (what iptables-nft -j NFQUEUE writes).
-nftnl_expr* queue_verdict(NftSteering how, std::uint16_t num, bool bypass) {
+// total > 1: queues num .. num + total - 1, picked by the kernel's hash of the address pair.
+nftnl_expr* queue_verdict(NftSteering how, std::uint16_t num, bool bypass, std::uint16_t total = 1) {
   if (how == NftSteering::queue) {
     nftnl_expr* e = nftnl_expr_alloc("queue");
     nftnl_expr_set_u16(e, NFTNL_EXPR_QUEUE_NUM, num);
-    nftnl_expr_set_u16(e, NFTNL_EXPR_QUEUE_TOTAL, 1);
+    nftnl_expr_set_u16(e, NFTNL_EXPR_QUEUE_TOTAL, total);
     nftnl_expr_set_u16(e, NFTNL_EXPR_QUEUE_FLAGS, bypass ? NFT_QUEUE_FLAG_BYPASS : 0);
     return e;
   }
@@ -292,7 +293,7 @@ nftnl_expr* queue_verdict(NftSteering how, std::uint16_t num, bool bypass) {
   std::array<std::uint8_t, (sizeof(xt_NFQ_info_v3) + 7) & ~std::size_t{7}> info{};
   xt_NFQ_info_v3 q{};
   q.queuenum = num;
-  q.queues_total = 1;
+  q.queues_total = total;
   q.flags = bypass ? NFQ_FLAG_BYPASS : 0;
   std::memcpy(info.data(), &q, sizeof q);
   void* copy = std::malloc(info.size());
@@ -337,11 +338,14 @@ void syn_key_prefix(nftnl_rule* r, const FamilyLayout& l) {
 // rule's queue verdict (the daemon's queue, HookSpec::queue_num). Elements never jump or goto for
 // that queue: a vmap element with a jump or goto makes the kernel validate the whole table at
 // commit, walking every element of the map (measured: 330 us per batch at 10 000 openings).
-RuleObj openings_rule(const BaseChain& c, const FamilyLayout& l, std::uint16_t queue_num, NftSteering how) {
+// With several queues (HookSpec::queues_total) the rule balances as the steering does: the data SYN
+// shows the address pair of its control connection (DNAT done, SNAT not yet), so the same hash
+// sends it to the thread that holds the opening.
+RuleObj openings_rule(const BaseChain& c, const FamilyLayout& l, const HookSpec& spec, NftSteering how) {
   RuleObj r = new_rule(c.name);
   syn_key_prefix(r.get(), l);
   add(r.get(), lookup(map_name("openings", l), NFT_REG32_00, NFT_REG_VERDICT));
-  add(r.get(), queue_verdict(how, queue_num, false));
+  add(r.get(), queue_verdict(how, spec.queue_num, false, spec.queues_total));
   set_comment(r.get(), hook_comment_text);
   return r;
 }
@@ -414,7 +418,7 @@ RuleObj steer_rule(const BaseChain& c, const HookSpec& spec, std::uint16_t port,
     add(r.get(), cmp(NFT_REG_1, NFT_CMP_NEQ, &m, 4));
   }
   add(r.get(), counter());
-  add(r.get(), queue_verdict(how, spec.queue_num, spec.queue_bypass));
+  add(r.get(), queue_verdict(how, spec.queue_num, spec.queue_bypass, spec.queues_total));
   set_comment(r.get(), hook_comment_text);
   return r;
 }
@@ -1743,7 +1747,7 @@ Result<void> NftBackend::install_hooks(const HookSpec& spec) {
   for (const BaseChain* c : open_chains) {
     add_chain(b, c->name, c);
     for (const auto& l : families) {
-      add_rule(b, openings_rule(*c, l, spec.queue_num, *how), std::string("rule in ") + c->name);
+      add_rule(b, openings_rule(*c, l, spec, *how), std::string("rule in ") + c->name);
       add_rule(b, ranges_rule(*c, l, spec.accept_mark), std::string("range rule in ") + c->name);
     }
   }

@@ -63,6 +63,8 @@ namespace ftpwall::config {
 // Accepted ranges of the numeric keys, each named once and tested at the bound and past it.
 namespace bounds {
 inline constexpr std::int64_t max_queue_number = 65535;
+// [queue] count: queues (and threads) the daemon reads, number .. number + count - 1 (issue 13).
+inline constexpr std::int64_t max_queue_count = 64;
 inline constexpr std::int64_t min_lifetime_s = 1;
 inline constexpr std::int64_t max_lifetime_s = 3600;  // an unused opening must not outlive an hour
 inline constexpr std::int64_t max_openings = 1'000'000;
@@ -104,6 +106,10 @@ struct QueueConfig {
   // (`meta mark & 0x20000000 == 0x20000000 accept`), since an accept in another table is not
   // final. 0 = none.
   std::uint32_t accept_mark = 0x20000000;
+  // Queues number .. number + count - 1, one thread and one share of the sessions each (issue 13).
+  // The steering spreads connections over them by the kernel's hash of the address pair
+  // (--queue-balance), so both directions of a connection and its data SYN meet the same thread.
+  std::uint16_t count = 1;
   bool operator==(const QueueConfig&) const = default;
 };
 
@@ -198,6 +204,8 @@ struct Config {
 
 inline constexpr const char* default_path = "/etc/ftpwall/ftpwalld.conf";
 
+// Why [queue] count > 1 cannot work with the rest of `c` (one line), or empty.
+std::string queue_count_conflict(const Config& c);
 // Parses TOML text; `name` is the file name used in error messages.
 Result<Config> parse(std::string_view text, std::string_view name);
 // Reads and parses a file; a missing file is an error (the admin named it).

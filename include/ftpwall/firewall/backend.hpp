@@ -158,6 +158,10 @@ struct HookSpec {
   Role role = Role::gateway;
   std::vector<std::uint16_t> control_ports{21};
   std::uint16_t queue_num = 0;
+  // Queues queue_num .. queue_num + queues_total - 1 (--queue-balance; [queue] count, issue 13):
+  // the kernel picks one by a hash of the sorted address pair and the protocol, the same for both
+  // directions of a connection and for its data SYN at the openings rule. nftables only.
+  std::uint16_t queues_total = 1;
   bool queue_bypass = false;       // --queue-bypass: accept when no daemon listens
   std::uint32_t exempt_mark = 0;   // connmark bits that take a connection out of the queue (FTPS); 0 = none
   bool nat = false;                // install the nat chains and jumps (gateway; issue 5)

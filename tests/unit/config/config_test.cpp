@@ -242,6 +242,23 @@ TEST(Config, HaSection) {
   EXPECT_EQ(e.rfind("ftpwalld.conf:2: ha.enabled: needs backend = \"nftables\"", 0), 0u) << e;
 }
 
+TEST(Config, QueueCount) {
+  EXPECT_EQ(parse("", "f")->queue.count, 1);
+  EXPECT_EQ(parse("[queue]\nnumber = 7\ncount = 4\n", "f")->queue.count, 4);
+  EXPECT_EQ(parse("[queue]\ncount = 64\n", "f")->queue.count, 64);
+  EXPECT_EQ(error_of("[queue]\ncount = 0\n"), "ftpwalld.conf:2: queue.count: 0 is out of range 1-64");
+  EXPECT_EQ(error_of("[queue]\ncount = 65\n"), "ftpwalld.conf:2: queue.count: 65 is out of range 1-64");
+  EXPECT_EQ(error_of("[queue]\nnumber = 65534\ncount = 3\n"), "ftpwalld.conf:3: queue.count: queues 65534 .. 65536 go past 65535");
+  const std::string legacy = error_of("backend = \"iptables-legacy\"\n[queue]\ncount = 2\n");
+  EXPECT_EQ(legacy.rfind("ftpwalld.conf:3: queue.count: more than one queue needs backend = \"nftables\"", 0), 0u) << legacy;
+  const std::string admin = error_of("hooks = \"admin\"\n[queue]\ncount = 2\n");
+  EXPECT_EQ(admin.rfind("ftpwalld.conf:3: queue.count: more than one queue needs hooks = \"daemon\"", 0), 0u) << admin;
+  const std::string ha = error_of("[queue]\ncount = 2\n[ha]\nenabled = true\n");
+  EXPECT_EQ(ha.rfind("ftpwalld.conf:2: queue.count: more than one queue cannot be combined with [ha]", 0), 0u) << ha;
+  // One queue: nothing to conflict with.
+  EXPECT_TRUE(parse("backend = \"iptables-legacy\"\n[queue]\ncount = 1\n", "f"));
+}
+
 TEST(Config, Names) {
   EXPECT_EQ(name(Role::server), "server");
   EXPECT_EQ(name(HooksMode::admin), "admin");

@@ -72,6 +72,33 @@ TEST(OpeningBook, DnatMatchesMakeAPortInUseForOtherSessionsOnly) {
   EXPECT_FALSE(b.dnat_in_use(8, server, active.destination));
 }
 
+TEST(OpeningBook, QueuesShareTheirDnatClaims) {
+  // Two queues' books (issue 13): clients 192.168.1.10 and .11 behind one MASQUERADE announce the
+  // same port to one server; their control connections may be in different queues, their DNAT
+  // parts would share one key.
+  auto claims = std::make_shared<DnatClaims>();
+  OpeningBook q0, q1;
+  q0.share_dnat(claims);
+  q1.share_dnat(claims);
+  auto port = [&](std::uint64_t session, std::uint8_t inside) {
+    firewall::Opening o;
+    o.id = {session, 1};
+    o.source = server;
+    o.destination = Endpoint{Address::v4(203, 0, 113, 1), 40000};
+    o.dnat_to = Endpoint{Address::v4(192, 168, 1, inside), 40000};
+    return o;
+  };
+  const auto a = port(1, 10), b = port(2, 11);
+  EXPECT_EQ(q0.add(1, a.dnat_to->addr, a), Reason::none);
+  EXPECT_TRUE(q1.dnat_in_use(2, server, b.destination)) << "the other queue's port chooser sees it";
+  EXPECT_EQ(q1.add(2, b.dnat_to->addr, b), Reason::opening_clash) << "and a claim that raced it fails";
+  EXPECT_EQ(q1.size(), 0u) << "a failed add adds nothing";
+  EXPECT_EQ(q0.add(1, a.dnat_to->addr, a), Reason::none) << "a session's own claim is no clash";
+  q0.remove(1, a.dnat_to->addr, a);
+  EXPECT_EQ(q1.add(2, b.dnat_to->addr, b), Reason::none);
+  EXPECT_TRUE(q0.dnat_in_use(1, server, a.destination));
+}
+
 TEST(OpeningBook, FirstSynWinsItsRetransmissionsPassOthersAreRefused) {
   std::optional<std::uint16_t> winner;
   EXPECT_EQ(OpeningBook::arbitrate(winner, 40001), OpeningBook::Syn::first);
