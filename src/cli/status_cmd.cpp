@@ -80,7 +80,10 @@ std::string format_status(const std::string& text) {
     << j.at("backend_why").get<std::string>() << "), steering " << j.at("steering").get<std::string>() << ", hooks by "
     << j.at("hooks").get<std::string>() << "\n";
   const json& q = j.at("queue");
-  o << "queue " << q.at("number").get<int>() << ": " << q.at("verdicts").get<unsigned long long>() << " verdicts ("
+  const int count = q.contains("count") ? q["count"].get<int>() : 1;
+  o << "queue " << q.at("number").get<int>();
+  if (count > 1) o << "-" << q.at("number").get<int>() + count - 1 << " (" << count << " threads)";
+  o << ": " << q.at("verdicts").get<unsigned long long>() << " verdicts ("
     << q.at("modified").get<unsigned long long>() << " modified), " << q.at("enobufs").get<unsigned long long>()
     << " lost to ENOBUFS, " << q.at("verdict_errors").get<unsigned long long>() << " verdict errors";
   if (q.at("kernel").is_object())
@@ -88,6 +91,18 @@ std::string format_status(const std::string& text) {
       << q["kernel"].at("queue_dropped").get<unsigned long long>() << " dropped (queue full), "
       << q["kernel"].at("user_dropped").get<unsigned long long>() << " dropped (socket full)";
   o << "\n";
+  // Several queues: each one's share of the connections (the kernel's hash of the address pair).
+  if (j.contains("queues"))
+    for (const auto& x : j["queues"]) {
+      o << "  queue " << x.at("number").get<int>() << ": " << x.at("packets").get<unsigned long long>() << " packets, "
+        << x.at("sessions").get<unsigned long long>() << " sessions, " << x.at("openings").get<unsigned long long>()
+        << " openings, " << x.at("data_syns").get<unsigned long long>() << " data SYNs";
+      if (x.at("kernel").is_object())
+        o << "; kernel: " << x["kernel"].at("waiting").get<unsigned long long>() << " waiting, "
+          << x["kernel"].at("queue_dropped").get<unsigned long long>() + x["kernel"].at("user_dropped").get<unsigned long long>()
+          << " dropped";
+      o << "\n";
+    }
   if (j.contains("kernel_check") && j["kernel_check"].is_object())
     o << "kernel check " << j["kernel_check"].at("age_s").get<long>() << " s ago: "
       << j["kernel_check"].at("result").get<std::string>() << "\n";
@@ -129,6 +144,7 @@ std::string format_sessions(const std::string& text) {
     o << " held=" << s.at("held_bytes").dump() << " age=" << s.at("age_s").dump() << "s";
     if (s.contains("opening")) o << " opening=o" << s["opening"].dump();
     if (s.contains("ha_label")) o << " ha_label=" << s["ha_label"].get<std::string>();
+    if (s.contains("queue")) o << " queue=" << s["queue"].dump();
     o << "\n";
   }
   o << j.at("sessions").size() << " sessions\n";

@@ -29,6 +29,23 @@ TEST(StatusCmd, TextNamesBackendQueueAndOnlyTheRefusalsThatHappened) {
   EXPECT_EQ(t.find("bad_syntax"), std::string::npos) << t;
 }
 
+TEST(StatusCmd, SeveralQueuesShowTheRangeAndEachQueuesShare) {
+  std::string a = status_answer;
+  a.replace(a.find(R"("queue":{"number":0,)"), 20, R"("queue":{"number":5,"count":2,)");
+  a.replace(a.find(R"("live":)"), 7, R"("queues":[{"number":5,"packets":30,"sessions":1,"openings":1,"data_syns":2,"verdicts":30,"enobufs":0,
+"kernel":{"waiting":0,"queue_dropped":0,"user_dropped":0}},{"number":6,"packets":10,"sessions":0,"openings":0,"data_syns":0,
+"verdicts":10,"enobufs":0,"kernel":null}],"live":)");
+  const std::string t = format_status(a);
+  EXPECT_NE(t.find("queue 5-6 (2 threads): 40 verdicts"), std::string::npos) << t;
+  EXPECT_NE(t.find("\n  queue 5: 30 packets, 1 sessions, 1 openings, 2 data SYNs; kernel: 0 waiting, 0 dropped\n"), std::string::npos) << t;
+  EXPECT_NE(t.find("\n  queue 6: 10 packets, 0 sessions, 0 openings, 0 data SYNs\n"), std::string::npos) << t;
+  const std::string s = format_sessions(R"J({"sessions":[{"id":4,"queue":6,"client":{"address":"192.0.2.10","port":40000},
+    "server":{"address":"198.51.100.10","port":21},"server_real":{"address":"198.51.100.10","port":21},
+    "client_as_seen":{"address":"192.0.2.10","port":40000},"state":"tracked","announcements":0,"refusals":0,
+    "held_bytes":0,"recorded":false,"age_s":1}]})J");
+  EXPECT_NE(s.find(" age=1s queue=6\n"), std::string::npos) << s;
+}
+
 TEST(StatusCmd, PrometheusHasEveryReasonFromZero) {
   const std::string p = format_prometheus(status_answer);
   EXPECT_NE(p.find("ftpwall_refusals_total{reason=\"address_not_sender\"} 1\n"), std::string::npos) << p;
