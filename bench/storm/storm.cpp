@@ -222,6 +222,20 @@ int run_server(const std::string& listen_at, const std::string& announce) {
 
 // --- clients --------------------------------------------------------------------------------------
 
+// --src IP[,IP...]: the client's source addresses (several queues: the kernel spreads connections
+// by their address pair, so one source address would put every connection in one queue).
+std::vector<sockaddr_in> parse_sources(const std::string& srcs) {
+  std::vector<sockaddr_in> src;
+  for (std::size_t pos = 0; pos <= srcs.size();) {
+    const auto comma = srcs.find(',', pos);
+    const std::string one = srcs.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+    if (!one.empty()) src.push_back(parse_ep(one));
+    if (comma == std::string::npos) break;
+    pos = comma + 1;
+  }
+  return src;
+}
+
 int connect_to(const sockaddr_in& srv, const sockaddr_in* src) {
   const int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
   if (fd < 0) die("socket");
@@ -250,7 +264,8 @@ double pct(std::vector<std::uint32_t>& v, double q) {
 }
 
 int run_client(const std::string& server, const std::string& cmd, int conns, double seconds, const std::string& self,
-               const std::string& expect_addr) {
+               const std::string& expect_addr, const std::string& srcs) {
+  const std::vector<sockaddr_in> src = parse_sources(srcs);
   raise_nofile();
   if (cmd != "pasv" && cmd != "epsv" && cmd != "port") {
     errno = 0;
@@ -263,7 +278,7 @@ int run_client(const std::string& server, const std::string& cmd, int conns, dou
   const int ep = epoll_create1(0);
   std::vector<Conn> cs(static_cast<std::size_t>(conns));
   for (std::size_t i = 0; i < cs.size(); ++i) {
-    cs[i].fd = connect_to(srv, nullptr);
+    cs[i].fd = connect_to(srv, src.empty() ? nullptr : &src[i % src.size()]);
     cs[i].index = static_cast<std::uint32_t>(i);
     epoll_event e{};
     e.events = EPOLLIN;
@@ -338,14 +353,7 @@ int run_client(const std::string& server, const std::string& cmd, int conns, dou
 int run_idle(const std::string& server, int conns, const std::string& srcs, double hold) {
   raise_nofile();
   const sockaddr_in srv = parse_ep(server);
-  std::vector<sockaddr_in> src;
-  for (std::size_t pos = 0; pos <= srcs.size();) {
-    const auto comma = srcs.find(',', pos);
-    const std::string one = srcs.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
-    if (!one.empty()) src.push_back(parse_ep(one));
-    if (comma == std::string::npos) break;
-    pos = comma + 1;
-  }
+  const std::vector<sockaddr_in> src = parse_sources(srcs);
   if (src.empty()) {
     errno = 0;
     die("--src: at least one address");
@@ -1019,7 +1027,8 @@ int main(int argc, char** argv) {
   if (role == "client")
     return run_client(arg(argc, argv, "--server", nullptr), arg(argc, argv, "--cmd", "pasv"),
                       std::stoi(arg(argc, argv, "--conns", "64")), std::stod(arg(argc, argv, "--seconds", "5")),
-                      arg(argc, argv, "--self", "0.0.0.0"), arg(argc, argv, "--expect-addr", ""));
+                      arg(argc, argv, "--self", "0.0.0.0"), arg(argc, argv, "--expect-addr", ""),
+                      arg(argc, argv, "--src", ""));
   if (role == "idle")
     return run_idle(arg(argc, argv, "--server", nullptr), std::stoi(arg(argc, argv, "--conns", "1000")),
                     arg(argc, argv, "--src", nullptr), std::stod(arg(argc, argv, "--hold", "600")));

@@ -4,6 +4,7 @@
 # against the bare queue and the kernel (each from one interleaved run), the goals of issue 13, and a
 # plot (matplotlib; skipped with a note when it is missing).
 import csv
+import re
 import statistics
 import sys
 
@@ -85,7 +86,8 @@ if extra:
             s_ = S.get((nat, cmd, m))
             if not s_:
                 continue
-            backend = m.rsplit("-", 1)[1]
+            # NAME-nft-qN (several queues) against its one-queue NAME-nft
+            backend = re.sub(r"-q[0-9]+$", "", m).rsplit("-", 1)[1]
             b = (S.get((nat, cmd, "ftpwalld-" + backend)) or S.get((nat, cmd, "base-" + backend))
                  or S.get((nat, cmd, "head-" + backend)) or {})
             if m.startswith("base-") or m.startswith("head-"):
