@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """A step-by-step ftplib session for lib/ha.sh: one control connection, one command per step.
 
-  hastep.py --host H --dir D --files F [--timeout S]
+  hastep.py --host H --dir D --files F [--timeout S] [--source ADDR]
 
 Logs in anonymously, then waits for D/cmd.1, D/cmd.2, ... (each written whole by the story, by
 rename), runs it and answers in D/done.N ("ok ..." or "err ..."), so the story can fail a gateway
@@ -42,12 +42,13 @@ def main():
     ap.add_argument("--dir", required=True)
     ap.add_argument("--files", required=True)
     ap.add_argument("--timeout", type=float, default=20.0)
+    ap.add_argument("--source", default=None, help="the client's address (the control connection's)")
     a = ap.parse_args()
     dl = os.path.join(a.dir, "dl")
     os.makedirs(dl, exist_ok=True)
     ftp = StepFTP(timeout=a.timeout)
     ftp.set_debuglevel(1)
-    ftp.connect(a.host, 21)
+    ftp.connect(a.host, 21, source_address=(a.source, 0) if a.source else None)
     ftp.login("anonymous", "bench@")
     kept = None
     n = 0
@@ -86,7 +87,7 @@ def main():
             elif words[0] == "retr":
                 name = words[1]
                 ftp.voidcmd("TYPE I")
-                s = socket.create_connection(kept, a.timeout)
+                s = socket.create_connection(kept, a.timeout, source_address=ftp.source_address)
                 resp = ftp.sendcmd("RETR " + name)
                 if resp[0] != "1":
                     raise ftplib.error_reply(resp)
