@@ -9,7 +9,7 @@
 //       anything else -> 500. No data connection is ever made. Runs until killed. SO_REUSEPORT:
 //       several servers on one address share its connections.
 //   storm client --server IP:PORT --cmd pasv|epsv|port --conns N --seconds T [--self IP]
-//                [--expect-addr A,B,C,D]
+//                [--expect-addr A,B,C,D] [--src IP[,IP...]]
 //       N control connections, each with exactly one command outstanding, for T seconds after all N
 //       were greeted; prints key=value lines: announcements, rate (per second), p50_us, p99_us
 //       (client-side send -> reply of each announcement), errors, unexpected_addr (227 replies whose
@@ -22,7 +22,7 @@
 //       client has closed (the client closes first and holds the TIME_WAIT: a client port that comes
 //       back never meets a TIME_WAIT socket of ours).
 //   storm sessions --server IP:PORT --cmd pasv|epsv|port --conns C --seconds T [--payload BYTES]
-//                  [--self IP] [--expect-addr A,B,C,D] [--stall S]
+//                  [--self IP] [--expect-addr A,B,C,D] [--stall S] [--src IP[,IP...]]
 //       C workers, each doing whole sessions one after another for T seconds: connect, 220, USER,
 //       PASS, PASV (EPSV; PORT with a listener on --self), the data connection to the address the
 //       227 names (trusted, as clients do; EPSV: the server's address), RETR, every byte checked
@@ -692,11 +692,18 @@ const char* state_name(Worker::St s) {
   return names[s];
 }
 
-int connect_nb(const sockaddr_in& to) {  // -1 when it cannot even start (no port left ...)
+int connect_nb(const sockaddr_in& to, const sockaddr_in* src = nullptr) {  // -1 when it cannot even start (no port left ...)
   const int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
   if (fd < 0) return -1;
   int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (src) {
+    setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+    if (bind(fd, reinterpret_cast<const sockaddr*>(src), sizeof *src) != 0) {
+      close(fd);
+      return -1;
+    }
+  }
   if (connect(fd, reinterpret_cast<const sockaddr*>(&to), sizeof to) != 0 && errno != EINPROGRESS) {
     close(fd);
     return -1;
@@ -705,8 +712,11 @@ int connect_nb(const sockaddr_in& to) {  // -1 when it cannot even start (no por
 }
 
 int run_sessions(const std::string& server, const std::string& cmd, int conns, double seconds, const std::string& self,
-                 const std::string& expect_addr, std::size_t payload_size, double stall_s) {
+                 const std::string& expect_addr, std::size_t payload_size, double stall_s, const std::string& srcs) {
   raise_nofile();
+  // --src: worker i's control and data connections come from address i mod n (PASV/EPSV only).
+  const std::vector<sockaddr_in> src = parse_sources(srcs);
+  const auto src_of = [&](std::size_t i) { return src.empty() ? nullptr : &src[i % src.size()]; };
   if (cmd != "pasv" && cmd != "epsv" && cmd != "port") {
     errno = 0;
     die("--cmd pasv|epsv|port");
@@ -766,7 +776,7 @@ int run_sessions(const std::string& server, const std::string& cmd, int conns, d
     if (stopping) return;
     w = Worker{};
     w.started = w.progress = w.phase = now_ns();
-    w.cfd = connect_nb(srv);
+    w.cfd = connect_nb(srv, src_of(i));
     if (w.cfd < 0) {
       ++errors;
       if (shown++ < 5) std::fprintf(stderr, "storm sessions: worker %zu: connect: %s\n", i, std::strerror(errno));
@@ -784,7 +794,7 @@ int run_sessions(const std::string& server, const std::string& cmd, int conns, d
   };
   auto data_connect = [&](std::size_t i, const sockaddr_in& to) {
     Worker& w = ws[i];
-    w.dfd = connect_nb(to);
+    w.dfd = connect_nb(to, src_of(i));
     if (w.dfd < 0) return fail(i, "data connect: " + std::string(std::strerror(errno)));
     enter(w, Worker::DataConn);
     add(w.dfd, EPOLLOUT, i, 1);
@@ -1023,7 +1033,8 @@ int main(int argc, char** argv) {
     return run_sessions(arg(argc, argv, "--server", nullptr), arg(argc, argv, "--cmd", "pasv"),
                         std::stoi(arg(argc, argv, "--conns", "32")), std::stod(arg(argc, argv, "--seconds", "5")),
                         arg(argc, argv, "--self", "0.0.0.0"), arg(argc, argv, "--expect-addr", ""),
-                        std::stoul(arg(argc, argv, "--payload", "65536")), std::stod(arg(argc, argv, "--stall", "5")));
+                        std::stoul(arg(argc, argv, "--payload", "65536")), std::stod(arg(argc, argv, "--stall", "5")),
+                        arg(argc, argv, "--src", ""));
   if (role == "client")
     return run_client(arg(argc, argv, "--server", nullptr), arg(argc, argv, "--cmd", "pasv"),
                       std::stoi(arg(argc, argv, "--conns", "64")), std::stod(arg(argc, argv, "--seconds", "5")),

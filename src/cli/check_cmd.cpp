@@ -542,6 +542,7 @@ Spec spec_of(const config::Config& c) {
   s.hook.role = c.role == config::Role::gateway ? firewall::Role::gateway : firewall::Role::server;
   s.hook.control_ports = c.control_ports;
   s.hook.queue_num = c.queue.number;
+  s.hook.queues_total = c.queue.count;
   s.hook.queue_bypass = c.queue.bypass;
   s.hook.exempt_mark = c.queue.exempt_mark;
   s.hook.nat = c.role == config::Role::gateway;  // as ftpwalld's Daemon::hook_spec()

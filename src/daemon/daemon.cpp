@@ -165,6 +165,42 @@ Result<std::unique_ptr<Daemon>> Daemon::start(config::Config cfg, Options opts) 
   return d;
 }
 
+// The descriptors every queue's thread has: its tick, its ctnetlink sockets, its queue.
+Result<void> Daemon::open_timer() {
+  timer_fd_ = ::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+  if (timer_fd_ < 0) return make_error(std::string("timerfd: ") + std::strerror(errno));
+  itimerspec its{};
+  its.it_interval.tv_nsec = std::chrono::duration_cast<std::chrono::nanoseconds>(tick).count();
+  its.it_value = its.it_interval;
+  if (::timerfd_settime(timer_fd_, 0, &its, nullptr) < 0) return make_error(std::string("timerfd: ") + std::strerror(errno));
+  return {};
+}
+
+Result<void> Daemon::open_conntrack() {
+  auto ct = netlink::Conntrack::open();
+  if (!ct) return make_error("ctnetlink: " + ct.error().message);
+  ct_ = std::move(*ct);
+  if (auto ev = netlink::ConntrackEvents::open(static_cast<int>(cfg_.queue.socket_buffer)); ev) {
+    ct_events_ = std::move(*ev);
+  } else {
+    spdlog::warn("{}: sessions are checked against conntrack every {} s instead", ev.error().message,
+                 ct_check_interval.count());
+  }
+  return {};
+}
+
+Result<void> Daemon::open_queue() {
+  netlink::QueueOptions qo;
+  qo.queue_num = queue_number();
+  qo.max_queue_len = cfg_.queue.max_len;
+  qo.socket_buffer = static_cast<int>(cfg_.queue.socket_buffer);
+  qo.fail_open = cfg_.queue.fail_open;
+  auto q = netlink::NfQueue::open(qo);
+  if (!q) return q.error();
+  queue_ = std::move(*q);
+  return {};
+}
+
 Result<void> Daemon::open_kernel() {
   // The signals were blocked in main() before any thread existed; they arrive here only.
   sigset_t mask;
@@ -172,12 +208,7 @@ Result<void> Daemon::open_kernel() {
   for (int s : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&mask, s);
   signal_fd_ = ::signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
   if (signal_fd_ < 0) return make_error(std::string("signalfd: ") + std::strerror(errno));
-  timer_fd_ = ::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-  if (timer_fd_ < 0) return make_error(std::string("timerfd: ") + std::strerror(errno));
-  itimerspec its{};
-  its.it_interval.tv_nsec = std::chrono::duration_cast<std::chrono::nanoseconds>(tick).count();
-  its.it_value = its.it_interval;
-  if (::timerfd_settime(timer_fd_, 0, &its, nullptr) < 0) return make_error(std::string("timerfd: ") + std::strerror(errno));
+  if (auto r = open_timer(); !r) return r;
 
   auto choice = firewall::make_backend(to_firewall(cfg_.backend));
   if (!choice) return make_error("choosing the backend: " + choice.error().message);
@@ -191,15 +222,7 @@ Result<void> Daemon::open_kernel() {
   if (!warnings) return warnings.error();
   for (const auto& w : *warnings) spdlog::warn("{}", w);
 
-  auto ct = netlink::Conntrack::open();
-  if (!ct) return make_error("ctnetlink: " + ct.error().message);
-  ct_ = std::move(*ct);
-  if (auto ev = netlink::ConntrackEvents::open(static_cast<int>(cfg_.queue.socket_buffer)); ev) {
-    ct_events_ = std::move(*ev);
-  } else {
-    spdlog::warn("{}: sessions are checked against conntrack every {} s instead", ev.error().message,
-                 ct_check_interval.count());
-  }
+  if (auto r = open_conntrack(); !r) return r;
   state_ = std::make_unique<StateDir>(opts_.state_dir);
   if (auto r = state_->prepare(); !r) return make_error(r.error().message + " (--state-dir)");
   {
@@ -210,14 +233,7 @@ Result<void> Daemon::open_kernel() {
   }
   restore_records();
 
-  netlink::QueueOptions qo;
-  qo.queue_num = cfg_.queue.number;
-  qo.max_queue_len = cfg_.queue.max_len;
-  qo.socket_buffer = static_cast<int>(cfg_.queue.socket_buffer);
-  qo.fail_open = cfg_.queue.fail_open;
-  auto q = netlink::NfQueue::open(qo);
-  if (!q) return q.error();
-  queue_ = std::move(*q);
+  if (auto r = open_queue(); !r) return r;
   // Several queues: the followers' descriptors are opened here, with the privileges they need, and
   // bound before the steering exists (as this queue), so no control packet meets a queue nobody reads.
   if (cfg_.queue.count > 1) {
@@ -288,19 +304,11 @@ Result<void> Daemon::open_kernel() {
 // hooks (the leader's), no signals, no control socket; the records of an earlier instance are the
 // leader's copy (a session's packets reach one queue only, so only that queue claims its record).
 Result<void> Daemon::open_follower(const Daemon& leader) {
-  timer_fd_ = ::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-  if (timer_fd_ < 0) return make_error(std::string("timerfd: ") + std::strerror(errno));
-  itimerspec its{};
-  its.it_interval.tv_nsec = std::chrono::duration_cast<std::chrono::nanoseconds>(tick).count();
-  its.it_value = its.it_interval;
-  if (::timerfd_settime(timer_fd_, 0, &its, nullptr) < 0) return make_error(std::string("timerfd: ") + std::strerror(errno));
+  if (auto r = open_timer(); !r) return r;
   auto box = Mailbox::open();
   if (!box) return box.error();
   mailbox_ = std::move(*box);
-  auto ct = netlink::Conntrack::open();
-  if (!ct) return make_error("ctnetlink: " + ct.error().message);
-  ct_ = std::move(*ct);
-  if (auto ev = netlink::ConntrackEvents::open(static_cast<int>(cfg_.queue.socket_buffer)); ev) ct_events_ = std::move(*ev);
+  if (auto r = open_conntrack(); !r) return r;
   state_ = std::make_unique<StateDir>(opts_.state_dir);
   if (auto r = state_->prepare(); !r) return make_error(r.error().message + " (--state-dir)");
   restored_ = leader.restored_;
@@ -310,14 +318,7 @@ Result<void> Daemon::open_follower(const Daemon& leader) {
   if (!choice) return make_error("choosing the backend: " + choice.error().message);
   backend_ = std::move(choice->backend);
   backend_why_ = leader.backend_why_;
-  netlink::QueueOptions qo;
-  qo.queue_num = queue_number();
-  qo.max_queue_len = cfg_.queue.max_len;
-  qo.socket_buffer = static_cast<int>(cfg_.queue.socket_buffer);
-  qo.fail_open = cfg_.queue.fail_open;
-  auto q = netlink::NfQueue::open(qo);
-  if (!q) return q.error();
-  queue_ = std::move(*q);
+  if (auto r = open_queue(); !r) return r;
   return {};
 }
 

@@ -137,6 +137,9 @@ class Daemon {
   // the signals, the control socket, the hooks and the kernel check; issue 13).
   Daemon(config::Config cfg, Options opts, unsigned shard = 0);
   Result<void> open_kernel();
+  Result<void> open_timer();
+  Result<void> open_conntrack();
+  Result<void> open_queue();
   int stop();
 
   // ---- several queues (issue 13) ----
@@ -251,6 +254,7 @@ class Daemon {
   // One queue's entries, a JSON array (the leader joins every queue's).
   std::string sessions_list() const;
   std::string openings_list() const;
+  std::string joined(const char* key, std::string (Daemon::*list)() const) const;
 
   void on_signal();
   void reload();

@@ -137,21 +137,16 @@ std::string Daemon::status_json() const {
 }
 
 // The leader's entries, then each follower's (asked in its thread).
-std::string Daemon::sessions_json() const {
-  json list = json::parse(sessions_list());
+std::string Daemon::joined(const char* key, std::string (Daemon::*list)() const) const {
+  json all = json::parse((this->*list)());
   for (const auto& f : followers_)
-    if (auto part = f->daemon->mailbox_->call([d = f->daemon.get()] { return d->sessions_list(); }))
-      for (auto& e : json::parse(*part)) list.push_back(std::move(e));
-  return json{{"sessions", std::move(list)}}.dump();
+    if (auto part = f->daemon->mailbox_->call([d = f->daemon.get(), list] { return (d->*list)(); }))
+      for (auto& e : json::parse(*part)) all.push_back(std::move(e));
+  return json{{key, std::move(all)}}.dump();
 }
 
-std::string Daemon::openings_json() const {
-  json list = json::parse(openings_list());
-  for (const auto& f : followers_)
-    if (auto part = f->daemon->mailbox_->call([d = f->daemon.get()] { return d->openings_list(); }))
-      for (auto& e : json::parse(*part)) list.push_back(std::move(e));
-  return json{{"openings", std::move(list)}}.dump();
-}
+std::string Daemon::sessions_json() const { return joined("sessions", &Daemon::sessions_list); }
+std::string Daemon::openings_json() const { return joined("openings", &Daemon::openings_list); }
 
 std::string Daemon::sessions_list() const {
   json list = json::array();
