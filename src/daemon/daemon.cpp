@@ -272,7 +272,9 @@ Result<void> Daemon::open_kernel() {
   // After the steering is in place: a connection whose SYN comes later is queued (its entry stays
   // unconfirmed until our verdict, so the dump cannot list it) and starts a session at its SYN.
   note_preexisting();
-  auto w = firewall::BackendWorker::start(*backend_);
+  // nftables commits take microseconds: a round's openings are committed in this thread
+  // (backend_worker.hpp, inline); libiptc's take milliseconds and stay on the worker's thread.
+  auto w = firewall::BackendWorker::start(*backend_, 256, backend_->name() == "nftables");
   if (!w) return w.error();
   worker_ = std::move(*w);
   next_kernel_check_ = Clock::now() + kernel_check_interval;
@@ -328,7 +330,7 @@ void Daemon::start_followers() {
   for (auto& f : followers_) {
     Daemon& d = *f->daemon;
     d.preexisting_ = preexisting_;
-    auto w = firewall::BackendWorker::start(*d.backend_);
+    auto w = firewall::BackendWorker::start(*d.backend_, 256, true);
     if (!w) {
       spdlog::critical("queue {}: {}", d.queue_number(), w.error().message);
       follower_failed_ = true;
@@ -493,12 +495,15 @@ void Daemon::on_queue() {
   // The verdicts of one round go out together (one sendmsg); state records and be_liberal are
   // still written before the verdict that depends on them, which is sent after them.
   // The openings the round announces go to the worker together: one wakeup, one batch.
+  // With an inline worker (nftables) release() commits them here, and the packets that waited for
+  // them get their verdicts in the same datagram as the round's others.
   queue_->cork();
   worker_->hold();
   auto r = queue_->receive([this](const netlink::QueuedPacket& p) { on_packet(p); }, 64);
   if (!r) spdlog::error("NFQUEUE {}: {}", queue_number(), r.error().message);
-  if (auto u = queue_->uncork(); !u) spdlog::warn("{}", u.error().message);
   worker_->release();
+  if (worker_->has_completions()) on_completions();
+  if (auto u = queue_->uncork(); !u) spdlog::warn("{}", u.error().message);
 }
 
 void Daemon::verdict(std::uint32_t id, netlink::Verdict v, std::span<const std::uint8_t> bytes) {

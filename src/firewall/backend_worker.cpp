@@ -4,20 +4,23 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <iterator>
 #include <cstring>
 #include <string>
 
 namespace ftpwall::firewall {
 
-Result<std::unique_ptr<BackendWorker>> BackendWorker::start(FirewallBackend& backend, std::size_t max_batch) {
+Result<std::unique_ptr<BackendWorker>> BackendWorker::start(FirewallBackend& backend, std::size_t max_batch,
+                                                            bool inline_apply) {
   const int fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (fd < 0) return make_error(std::string("backend worker: eventfd: ") + std::strerror(errno));
-  return std::unique_ptr<BackendWorker>(new BackendWorker(backend, max_batch, fd));
+  return std::unique_ptr<BackendWorker>(new BackendWorker(backend, max_batch, fd, inline_apply));
 }
 
-BackendWorker::BackendWorker(FirewallBackend& backend, std::size_t max_batch, int event_fd)
-    : backend_(backend), max_batch_(max_batch == 0 ? 1 : max_batch), event_fd_(event_fd) {
+BackendWorker::BackendWorker(FirewallBackend& backend, std::size_t max_batch, int event_fd, bool inline_apply)
+    : backend_(backend), max_batch_(max_batch == 0 ? 1 : max_batch), event_fd_(event_fd), inline_apply_(inline_apply) {
   thread_ = std::thread([this] { run(); });
 }
 
@@ -57,13 +60,32 @@ void BackendWorker::hold() {
 }
 
 void BackendWorker::release() {
-  bool wake;
+  std::vector<Queued> work;
   {
     std::lock_guard lock(mutex_);
     held_ = false;
-    wake = !queue_.empty();
+    const bool only_changes = std::all_of(queue_.begin(), queue_.end(), [](const Queued& q) { return std::holds_alternative<Change>(q.item); });
+    if (inline_apply_ && !busy_ && !queue_.empty() && only_changes && queue_.size() <= max_batch_) {
+      busy_ = true;  // the worker finds the queue empty and stays asleep
+      work.assign(std::make_move_iterator(queue_.begin()), std::make_move_iterator(queue_.end()));
+      queue_.clear();
+    } else if (queue_.empty()) {
+      return;
+    }
   }
-  if (wake) wake_.notify_one();
+  if (work.empty()) {
+    wake_.notify_one();
+    return;
+  }
+  auto done = apply_changes(work);
+  bool more;
+  {
+    std::lock_guard lock(mutex_);
+    busy_ = false;
+    more = !queue_.empty();
+  }
+  post(std::move(done));
+  if (more) wake_.notify_one();
 }
 
 std::vector<BackendWorker::Completion> BackendWorker::take_completions() {
@@ -72,6 +94,11 @@ std::vector<BackendWorker::Completion> BackendWorker::take_completions() {
   }
   std::lock_guard lock(mutex_);
   return std::exchange(completions_, {});
+}
+
+bool BackendWorker::has_completions() const {
+  std::lock_guard lock(mutex_);
+  return !completions_.empty();
 }
 
 std::uint64_t BackendWorker::batches() const {
@@ -88,13 +115,36 @@ void BackendWorker::post(std::vector<Completion> done) {
   (void)!::write(event_fd_, &one, sizeof one);
 }
 
+std::vector<BackendWorker::Completion> BackendWorker::apply_changes(std::vector<Queued>& work) {
+  std::vector<Completion> done;
+  std::vector<Change> batch;
+  batch.reserve(work.size());
+  for (auto& q : work) batch.push_back(std::get<Change>(q.item));
+  auto r = backend_.apply(batch);
+  std::uint64_t applies = 1;
+  if (r || batch.size() == 1) {
+    for (auto& q : work) done.push_back({q.token, r});
+  } else {
+    // One bad change must not fail its neighbours: apply them one by one to find it.
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      done.push_back({work[i].token, backend_.apply(std::span<const Change>(&batch[i], 1))});
+      ++applies;
+    }
+  }
+  std::lock_guard lock(mutex_);
+  batches_ += applies;
+  return done;
+}
+
 void BackendWorker::run() {
   for (;;) {
     std::vector<Queued> work;
     {
       std::unique_lock lock(mutex_);
-      wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+      // busy_: release() is applying a round inline; what queues meanwhile waits for its end.
+      wake_.wait(lock, [this] { return (stopping_ && !busy_) || (!queue_.empty() && !busy_); });
       if (queue_.empty()) return;  // stopping, and everything was applied
+      busy_ = true;
       // A run of consecutive changes becomes one batch; a task runs alone, in order.
       if (std::holds_alternative<Task>(queue_.front().item)) {
         work.push_back(std::move(queue_.front()));
@@ -110,22 +160,11 @@ void BackendWorker::run() {
     if (std::holds_alternative<Task>(work.front().item)) {
       done.push_back({work.front().token, std::get<Task>(work.front().item)(backend_)});
     } else {
-      std::vector<Change> batch;
-      batch.reserve(work.size());
-      for (auto& q : work) batch.push_back(std::get<Change>(q.item));
-      auto r = backend_.apply(batch);
-      std::uint64_t applies = 1;
-      if (r || batch.size() == 1) {
-        for (auto& q : work) done.push_back({q.token, r});
-      } else {
-        // One bad change must not fail its neighbours: apply them one by one to find it.
-        for (std::size_t i = 0; i < batch.size(); ++i) {
-          done.push_back({work[i].token, backend_.apply(std::span<const Change>(&batch[i], 1))});
-          ++applies;
-        }
-      }
+      done = apply_changes(work);
+    }
+    {
       std::lock_guard lock(mutex_);
-      batches_ += applies;
+      busy_ = false;
     }
     post(std::move(done));
   }

@@ -197,6 +197,80 @@ TEST(BackendWorker, DestructorAppliesWhatIsQueued) {
   EXPECT_EQ(total, 5u);
 }
 
+// Inline (nftables): a held round's changes are committed by release() in the caller's thread, as
+// one batch, and their completions are there when release() returns.
+TEST(BackendWorker, InlineReleaseCommitsTheRoundInTheCallersThread) {
+  FakeBackend b;
+  auto w = BackendWorker::start(b, 256, true);
+  ASSERT_TRUE(w.ok());
+  (*w)->hold();
+  for (std::uint32_t i = 1; i <= 3; ++i) (*w)->submit(open_to(static_cast<std::uint16_t>(5000 + i), i), i);
+  EXPECT_TRUE(b.batches().empty()) << "nothing applied while held";
+  (*w)->release();
+  EXPECT_EQ(b.batches(), (std::vector<std::size_t>{3}));
+  ASSERT_TRUE((*w)->has_completions());
+  auto done = (*w)->take_completions();
+  ASSERT_EQ(done.size(), 3u);
+  for (std::size_t i = 0; i < 3; ++i) EXPECT_EQ(done[i].token, i + 1);
+  EXPECT_FALSE((*w)->has_completions());
+  EXPECT_EQ(b.installed().size(), 3u);
+}
+
+// Never two threads on the backend, never out of order: while the worker runs a task (the kernel
+// check), a round's changes wait for it instead of being applied inline beside it.
+TEST(BackendWorker, InlineWaitsBehindARunningTask) {
+  FakeBackend b;
+  auto w = BackendWorker::start(b, 256, true);
+  ASSERT_TRUE(w.ok());
+  std::mutex m;
+  std::condition_variable cv;
+  bool in_task = false, let_go = false;
+  (*w)->call(
+      [&](FirewallBackend&) -> Result<void> {
+        std::unique_lock lock(m);
+        in_task = true;
+        cv.notify_all();
+        cv.wait(lock, [&] { return let_go; });
+        return {};
+      },
+      1);
+  {
+    std::unique_lock lock(m);
+    cv.wait(lock, [&] { return in_task; });
+  }
+  (*w)->hold();
+  (*w)->submit(open_to(5001, 1), 2);
+  (*w)->release();
+  EXPECT_TRUE(b.batches().empty()) << "applied beside the running task";
+  {
+    std::lock_guard lock(m);
+    let_go = true;
+  }
+  cv.notify_all();
+  auto done = collect(**w, 2);
+  ASSERT_EQ(done.size(), 2u);
+  EXPECT_EQ(done[0].token, 1u);
+  EXPECT_EQ(done[1].token, 2u);
+  EXPECT_EQ(b.batches(), (std::vector<std::size_t>{1}));
+}
+
+// A round with a task in it goes to the worker whole, in order.
+TEST(BackendWorker, InlineLeavesTasksToTheWorker) {
+  FakeBackend b;
+  auto w = BackendWorker::start(b, 256, true);
+  ASSERT_TRUE(w.ok());
+  (*w)->hold();
+  (*w)->submit(open_to(5001, 1), 1);
+  (*w)->call([](FirewallBackend& fb) { return fb.flush_own(); }, 2);
+  (*w)->submit(open_to(5002, 2), 3);
+  (*w)->release();
+  auto done = collect(**w, 3);
+  ASSERT_EQ(done.size(), 3u);
+  for (std::size_t i = 0; i < 3; ++i) EXPECT_EQ(done[i].token, i + 1);
+  EXPECT_EQ(b.flushes(), 1);
+  EXPECT_EQ(b.batches(), (std::vector<std::size_t>{1, 1}));
+}
+
 TEST(OpeningComment, RoundTrip) {
   const OpeningId id{18446744073709551615ull, 4294967295u};
   EXPECT_EQ(format_opening_comment(id), "ftpwall s18446744073709551615 o4294967295");
