@@ -74,8 +74,7 @@ class Tracker::Pipe final : public StreamSink, public LineSink {
 
 Tracker::Tracker(const ConnTuples& tuples, const Policy* policy, std::unique_ptr<Policy> owned,
                  Session::Start start)
-    : tuples_(tuples),
-      owned_policy_(std::move(owned)),
+    : owned_policy_(std::move(owned)),
       policy_(owned_policy_ ? owned_policy_.get() : policy),
       session_(tuples, *policy_, start) {
   // A rewrite can only happen where a side is behind NAT: the client's PORT/EPRT when the client
@@ -364,9 +363,9 @@ void Tracker::settle(Direction d, PacketOutcome& out) {
   const PasvAddressPrefix p = pasv_address_prefix(text);
   if (p.state == PasvAddressPrefix::State::incomplete) return;
   const bool complete = p.state == PasvAddressPrefix::State::complete;
-  const bool inside = complete && p.addr == tuples_.server_real();
+  const bool inside = complete && p.addr == session_.tuples().server_real();
   Settled st{line, line + p.begin, false, {}, {}};
-  const std::string new_text = inside ? format_pasv_address(tuples_.server_as_seen()) + "," : std::string();
+  const std::string new_text = inside ? format_pasv_address(session_.tuples().server_as_seen()) + "," : std::string();
   bool ok = true;
   if (deferred) {
     ok = record_deferred(d, inside ? line + p.end : f.region, new_text, out.decisions);
