@@ -45,6 +45,15 @@ inline std::string prometheus_text(const std::string& status_json) {
     gauge("backend_last_apply_microseconds", "the backend's last batch", j["backend_stats"].at("last_apply_us"));
     gauge("backend_max_apply_microseconds", "the backend's longest batch", j["backend_stats"].at("max_apply_us"));
   }
+  // Several queues ([queue] count): each one's share, labelled by its number.
+  if (j.contains("queues")) {
+    o << "# HELP ftpwall_queue_packets_total packets each queue's thread got\n# TYPE ftpwall_queue_packets_total counter\n";
+    for (const auto& x : j["queues"])
+      o << "ftpwall_queue_packets_total{queue=\"" << x.at("number").dump() << "\"} " << x.at("packets").dump() << "\n";
+    o << "# HELP ftpwall_queue_sessions sessions each queue's thread tracks now\n# TYPE ftpwall_queue_sessions gauge\n";
+    for (const auto& x : j["queues"])
+      o << "ftpwall_queue_sessions{queue=\"" << x.at("number").dump() << "\"} " << x.at("sessions").dump() << "\n";
+  }
   o << "# HELP ftpwall_refusals_total refusals by reason (ftpwalld(8), REFUSAL REASONS)\n"
     << "# TYPE ftpwall_refusals_total counter\n";
   for (const auto& [k, v] : j.at("refusals").items()) o << "ftpwall_refusals_total{reason=\"" << k << "\"} " << v.dump() << "\n";

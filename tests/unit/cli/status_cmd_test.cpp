@@ -44,6 +44,11 @@ TEST(StatusCmd, SeveralQueuesShowTheRangeAndEachQueuesShare) {
     "client_as_seen":{"address":"192.0.2.10","port":40000},"state":"tracked","announcements":0,"refusals":0,
     "held_bytes":0,"recorded":false,"age_s":1}]})J");
   EXPECT_NE(s.find(" age=1s queue=6\n"), std::string::npos) << s;
+  const std::string p = format_prometheus(a);
+  EXPECT_NE(p.find("\nftpwall_queue_packets_total{queue=\"5\"} 30\nftpwall_queue_packets_total{queue=\"6\"} 10\n"),
+            std::string::npos) << p;
+  EXPECT_NE(p.find("\nftpwall_queue_sessions{queue=\"6\"} 0\n"), std::string::npos) << p;
+  EXPECT_EQ(format_prometheus(status_answer).find("ftpwall_queue_packets_total"), std::string::npos) << "one queue: no per-queue series";
 }
 
 TEST(StatusCmd, PrometheusHasEveryReasonFromZero) {
