@@ -96,8 +96,9 @@ Daemon::Daemon(config::Config cfg, Options opts, unsigned shard)
 }
 
 // Each queue's thread has its own tables: the daemon-wide caps (sessions, half-open sessions,
-// openings) are divided among the queues; the per-source caps apply per queue (a client's
-// sessions to one server always meet one queue; to several servers they may meet several).
+// openings) are divided among the queues. The per-source caps of sessions, openings and held bytes
+// are checked against counts every queue shares (source_counts.hpp: a client's sessions to
+// several servers may meet several queues); the half-open per-source cap applies per queue.
 config::Config Daemon::queue_share(config::Config c) {
   const std::uint32_t n = std::max<std::uint32_t>(1, c.queue.count);
   const auto share = [n](std::uint32_t& v) { v = std::max<std::uint32_t>(1, (v + n - 1) / n); };
@@ -316,6 +317,9 @@ Result<void> Daemon::open_follower(const Daemon& leader) {
   restored_ = leader.restored_;
   dnat_claims_ = leader.dnat_claims_;
   openings_.share_dnat(dnat_claims_);
+  // The per-source caps hold across the queues: the leader's counts are every queue's.
+  sessions_.share_counts(leader.sessions_.session_counts(), leader.sessions_.held_counts());
+  openings_.share_counts(leader.openings_.counts());
   auto choice = firewall::make_backend(to_firewall(config::BackendMode::nftables));
   if (!choice) return make_error("choosing the backend: " + choice.error().message);
   backend_ = std::move(choice->backend);

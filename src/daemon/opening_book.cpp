@@ -19,12 +19,12 @@ Reason OpeningBook::admit_range(const Address& client) const {
 
 void OpeningBook::add_range(const Address& client) {
   ++ranges_;
-  ++per_client_[client];
+  per_client_->add(client);
 }
 
 void OpeningBook::remove_range(const Address& client) {
   if (ranges_) --ranges_;
-  if (auto n = per_client_.find(client); n != per_client_.end() && --n->second == 0) per_client_.erase(n);
+  per_client_->sub(client);
 }
 
 bool DnatClaims::claim(std::uint64_t session, const Match& m) {
@@ -47,7 +47,7 @@ bool DnatClaims::taken_by_other(std::uint64_t session, const Match& m) const {
 Reason OpeningBook::add(std::uint64_t session, const Address& client, const firewall::Opening& o) {
   if (o.dnat_to && !dnat_->claim(session, {o.source, o.destination})) return Reason::opening_clash;
   by_match_[{o.source, o.accepted_destination()}] = session;
-  ++per_client_[client];
+  per_client_->add(client);
   return Reason::none;
 }
 
@@ -55,7 +55,7 @@ void OpeningBook::remove(std::uint64_t session, const Address& client, const fir
   if (auto m = by_match_.find({o.source, o.accepted_destination()}); m != by_match_.end() && m->second == session)
     by_match_.erase(m);
   if (o.dnat_to) dnat_->release(session, {o.source, o.destination});
-  if (auto n = per_client_.find(client); n != per_client_.end() && --n->second == 0) per_client_.erase(n);
+  per_client_->sub(client);
 }
 
 std::optional<std::uint64_t> OpeningBook::owner(const Address& source, const Endpoint& destination) const {
@@ -69,8 +69,7 @@ bool OpeningBook::dnat_in_use(std::uint64_t session, const Address& peer, const 
 }
 
 std::size_t OpeningBook::of_client(const Address& client) const {
-  auto n = per_client_.find(client);
-  return n == per_client_.end() ? 0 : n->second;
+  return per_client_->of(client);
 }
 
 OpeningBook::Syn OpeningBook::arbitrate(std::optional<std::uint16_t>& winner, std::uint16_t source_port) {

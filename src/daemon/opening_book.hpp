@@ -21,6 +21,7 @@
 #include "ftpwall/core/addr.hpp"
 #include "ftpwall/core/reason.hpp"
 #include "ftpwall/firewall/backend.hpp"
+#include "daemon/source_counts.hpp"
 
 namespace ftpwall::daemon {
 
@@ -55,6 +56,9 @@ class OpeningBook {
   void set_limits(Limits l) { limits_ = l; }
   // The daemon's queues share one (set before the first add); otherwise the book has its own.
   void share_dnat(std::shared_ptr<DnatClaims> c) { dnat_ = std::move(c); }
+  // ... and their per-client counts (openings.max_per_source holds across the queues).
+  void share_counts(std::shared_ptr<SourceCounts> c) { per_client_ = std::move(c); }
+  const std::shared_ptr<SourceCounts>& counts() const { return per_client_; }
 
   // Reason::none if session `session` of `client` may add an opening with this match.
   Reason admit(std::uint64_t session, const Address& client, const Match& match) const;
@@ -89,7 +93,7 @@ class OpeningBook {
   Limits limits_;
   std::map<Match, std::uint64_t> by_match_;
   std::shared_ptr<DnatClaims> dnat_ = std::make_shared<DnatClaims>();
-  std::map<Address, std::size_t> per_client_;
+  std::shared_ptr<SourceCounts> per_client_ = std::make_shared<SourceCounts>();
   std::size_t ranges_ = 0;
 };
 

@@ -30,9 +30,10 @@ SessionState& SessionTable::add(const Key& k, SessionState s) {
     by_id_.erase(old->second.id);
     if (auto o = by_original_.find(old->second.tuples.original); o != by_original_.end() && o->second == old)
       by_original_.erase(o);
-    if (auto n = per_client_.find(k.src.addr); n != per_client_.end() && --n->second == 0) per_client_.erase(n);
+    per_client_->sub(k.src.addr);
+    held_->sub(k.src.addr, old->second.held);
   }
-  ++per_client_[k.src.addr];
+  per_client_->add(k.src.addr);
   auto [it, inserted] = sessions_.insert_or_assign(k, std::move(s));
   (void)inserted;
   by_id_[id] = it;
@@ -48,33 +49,25 @@ SessionTable::Map::iterator SessionTable::erase(Map::iterator it) {
   SessionState& s = it->second;
   by_id_.erase(s.id);
   if (auto o = by_original_.find(s.tuples.original); o != by_original_.end() && o->second == it) by_original_.erase(o);
-  if (auto n = per_client_.find(it->first.src.addr); n != per_client_.end() && --n->second == 0) per_client_.erase(n);
-  if (s.held) {
-    if (auto h = held_.find(it->first.src.addr); h != held_.end()) {
-      h->second -= std::min(h->second, s.held);
-      if (h->second == 0) held_.erase(h);
-    }
-  }
+  per_client_->sub(it->first.src.addr);
+  held_->sub(it->first.src.addr, s.held);
   return sessions_.erase(it);
 }
 
 void SessionTable::account_held(SessionState& s) {
   const std::size_t now = s.tracker ? s.tracker->held_bytes() : 0;
   if (now == s.held) return;
-  std::size_t& total = held_[s.client()];
-  total = total + now - std::min(total, s.held);
+  if (now > s.held) held_->add(s.client(), now - s.held);
+  else held_->sub(s.client(), s.held - now);
   s.held = now;
-  if (total == 0) held_.erase(s.client());
 }
 
 std::size_t SessionTable::held_of(const Address& client) const {
-  auto h = held_.find(client);
-  return h == held_.end() ? 0 : h->second;
+  return held_->of(client);
 }
 
 std::size_t SessionTable::of_client(const Address& client) const {
-  auto n = per_client_.find(client);
-  return n == per_client_.end() ? 0 : n->second;
+  return per_client_->of(client);
 }
 
 std::vector<Tuple> SessionTable::originals() const {

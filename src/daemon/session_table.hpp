@@ -18,6 +18,7 @@
 #include "ftpwall/core/ha_label.hpp"
 #include "ftpwall/core/tracker.hpp"
 #include "ftpwall/firewall/backend.hpp"
+#include "daemon/source_counts.hpp"
 
 namespace ftpwall::daemon {
 
@@ -84,6 +85,14 @@ class SessionTable {
   // The session conntrack knows by this original tuple (and, when both are known, this CTA_ID).
   Map::iterator by_original(const Tuple& original);
 
+  // Several queues: the per-client counts of every queue's table are the leader's (source_counts.hpp).
+  void share_counts(std::shared_ptr<SourceCounts> sessions, std::shared_ptr<SourceCounts> held) {
+    per_client_ = std::move(sessions);
+    held_ = std::move(held);
+  }
+  const std::shared_ptr<SourceCounts>& session_counts() const { return per_client_; }
+  const std::shared_ptr<SourceCounts>& held_counts() const { return held_; }
+
   SessionState& add(const Key& k, SessionState s);
   // The entry's tuples became known (the conntrack query at the session's second packet).
   void set_original(SessionState& s, const Tuple& original);
@@ -107,8 +116,8 @@ class SessionTable {
   // erase() drops them first): 8 bytes each instead of a copy of the 40-byte key (issue 13).
   std::map<std::uint64_t, Map::iterator> by_id_;
   std::map<Tuple, Map::iterator> by_original_;
-  std::map<Address, std::size_t> per_client_;
-  std::map<Address, std::size_t> held_;
+  std::shared_ptr<SourceCounts> per_client_ = std::make_shared<SourceCounts>();  // sessions
+  std::shared_ptr<SourceCounts> held_ = std::make_shared<SourceCounts>();        // bytes held
 };
 
 }  // namespace ftpwall::daemon

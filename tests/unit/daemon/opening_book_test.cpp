@@ -99,6 +99,20 @@ TEST(OpeningBook, QueuesShareTheirDnatClaims) {
   EXPECT_TRUE(q0.dnat_in_use(1, server, a.destination));
 }
 
+TEST(OpeningBook, QueuesShareThePerClientLimit) {
+  OpeningBook q0({10, 2}), q1({10, 2});
+  q1.share_counts(q0.counts());
+  q0.add(1, client_a, passive(1, client_a, 50000));
+  firewall::Opening other = passive(2, client_a, 50001);  // to another server: another queue
+  other.destination.addr = Address::v4(198, 51, 100, 20);
+  q1.add(2, client_a, other);
+  EXPECT_EQ(q0.admit(3, client_a, {client_a, Endpoint{server, 50002}}), Reason::source_opening_limit)
+      << "two openings of this client, one in each queue";
+  EXPECT_EQ(q0.admit(3, client_b, {client_b, Endpoint{server, 50002}}), Reason::none);
+  q1.remove(2, client_a, other);
+  EXPECT_EQ(q0.admit(3, client_a, {client_a, Endpoint{server, 50002}}), Reason::none);
+}
+
 TEST(OpeningBook, FirstSynWinsItsRetransmissionsPassOthersAreRefused) {
   std::optional<std::uint16_t> winner;
   EXPECT_EQ(OpeningBook::arbitrate(winner, 40001), OpeningBook::Syn::first);

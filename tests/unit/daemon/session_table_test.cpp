@@ -88,5 +88,34 @@ TEST(SessionTable, HeldBytesFollowTheTrackerAndLeaveWithTheSession) {
   EXPECT_EQ(t.held_of(s.client()), 0u);
 }
 
+// Several queues (issue 13): a client whose sessions reach two servers may have them in two
+// queues' tables; the per-source caps are checked against one count.
+TEST(SessionTable, QueuesShareTheirPerClientCounts) {
+  SessionTable q0, q1;
+  q1.share_counts(q0.session_counts(), q0.held_counts());
+  const Address c = Address::v4(192, 0, 2, 1);
+  q0.add(key(1, 1000), session(1));
+  SessionState& b = q1.add(Tuple{Endpoint{c, 1001}, Endpoint{Address::v4(198, 51, 100, 20), 21}}, session(2));
+  EXPECT_EQ(q0.of_client(c), 2u);
+  EXPECT_EQ(q1.of_client(c), 2u);
+  b.held = 0;
+  q1.erase(q1.find_it(b.key));
+  EXPECT_EQ(q0.of_client(c), 1u);
+  EXPECT_EQ(q0.size(), 1u);
+  EXPECT_EQ(q1.size(), 0u);
+}
+
+// A session replaced in place gives back the bytes its predecessor held.
+TEST(SessionTable, AReplacedSessionsHeldBytesLeaveWithIt) {
+  SessionTable t;
+  SessionState& a = t.add(key(1, 1000), session(1));
+  t.held_counts()->add(a.client(), 300);
+  a.held = 300;
+  EXPECT_EQ(t.held_of(a.client()), 300u);
+  t.add(key(1, 1000), session(2));
+  EXPECT_EQ(t.held_of(Address::v4(192, 0, 2, 1)), 0u);
+  EXPECT_EQ(t.of_client(Address::v4(192, 0, 2, 1)), 1u);
+}
+
 }  // namespace
 }  // namespace ftpwall::daemon
