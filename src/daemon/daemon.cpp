@@ -385,22 +385,29 @@ std::vector<Daemon::Figures> Daemon::all_figures() const {
   return all;
 }
 
-DaemonStats Daemon::total_stats() const {
-  DaemonStats t;
-  for (const auto& f : all_figures()) t += f.stats;
+Daemon::Figures& Daemon::Figures::operator+=(const Figures& o) {
+  stats += o.stats;
+  q.verdicts += o.q.verdicts;
+  q.modified += o.q.modified;
+  q.enobufs += o.q.enobufs;
+  q.verdict_errors += o.q.verdict_errors;
+  sessions += o.sessions;
+  half_open += o.half_open;
+  openings += o.openings;
+  installed += o.installed;
+  return *this;
+}
+
+Daemon::Figures Daemon::total_figures() const {
+  Figures t;
+  for (const auto& f : all_figures()) t += f;
   return t;
 }
 
+DaemonStats Daemon::total_stats() const { return total_figures().stats; }
+
 void Daemon::reinstall_openings() {
-  std::vector<firewall::Change> again;
-  std::set<firewall::OpeningId> ranges;
-  for (const auto& [k, s] : sessions_) {
-    std::optional<firewall::Opening> o;
-    if (s.opening && s.opening->installed) o = s.opening->opening;
-    if (o && o->expires > firewall::Clock::now()) again.push_back(firewall::CloseStep{o->id}), again.push_back(firewall::OpenStep{*o});
-    if (s.range && s.range_installed && ranges.insert(s.range->id).second)
-      again.push_back(firewall::CloseStep{s.range->id}), again.push_back(firewall::OpenStep{*s.range});
-  }
+  const std::vector<firewall::Change> again = reinstall_changes(live_openings());
   if (again.empty()) return;
   const std::uint64_t token = next_token_++;
   pending_[token] = Pending{Pending::Kind::reinstall, 0, Direction::client_to_server, {}, Clock::now()};
@@ -926,10 +933,11 @@ void Daemon::track(SessionState& ss, std::uint32_t id, PacketView& view, Directi
   // Held bytes are bounded per client address too (security review M6e): each held packet also
   // occupies a slot of the kernel's queue. A packet with payload that this session might hold is
   // dropped before the Tracker sees it, as if it was lost; its sender retransmits it.
+  // Read only for a packet the session could hold (the count is shared by the queues: a lock).
   const Address& source = s->client();
-  const std::size_t held_now = sessions_.held_of(source);
-  if (held_now > 0 && held_now >= cfg_.openings.max_held_bytes_per_source && s->tracker->hold_enabled(dir) &&
-      !view.payload().empty()) {
+  const std::size_t held_now =
+      s->tracker->hold_enabled(dir) && !view.payload().empty() ? sessions_.held_of(source) : 0;
+  if (held_now > 0 && held_now >= cfg_.openings.max_held_bytes_per_source) {
     count(Reason::source_hold_limit);
     refuse(Reason::source_hold_limit, source,
            "s" + std::to_string(s->id) + ": " + std::to_string(held_now) + " bytes held for " + source.to_string() +
@@ -1799,13 +1807,27 @@ void Daemon::resync_conntrack() {
 
 // An iptables-restore of the admin's ruleset replaces whole tables and with them our hooks, chains
 // and openings: put them back (daemon mode), and the live openings with them.
-void Daemon::check_kernel() {
+// The openings of this queue that are in the kernel (a shared range opening once).
+std::vector<firewall::Opening> Daemon::live_openings() const {
   std::vector<firewall::Opening> live;
-  std::set<firewall::OpeningId> ranges;  // a shared range opening once
+  std::set<firewall::OpeningId> ranges;
   for (const auto& [k, s] : sessions_) {
     if (s.opening && s.opening->installed) live.push_back(s.opening->opening);
     if (s.range && s.range_installed && ranges.insert(s.range->id).second) live.push_back(*s.range);
   }
+  return live;
+}
+
+// Putting them back: each one not past its lifetime closed (whatever is left of it) and opened.
+std::vector<firewall::Change> Daemon::reinstall_changes(const std::vector<firewall::Opening>& live) {
+  std::vector<firewall::Change> again;
+  for (const auto& o : live)
+    if (o.expires > firewall::Clock::now()) again.push_back(firewall::CloseStep{o.id}), again.push_back(firewall::OpenStep{o});
+  return again;
+}
+
+void Daemon::check_kernel() {
+  const std::vector<firewall::Opening> live = live_openings();
   const bool daemon_mode = cfg_.hooks == config::HooksMode::daemon;
   const firewall::HookSpec spec = hook_spec();
   const std::uint64_t token = next_token_++;
@@ -1827,10 +1849,7 @@ void Daemon::check_kernel() {
         } else if (!st->accept_chain) {
           return make_error("FTPWALL-ACCEPT is gone (hooks = \"admin\": reload the ruleset that declares it)");
         }
-        std::vector<firewall::Change> again;
-        for (const auto& o : live)
-          if (o.expires > firewall::Clock::now()) again.push_back(firewall::CloseStep{o.id}), again.push_back(firewall::OpenStep{o});
-        if (auto r = b.apply(again); !r) return make_error("reinstalling openings: " + r.error().message);
+        if (auto r = b.apply(reinstall_changes(live)); !r) return make_error("reinstalling openings: " + r.error().message);
         note->repair = std::string("ftpwall rules were removed by someone else (") + (hooks_gone ? "hooks" : "openings") +
                        "): put back, " + std::to_string(live.size()) + " openings reinstalled";
         return {};
@@ -1898,17 +1917,11 @@ void Daemon::audit_summary() {
 
 // The unit's STATUS= line (systemctl status): what an admin wants at a glance.
 std::string Daemon::live_status() const {
-  DaemonStats total;
-  std::size_t sessions = 0, openings = 0;
-  for (const auto& f : all_figures()) {
-    total += f.stats;
-    sessions += f.sessions;
-    openings += f.openings;
-  }
+  const Figures t = total_figures();
   std::uint64_t refusals = 0;
-  for (std::size_t i = 1; i < total.reasons.size(); ++i) refusals += total.reasons[i];
-  return std::string(backend_ ? backend_->name() : "") + ": " + std::to_string(sessions) + " sessions, " +
-         std::to_string(openings) + " openings, " + std::to_string(total.openings) + " opened, " +
+  for (std::size_t i = 1; i < t.stats.reasons.size(); ++i) refusals += t.stats.reasons[i];
+  return std::string(backend_ ? backend_->name() : "") + ": " + std::to_string(t.sessions) + " sessions, " +
+         std::to_string(t.openings) + " openings, " + std::to_string(t.stats.openings) + " opened, " +
          std::to_string(refusals) + " refused";
 }
 

@@ -172,12 +172,16 @@ class Daemon {
     DaemonStats stats;
     netlink::QueueStats q;
     std::size_t sessions = 0, half_open = 0, openings = 0, installed = 0;
+    Figures& operator+=(const Figures& o);  // the sums (the queue number stays)
   };
   Figures figures() const;
   std::vector<Figures> all_figures() const;  // the leader's, then each follower's
+  Figures total_figures() const;
   DaemonStats total_stats() const;
   // The leader put removed hooks back: a follower puts its live openings back too.
   void reinstall_openings();
+  std::vector<firewall::Opening> live_openings() const;
+  static std::vector<firewall::Change> reinstall_changes(const std::vector<firewall::Opening>& live);
 
   // ---- the packet path ----
   void on_queue();

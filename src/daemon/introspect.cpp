@@ -63,15 +63,7 @@ std::string Daemon::status_json() const {
   json queues = json::array();
   json kernel = nullptr;
   for (const Figures& f : all) {
-    t.stats += f.stats;
-    t.q.verdicts += f.q.verdicts;
-    t.q.modified += f.q.modified;
-    t.q.enobufs += f.q.enobufs;
-    t.q.verdict_errors += f.q.verdict_errors;
-    t.sessions += f.sessions;
-    t.half_open += f.half_open;
-    t.openings += f.openings;
-    t.installed += f.installed;
+    t += f;
     json k = kernel_queue(f.queue);
     if (!k.is_null()) {
       if (kernel.is_null()) kernel = json{{"waiting", 0}, {"queue_dropped", 0}, {"user_dropped", 0}};
