@@ -230,6 +230,16 @@ if sess:
         out.append(f"| {'server DNAT' if nat == 'dnat' else 'none'} | {label} | " + " | ".join(fmt(g(m)) for m in SMODES) +
                    " | " + " | ".join(fmt(ratio(g(m), g("kernel")), 2) for m in others) + f" | {pr} |")
     out.append("")
+    if "kernel-bare" in SMODES:  # the queue's price on whole sessions: the ceiling of an NFQUEUE helper
+        qs = [m for m in SMODES if m not in ("kernel", "kernel-bare")]
+        out.append("### Whole sessions against the queue's ceiling (kernel-bare: the kernel helper behind the bare queue)\n")
+        out.append("| NAT | command | kernel-bare / kernel | " + " | ".join(f"{m} / kernel-bare" for m in qs) + " |")
+        out.append("|---|---|---|" + "---|" * len(qs))
+        for nat, cmd in sgroups:
+            g = lambda m: SS.get((nat, cmd, m), {}).get("rate")
+            out.append(f"| {'server DNAT' if nat == 'dnat' else 'none'} | {cmd.upper()} | {fmt(ratio(g('kernel-bare'), g('kernel')), 2)} | " +
+                       " | ".join(fmt(ratio(g(m), g("kernel-bare")), 2) for m in qs) + " |")
+        out.append("")
     out.append("### Whole sessions: a session's time, errors and the daemon's CPU per session (medians of the rounds)\n")
     out.append("Session time: client-side, connect to close (p50 / p99 of each round, median over the rounds). "
                "Errors: sessions that failed (a wrong or missing reply, a data connection refused or stalled 5 s, a "
