@@ -335,6 +335,10 @@ class Daemon {
   Clock::time_point next_kernel_check_{};
   Clock::time_point next_ct_check_{};
   Clock::time_point next_range_check_{};
+  // Sessions with held packets or an opening: what on_timer visits at every tick (the rest once a
+  // second, when it is rebuilt). Ids, not iterators: a session it names may be gone.
+  std::set<std::uint64_t> timed_;
+  Clock::time_point next_sweep_{};
   bool check_in_flight_ = false;
   // What the running kernel check (in the worker's thread) reports back, read at its completion.
   struct CheckNote {
