@@ -16,15 +16,22 @@ SessionState* SessionTable::by_id(std::uint64_t id) {
 }
 
 SessionTable::Map::iterator SessionTable::by_original(const Tuple& original) {
-  auto k = by_original_.find(original);
-  return k == by_original_.end() ? sessions_.end() : k->second;
+  if (auto k = by_original_.find(original); k != by_original_.end()) return k->second;
+  auto it = sessions_.find(original);
+  if (it != sessions_.end() && it->second.by_original && it->second.tuples.original == original) return it;
+  return sessions_.end();
+}
+
+void SessionTable::index_original(Map::iterator it) {
+  SessionState& s = it->second;
+  s.by_original = true;
+  if (s.tuples.original != it->first) by_original_[s.tuples.original] = it;
 }
 
 SessionState& SessionTable::add(const Key& k, SessionState s) {
   s.key = k;
   const std::uint64_t id = s.id;
   const bool known = s.ct_known;
-  const Tuple original = s.tuples.original;
   if (auto old = sessions_.find(k); old != sessions_.end()) {
     // Replaced in place: its indexes go (they would point at the new session), its count with them.
     by_id_.erase(old->second.id);
@@ -37,12 +44,16 @@ SessionState& SessionTable::add(const Key& k, SessionState s) {
   auto [it, inserted] = sessions_.insert_or_assign(k, std::move(s));
   (void)inserted;
   by_id_[id] = it;
-  if (known) by_original_[original] = it;
+  it->second.by_original = false;
+  if (known) index_original(it);
   return it->second;
 }
 
 void SessionTable::set_original(SessionState& s, const Tuple& original) {
-  if (auto it = sessions_.find(s.key); it != sessions_.end()) by_original_[original] = it;
+  if (auto it = sessions_.find(s.key); it != sessions_.end()) {
+    s.tuples.original = original;
+    index_original(it);
+  }
 }
 
 SessionTable::Map::iterator SessionTable::erase(Map::iterator it) {
@@ -72,8 +83,10 @@ std::size_t SessionTable::of_client(const Address& client) const {
 
 std::vector<Tuple> SessionTable::originals() const {
   std::vector<Tuple> out;
-  out.reserve(by_original_.size());
-  for (const auto& [t, k] : by_original_) out.push_back(t);
+  for (const auto& [k, s] : sessions_)
+    if (s.by_original) out.push_back(s.tuples.original);
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
   return out;
 }
 

@@ -62,6 +62,29 @@ TEST(SessionTable, ASessionKnownToConntrackAtItsStartIsIndexedByItsOriginalTuple
   EXPECT_EQ(t.originals(), std::vector<Tuple>{key(2, 2000)});
 }
 
+// Without NAT before the hook the original tuple is the key, and the table finds it without an
+// index entry of its own; behind DNAT it is indexed. Either way only once the entry is known.
+TEST(SessionTable, OnlyTranslatedSessionsNeedAnIndexEntryAndBothAreFoundByTheirOriginal) {
+  SessionTable t;
+  SessionState& plain = t.add(key(4, 4000), session(7));
+  EXPECT_EQ(t.by_original(key(4, 4000)), t.end());  // the query has not answered yet
+  plain.tuples = ConnTuples::without_nat(key(4, 4000).src, key(4, 4000).dst);
+  t.set_original(plain, key(4, 4000));
+  EXPECT_EQ(t.by_original(key(4, 4000))->second.id, 7u);
+  SessionState& dnat = t.add(key(5, 5000), session(8));
+  const Tuple original{key(5, 5000).src, Endpoint{Address::v4(203, 0, 113, 1), 21}};
+  dnat.tuples = ConnTuples::without_nat(original.src, original.dst);
+  t.set_original(dnat, original);
+  EXPECT_EQ(t.by_original(original)->second.id, 8u);
+  EXPECT_EQ(t.by_original(key(5, 5000)), t.end());  // its key is not an original tuple
+  EXPECT_EQ(t.originals(), (std::vector<Tuple>{key(4, 4000), original}));
+  t.erase(t.find_it(key(4, 4000)));
+  t.erase(t.find_it(key(5, 5000)));
+  EXPECT_EQ(t.by_original(key(4, 4000)), t.end());
+  EXPECT_EQ(t.by_original(original), t.end());
+  EXPECT_TRUE(t.originals().empty());
+}
+
 TEST(SessionTable, SessionsAreCountedPerClient) {
   SessionTable t;
   t.add(key(1, 1000), session(1));
