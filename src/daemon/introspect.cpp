@@ -157,6 +157,10 @@ std::string Daemon::sessions_list() const {
       e["corrections"] = json{{"client_to_server", s.tracker->corrections().corrections(Direction::client_to_server)},
                               {"server_to_client", s.tracker->corrections().corrections(Direction::server_to_client)}};
       e["encrypted"] = s.tracker->session().encrypted();
+    } else if (s.tracker_released) {
+      e["corrections"] = json{{"client_to_server", 0}, {"server_to_client", 0}};
+      e["encrypted"] = s.was_encrypted;
+      e["tracker_released"] = true;  // ended, nothing left to correct: lingers in ~400 bytes
     }
     e["held_bytes"] = s.held;
     e["recorded"] = s.recorded;

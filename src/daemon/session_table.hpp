@@ -43,6 +43,10 @@ struct SessionState {
   std::vector<std::uint8_t> syn;
   bool ct_known = false;     // the ctnetlink query was made
   bool by_original = false;  // SessionTable::by_original() finds it (its entry's tuples are known)
+  // Ended, nothing held, no correction: its Tracker is gone (Daemon::on_timer; the packets of an
+  // ended session without corrections pass untouched anyway), and with it what status shows.
+  bool tracker_released = false;
+  bool was_encrypted = false;
   bool liberal = false;      // IP_CT_TCP_FLAG_BE_LIBERAL set on the entry
   std::uint32_t ct_id = 0;   // CTA_ID of the entry (0: unknown); names the state record
   bool recorded = false;     // a state record exists for it (state_dir.hpp)
