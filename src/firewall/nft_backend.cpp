@@ -1427,84 +1427,93 @@ Result<void> NftBackend::apply(std::span<const Change> changes) {
     e.key_end = end;
     return e;
   };
-  std::map<Family, Group> groups;
-  for (const auto& id : doomed) {
-    auto it = known_.find(id);
-    if (it == known_.end()) continue;
-    Group& g = groups[it->second.accept.len ? it->second.accept.family
-                      : it->second.dnat        ? it->second.dnat->family
-                      : it->second.snat        ? it->second.snat->family
-                                               : Family::v4];
-    if (it->second.range) {
-      if (it->second.accept.len) g.del_racc.push_back(interval(it->second.accept, it->second.accept_end));
-      if (it->second.dnat && it->second.dnat_end) g.del_rdn.push_back(interval(*it->second.dnat, *it->second.dnat_end));
-      continue;
+  // `defensive`: every new key is destroyed before it is added, whoever holds it. Needed only when
+  // the kernel may hold keys this process does not know of (its maps not read yet, or another
+  // process's or queue's element under one of our keys): otherwise a destroy of a key that is not
+  // there costs the kernel as much as a real removal (issue 13: half the element messages of a
+  // replaced opening behind DNAT). A batch that meets such a key fails whole with EEXIST
+  // (NLM_F_EXCL) and is sent again, defensive.
+  std::optional<Socket::Failure> f;
+  bool empty = false;
+  auto attempt = [&](bool defensive) {
+    std::map<Family, Group> groups;
+    for (const auto& id : doomed) {
+      auto it = known_.find(id);
+      if (it == known_.end()) continue;
+      Group& g = groups[it->second.accept.len ? it->second.accept.family
+                        : it->second.dnat        ? it->second.dnat->family
+                        : it->second.snat        ? it->second.snat->family
+                                                 : Family::v4];
+      if (it->second.range) {
+        if (it->second.accept.len) g.del_racc.push_back(interval(it->second.accept, it->second.accept_end));
+        if (it->second.dnat && it->second.dnat_end) g.del_rdn.push_back(interval(*it->second.dnat, *it->second.dnat_end));
+        continue;
+      }
+      if (it->second.accept.len) g.del_acc.push_back(Elem(it->second.accept));
+      if (it->second.dnat) g.del_dn.push_back(Elem(*it->second.dnat));
+      if (it->second.snat) g.del_sn.push_back(Elem(*it->second.snat));
     }
-    if (it->second.accept.len) g.del_acc.push_back(Elem(it->second.accept));
-    if (it->second.dnat) g.del_dn.push_back(Elem(*it->second.dnat));
-    if (it->second.snat) g.del_sn.push_back(Elem(*it->second.snat));
-  }
-  for (const auto& in : installs) {
-    const FamilyLayout& l = *layout_of(in.o.family);
-    Group& g = groups[l.family];
-    const std::string comment = format_opening_comment(in.o.id);
-    const std::uint64_t ms = timeout_ms(in.o.expires);
-    if (in.parts.range) {
-      // The intervals themselves first, whoever holds them (a reinstall of the same id).
-      g.del_racc.push_back(interval(in.parts.accept, in.parts.accept_end));
-      if (in.parts.dnat && in.parts.dnat_end) g.del_rdn.push_back(interval(*in.parts.dnat, *in.parts.dnat_end));
-      Elem a = interval(in.parts.accept, in.parts.accept_end);
-      a.comment = comment;
-      a.timeout_ms = ms;
-      g.add_racc.push_back(std::move(a));
-      if (in.parts.dnat && in.parts.dnat_end) {
-        Elem d = interval(*in.parts.dnat, *in.parts.dnat_end);
-        d.comment = comment;
-        d.timeout_ms = ms;
+    for (const auto& in : installs) {
+      const FamilyLayout& l = *layout_of(in.o.family);
+      Group& g = groups[l.family];
+      const std::string comment = format_opening_comment(in.o.id);
+      const std::uint64_t ms = timeout_ms(in.o.expires);
+      if (in.parts.range) {
+        // The intervals themselves first, whoever holds them (a reinstall of the same id).
+        g.del_racc.push_back(interval(in.parts.accept, in.parts.accept_end));
+        if (in.parts.dnat && in.parts.dnat_end) g.del_rdn.push_back(interval(*in.parts.dnat, *in.parts.dnat_end));
+        Elem a = interval(in.parts.accept, in.parts.accept_end);
+        a.comment = comment;
+        a.timeout_ms = ms;
+        g.add_racc.push_back(std::move(a));
+        if (in.parts.dnat && in.parts.dnat_end) {
+          Elem d = interval(*in.parts.dnat, *in.parts.dnat_end);
+          d.comment = comment;
+          d.timeout_ms = ms;
+          Key v;
+          v.len = static_cast<std::uint8_t>(l.addr_len);
+          std::memcpy(v.bytes.data(), in.o.dnat_to->addr.bytes.data(), l.addr_len);
+          d.data = v;
+          g.add_rdn.push_back(std::move(d));
+        }
+        continue;
+      }
+      // The keys themselves first, whoever holds them in the kernel (an element we do not know of).
+      if (defensive) g.del_acc.push_back(Elem(in.parts.accept));
+      Elem a{in.parts.accept, comment, ms};
+      if (in.o.queue && openings_queue_ == in.o.queue) {
+        a.verdict = static_cast<std::uint32_t>(NFT_CONTINUE);  // on to the rule's queue verdict
+      } else if (in.o.queue) {
+        a.verdict = static_cast<std::uint32_t>(NFT_GOTO);  // another queue: correct, but validated per batch
+        a.chain = queue_chain(*in.o.queue);
+      } else {
+        a.verdict = NF_ACCEPT;
+      }
+      g.add_acc.push_back(std::move(a));
+      if (in.parts.dnat) {
+        if (defensive) g.del_dn.push_back(Elem(*in.parts.dnat));
+        Elem d{*in.parts.dnat, comment, ms};
+        Key v;
+        v.len = static_cast<std::uint8_t>(l.addr_len + 4);
+        std::memcpy(v.bytes.data(), in.o.dnat_to->addr.bytes.data(), l.addr_len);
+        const std::uint16_t port = htons(in.o.dnat_to->port);
+        std::memcpy(v.bytes.data() + l.addr_len, &port, 2);
+        d.data = v;
+        g.add_dn.push_back(std::move(d));
+      }
+      if (in.parts.snat) {
+        if (defensive) g.del_sn.push_back(Elem(*in.parts.snat));
+        Elem s{*in.parts.snat, comment, ms};
         Key v;
         v.len = static_cast<std::uint8_t>(l.addr_len);
-        std::memcpy(v.bytes.data(), in.o.dnat_to->addr.bytes.data(), l.addr_len);
-        d.data = v;
-        g.add_rdn.push_back(std::move(d));
+        std::memcpy(v.bytes.data(), in.o.snat_to->bytes.data(), l.addr_len);
+        s.data = v;
+        g.add_sn.push_back(std::move(s));
       }
-      continue;
     }
-    // The keys themselves first, whoever holds them in the kernel (an element we do not know of).
-    g.del_acc.push_back(Elem(in.parts.accept));
-    Elem a{in.parts.accept, comment, ms};
-    if (in.o.queue && openings_queue_ == in.o.queue) {
-      a.verdict = static_cast<std::uint32_t>(NFT_CONTINUE);  // on to the rule's queue verdict
-    } else if (in.o.queue) {
-      a.verdict = static_cast<std::uint32_t>(NFT_GOTO);  // another queue: correct, but validated per batch
-      a.chain = queue_chain(*in.o.queue);
-    } else {
-      a.verdict = NF_ACCEPT;
-    }
-    g.add_acc.push_back(std::move(a));
-    if (in.parts.dnat) {
-      g.del_dn.push_back(Elem(*in.parts.dnat));
-      Elem d{*in.parts.dnat, comment, ms};
-      Key v;
-      v.len = static_cast<std::uint8_t>(l.addr_len + 4);
-      std::memcpy(v.bytes.data(), in.o.dnat_to->addr.bytes.data(), l.addr_len);
-      const std::uint16_t port = htons(in.o.dnat_to->port);
-      std::memcpy(v.bytes.data() + l.addr_len, &port, 2);
-      d.data = v;
-      g.add_dn.push_back(std::move(d));
-    }
-    if (in.parts.snat) {
-      g.del_sn.push_back(Elem(*in.parts.snat));
-      Elem s{*in.parts.snat, comment, ms};
-      Key v;
-      v.len = static_cast<std::uint8_t>(l.addr_len);
-      std::memcpy(v.bytes.data(), in.o.snat_to->bytes.data(), l.addr_len);
-      s.data = v;
-      g.add_sn.push_back(std::move(s));
-    }
-  }
-  auto dedupe = [](std::vector<Elem>& v) {
-    std::sort(v.begin(), v.end(), [](const Elem& a, const Elem& b) { return a.key < b.key; });
-    v.erase(std::unique(v.begin(), v.end(), [](const Elem& a, const Elem& b) { return a.key == b.key; }), v.end());
+    auto dedupe = [](std::vector<Elem>& v) {
+      std::sort(v.begin(), v.end(), [](const Elem& a, const Elem& b) { return a.key < b.key; });
+      v.erase(std::unique(v.begin(), v.end(), [](const Elem& a, const Elem& b) { return a.key == b.key; }), v.end());
   };
 
   Batch b(nl_->seq(), nl_->buffer());
@@ -1530,11 +1539,22 @@ Result<void> NftBackend::apply(std::span<const Change> changes) {
     add_elems(b, NFT_MSG_NEWSETELEM, NLM_F_CREATE | NLM_F_EXCL, map_name("snat", l), g.add_sn, "add elements to");
   }
   maybe_fail(b, options_);
-  if (b.empty()) return finish({});
+  if (b.empty()) {
+    empty = true;
+    return;
+  }
   const auto c0 = std::chrono::steady_clock::now();
-  auto f = nl_->send(b, true);
+  f = nl_->send(b, true);
   stats_.last_commit_us = static_cast<std::uint64_t>(
       std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - c0).count());
+  };
+  attempt(!known_complete_);
+  if (f && f->err == EEXIST && known_complete_) {
+    ++stats_.commit_retries;
+    f.reset();
+    attempt(true);
+  }
+  if (empty) return finish({});
   if (f) {
     // Nothing of the batch happened; what we believe about the kernel still holds, except that a
     // missing map (table deleted) makes it stale.

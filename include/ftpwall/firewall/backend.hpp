@@ -232,7 +232,8 @@ struct HookState {
 // Kernel interface counters, for `ftpwall status` and the benchmark in the issue note.
 struct BackendStats {
   std::uint64_t commits = 0;
-  std::uint64_t commit_retries = 0;      // EAGAIN: the table changed under us; rebuilt and retried
+  std::uint64_t commit_retries = 0;      // rebuilt and retried: EAGAIN (iptables-legacy: the table changed under us),
+                                         // EEXIST (nftables: a new key held by an element it did not know of)
   std::uint64_t last_commit_us = 0;      // the kernel commits of the last batch (all its tables)
   std::uint64_t last_apply_us = 0;       // the whole last batch: lock, snapshots, edits, commits
   std::uint64_t max_apply_us = 0;
