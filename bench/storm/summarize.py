@@ -317,15 +317,17 @@ for p in idle_per:
         out.append(f"| ≤ 1 KiB per idle session at {fmt(num(p['conns']))} | {v:.0f} B | {'yes' if v <= 1024 else 'no'} |")
 if not sess:
     out.append("| whole sessions/s ≥ 0.95× kernel | not measured in this run (the sessions part: --sessions plain,dnat) | – |")
-for m in [x for x in SMODES if x != "kernel"]:
+for m in [x for x in SMODES if x not in ("kernel", "kernel-bare")]:  # kernel-bare is the ceiling, not a candidate
     for nat, cmd in sgroups:
         r_ = ratio(SS.get((nat, cmd, m), {}).get("rate"), SS.get((nat, cmd, "kernel"), {}).get("rate"))
         if r_ is None:
             continue
         pr = per_round(nat, cmd, m)
         what = "without NAT" if nat == "plain" else "behind DNAT" + (" (every 227 rewritten)" if cmd == "pasv" else "")
+        ceiling = ratio(SS.get((nat, cmd, "kernel-bare"), {}).get("rate"), SS.get((nat, cmd, "kernel"), {}).get("rate"))
+        note = f"; the queue's ceiling (kernel-bare) is {ceiling:.2f}×" if ceiling else ""
         out.append(f"| {m} whole sessions/s ≥ 0.95× the kernel helper, {cmd.upper()} {what} | {r_:.2f}× "
-                   f"(rounds {'/'.join(f'{x:.2f}' for x in pr) or '–'}) | {'yes' if r_ >= 0.95 else 'no'} |")
+                   f"(rounds {'/'.join(f'{x:.2f}' for x in pr) or '–'}){note} | {'yes' if r_ >= 0.95 else 'no'} |")
 out.append("")
 if loads:
     out.append(f"Load average (1/5/15 min) at the first and last measurement: {loads[0]}, {loads[-1]}.\n")
@@ -338,11 +340,14 @@ try:
 except ImportError:
     print("summarize.py: no matplotlib, no plot", file=sys.stderr)
     sys.exit(0)
-npanels = 2 + (1 if op else 0)
+npanels = 2 + (1 if op else 0) + (1 if SS else 0)
 fig, axes = plt.subplots(1, npanels, figsize=(6.5 * npanels, 4.8))
 width = 0.8 / len(MODES)
 labels = [f"{c.upper()}\n{'DNAT' if n == 'dnat' else 'no NAT'}" for n, c in groups]
-colors = {"kernel": "#555555", "bare": "#9ecae1", "ftpwalld-iptables": "#fdae6b", "ftpwalld-nft": "#e6550d"}
+colors = {"kernel": "#555555", "bare": "#9ecae1", "kernel-bare": "#3182bd", "ftpwalld-iptables": "#fdae6b",
+          "ftpwalld-nft": "#e6550d"}
+for k, m in enumerate(x for x in MODES + SMODES if x not in colors):  # variants: greens and purples
+    colors[m] = ["#31a354", "#756bb1", "#74c476", "#9e9ac8", "#006d2c", "#54278f"][k % 6]
 for panel, (key, title, ylabel) in enumerate((
         ("rate", "Announcement storm: measured throughput", "announcements / s (median of rounds)"),
         ("cap", "CPU-bound capacity of the helper (one core)", "announcements / s = 10⁶ / CPU µs per announcement"))):
@@ -355,7 +360,7 @@ for panel, (key, title, ylabel) in enumerate((
                 continue
             vals = [CAP.get((n, c, m)) or 0 for n, c in groups]
         xs = [j + (i - (len(MODES) - 1) / 2) * width for j in range(len(groups))]
-        ax.bar(xs, vals, width, label=m, color=colors.get(m))
+        ax.bar(xs, vals, width, label=m, color=colors[m])
     ax.set_xticks(range(len(groups)))
     ax.set_xticklabels(labels)
     ax.set_ylabel(ylabel)
@@ -381,5 +386,18 @@ if op:
     ax.set_title("Opening install latency vs live openings")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3, which="both")
+if SS:  # whole sessions, with the queue's ceiling (kernel-bare) when it ran
+    ax = axes[-1]
+    sw = 0.8 / max(len(SMODES), 1)
+    for i, m in enumerate(SMODES):
+        vals = [SS.get((n, c, m), {}).get("rate") or 0 for n, c in sgroups]
+        xs = [j + (i - (len(SMODES) - 1) / 2) * sw for j in range(len(sgroups))]
+        ax.bar(xs, vals, sw, label=m, color=colors[m])
+    ax.set_xticks(range(len(sgroups)))
+    ax.set_xticklabels([f"{c.upper()}\n{'DNAT' if n == 'dnat' else 'no NAT'}" for n, c in sgroups])
+    ax.set_ylabel("whole sessions / s (median of rounds)")
+    ax.set_title("Whole sessions (PASV + RETR), kernel-bare = the queue's ceiling")
+    ax.legend(fontsize=7)
+    ax.grid(axis="y", alpha=0.3)
 fig.tight_layout()
 fig.savefig(png_path, dpi=110)
