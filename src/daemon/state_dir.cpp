@@ -183,10 +183,15 @@ bool StateDir::overwrite(const std::string& final_name, const std::string& slot,
 // final one (whatever it is: a stale record, a symbolic link); its descriptor stays open.
 Result<void> StateDir::create(const std::string& final_name, const std::string& slot, Written& w) const {
   const std::string tmp = final_name + ".tmp";
-  // A temporary file left by a daemon killed mid-write (or planted) goes first; O_EXCL and
-  // O_NOFOLLOW then make sure the file written is a new one of ours, never a link's target.
-  if (::unlinkat(at(), rel(tmp).c_str(), 0) != 0 && errno != ENOENT) return sys_error("removing " + full(tmp));
-  const int fd = ::openat(at(), rel(tmp).c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  // O_EXCL and O_NOFOLLOW make sure the file written is a new one of ours, never a link's target.
+  // A temporary file left by a daemon killed mid-write (or planted) is removed when met (EEXIST),
+  // not before every first save: one system call less per session behind NAT (issue 13).
+  constexpr int flags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
+  int fd = ::openat(at(), rel(tmp).c_str(), flags, 0600);
+  if (fd < 0 && errno == EEXIST) {
+    if (::unlinkat(at(), rel(tmp).c_str(), 0) != 0 && errno != ENOENT) return sys_error("removing " + full(tmp));
+    fd = ::openat(at(), rel(tmp).c_str(), flags, 0600);
+  }
   if (fd < 0) return sys_error("writing " + full(tmp));
   if (!write_at(fd, slot, 0)) {
     auto e = sys_error("writing " + full(tmp));
