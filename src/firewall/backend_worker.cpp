@@ -64,8 +64,9 @@ void BackendWorker::release() {
   {
     std::lock_guard lock(mutex_);
     held_ = false;
-    const bool only_changes = std::all_of(queue_.begin(), queue_.end(), [](const Queued& q) { return std::holds_alternative<Change>(q.item); });
-    if (inline_apply_ && !busy_ && !queue_.empty() && only_changes && queue_.size() <= max_batch_) {
+    const auto is_change = [](const Queued& q) { return std::holds_alternative<Change>(q.item); };
+    if (inline_apply_ && !busy_ && !queue_.empty() && queue_.size() <= max_batch_ &&
+        std::all_of(queue_.begin(), queue_.end(), is_change)) {
       busy_ = true;  // the worker finds the queue empty and stays asleep
       work.assign(std::make_move_iterator(queue_.begin()), std::make_move_iterator(queue_.end()));
       queue_.clear();
@@ -142,7 +143,7 @@ void BackendWorker::run() {
     {
       std::unique_lock lock(mutex_);
       // busy_: release() is applying a round inline; what queues meanwhile waits for its end.
-      wake_.wait(lock, [this] { return (stopping_ && !busy_) || (!queue_.empty() && !busy_); });
+      wake_.wait(lock, [this] { return !busy_ && (stopping_ || !queue_.empty()); });
       if (queue_.empty()) return;  // stopping, and everything was applied
       busy_ = true;
       // A run of consecutive changes becomes one batch; a task runs alone, in order.
