@@ -66,6 +66,13 @@ bool LineFramer::partial_may_be_announcement() const {
   return may_be_announcement(dir_, text_);
 }
 
+std::optional<LineFramer::Rest> LineFramer::rest() const {
+  if (in_line_ || telnet_ != Telnet::data || line_telnet_ || truncated_ || last_cr_ || raw_len_ || decoded_len_ ||
+      !text_.empty())
+    return std::nullopt;
+  return Rest{next_off_, skipped_, skipping_};
+}
+
 void LineFramer::push_text(std::uint8_t c) {
   ++decoded_len_;
   last_cr_ = c == '\r';

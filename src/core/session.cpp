@@ -3,6 +3,8 @@
 
 #include "ftpwall/core/rewrite.hpp"
 
+#include <utility>
+
 namespace ftpwall {
 
 // The memory goal: at most 1 KiB a tracked session (MODELS 6).
@@ -17,6 +19,40 @@ bool too_long(std::string_view line) { return line.size() + 2 > limits::max_anno
 
 Session::Session(const ConnTuples& tuples, const Policy& policy, Start start)
     : tuples_(tuples), policy_(&policy), unsynchronised_(start == Start::mid_stream) {}
+
+// Every field of a Session is either in its Rest or empty at rest (the command queue): a new field
+// must be added to both.
+static_assert(sizeof(Session) == 176, "a Session field was added or removed: keep Session::Rest in step");
+
+Session::Rest Session::rest() && {
+  Rest r{std::move(tuples_), std::move(chooser_), opening_, 0};
+  const std::pair<bool, RestFlag> bits[] = {
+      {greeted_, rest_greeted},         {logged_in_, rest_logged_in},
+      {encrypted_, rest_encrypted},     {ended_, rest_ended},
+      {epsv_all_, rest_epsv_all},       {opening_pending_, rest_opening_pending},
+      {overflow_reported_, rest_overflow_reported}, {unsynchronised_, rest_unsynchronised},
+      {client_gap_, rest_client_gap},   {clear_[0], rest_clear_c2s},
+      {clear_[1], rest_clear_s2c}};
+  for (auto [on, bit] : bits)
+    if (on) r.flags = static_cast<std::uint16_t>(r.flags | bit);
+  return r;
+}
+
+Session::Session(Rest&& r, const Policy& policy)
+    : tuples_(std::move(r.tuples)),
+      policy_(&policy),
+      chooser_(std::move(r.chooser)),
+      opening_(r.opening),
+      greeted_(r.flags & rest_greeted),
+      logged_in_(r.flags & rest_logged_in),
+      encrypted_(r.flags & rest_encrypted),
+      ended_(r.flags & rest_ended),
+      epsv_all_(r.flags & rest_epsv_all),
+      opening_pending_(r.flags & rest_opening_pending),
+      overflow_reported_(r.flags & rest_overflow_reported),
+      unsynchronised_(r.flags & rest_unsynchronised),
+      client_gap_(r.flags & rest_client_gap),
+      clear_{static_cast<bool>(r.flags & rest_clear_c2s), static_cast<bool>(r.flags & rest_clear_s2c)} {}
 
 // A picked-up session knows nothing of what came before: whether the server greeted, whether the
 // client logged in, how many commands are still unanswered. Guessing any of it is what an attacker

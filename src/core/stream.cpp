@@ -44,6 +44,38 @@ StreamAssembler::~StreamAssembler() = default;
 StreamAssembler::StreamAssembler(StreamAssembler&&) noexcept = default;
 StreamAssembler& StreamAssembler::operator=(StreamAssembler&&) noexcept = default;
 
+std::optional<StreamAssembler::Rest> StreamAssembler::rest() const {
+  if (state_ != State::open || fin_off_ || reset_seen_ || reorder_ || !retained_.empty() || retained_off_ != next_off_ ||
+      seen_end_ != next_off_)
+    return std::nullopt;
+  Rest r;
+  r.next_off = next_off_;
+  r.base_seq = base_seq_;
+  r.peer_ack = peer_ack_;
+  r.peer_window = peer_window_;
+  r.isn = isn_.value_or(0);
+  r.stats = stats_;
+  r.state = state_;
+  r.flags = static_cast<std::uint8_t>((pickup_allowed_ ? rest_pickup_allowed : 0) | (picked_up_ ? rest_picked_up : 0) |
+                                      (peer_known_ ? rest_peer_known : 0) | (isn_ ? rest_isn : 0));
+  return r;
+}
+
+StreamAssembler::StreamAssembler(const Rest& r)
+    : state_(r.state),
+      pickup_allowed_(r.flags & rest_pickup_allowed),
+      picked_up_(r.flags & rest_picked_up),
+      peer_known_(r.flags & rest_peer_known),
+      base_seq_(r.base_seq),
+      peer_ack_(r.peer_ack),
+      peer_window_(r.peer_window),
+      next_off_(r.next_off),
+      seen_end_(r.next_off),
+      retained_off_(r.next_off),
+      stats_(r.stats) {
+  if (r.flags & rest_isn) isn_ = r.isn;
+}
+
 Result<void> StreamAssembler::allow_pickup(PickupHistory history) {
   if (history == PickupHistory::unknown) {
     return make_error(Reason::pickup_without_history, "the session may carry corrections and their history is unknown");

@@ -58,7 +58,7 @@ class Tracker::Pipe final : public StreamSink, public LineSink {
   }
   void on_gap(std::uint64_t offset, std::uint64_t length) override {
     t_.dir(d_).framer.gap(offset + length, *this);
-    t_.session_.on_gap(d_);
+    t_.live().session.on_gap(d_);
   }
   void on_end(std::uint64_t, bool reset) override {
     t_.dir(d_).framer.end(*this);
@@ -76,7 +76,7 @@ Tracker::Tracker(const ConnTuples& tuples, const Policy* policy, std::unique_ptr
                  Session::Start start)
     : owned_policy_(std::move(owned)),
       policy_(owned_policy_ ? owned_policy_.get() : policy),
-      session_(tuples, *policy_, start) {
+      live_(std::make_unique<Live>(tuples, *policy_, start)) {
   // A rewrite can only happen where a side is behind NAT: the client's PORT/EPRT when the client
   // is (SNAT/MASQUERADE), the server's 227 when the server is (DNAT). Elsewhere nothing is held.
   dir(Direction::client_to_server).hold_enabled = tuples.client_nat();
@@ -96,7 +96,7 @@ Tracker::~Tracker() = default;
 Result<Tracker> Tracker::pick_up(const ConnTuples& tuples, const Policy& policy, PickupHistory history,
                                  SeqAdjust restored, LineStart line_start) {
   Tracker t(tuples, &policy, nullptr, Session::Start::mid_stream);
-  for (Dir& D : t.dirs_) {
+  for (Dir& D : t.live().dirs) {
     auto ok = D.stream.allow_pickup(history);
     if (!ok) return ok.error();
     if (line_start == LineStart::unknown) D.framer.resync();  // the first byte may be mid-line
@@ -107,8 +107,8 @@ Result<Tracker> Tracker::pick_up(const ConnTuples& tuples, const Policy& policy,
 }
 
 std::uint32_t Tracker::scaled_window(Direction d, std::uint16_t raw) const {
-  const Dir& me = dirs_[idx(d)];
-  const Dir& peer = dirs_[idx(other(d))];
+  const Dir& me = live().dirs[idx(d)];
+  const Dir& peer = live().dirs[idx(other(d))];
   if (!me.syn_seen || !peer.syn_seen) return std::uint32_t{raw} << unknown_window_shift;
   // RFC 7323 §2.2: scaling is in effect only when both SYNs carried the option.
   if (!me.wscale || !peer.wscale) return raw;
@@ -160,7 +160,7 @@ void Tracker::on_line(Direction d, const Line& line, PacketOutcome& out) {
   }
   std::vector<Decision> got;
   bool put_back = !deferred;
-  session_.on_line(d, line.text, line.offset, got);
+  live().session.on_line(d, line.text, line.offset, got);
   const bool framer_refused = line.reason != Reason::none;
   bool drop_open = framer_refused;
   for (Decision& dec : got) {
@@ -213,20 +213,20 @@ void Tracker::stream_ended(Direction d, bool reset, PacketOutcome& out) {
   dir(d).ended = true;
   if ((reset || dir(other(d)).ended) && !ended_) {
     ended_ = true;
-    if (!session_.ended()) out.decisions.emplace_back(SessionEnd{reset ? Reason::connection_reset : Reason::connection_closed});
+    if (!live().session.ended()) out.decisions.emplace_back(SessionEnd{reset ? Reason::connection_reset : Reason::connection_closed});
   }
 }
 
 // After the 234 (or from the first byte, implicit FTPS) both directions carry TLS records from the
 // end of their last line: the server's right after the 234, the client's after its AUTH.
 void Tracker::start_implicit_tls() {
-  session_.start_encrypted();
+  live().session.start_encrypted();
   start_tls();
 }
 
 void Tracker::start_tls() {
   encrypted_ = true;
-  for (Dir& D : dirs_) {
+  for (Dir& D : live().dirs) {
     D.tls = true;
     D.rare().records = {};
     D.rare().records.next = D.framer.next_offset();
@@ -279,9 +279,9 @@ void Tracker::leave_tls(Direction d, std::uint64_t offset, PacketOutcome& out) {
   Dir& D = dir(d);
   D.tls = false;
   D.framer.restart(offset);
-  session_.on_cleartext(d);
+  live().session.on_cleartext(d);
   out.decisions.emplace_back(Cleartext{d, offset});
-  if (!dirs_[0].tls && !dirs_[1].tls) encrypted_ = false;
+  if (!live().dirs[0].tls && !live().dirs[1].tls) encrypted_ = false;
 }
 
 // A whole-line rewrite (client PORT/EPRT) of a region withheld in part: one correction from the
@@ -328,7 +328,7 @@ bool Tracker::record_deferred(Direction d, std::uint64_t region_end, std::string
 // Where the undecided rewrite region of the current partial line starts (or continues, after a
 // withheld part): packets carrying bytes from there on must wait. nullopt: nothing to wait for.
 std::optional<std::uint64_t> Tracker::open_region(Direction d) const {
-  const Dir& D = dirs_[idx(d)];
+  const Dir& D = live().dirs[idx(d)];
   if (!D.framer.partial_may_be_announcement()) return std::nullopt;
   const std::uint64_t line = D.framer.line_offset();
   if (D.peek().settled && D.peek().settled->line == line) return std::nullopt;
@@ -363,9 +363,9 @@ void Tracker::settle(Direction d, PacketOutcome& out) {
   const PasvAddressPrefix p = pasv_address_prefix(text);
   if (p.state == PasvAddressPrefix::State::incomplete) return;
   const bool complete = p.state == PasvAddressPrefix::State::complete;
-  const bool inside = complete && p.addr == session_.tuples().server_real();
+  const bool inside = complete && p.addr == live().session.tuples().server_real();
   Settled st{line, line + p.begin, false, {}, {}};
-  const std::string new_text = inside ? format_pasv_address(session_.tuples().server_as_seen()) + "," : std::string();
+  const std::string new_text = inside ? format_pasv_address(live().session.tuples().server_as_seen()) + "," : std::string();
   bool ok = true;
   if (deferred) {
     ok = record_deferred(d, inside ? line + p.end : f.region, new_text, out.decisions);
@@ -398,7 +398,7 @@ void Tracker::finish(PacketView& p, Direction d, bool in_stream, PacketOutcome& 
   if (in_stream && p.payload_size() > 0) {
     if (auto off = D.stream.offset_of(p.seq())) D.out_end = std::max(D.out_end, *off + p.payload_size());
   }
-  const auto applied = seq_.apply(p, d, scratch_);
+  const auto applied = seq_.apply(p, d, live().scratch);
   if (!applied) {
     violation(reason_of(applied.error()), d, 0, {}, Act::policy, out.decisions);
     return;
@@ -489,7 +489,7 @@ std::uint64_t Tracker::hold_timeout() const { return policy_->config().hold_time
 // The held packets of `d` may go: no line they carry can still become an announcement, and the
 // stream has delivered every byte they carry.
 bool Tracker::release_due(Direction d) const {
-  const Dir& D = dirs_[idx(d)];
+  const Dir& D = live().dirs[idx(d)];
   if (D.stream.next_offset() < D.held_end) return false;
   if (auto reg = open_region(d); reg && *reg < D.held_end) return false;
   return true;
@@ -497,7 +497,8 @@ bool Tracker::release_due(Direction d) const {
 
 std::optional<std::uint64_t> Tracker::next_deadline() const {
   std::optional<std::uint64_t> t;
-  for (const Dir& D : dirs_) {
+  if (!live_) return t;  // at rest: nothing held
+  for (const Dir& D : live_->dirs) {
     if (D.held.empty()) continue;
     const std::uint64_t due = D.held.front().since_ms + hold_timeout();
     if (!t || due < *t) t = due;
@@ -507,6 +508,7 @@ std::optional<std::uint64_t> Tracker::next_deadline() const {
 
 PacketOutcome Tracker::on_timer(std::uint64_t now_ms) {
   PacketOutcome out;
+  if (!live_) return out;  // at rest: nothing held
   for (Direction d : {Direction::client_to_server, Direction::server_to_client}) {
     Dir& D = dir(d);
     if (!D.held.empty() && now_ms >= D.held.front().since_ms + hold_timeout()) expire(d, out);
@@ -514,7 +516,60 @@ PacketOutcome Tracker::on_timer(std::uint64_t now_ms) {
   return out;
 }
 
-PacketOutcome Tracker::on_packet(Direction d, std::span<std::uint8_t> packet, std::uint64_t now_ms, std::uint64_t tag) {
+PacketOutcome Tracker::on_packet(Direction d, std::span<std::uint8_t> bytes, std::uint64_t now_ms, std::uint64_t tag) {
+  PacketOutcome out = packet(d, bytes, now_ms, tag);
+  rest_if_idle();
+  return out;
+}
+
+// At rest: what each part keeps of itself (Session::Rest, StreamAssembler::Rest, LineFramer::Rest)
+// and the few per-direction fields of the Tracker; nothing else has a value then (nothing held, no
+// rare state, no TLS, the scratch buffer empty).
+void Tracker::rest_if_idle() {
+  if (never_rest_ || !live_ || encrypted_ || ended_) return;
+  Live& L = *live_;
+  if (!L.session.greeted() || !L.session.at_rest()) return;
+  DirRest dr[2];
+  for (std::size_t i = 0; i < 2; ++i) {
+    const Dir& D = L.dirs[i];
+    if (!D.held.empty() || D.rare_ || D.tls || D.ended) return;
+    auto st = D.stream.rest();
+    auto fr = D.framer.rest();
+    if (!st || !fr) return;
+    dr[i].stream = *st;
+    dr[i].framer_next = fr->next_off;
+    dr[i].framer_skipped = fr->skipped;
+    dr[i].held_end = D.held_end;
+    dr[i].out_end = D.out_end;
+    dr[i].wscale = D.wscale.value_or(0);
+    dr[i].flags = static_cast<std::uint8_t>((D.wscale ? DirRest::has_wscale : 0) | (D.syn_seen ? DirRest::syn_seen : 0) |
+                                            (D.hold_enabled ? DirRest::hold_enabled : 0) |
+                                            (fr->skipping ? DirRest::skipping : 0));
+  }
+  rest_.session = std::move(L.session).rest();
+  rest_.dirs[0] = dr[0];
+  rest_.dirs[1] = dr[1];
+  live_.reset();
+}
+
+void Tracker::wake() const {
+  auto L = std::make_unique<Live>(std::move(rest_.session), *policy_);
+  rest_.session = {};
+  for (std::size_t i = 0; i < 2; ++i) {
+    const DirRest& r = rest_.dirs[i];
+    Dir& D = L->dirs[i];
+    D.stream = StreamAssembler(r.stream);
+    D.framer = LineFramer(D.framer.direction(), LineFramer::Rest{r.framer_next, r.framer_skipped, bool(r.flags & DirRest::skipping)});
+    D.held_end = r.held_end;
+    D.out_end = r.out_end;
+    if (r.flags & DirRest::has_wscale) D.wscale = r.wscale;
+    D.syn_seen = r.flags & DirRest::syn_seen;
+    D.hold_enabled = r.flags & DirRest::hold_enabled;
+  }
+  live_ = std::move(L);
+}
+
+PacketOutcome Tracker::packet(Direction d, std::span<std::uint8_t> packet, std::uint64_t now_ms, std::uint64_t tag) {
   PacketOutcome out = on_timer(now_ms);
   stats_.packets++;
   auto pv = PacketView::parse(packet);
@@ -624,7 +679,9 @@ PacketOutcome Tracker::on_packet(Direction d, std::span<std::uint8_t> packet, st
 
 std::size_t Tracker::heap_bytes() const {
   std::size_t n = owned_policy_ ? sizeof(Policy) : 0;
-  for (const Dir& D : dirs_) {
+  if (!live_) return n;
+  n += sizeof(Live);
+  for (const Dir& D : live().dirs) {
     n += D.stream.heap_bytes() + D.framer.heap_bytes();
     for (const Held& h : D.held) n += h.bytes.capacity() + sizeof(Held);
     if (D.rare_) {
@@ -633,7 +690,7 @@ std::size_t Tracker::heap_bytes() const {
         n += b->capacity() > 15 ? b->capacity() : 0;
     }
   }
-  n += scratch_.capacity();
+  n += live().scratch.capacity();
   return n;
 }
 

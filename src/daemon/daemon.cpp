@@ -1726,7 +1726,7 @@ void Daemon::on_timer() {
         // passes its packets untouched): ~1 KiB less per lingering session, which under churn
         // (thousands of sessions a second, 30 s each) is most of the daemon's memory.
         if (s.ended && s.tracker && idle && s.held == 0 && s.tracker->corrections().empty()) {
-          s.was_encrypted = s.tracker->session().encrypted();
+          s.was_encrypted = s.tracker->encrypted();
           s.tracker_released = true;
           s.tracker.reset();
           s.policy.reset();

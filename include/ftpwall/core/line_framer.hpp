@@ -23,6 +23,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -88,6 +89,17 @@ class LineFramer {
   bool partial_may_be_announcement() const;
   std::uint64_t skipped_bytes() const { return skipped_; }
   std::size_t heap_bytes() const { return text_.capacity() > 15 ? text_.capacity() : 0; }
+
+  // A framer at rest (issue 13, tracker.hpp): between lines, no Telnet sequence open. What is left
+  // fits in a Rest, and LineFramer(dir, rest) goes on exactly as this one would.
+  struct Rest {
+    std::uint64_t next_off = 0;
+    std::uint64_t skipped = 0;
+    bool skipping = false;
+  };
+  std::optional<Rest> rest() const;
+  LineFramer(Direction dir, const Rest& rest)
+      : dir_(dir), skipping_(rest.skipping), next_off_(rest.next_off), line_off_(rest.next_off), skipped_(rest.skipped) {}
 
  private:
   enum class Telnet : std::uint8_t { data, iac, option };

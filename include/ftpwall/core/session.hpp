@@ -90,6 +90,19 @@ class Session {
   std::size_t commands_outstanding() const { return count_ + lost_; }
   const ConnTuples& tuples() const { return tuples_; }
 
+  // A session at rest (issue 13: the compact state of an idle session, tracker.hpp): no command
+  // outstanding, no multi-line reply in progress. What is left fits in a Rest, and
+  // Session(rest, policy) goes on exactly as this one would.
+  struct Rest {
+    ConnTuples tuples;
+    PortChooser chooser;
+    std::uint32_t opening = 0;
+    std::uint16_t flags = 0;  // rest_* below
+  };
+  bool at_rest() const { return count_ == 0 && lost_ == 0 && multiline_ == 0; }
+  Rest rest() &&;  // at_rest() must hold
+  Session(Rest&& rest, const Policy& policy);
+
  private:
   struct Pending {
     Verb verb = Verb::other;
@@ -101,6 +114,11 @@ class Session {
   // (226/225) for the ABOR, but some servers send only one. Such an ABOR is not counted as
   // outstanding for announcements and is dropped when a reply arrives that it cannot have.
   static constexpr std::uint8_t abor_reply_optional = 4;
+  enum RestFlag : std::uint16_t {
+    rest_greeted = 1, rest_logged_in = 2, rest_encrypted = 4, rest_ended = 8, rest_epsv_all = 16,
+    rest_opening_pending = 32, rest_overflow_reported = 64, rest_unsynchronised = 128, rest_client_gap = 256,
+    rest_clear_c2s = 512, rest_clear_s2c = 1024,
+  };
 
   void on_client_line(std::string_view line, std::uint64_t off, std::vector<Decision>& out);
   void on_server_line(std::string_view line, std::uint64_t off, std::vector<Decision>& out);

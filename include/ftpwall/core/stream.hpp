@@ -145,8 +145,23 @@ class StreamAssembler {
   std::size_t buffered_bytes() const;  // out-of-order bytes waiting
   const StreamStats& stats() const { return stats_; }
 
+  // A stream at rest (issue 13: the compact state of an idle session, tracker.hpp): started and not
+  // ended (no FIN or RST seen), every delivered byte acknowledged (nothing retained), nothing out of
+  // order, no accepted byte beyond the next offset. Then what is left fits in a Rest, and
+  // StreamAssembler(rest) goes on exactly as this one would.
+  struct Rest {
+    std::uint64_t next_off = 0;
+    std::uint32_t base_seq = 0, peer_ack = 0, peer_window = 0, isn = 0;
+    StreamStats stats;
+    State state = State::fresh;
+    std::uint8_t flags = 0;  // rest_* below
+  };
+  std::optional<Rest> rest() const;
+  explicit StreamAssembler(const Rest& rest);
+
  private:
   struct Reorder;
+  static constexpr std::uint8_t rest_pickup_allowed = 1, rest_picked_up = 2, rest_peer_known = 4, rest_isn = 8;
 
   void start(std::uint32_t base_seq);
   void deliver(std::uint64_t offset, std::span<const std::uint8_t> bytes, StreamSink& sink);

@@ -157,23 +157,36 @@ class Tracker {
   std::optional<std::uint64_t> next_deadline() const;
 
   // The daemon's public-port choice for client-NAT active announcements (session.hpp).
-  void set_port_chooser(PortChooser chooser) { session_.set_port_chooser(std::move(chooser)); }
+  void set_port_chooser(PortChooser chooser) { live().session.set_port_chooser(std::move(chooser)); }
 
-  const Session& session() const { return session_; }
+  // session(), stream() and framer() bring a Tracker at rest back to life (see at_rest()).
+  const Session& session() const { return live().session; }
   const SeqAdjust& corrections() const { return seq_; }  // serialize() for the state file
-  const StreamAssembler& stream(Direction d) const { return dirs_[idx(d)].stream; }
-  const LineFramer& framer(Direction d) const { return dirs_[idx(d)].framer; }
-  bool holding(Direction d) const { return !dirs_[idx(d)].held.empty(); }
-  bool hold_enabled(Direction d) const { return dirs_[idx(d)].hold_enabled; }
+  const StreamAssembler& stream(Direction d) const { return live().dirs[idx(d)].stream; }
+  const LineFramer& framer(Direction d) const { return live().dirs[idx(d)].framer; }
+  bool holding(Direction d) const { return live_ && !live_->dirs[idx(d)].held.empty(); }
+  bool hold_enabled(Direction d) const {
+    return live_ ? live_->dirs[idx(d)].hold_enabled : (rest_.dirs[idx(d)].flags & DirRest::hold_enabled);
+  }
   // Implicit FTPS (the connection came to an implicit port): TLS from the first byte of both
   // directions; the session reads nothing until a direction leaves TLS (Cleartext). Call before
   // the first data byte.
   void start_implicit_tls();
   // The bytes of `d` are TLS records now.
-  bool in_tls(Direction d) const { return dirs_[idx(d)].tls; }
+  bool in_tls(Direction d) const { return live_ && live_->dirs[idx(d)].tls; }
   // Bytes of the packets held now, both directions (the daemon's per-source bound).
-  std::size_t held_bytes() const { return dirs_[0].held_bytes + dirs_[1].held_bytes; }
+  std::size_t held_bytes() const { return live_ ? live_->dirs[0].held_bytes + live_->dirs[1].held_bytes : 0; }
   bool ended() const { return ended_; }
+  // Some direction is TLS now (Encrypted, no Cleartext since in both).
+  bool encrypted() const { return encrypted_; }
+  // At rest (issue 13): an idle session, greeted, no command outstanding, nothing held, every byte
+  // both ways acknowledged, both directions between lines and in clear text. After a packet that
+  // leaves it so, the Tracker keeps only a compact state (Session::Rest, StreamAssembler::Rest,
+  // LineFramer::Rest: about 500 bytes instead of 1 400) and frees the rest; the next packet, or a
+  // call of session(), stream() or framer(), brings it back, exactly as it was.
+  bool at_rest() const { return !live_; }
+  // Stay live after every packet (tests compare a Tracker that rests with one that never does).
+  void never_rest() { never_rest_ = true; }
   const TrackerStats& stats() const { return stats_; }
   // Heap bytes owned now (held packets, buffers, correction history), for the memory budget.
   std::size_t heap_bytes() const;
@@ -250,10 +263,36 @@ class Tracker {
     }
   };
   class Pipe;  // StreamSink + LineSink glue for one packet
+  // What an idle session needs to go on (at_rest()); everything else is freed.
+  struct Live {
+    Live(const ConnTuples& tuples, const Policy& policy, Session::Start start) : session(tuples, policy, start) {}
+    Live(Session::Rest&& rest, const Policy& policy) : session(std::move(rest), policy) {}
+    Session session;
+    Dir dirs[2] = {Dir(Direction::client_to_server), Dir(Direction::server_to_client)};
+    std::vector<std::uint8_t> scratch;
+  };
+  struct DirRest {
+    static constexpr std::uint8_t has_wscale = 1, syn_seen = 2, hold_enabled = 4, skipping = 8;
+    StreamAssembler::Rest stream;
+    std::uint64_t framer_next = 0, framer_skipped = 0, held_end = 0, out_end = 0;
+    std::uint8_t wscale = 0;
+    std::uint8_t flags = 0;
+  };
+  struct Rest {
+    Session::Rest session;
+    DirRest dirs[2];
+  };
+  Live& live() const {
+    if (!live_) wake();
+    return *live_;
+  }
+  void wake() const;
+  void rest_if_idle();
+  PacketOutcome packet(Direction dir, std::span<std::uint8_t> packet, std::uint64_t now_ms, std::uint64_t tag);
 
   Tracker(const ConnTuples& tuples, const Policy* policy, std::unique_ptr<Policy> owned, Session::Start start);
   static std::size_t idx(Direction d) { return static_cast<std::size_t>(d); }
-  Dir& dir(Direction d) { return dirs_[idx(d)]; }
+  Dir& dir(Direction d) { return live().dirs[idx(d)]; }
   void on_line(Direction d, const Line& line, PacketOutcome& out);
   void start_tls();
   void stream_ended(Direction d, bool reset, PacketOutcome& out);
@@ -279,13 +318,13 @@ class Tracker {
   // tracked session (issue 13).
   std::unique_ptr<Policy> owned_policy_;
   const Policy* policy_;
-  Session session_;
+  mutable std::unique_ptr<Live> live_;  // empty: at rest, rest_ holds the state
+  mutable Rest rest_;
   SeqAdjust seq_;
-  Dir dirs_[2] = {Dir(Direction::client_to_server), Dir(Direction::server_to_client)};
-  std::vector<std::uint8_t> scratch_;
   bool encrypted_ = false;
   bool ended_ = false;
   bool picked_up_ = false;
+  bool never_rest_ = false;
   TrackerStats stats_;
 };
 

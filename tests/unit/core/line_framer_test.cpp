@@ -254,5 +254,49 @@ TEST_F(LineFramerTest, OneByteFeedingEqualsWhole) {
   }
 }
 
+
+// ---- rest (issue 13) -----------------------------------------------------------------------------
+
+TEST_F(LineFramerTest, RestOnlyBetweenLinesAndResumesExactly) {
+  LineFramer f{Direction::server_to_client};
+  EXPECT_TRUE(f.rest());
+  feed(f, "220 a much longer greeting than fifteen bytes\r\n");
+  ASSERT_TRUE(f.rest());
+  feed(f, "227 Entering");
+  EXPECT_FALSE(f.rest()) << "mid-line";
+  feed(f, " Passive Mode (1,2,3,4,5,6)\r");
+  EXPECT_FALSE(f.rest()) << "a CR waiting for its LF";
+  feed(f, "\n\xff");
+  EXPECT_FALSE(f.rest()) << "a Telnet IAC open";
+  feed(f, "\xff\r\n");
+  ASSERT_TRUE(f.rest());
+  // A gap makes it skip to the next line end: that survives the rest, with the skipped count.
+  f.gap(off_ + 5, *this);
+  off_ += 5;
+  feed(f, "ss");
+  const auto r = f.rest();
+  ASSERT_TRUE(r);
+  EXPECT_TRUE(r->skipping);
+  LineFramer resumed(Direction::server_to_client, *r);
+  EXPECT_EQ(resumed.next_offset(), f.next_offset());
+  EXPECT_EQ(resumed.skipped_bytes(), f.skipped_bytes());
+  const auto before = lines_.size();
+  const std::string rest_of = "kipped\r\n229 Entering Extended Passive Mode (|||6446|)\r\n";
+  const std::uint64_t at = off_;
+  feed(f, rest_of);
+  std::vector<Got> live(lines_.begin() + static_cast<long>(before), lines_.end());
+  lines_.resize(before);
+  off_ = at;
+  feed(resumed, rest_of);
+  ASSERT_EQ(lines_.size() - before, live.size());
+  ASSERT_EQ(live.size(), 1u);
+  for (std::size_t i = 0; i < live.size(); ++i) {
+    EXPECT_EQ(lines_[before + i].offset, live[i].offset);
+    EXPECT_EQ(lines_[before + i].text, live[i].text);
+    EXPECT_EQ(lines_[before + i].announcing, live[i].announcing);
+  }
+  EXPECT_EQ(resumed.skipped_bytes(), f.skipped_bytes());
+}
+
 }  // namespace
 }  // namespace ftpwall

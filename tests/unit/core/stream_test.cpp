@@ -287,5 +287,93 @@ TEST_F(StreamTest, PickupStartsAtFirstSegment) {
   EXPECT_TRUE(as_.allow_pickup(PickupHistory::restored).ok());
 }
 
+
+// ---- rest (issue 13: an idle session's compact state) --------------------------------------------
+
+TEST_F(StreamTest, RestOnlyWhenEveryDeliveredByteIsAcknowledged) {
+  EXPECT_FALSE(as_.rest()) << "not started";
+  syn(1000);
+  ASSERT_TRUE(as_.rest()) << "started, nothing sent";
+  seg(1001, "USER a\r\n");
+  EXPECT_FALSE(as_.rest()) << "bytes the receiver has not acknowledged are retained";
+  as_.on_peer_ack(1005, 65535);
+  EXPECT_FALSE(as_.rest()) << "half acknowledged";
+  as_.on_peer_ack(1009, 65535);
+  EXPECT_TRUE(as_.rest());
+  seg(1017, "later");
+  EXPECT_FALSE(as_.rest()) << "out of order bytes wait";
+  seg(1009, "PASS b\r\n");
+  EXPECT_FALSE(as_.rest()) << "delivered, not acknowledged";
+  as_.on_peer_ack(1022, 65535);
+  EXPECT_TRUE(as_.rest()) << "hole filled: " << out_;
+  EXPECT_EQ(out_, "USER a\r\nPASS b\r\nlater");
+  seg(1022, "", true);
+  EXPECT_FALSE(as_.rest()) << "ended";
+}
+
+TEST_F(StreamTest, RestedStreamGoesOnExactlyAsTheLiveOne) {
+  syn(0xFFFFFFF0u);  // the numbering wraps after the rest
+  seg(0xFFFFFFF1u, "220 hello\r\n");
+  seg(0xFFFFFFF1u, "220 hello\r\n");  // a duplicate counted in the statistics
+  as_.on_peer_ack(0xFFFFFFF1u + 11, 4096);
+  const auto rest = as_.rest();
+  ASSERT_TRUE(rest);
+  StreamAssembler resumed(*rest);
+  EXPECT_EQ(resumed.next_offset(), as_.next_offset());
+  EXPECT_EQ(resumed.next_seq(), as_.next_seq());
+  EXPECT_EQ(resumed.stats().duplicate_bytes, 11u);
+  EXPECT_EQ(resumed.stats().delivered_bytes, 11u);
+  // The same segments to both, one after the other: the same reports and the same bytes.
+  struct Step { std::uint32_t seq; std::string bytes; bool fin; bool syn; };
+  const std::vector<Step> steps = {
+      {0xFFFFFFF0u, "", false, true},                 // the SYN again: same ISN, accepted
+      {0xFFFFFFF0u + 30, "far", false, false},        // out of order
+      {0xFFFFFFF0u + 12, "331 ok\r\n", false, false},
+      {0xFFFFFFF0u + 12 + 4096, "x", false, false},   // past the window the peer gave
+      {0xFFFFFFF0u + 1, "220 hellO\r\n", false, false},  // acknowledged before: not compared
+      {0xFFFFFFF0u + 20, "0123456789", false, false},
+      {0xFFFFFFF0u + 33, "", true, false},
+  };
+  std::string out_live, out_resumed;
+  struct Collect : StreamSink {
+    std::string& s;
+    explicit Collect(std::string& x) : s(x) {}
+    void on_data(std::uint64_t o, std::span<const std::uint8_t> b) override {
+      s += std::to_string(o) + ":" + std::string(reinterpret_cast<const char*>(b.data()), b.size()) + ";";
+    }
+    void on_gap(std::uint64_t o, std::uint64_t l) override { s += "gap " + std::to_string(o) + "+" + std::to_string(l) + ";"; }
+    void on_end(std::uint64_t o, bool r) override { s += "end " + std::to_string(o) + (r ? " reset;" : ";"); }
+  } live_sink(out_live), resumed_sink(out_resumed);
+  for (const auto& st : steps) {
+    const Segment sg{st.seq, st.syn, st.fin, false, bytes_of(st.bytes)};
+    const SegmentReport a = as_.on_segment(sg, live_sink);
+    const SegmentReport b = resumed.on_segment(sg, resumed_sink);
+    EXPECT_EQ(a.reason, b.reason) << st.bytes;
+    EXPECT_EQ(a.accepted, b.accepted) << st.bytes;
+    EXPECT_EQ(a.new_bytes, b.new_bytes) << st.bytes;
+    EXPECT_EQ(a.duplicate_bytes, b.duplicate_bytes) << st.bytes;
+    EXPECT_EQ(a.offset, b.offset) << st.bytes;
+    EXPECT_EQ(as_.seq_in_window(st.seq + 5000), resumed.seq_in_window(st.seq + 5000));
+  }
+  EXPECT_EQ(out_resumed, out_live);
+  EXPECT_NE(out_live.find("end "), std::string::npos) << out_live;
+  EXPECT_EQ(resumed.stats().out_of_window_segments, as_.stats().out_of_window_segments);
+  EXPECT_EQ(resumed.stats().delivered_bytes, as_.stats().delivered_bytes);
+  EXPECT_EQ(resumed.state(), as_.state());
+}
+
+TEST_F(StreamTest, PickedUpStreamKeepsItsPickupAtRest) {
+  ASSERT_TRUE(as_.allow_pickup(PickupHistory::no_corrections).ok());
+  seg(5000, "230 in\r\n");
+  as_.on_peer_ack(5008, 1000);
+  const auto rest = as_.rest();
+  ASSERT_TRUE(rest);
+  StreamAssembler resumed(*rest);
+  EXPECT_TRUE(resumed.picked_up());
+  EXPECT_EQ(resumed.next_seq(), 5008u);
+  EXPECT_FALSE(resumed.seq_in_window(5008 + 1001));
+  EXPECT_TRUE(resumed.seq_in_window(5008 + 1000));
+}
+
 }  // namespace
 }  // namespace ftpwall
