@@ -81,6 +81,9 @@ Tracker::Tracker(const ConnTuples& tuples, const Policy* policy, std::unique_ptr
   // is (SNAT/MASQUERADE), the server's 227 when the server is (DNAT). Elsewhere nothing is held.
   dir(Direction::client_to_server).hold_enabled = tuples.client_nat();
   dir(Direction::server_to_client).hold_enabled = tuples.server_nat();
+  // Only there can a correction be recorded: a session without NAT has no history to keep (80 bytes
+  // less per session).
+  if (tuples.client_nat() || tuples.server_nat()) seq_ = std::make_unique<SeqAdjust>();
 }
 
 Tracker::Tracker(const ConnTuples& tuples, const Policy& policy)
@@ -101,7 +104,7 @@ Result<Tracker> Tracker::pick_up(const ConnTuples& tuples, const Policy& policy,
     if (!ok) return ok.error();
     if (line_start == LineStart::unknown) D.framer.resync();  // the first byte may be mid-line
   }
-  if (history == PickupHistory::restored) t.seq_ = std::move(restored);
+  if (history == PickupHistory::restored) t.seq_ = std::make_unique<SeqAdjust>(std::move(restored));
   t.picked_up_ = true;
   return t;
 }
@@ -131,7 +134,8 @@ void Tracker::violation(Reason r, Direction d, std::uint64_t offset, std::span<c
 
 void Tracker::record_rewrite(Direction d, const Rewrite& rw, std::vector<Decision>& out) {
   const std::uint32_t pos = dir(d).stream.seq_of(rw.stream_offset);
-  auto ok = seq_.record(d, pos, bytes_of(rw.old_bytes), bytes_of(rw.new_bytes));
+  if (!seq_) seq_ = std::make_unique<SeqAdjust>();  // never without NAT: the Session rewrites only behind it
+  auto ok = seq_->record(d, pos, bytes_of(rw.old_bytes), bytes_of(rw.new_bytes));
   if (!ok) {
     const Reason r = reason_of(ok.error());
     violation(r == Reason::none ? Reason::correction_invalid : r, d, rw.line_offset, bytes_of(rw.old_bytes),
@@ -398,7 +402,8 @@ void Tracker::finish(PacketView& p, Direction d, bool in_stream, PacketOutcome& 
   if (in_stream && p.payload_size() > 0) {
     if (auto off = D.stream.offset_of(p.seq())) D.out_end = std::max(D.out_end, *off + p.payload_size());
   }
-  const auto applied = seq_.apply(p, d, live().scratch);
+  if (!seq_) return;  // no NAT: no correction, ever
+  const auto applied = seq_->apply(p, d, live().scratch);
   if (!applied) {
     violation(reason_of(applied.error()), d, 0, {}, Act::policy, out.decisions);
     return;
@@ -624,8 +629,8 @@ PacketOutcome Tracker::packet(Direction d, std::span<std::uint8_t> packet, std::
     // receiver before the ack is read (tcp_sequence), and so is its ack here.
     const Direction o = other(d);
     const std::uint32_t window = syn ? p.window() : scaled_window(d, p.window());
-    const std::uint32_t ack_o = seq_.map_ack(o, p.ack());
-    const std::uint32_t edge_o = seq_.map_ack(o, p.ack() + window);
+    const std::uint32_t ack_o = seq_ ? seq_->map_ack(o, p.ack()) : p.ack();
+    const std::uint32_t edge_o = seq_ ? seq_->map_ack(o, p.ack() + window) : p.ack() + window;
     dir(o).stream.on_peer_ack(ack_o, edge_o - ack_o);
   }
 
@@ -677,8 +682,13 @@ PacketOutcome Tracker::packet(Direction d, std::span<std::uint8_t> packet, std::
   return out;
 }
 
+const SeqAdjust& Tracker::corrections() const {
+  static const SeqAdjust none;
+  return seq_ ? *seq_ : none;
+}
+
 std::size_t Tracker::heap_bytes() const {
-  std::size_t n = owned_policy_ ? sizeof(Policy) : 0;
+  std::size_t n = (owned_policy_ ? sizeof(Policy) : 0) + (seq_ ? sizeof(SeqAdjust) : 0);
   if (!live_) return n;
   n += sizeof(Live);
   for (const Dir& D : live().dirs) {

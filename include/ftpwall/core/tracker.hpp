@@ -161,7 +161,7 @@ class Tracker {
 
   // session(), stream() and framer() bring a Tracker at rest back to life (see at_rest()).
   const Session& session() const { return live().session; }
-  const SeqAdjust& corrections() const { return seq_; }  // serialize() for the state file
+  const SeqAdjust& corrections() const;  // serialize() for the state file
   const StreamAssembler& stream(Direction d) const { return live().dirs[idx(d)].stream; }
   const LineFramer& framer(Direction d) const { return live().dirs[idx(d)].framer; }
   bool holding(Direction d) const { return live_ && !live_->dirs[idx(d)].held.empty(); }
@@ -320,7 +320,7 @@ class Tracker {
   const Policy* policy_;
   mutable std::unique_ptr<Live> live_;  // empty: at rest, rest_ holds the state
   mutable Rest rest_;
-  SeqAdjust seq_;
+  std::unique_ptr<SeqAdjust> seq_;  // behind NAT only (or restored at a pick-up)
   bool encrypted_ = false;
   bool ended_ = false;
   bool picked_up_ = false;
