@@ -157,6 +157,7 @@ std::string Daemon::sessions_list() const {
       e["corrections"] = json{{"client_to_server", s.tracker->corrections().corrections(Direction::client_to_server)},
                               {"server_to_client", s.tracker->corrections().corrections(Direction::server_to_client)}};
       e["encrypted"] = s.tracker->encrypted();
+      e["at_rest"] = s.tracker->at_rest();  // idle: its compact state only (tracker.hpp)
     } else if (s.tracker_released) {
       e["corrections"] = json{{"client_to_server", 0}, {"server_to_client", 0}};
       e["encrypted"] = s.was_encrypted;
