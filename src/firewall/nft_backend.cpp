@@ -1190,6 +1190,13 @@ Result<NftSteering> NftBackend::detect_steering() {
   return steering_;
 }
 
+// FNV-1a over the key's bytes (equal keys have equal bytes: make_key zeroes what len does not cover).
+std::size_t NftBackend::KeyHash::operator()(const Key& k) const noexcept {
+  std::uint64_t h = 0xcbf29ce484222325ull ^ static_cast<std::uint8_t>(k.family);
+  for (std::size_t i = 0; i < k.len && i < k.bytes.size(); ++i) h = (h ^ k.bytes[i]) * 0x100000001b3ull;
+  return static_cast<std::size_t>(h);
+}
+
 void NftBackend::forget(const OpeningId& id) {
   auto it = known_.find(id);
   if (it == known_.end()) return;
@@ -1387,15 +1394,17 @@ Result<void> NftBackend::apply(std::span<const Change> changes) {
       }
     }
   }
-  std::set<OpeningId> doomed(effect.touched.begin(), effect.touched.end());
+  std::vector<OpeningId> doomed(effect.touched.begin(), effect.touched.end());
   for (const auto& in : installs) {
     if (in.parts.range) continue;
-    if (auto it = accept_owner_.find(in.parts.accept); it != accept_owner_.end()) doomed.insert(it->second);
+    if (auto it = accept_owner_.find(in.parts.accept); it != accept_owner_.end()) doomed.push_back(it->second);
     if (in.parts.dnat)
-      if (auto it = dnat_owner_.find(*in.parts.dnat); it != dnat_owner_.end()) doomed.insert(it->second);
+      if (auto it = dnat_owner_.find(*in.parts.dnat); it != dnat_owner_.end()) doomed.push_back(it->second);
     if (in.parts.snat)
-      if (auto it = snat_owner_.find(*in.parts.snat); it != snat_owner_.end()) doomed.insert(it->second);
+      if (auto it = snat_owner_.find(*in.parts.snat); it != snat_owner_.end()) doomed.push_back(it->second);
   }
+  std::sort(doomed.begin(), doomed.end());
+  doomed.erase(std::unique(doomed.begin(), doomed.end()), doomed.end());
 
   // Queue chains the new elements jump to.
   if (!openings_queue_known_ && std::any_of(installs.begin(), installs.end(), [](const Install& i) { return i.o.queue; }))
@@ -1436,14 +1445,20 @@ Result<void> NftBackend::apply(std::span<const Change> changes) {
   std::optional<Socket::Failure> f;
   bool empty = false;
   auto attempt = [&](bool defensive) {
-    std::map<Family, Group> groups;
+    // By family, IPv4 first (one slot each: no map for two keys).
+    std::array<std::optional<Group>, 2> group_of;
+    auto group = [&](Family fam) -> Group& {
+      auto& g = group_of[fam == Family::v4 ? 0 : 1];
+      if (!g) g.emplace();
+      return *g;
+    };
     for (const auto& id : doomed) {
       auto it = known_.find(id);
       if (it == known_.end()) continue;
-      Group& g = groups[it->second.accept.len ? it->second.accept.family
-                        : it->second.dnat        ? it->second.dnat->family
-                        : it->second.snat        ? it->second.snat->family
-                                                 : Family::v4];
+      Group& g = group(it->second.accept.len ? it->second.accept.family
+                       : it->second.dnat        ? it->second.dnat->family
+                       : it->second.snat        ? it->second.snat->family
+                                                : Family::v4);
       if (it->second.range) {
         if (it->second.accept.len) g.del_racc.push_back(interval(it->second.accept, it->second.accept_end));
         if (it->second.dnat && it->second.dnat_end) g.del_rdn.push_back(interval(*it->second.dnat, *it->second.dnat_end));
@@ -1455,7 +1470,7 @@ Result<void> NftBackend::apply(std::span<const Change> changes) {
     }
     for (const auto& in : installs) {
       const FamilyLayout& l = *layout_of(in.o.family);
-      Group& g = groups[l.family];
+      Group& g = group(l.family);
       const std::string comment = format_opening_comment(in.o.id);
       const std::uint64_t ms = timeout_ms(in.o.expires);
       if (in.parts.range) {
@@ -1521,8 +1536,10 @@ Result<void> NftBackend::apply(std::span<const Change> changes) {
     add_chain(b, queue_chain(n), nullptr);
     add_rule(b, queue_chain_rule(n, steering_), "queue rule in " + queue_chain(n));
   }
-  for (auto& [family, g] : groups) {
-    const FamilyLayout& l = *layout_of(family);
+  for (std::size_t gi = 0; gi < group_of.size(); ++gi) {
+    if (!group_of[gi]) continue;
+    Group& g = *group_of[gi];
+    const FamilyLayout& l = *layout_of(gi == 0 ? Family::v4 : Family::v6);
     dedupe(g.del_acc);
     dedupe(g.del_dn);
     dedupe(g.del_sn);

@@ -74,6 +74,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <unordered_map>
 #include <memory>
 #include <optional>
 #include <set>
@@ -160,8 +161,17 @@ class NftBackend final : public FirewallBackend {
   std::unique_ptr<Socket> nl_;
   NftSteering steering_ = NftSteering::unknown;
   BackendStats stats_;
-  std::map<OpeningId, Parts> known_;
-  std::map<Key, OpeningId> accept_owner_, dnat_owner_, snat_owner_;
+  // Hash tables (issue 13: ordered maps were a tenth of the daemon's time under a PASV storm).
+  struct IdHash {
+    std::size_t operator()(const OpeningId& id) const noexcept {
+      return std::hash<std::uint64_t>{}(id.session * 0x9e3779b97f4a7c15ull ^ (std::uint64_t{id.opening} << 1 | id.range));
+    }
+  };
+  struct KeyHash {
+    std::size_t operator()(const Key& k) const noexcept;
+  };
+  std::unordered_map<OpeningId, Parts, IdHash> known_;
+  std::unordered_map<Key, OpeningId, KeyHash> accept_owner_, dnat_owner_, snat_owner_;
   bool known_complete_ = false;  // known_ holds every opening in the kernel (as far as we can tell)
   std::set<std::uint16_t> queue_chains_;  // to-queue-N chains that exist
   bool chains_known_ = false;

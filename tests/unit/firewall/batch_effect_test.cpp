@@ -2,6 +2,9 @@
 // net_effect(): what one worker batch does to the kernel (security review finding L5).
 #include <gtest/gtest.h>
 
+#include <map>
+#include <random>
+#include <set>
 #include <vector>
 
 #include "ftpwall/firewall/backend.hpp"
@@ -65,6 +68,41 @@ TEST(BatchEffect, OtherIdsAreNotAffected) {
 TEST(BatchEffect, InstallsFollowTheOrderOfTheirLastOpen) {
   const std::vector<Change> b{open(1, 1), open(2, 1), open(1, 1, 50003)};
   EXPECT_EQ(ids(net_effect(b).installs), (std::vector<OpeningId>{{2, 1}, {1, 1}}));
+}
+
+// Against the definition, written the obvious way (a map of each id's last open, a set of ids
+// seen): random batches of opens and closes over a few ids.
+TEST(BatchEffect, RandomBatchesMatchTheDefinition) {
+  std::mt19937 rng(13);
+  for (int round = 0; round < 2000; ++round) {
+    std::vector<Change> b;
+    const std::size_t n = rng() % 12;
+    for (std::size_t i = 0; i < n; ++i) {
+      const std::uint64_t s = 1 + rng() % 3;
+      const std::uint32_t o = 1 + rng() % 2;
+      b.push_back(rng() % 2 ? open(s, o, static_cast<std::uint16_t>(50000 + i)) : close(s, o));
+    }
+    std::vector<OpeningId> touched;
+    std::set<OpeningId> seen;
+    std::map<OpeningId, std::size_t> last_open;
+    for (std::size_t i = 0; i < b.size(); ++i) {
+      const auto* op = std::get_if<OpenStep>(&b[i]);
+      const OpeningId id = op ? op->opening.id : std::get<CloseStep>(b[i]).id;
+      if (seen.insert(id).second) touched.push_back(id);
+      if (op) last_open[id] = i;
+      else last_open.erase(id);
+    }
+    std::vector<std::size_t> order;
+    for (const auto& [id, i] : last_open) order.push_back(i);
+    std::sort(order.begin(), order.end());
+    std::vector<std::uint16_t> ports;
+    for (std::size_t i : order) ports.push_back(std::get<OpenStep>(b[i]).opening.destination.port);
+    const auto e = net_effect(b);
+    ASSERT_EQ(e.touched, touched) << "round " << round;
+    std::vector<std::uint16_t> got;
+    for (const auto& o : e.installs) got.push_back(o.destination.port);
+    ASSERT_EQ(got, ports) << "round " << round;
+  }
 }
 
 TEST(BatchEffect, EmptyBatch) {
