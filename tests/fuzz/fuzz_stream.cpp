@@ -3,7 +3,8 @@
 // + LineFramer per direction, then the same chunks as IPv4 packets -> Tracker (MODELS item 13).
 // Checks the invariants the daemon relies on: bytes are delivered once and in order, lines tile the
 // delivered stream, every bound holds, every held packet is released by the timer, every packet
-// that leaves is well-formed with a correct checksum.
+// that leaves is well-formed with a correct checksum. And a Tracker that rests when idle (issue 13)
+// does exactly what one that never rests does: the same verdicts, bytes and decisions per packet.
 //
 // Input format, repeated: [ctl][jitter][len] then len payload bytes (fewer at the end of input).
 //   ctl bit 0: direction (0 client->server, 1 server->client)
@@ -20,6 +21,7 @@
 #include <cstdlib>
 #include <span>
 
+#include "ftpwall/core/decision.hpp"
 #include "ftpwall/core/limits.hpp"
 #include "ftpwall/core/line_framer.hpp"
 #include "ftpwall/core/packet.hpp"
@@ -118,14 +120,27 @@ void check_out(const std::vector<std::uint8_t>& bytes) {
 void run_tracker(const std::uint8_t* data, std::size_t size) {
   const ConnTuples tuples{{ep(10, 0, 0, 5, 40000), ep(198, 51, 100, 9, 21)}, {ep(10, 1, 1, 2, 21), ep(203, 0, 113, 1, 40000)}};
   Tracker t(tuples, PolicyConfig{});
+  Tracker live(tuples, PolicyConfig{});
+  live.never_rest();
+  // The resting Tracker's outcome against the live one's, packet by packet.
+  auto same = [](const PacketOutcome& a, const PacketOutcome& b) {
+    check(a.verdict == b.verdict && a.modified == b.modified && (!a.modified || a.bytes == b.bytes));
+    check(a.decisions.size() == b.decisions.size() && a.released.size() == b.released.size());
+    for (std::size_t k = 0; k < a.decisions.size(); ++k) check(to_string(a.decisions[k]) == to_string(b.decisions[k]));
+    for (std::size_t k = 0; k < a.released.size(); ++k)
+      check(a.released[k].tag == b.released[k].tag && a.released[k].drop == b.released[k].drop &&
+            a.released[k].bytes == b.released[k].bytes);
+  };
   const Tuple* way[2] = {&tuples.original, &tuples.reply};
   std::uint32_t next[2] = {0xFFFFFF00u, 1000u};
   std::uint64_t now = 1;
   auto send = [&](int d, std::uint32_t seq, std::uint32_t ack, std::uint8_t flags, std::span<const std::uint8_t> pl) {
     auto pkt = build(*way[d], seq, ack, flags, pl);
+    auto twin = pkt;
     const std::size_t before = pkt.size();
-    PacketOutcome o = t.on_packet(d == 0 ? Direction::client_to_server : Direction::server_to_client,
-                                  std::span<std::uint8_t>(pkt), now, now);
+    const Direction dir = d == 0 ? Direction::client_to_server : Direction::server_to_client;
+    PacketOutcome o = t.on_packet(dir, std::span<std::uint8_t>(pkt), now, now);
+    same(o, live.on_packet(dir, std::span<std::uint8_t>(twin), now, now));
     if (o.verdict == PacketOutcome::Verdict::accept) check_out(o.modified ? o.bytes : pkt);
     for (const auto& r : o.released) check_out(r.bytes);
     (void)before;
@@ -153,7 +168,9 @@ void run_tracker(const std::uint8_t* data, std::size_t size) {
     check(!t.holding(Direction::client_to_server) || t.next_deadline().has_value());
   }
   PacketOutcome o = t.on_timer(now + limits::hold_timeout_ms);
+  same(o, live.on_timer(now + limits::hold_timeout_ms));
   for (const auto& r : o.released) check_out(r.bytes);
+  check(t.corrections() == live.corrections() && t.ended() == live.ended());
   check(!t.holding(Direction::client_to_server) && !t.holding(Direction::server_to_client));
 }
 
