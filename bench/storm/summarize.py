@@ -266,12 +266,13 @@ idle = [r for r in rows if r["part"] == "idle"]
 idle_per = [r for r in rows if r["part"] == "idle-per-session"]
 if idle:
     out.append("### Idle sessions: ftpwalld's VmRSS (nftables backend)\n")
-    out.append("| idle sessions | tracked by the daemon | VmRSS before kB | after kB | bytes per session |")
-    out.append("|---|---|---|---|---|")
+    out.append("| NAT | idle sessions | tracked by the daemon | VmRSS before kB | after kB | bytes per session |")
+    out.append("|---|---|---|---|---|---|")
     for r in idle:
-        per = next((p for p in idle_per if p["conns"] == r["conns"]), None)
+        per = next((p for p in idle_per if p["conns"] == r["conns"] and p["nat"] == r["nat"]), None)
         whole = per and num(per["count"]) is not None and num(per["count"]) >= num(r["count"])
-        out.append(f"| {fmt(num(r['count']))} | {fmt(num(per['count'])) if per else '–'} | {fmt(num(r['value']))} | "
+        out.append(f"| {'server DNAT' if r['nat'] == 'dnat' else 'none'} | {fmt(num(r['count']))} | "
+                   f"{fmt(num(per['count'])) if per else '–'} | {fmt(num(r['value']))} | "
                    f"{fmt(num(r['value2']))} | {fmt(num(per['value'])) if whole else 'incomplete run'} |")
     out.append("")
 
@@ -314,7 +315,8 @@ if nft10k is not None:
 for p in idle_per:
     v = num(p["value"])
     if v is not None and num(p["count"]) is not None and num(p["count"]) >= num(p["conns"]):
-        out.append(f"| ≤ 1 KiB per idle session at {fmt(num(p['conns']))} | {v:.0f} B | {'yes' if v <= 1024 else 'no'} |")
+        where = " behind DNAT" if p["nat"] == "dnat" else ""
+        out.append(f"| ≤ 1 KiB per idle session{where} at {fmt(num(p['conns']))} | {v:.0f} B | {'yes' if v <= 1024 else 'no'} |")
 if not sess:
     out.append("| whole sessions/s ≥ 0.95× kernel | not measured in this run (the sessions part: --sessions plain,dnat) | – |")
 for m in [x for x in SMODES if x not in ("kernel", "kernel-bare")]:  # kernel-bare is the ceiling, not a candidate

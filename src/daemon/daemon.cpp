@@ -668,8 +668,9 @@ SessionState* Daemon::promote(const Key& key) {
   s.tracker = std::make_unique<Tracker>(s.tuples, *s.policy);
   if (cfg_.implicit_tls(key.dst.port)) s.tracker->start_implicit_tls();
   s.client_isn = view->seq();
+  s.client_isn_known = true;
   s.tracker->on_packet(Direction::client_to_server, view->bytes(), now_ms());  // the SYN: nothing to decide
-  s.syn = std::move(syn);
+  s.syn = std::make_unique<std::vector<std::uint8_t>>(std::move(syn));
   return &add_session(key, std::move(s));
 }
 
@@ -698,7 +699,7 @@ void Daemon::query_conntrack(SessionState& s, const Key& key, Direction dir) {
     s.ct_id = (*e)->id;
     sessions_.set_original(s, s.tuples.original);
     s.tracker.reset();
-    s.syn.clear();
+    s.syn.reset();
     return;
   }
   s.tuples = (*e)->tuples;
@@ -706,7 +707,7 @@ void Daemon::query_conntrack(SessionState& s, const Key& key, Direction dir) {
   sessions_.set_original(s, s.tuples.original);
   if (s.tracker && translated_ipv6(s)) {
     s.tracker.reset();
-    s.syn.clear();
+    s.syn.reset();
     return;
   }
   if ((*e)->has_helper() && s.tracker) {
@@ -717,10 +718,10 @@ void Daemon::query_conntrack(SessionState& s, const Key& key, Direction dir) {
   // NAT (issue 5): the Tracker started from the SYN with the hook's view (no NAT known); the entry
   // says which side is translated, so the Tracker is rebuilt with the real tuples and the SYN
   // replayed into it (a SYN carries no stream bytes: nothing it decided can differ).
-  if (s.tracker && !s.syn.empty() && (s.tuples.client_nat() || s.tuples.server_nat())) {
+  if (s.tracker && s.syn && !s.syn->empty() && (s.tuples.client_nat() || s.tuples.server_nat())) {
     auto t = std::make_unique<Tracker>(s.tuples, *s.policy);
     if (cfg_.implicit_tls(s.tuples.original.dst.port)) t->start_implicit_tls();
-    PacketOutcome replay = t->on_packet(Direction::client_to_server, s.syn, now_ms());
+    PacketOutcome replay = t->on_packet(Direction::client_to_server, *s.syn, now_ms());
     if (replay.modified || !replay.decisions.empty() || replay.verdict != PacketOutcome::Verdict::accept) {
       spdlog::warn("session s{}: SYN replay with NAT tuples was not clean: kept without NAT", s.id);
     } else {
@@ -733,8 +734,7 @@ void Daemon::query_conntrack(SessionState& s, const Key& key, Direction dir) {
                      s.tuples.server_as_seen().to_string());
     }
   }
-  s.syn.clear();
-  s.syn.shrink_to_fit();
+  s.syn.reset();
   if (s.tracker) write_label(s);  // [ha]: a known session from now on, also for a backup
 }
 
@@ -749,7 +749,7 @@ SessionState* Daemon::find_or_replace(const Key& key, Direction dir, const Packe
   auto it = sessions_.find_it(key);
   if (it == sessions_.end()) return nullptr;
   SessionState& s = it->second;
-  if (!(syn && dir == Direction::client_to_server && s.client_isn != view.seq())) return &s;
+  if (!(syn && dir == Direction::client_to_server && (!s.client_isn_known || s.client_isn != view.seq()))) return &s;
   bool reused = s.tcp_ended;
   if (!reused) {
     ++stats_.ct_queries;

@@ -5,6 +5,17 @@
 
 namespace ftpwall::daemon {
 
+std::size_t TupleHash::operator()(const Tuple& t) const noexcept {
+  std::uint64_t h = 0xcbf29ce484222325ull;
+  for (const Endpoint* e : {&t.src, &t.dst}) {
+    const std::size_t n = e->addr.family == Family::v4 ? 4 : e->addr.bytes.size();
+    for (std::size_t i = 0; i < n; ++i) h = (h ^ e->addr.bytes[i]) * 0x100000001b3ull;
+    h = (h ^ static_cast<std::uint8_t>(e->addr.family)) * 0x100000001b3ull;
+    h = (h ^ e->port) * 0x100000001b3ull;
+  }
+  return static_cast<std::size_t>(h);
+}
+
 SessionState* SessionTable::find(const Key& k) {
   auto it = sessions_.find(k);
   return it == sessions_.end() ? nullptr : &it->second;
@@ -70,7 +81,7 @@ void SessionTable::account_held(SessionState& s) {
   if (now == s.held) return;
   if (now > s.held) held_->add(s.client(), now - s.held);
   else held_->sub(s.client(), s.held - now);
-  s.held = now;
+  s.held = static_cast<std::uint32_t>(now);
 }
 
 std::size_t SessionTable::held_of(const Address& client) const {

@@ -30,6 +30,7 @@ struct OpeningState {
   std::optional<std::uint16_t> winner_port;  // the data connection that took it (its source port)
 };
 
+// Fields grouped by size (issue 13: no padding; 256 bytes, a 336-byte map node with its key).
 struct SessionState {
   using Clock = std::chrono::steady_clock;
   std::uint64_t id = 0;
@@ -37,25 +38,9 @@ struct SessionState {
   ConnTuples tuples;
   std::unique_ptr<Tracker> tracker;  // empty: passed through untouched (kernel helper, FTPS, refused pick-up)
   std::shared_ptr<const Policy> policy;  // the one its Tracker borrows (kept alive across reloads)
-  std::optional<std::uint32_t> client_isn;
   // The client's SYN, kept until the ctnetlink query (the SYN's entry is unconfirmed at the hook):
   // when the entry shows NAT, the Tracker is rebuilt with the real tuples and the SYN replayed.
-  std::vector<std::uint8_t> syn;
-  bool ct_known = false;     // the ctnetlink query was made
-  bool by_original = false;  // SessionTable::by_original() finds it (its entry's tuples are known)
-  // Ended, nothing held, no correction: its Tracker is gone (Daemon::on_timer; the packets of an
-  // ended session without corrections pass untouched anyway), and with it what status shows.
-  bool tracker_released = false;
-  bool was_encrypted = false;
-  bool liberal = false;      // IP_CT_TCP_FLAG_BE_LIBERAL set on the entry
-  std::uint32_t ct_id = 0;   // CTA_ID of the entry (0: unknown); names the state record
-  bool recorded = false;     // a state record exists for it (state_dir.hpp)
-  bool ended = false;        // SessionEnd (221/421, QUIT), RST, or both FINs
-  bool tcp_ended = false;    // RST or both FINs seen (or the entry left conntrack)
-  bool dropping = false;     // a violation with action reset: drop what follows
-  std::size_t held = 0;      // bytes its Tracker holds now
-  std::uint32_t announcements = 0;  // that opened (OpenData)
-  std::uint32_t refusals = 0;       // its Violations
+  std::unique_ptr<std::vector<std::uint8_t>> syn;
   Clock::time_point started = Clock::now();
   Clock::time_point ended_at{};
   // At most one per session; out of line (most sessions have none most of the time: 120 bytes
@@ -64,12 +49,28 @@ struct SessionState {
   // Per-client FTPS (issue 14): the range opening of the session while it is encrypted, from its
   // client to its server's passive range; `ranges` numbers them (a CCC, then AUTH TLS again).
   std::unique_ptr<firewall::Opening> range;
-  bool range_installed = false;
+  LabelBytes label{};               // [ha] (issue 15): the HA label last written to the entry
+  std::uint32_t ct_id = 0;          // CTA_ID of the entry (0: unknown); names the state record
+  std::uint32_t held = 0;           // bytes its Tracker holds now (at most limits::hold_bytes)
+  std::uint32_t announcements = 0;  // that opened (OpenData)
+  std::uint32_t refusals = 0;       // its Violations
   std::uint32_t ranges = 0;
-  // [ha] (issue 15): the last announcement and the HA label last written to the entry (written
-  // again only when it changes; core/ha_label.hpp).
+  std::uint32_t client_isn = 0;     // the first SYN's sequence number (client_isn_known)
+  // [ha]: the last announcement (written again only when the label changes; core/ha_label.hpp).
   std::optional<LastAnnouncement> last;
-  LabelBytes label{};
+  bool client_isn_known = false;
+  bool ct_known = false;     // the ctnetlink query was made
+  bool by_original = false;  // SessionTable::by_original() finds it (its entry's tuples are known)
+  // Ended, nothing held, no correction: its Tracker is gone (Daemon::on_timer; the packets of an
+  // ended session without corrections pass untouched anyway), and with it what status shows.
+  bool tracker_released = false;
+  bool was_encrypted = false;
+  bool liberal = false;      // IP_CT_TCP_FLAG_BE_LIBERAL set on the entry
+  bool recorded = false;     // a state record exists for it (state_dir.hpp)
+  bool ended = false;        // SessionEnd (221/421, QUIT), RST, or both FINs
+  bool tcp_ended = false;    // RST or both FINs seen (or the entry left conntrack)
+  bool dropping = false;     // a violation with action reset: drop what follows
+  bool range_installed = false;
   bool label_set = false;
   bool label_dirty = false;   // an opening closed: written at the end of the packet's decisions
   bool label_failed = false;  // a write failed (logged once)
@@ -77,6 +78,11 @@ struct SessionState {
                               // (an acknowledgement may have collapsed what did not fit)
 
   const Address& client() const { return key.src.addr; }
+};
+
+// Hash of a tuple for the original-tuple index (FNV-1a over the addresses' bytes and the ports).
+struct TupleHash {
+  std::size_t operator()(const Tuple& t) const noexcept;
 };
 
 class SessionTable {
@@ -125,7 +131,7 @@ class SessionTable {
   std::unordered_map<std::uint64_t, Map::iterator> by_id_;
   // Only the sessions whose original tuple is not their key (NAT before the hook: DNAT); the
   // others are found in sessions_ itself (issue 13: 128 bytes less per session without NAT).
-  std::map<Tuple, Map::iterator> by_original_;
+  std::unordered_map<Tuple, Map::iterator, TupleHash> by_original_;
   std::shared_ptr<SourceCounts> per_client_ = std::make_shared<SourceCounts>();  // sessions
   std::shared_ptr<SourceCounts> held_ = std::make_shared<SourceCounts>();        // bytes held
 };

@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <vector>
+
 namespace ftpwall::daemon {
 namespace {
 
@@ -83,6 +85,35 @@ TEST(SessionTable, OnlyTranslatedSessionsNeedAnIndexEntryAndBothAreFoundByTheirO
   EXPECT_EQ(t.by_original(key(4, 4000)), t.end());
   EXPECT_EQ(t.by_original(original), t.end());
   EXPECT_TRUE(t.originals().empty());
+}
+
+// Issue 13: a session's own state, without its Tracker, in 256 bytes (fields grouped by size,
+// the SYN out of line until the conntrack query): with its key and the red-black node, one
+// 336-byte heap block per session.
+TEST(SessionTable, ASessionStateFitsIn256Bytes) { EXPECT_LE(sizeof(SessionState), 256u); }
+
+// Many translated sessions: every one found by its original tuple (a hash table since issue 13),
+// IPv4 and IPv6, none by another's.
+TEST(SessionTable, ManyTranslatedSessionsAreEachFoundByTheirOriginal) {
+  SessionTable t;
+  std::vector<Tuple> originals;
+  for (std::uint16_t i = 0; i < 2000; ++i) {
+    const bool v6 = i % 2;
+    const Tuple k = v6 ? Tuple{Endpoint{Address::parse("2001:db8::5").value(), static_cast<std::uint16_t>(10000 + i)},
+                               Endpoint{Address::parse("2001:db8:1::10").value(), 21}}
+                       : key(static_cast<std::uint8_t>(1 + i % 200), static_cast<std::uint16_t>(10000 + i));
+    SessionState& s = t.add(k, session(100 + i));
+    const Tuple original{k.src, Endpoint{v6 ? Address::parse("2001:db8:2::1").value() : Address::v4(203, 0, 113, 1), 21}};
+    s.tuples = ConnTuples::without_nat(original.src, original.dst);
+    t.set_original(s, original);
+    originals.push_back(original);
+  }
+  for (std::uint16_t i = 0; i < 2000; ++i) {
+    auto it = t.by_original(originals[i]);
+    ASSERT_NE(it, t.end());
+    EXPECT_EQ(it->second.id, 100u + i);
+  }
+  EXPECT_EQ(t.by_original(Tuple{originals[0].src, Endpoint{Address::v4(203, 0, 113, 2), 21}}), t.end());
 }
 
 TEST(SessionTable, SessionsAreCountedPerClient) {
