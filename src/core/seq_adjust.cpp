@@ -281,7 +281,6 @@ void put_hex(std::string& s, const std::vector<std::uint8_t>& v) {
   }
 }
 
-std::string opt_u32(bool known, std::uint32_t v) { return known ? std::to_string(v) : "-"; }
 
 // Strict tokens: decimal without sign or leading zeros, lower-case hex of even length, or "-".
 std::optional<std::uint32_t> get_u32(std::string_view t) {
@@ -325,23 +324,45 @@ std::vector<std::string_view> split(std::string_view line) {
 }  // namespace
 
 std::string SeqAdjust::serialize() const {
-  std::string s(magic);
+  std::string s;
+  serialize_to(s);
+  return s;
+}
+
+void SeqAdjust::serialize_to(std::string& s) const {
+  auto number = [&s](std::uint64_t v) {
+    char buf[20];
+    s.append(buf, std::to_chars(buf, buf + sizeof buf, v).ptr);
+  };
+  auto optional = [&](bool known, std::uint32_t v) {
+    if (known) number(v);
+    else s += '-';
+  };
+  s += magic;
   s += '\n';
   for (std::size_t d = 0; d < 2; ++d) {
     const DirHistory& h = dirs_[d];
     s += "dir ";
     s += dir_names[d];
-    s += " base " + std::to_string(h.base) + " acked " + opt_u32(h.acked_known, h.acked) + " sent " +
-         opt_u32(h.sent_known, h.sent_end) + " n " + std::to_string(h.list.size()) + "\n";
+    s += " base ";
+    number(h.base);
+    s += " acked ";
+    optional(h.acked_known, h.acked);
+    s += " sent ";
+    optional(h.sent_known, h.sent_end);
+    s += " n ";
+    number(h.list.size());
+    s += '\n';
     for (const Correction& c : h.list) {
-      s += "corr " + std::to_string(c.pos) + " ";
+      s += "corr ";
+      number(c.pos);
+      s += ' ';
       put_hex(s, c.old_bytes);
       s += ' ';
       put_hex(s, c.new_bytes);
       s += '\n';
     }
   }
-  return s;
 }
 
 Result<SeqAdjust> SeqAdjust::parse(std::string_view text) {

@@ -41,8 +41,26 @@ Result<Tuple> parse_tuple_line(std::string_view line, std::string_view name) {
   return Tuple{*s, *d};
 }
 
-std::string tuple_line(std::string_view name, const Tuple& t) {
-  return std::string(name) + " " + t.src.to_string() + " " + t.dst.to_string() + "\n";
+void append_number(std::string& out, std::uint64_t v) {
+  char buf[20];
+  out.append(buf, std::to_chars(buf, buf + sizeof buf, v).ptr);
+}
+
+void append_endpoint(std::string& out, const Endpoint& e) {
+  if (e.addr.family == Family::v6) out += '[';
+  out += e.addr.to_string();  // IPv4 fits the string's own buffer: no allocation
+  if (e.addr.family == Family::v6) out += ']';
+  out += ':';
+  append_number(out, e.port);
+}
+
+void append_tuple_line(std::string& out, std::string_view name, const Tuple& t) {
+  out += name;
+  out += ' ';
+  append_endpoint(out, t.src);
+  out += ' ';
+  append_endpoint(out, t.dst);
+  out += '\n';
 }
 
 }  // namespace
@@ -69,13 +87,22 @@ Result<Endpoint> parse_endpoint(std::string_view text) {
   return Endpoint{*a, static_cast<std::uint16_t>(p)};
 }
 
+void append_session_record(std::string& out, std::uint32_t ct_id, const ConnTuples& tuples, const Tuple& key,
+                           const SeqAdjust& corrections) {
+  out += magic;
+  out += "\nct ";
+  append_number(out, ct_id);
+  out += '\n';
+  append_tuple_line(out, "original", tuples.original);
+  append_tuple_line(out, "reply", tuples.reply);
+  append_tuple_line(out, "key", key);
+  corrections.serialize_to(out);
+}
+
 std::string format_session_record(const SessionRecord& r) {
-  std::string out(magic);
-  out += "\nct " + std::to_string(r.ct_id) + "\n";
-  out += tuple_line("original", r.tuples.original);
-  out += tuple_line("reply", r.tuples.reply);
-  out += tuple_line("key", r.key);
-  out += r.corrections.serialize();
+  std::string out;
+  out.reserve(320);
+  append_session_record(out, r);
   return out;
 }
 

@@ -1133,12 +1133,7 @@ void Daemon::record_corrections(SessionState& s) {
     spdlog::warn("session s{}: no conntrack id, its corrections are not recorded (a restart would lose them)", s.id);
     return;
   }
-  SessionRecord r;
-  r.ct_id = s.ct_id;
-  r.tuples = s.tuples;
-  r.key = s.key;
-  r.corrections = s.tracker->corrections();
-  if (auto w = state_->save(r); !w) {
+  if (auto w = state_->save(s.ct_id, s.tuples, s.key, s.tracker->corrections()); !w) {
     spdlog::error("session s{}: recording its corrections: {}", s.id, w.error().message);
     return;
   }

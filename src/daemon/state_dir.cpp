@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -79,9 +80,6 @@ std::uint64_t fnv1a(std::string_view s) {
   for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
   return h;
 }
-void put_le(std::string& out, std::uint64_t v, int bytes) {
-  for (int i = 0; i < bytes; ++i) out += static_cast<char>(v >> (8 * i));
-}
 std::uint64_t get_le(std::string_view s, std::size_t at, int bytes) {
   std::uint64_t v = 0;
   for (int i = 0; i < bytes; ++i) v |= std::uint64_t{static_cast<unsigned char>(s[at + i])} << (8 * i);
@@ -89,12 +87,16 @@ std::uint64_t get_le(std::string_view s, std::size_t at, int bytes) {
 }
 
 // A slot: "FWS2", generation (8), text length (4), FNV-1a of the text (8), the text; little-endian.
-std::string make_slot(std::uint64_t gen, const std::string& text) {
-  std::string s(slot_magic, 4);
-  put_le(s, gen, 8);
-  put_le(s, text.size(), 4);
-  put_le(s, fnv1a(text), 8);
-  return s + text;
+// The text is formatted straight after room for the header (issue 13: no copy of it), then sealed.
+void seal_slot(std::string& slot, std::uint64_t gen) {
+  const std::string_view text = std::string_view(slot).substr(StateDir::slot_header_bytes);
+  auto put = [&slot](std::size_t at, std::uint64_t v, int bytes) {
+    for (int i = 0; i < bytes; ++i) slot[at + static_cast<std::size_t>(i)] = static_cast<char>(v >> (8 * i));
+  };
+  std::copy(slot_magic, slot_magic + 4, slot.begin());
+  put(4, gen, 8);
+  put(12, text.size(), 4);
+  put(16, fnv1a(text), 8);
 }
 
 // All of `data` at offset `off` (pwrite: the descriptor's own offset stays); errno on false.
@@ -125,18 +127,24 @@ std::optional<Slot> read_slot(std::string_view file, std::size_t at) {
 
 }  // namespace
 
-Result<void> StateDir::save(const SessionRecord& r) const {
-  const std::string text = format_session_record(r);
-  if (text.size() > max_record_bytes) return make_error("state record of " + name(r.ct_id) + ": too large");
-  const std::string final_name = name(r.ct_id);
-  if (auto w = written_.find(r.ct_id); w != written_.end()) {
-    if (overwrite(final_name, make_slot(w->second.gen + 1, text), w->second)) return {};
+Result<void> StateDir::save(const SessionRecord& r) const { return save(r.ct_id, r.tuples, r.key, r.corrections); }
+
+Result<void> StateDir::save(std::uint32_t ct_id, const ConnTuples& tuples, const Tuple& key,
+                            const SeqAdjust& corrections) const {
+  std::string slot(slot_header_bytes, '\0');
+  slot.reserve(slot_header_bytes + 320);
+  append_session_record(slot, ct_id, tuples, key, corrections);
+  if (slot.size() - slot_header_bytes > max_record_bytes) return make_error("state record of " + name(ct_id) + ": too large");
+  if (auto w = written_.find(ct_id); w != written_.end()) {
+    seal_slot(slot, w->second.gen + 1);
+    if (overwrite(ct_id, slot, w->second)) return {};
     close_fd(w->second);  // gone or replaced under us: made anew below
     written_.erase(w);
   }
+  seal_slot(slot, 1);
   Written w;
-  if (auto c = create(final_name, make_slot(1, text), w); !c) return c;
-  written_[r.ct_id] = w;
+  if (auto c = create(name(ct_id), slot, w); !c) return c;
+  written_[ct_id] = w;
   return {};
 }
 
@@ -149,7 +157,7 @@ void StateDir::close_fd(Written& w) const {
 
 // A later save: the older slot of the file this instance created, in place (one pwrite). false
 // when the file is not that file any more (removed, a link, another owner): the caller creates it.
-bool StateDir::overwrite(const std::string& final_name, const std::string& slot, Written& w) const {
+bool StateDir::overwrite(std::uint32_t ct_id, const std::string& slot, Written& w) const {
   const std::uint64_t gen = w.gen + 1;
   int fd = w.fd;
   if (fd >= 0) {
@@ -157,7 +165,7 @@ bool StateDir::overwrite(const std::string& final_name, const std::string& slot,
     struct stat st{};
     if (::fstat(fd, &st) != 0 || st.st_nlink != 1) return false;
   } else {
-    fd = ::openat(at(), rel(final_name).c_str(), O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    fd = ::openat(at(), rel(name(ct_id)).c_str(), O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) return false;
     struct stat st{};
     if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != owner_ || st.st_nlink != 1) {

@@ -56,6 +56,8 @@ class StateDir {
   // it and keeps it open.
   Result<void> prepare();
   Result<void> save(const SessionRecord& r) const;
+  // The same from the parts (the daemon's per-rewrite save: no copy of the correction history).
+  Result<void> save(std::uint32_t ct_id, const ConnTuples& tuples, const Tuple& key, const SeqAdjust& corrections) const;
   void remove(std::uint32_t ct_id) const;
   // Every <id>.session file: its path and the parsed record (or why it could not be read).
   std::vector<std::pair<std::string, Result<SessionRecord>>> load_all() const;
@@ -72,7 +74,7 @@ class StateDir {
     int fd = -1;            // the file, kept open (at most max_open_records of them), or -1
   };
   Result<void> create(const std::string& final_name, const std::string& slot, Written& w) const;
-  bool overwrite(const std::string& final_name, const std::string& slot, Written& w) const;
+  bool overwrite(std::uint32_t ct_id, const std::string& slot, Written& w) const;
   void close_fd(Written& w) const;
 
   std::string path_;

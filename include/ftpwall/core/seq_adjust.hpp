@@ -146,6 +146,7 @@ class SeqAdjust {
   //   corr 900 504f5254 504f5254...      (pos, old bytes hex, new bytes hex; "-" for empty)
   //   dir s2c base 4294967294 acked 77 sent 77 n 0
   std::string serialize() const;
+  void serialize_to(std::string& out) const;  // the same text, appended
   static Result<SeqAdjust> parse(std::string_view text);
 
   bool operator==(const SeqAdjust&) const;

@@ -38,6 +38,13 @@ struct SessionRecord {
 };
 
 std::string format_session_record(const SessionRecord& r);
+// The same text appended to `out`, from the parts (the daemon writes a record at every rewrite:
+// no copy of the history, no temporary strings; issue 13).
+void append_session_record(std::string& out, std::uint32_t ct_id, const ConnTuples& tuples, const Tuple& key,
+                           const SeqAdjust& corrections);
+inline void append_session_record(std::string& out, const SessionRecord& r) {
+  append_session_record(out, r.ct_id, r.tuples, r.key, r.corrections);
+}
 Result<SessionRecord> parse_session_record(std::string_view text);
 
 // "192.0.2.1:21", "[2001:db8::1]:21" (Endpoint::to_string) and back.
