@@ -54,13 +54,17 @@ std::string Address::to_string() const {
 std::string Endpoint::to_string() const {
   std::string s;
   s.reserve(48);
+  append_to(s);
+  return s;
+}
+
+void Endpoint::append_to(std::string& s) const {
   if (addr.family == Family::v6) s += '[';
-  s += addr.to_string();
+  s += addr.to_string();  // IPv4 fits the string's own buffer: no allocation
   if (addr.family == Family::v6) s += ']';
   s += ':';
   char buf[8];
   s.append(buf, std::to_chars(buf, buf + sizeof buf, port).ptr);
-  return s;
 }
 
 Result<Cidr> Cidr::parse(std::string_view text) {

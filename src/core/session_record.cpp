@@ -46,20 +46,12 @@ void append_number(std::string& out, std::uint64_t v) {
   out.append(buf, std::to_chars(buf, buf + sizeof buf, v).ptr);
 }
 
-void append_endpoint(std::string& out, const Endpoint& e) {
-  if (e.addr.family == Family::v6) out += '[';
-  out += e.addr.to_string();  // IPv4 fits the string's own buffer: no allocation
-  if (e.addr.family == Family::v6) out += ']';
-  out += ':';
-  append_number(out, e.port);
-}
-
 void append_tuple_line(std::string& out, std::string_view name, const Tuple& t) {
   out += name;
   out += ' ';
-  append_endpoint(out, t.src);
+  t.src.append_to(out);
   out += ' ';
-  append_endpoint(out, t.dst);
+  t.dst.append_to(out);
   out += '\n';
 }
 

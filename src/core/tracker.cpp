@@ -691,7 +691,7 @@ std::size_t Tracker::heap_bytes() const {
   std::size_t n = (owned_policy_ ? sizeof(Policy) : 0) + (seq_ ? sizeof(SeqAdjust) : 0);
   if (!live_) return n;
   n += sizeof(Live);
-  for (const Dir& D : live().dirs) {
+  for (const Dir& D : live_->dirs) {
     n += D.stream.heap_bytes() + D.framer.heap_bytes();
     for (const Held& h : D.held) n += h.bytes.capacity() + sizeof(Held);
     if (D.rare_) {
@@ -700,7 +700,7 @@ std::size_t Tracker::heap_bytes() const {
         n += b->capacity() > 15 ? b->capacity() : 0;
     }
   }
-  n += live().scratch.capacity();
+  n += live_->scratch.capacity();
   return n;
 }
 

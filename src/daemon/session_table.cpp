@@ -3,17 +3,15 @@
 
 #include <algorithm>
 
+#include "ftpwall/core/fnv.hpp"
+
 namespace ftpwall::daemon {
 
 std::size_t TupleHash::operator()(const Tuple& t) const noexcept {
-  std::uint64_t h = 0xcbf29ce484222325ull;
-  for (const Endpoint* e : {&t.src, &t.dst}) {
-    const std::size_t n = e->addr.family == Family::v4 ? 4 : e->addr.bytes.size();
-    for (std::size_t i = 0; i < n; ++i) h = (h ^ e->addr.bytes[i]) * 0x100000001b3ull;
-    h = (h ^ static_cast<std::uint8_t>(e->addr.family)) * 0x100000001b3ull;
-    h = (h ^ e->port) * 0x100000001b3ull;
-  }
-  return static_cast<std::size_t>(h);
+  Fnv1a h;
+  for (const Endpoint* e : {&t.src, &t.dst})
+    h.add(static_cast<std::uint8_t>(e->addr.family)).add(std::span(e->addr.bytes).first(e->addr.size())).add_u16(e->port);
+  return static_cast<std::size_t>(h.value());
 }
 
 SessionState* SessionTable::find(const Key& k) {

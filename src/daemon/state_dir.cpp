@@ -14,6 +14,7 @@
 #include <string_view>
 
 #include "daemon/privileges.hpp"
+#include "ftpwall/core/fnv.hpp"
 
 namespace ftpwall::daemon {
 namespace {
@@ -75,11 +76,7 @@ namespace {
 
 constexpr char slot_magic[4] = {'F', 'W', 'S', '2'};
 
-std::uint64_t fnv1a(std::string_view s) {
-  std::uint64_t h = 1469598103934665603ull;
-  for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
-  return h;
-}
+std::uint64_t fnv1a(std::string_view s) { return Fnv1a().add(s).value(); }
 std::uint64_t get_le(std::string_view s, std::size_t at, int bytes) {
   std::uint64_t v = 0;
   for (int i = 0; i < bytes; ++i) v |= std::uint64_t{static_cast<unsigned char>(s[at + i])} << (8 * i);

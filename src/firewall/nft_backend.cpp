@@ -17,6 +17,8 @@
 #include <optional>
 #include <utility>
 
+#include "ftpwall/core/fnv.hpp"
+
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wpedantic"
 #include <libmnl/libmnl.h>
@@ -1190,11 +1192,10 @@ Result<NftSteering> NftBackend::detect_steering() {
   return steering_;
 }
 
-// FNV-1a over the key's bytes (equal keys have equal bytes: make_key zeroes what len does not cover).
+// Over the key's bytes (equal keys have equal bytes: make_key zeroes what len does not cover).
 std::size_t NftBackend::KeyHash::operator()(const Key& k) const noexcept {
-  std::uint64_t h = 0xcbf29ce484222325ull ^ static_cast<std::uint8_t>(k.family);
-  for (std::size_t i = 0; i < k.len && i < k.bytes.size(); ++i) h = (h ^ k.bytes[i]) * 0x100000001b3ull;
-  return static_cast<std::size_t>(h);
+  const std::size_t n = std::min<std::size_t>(k.len, k.bytes.size());
+  return static_cast<std::size_t>(Fnv1a().add(static_cast<std::uint8_t>(k.family)).add(std::span(k.bytes).first(n)).value());
 }
 
 void NftBackend::forget(const OpeningId& id) {

@@ -42,6 +42,7 @@ struct Endpoint {
   Address addr;
   std::uint16_t port = 0;
   std::string to_string() const;  // 192.0.2.1:21, [2001:db8::1]:21
+  void append_to(std::string& out) const;  // the same, appended
   auto operator<=>(const Endpoint&) const = default;
 };
 

@@ -24,7 +24,7 @@ TEST(Address, Ipv4TextIsInetNtops) {
   }
   std::mt19937 rng(13);
   for (int i = 0; i < 10000; ++i) {
-    const std::uint32_t r = rng();
+    const auto r = static_cast<std::uint32_t>(rng());
     const Address a = Address::v4(static_cast<std::uint8_t>(r >> 24), static_cast<std::uint8_t>(r >> 16),
                                   static_cast<std::uint8_t>(r >> 8), static_cast<std::uint8_t>(r));
     ASSERT_EQ(a.to_string(), ntop(AF_INET, a.bytes.data()));
