@@ -986,6 +986,8 @@ void probe_backends(const Spec& spec, bool have_spec, HostFacts& f) {
       parts.push_back(std::to_string(st->own_hooks) + " of " + std::to_string(want) + " hook rules");
     }
     parts.push_back(std::to_string(st->openings) + " openings");
+    // ftpwalld's queued openings are its own (nftables): the kernel shows their address pairs.
+    if (st->pairs) parts.push_back(std::to_string(st->pairs) + " address pairs steered to the daemon");
     f.hooks_complete = complete;
     f.hooks_detail = join(parts);
     if (!have_spec) f.hooks_detail += "; expected count from the built-in defaults";

@@ -119,6 +119,7 @@ DaemonStats& DaemonStats::operator+=(const DaemonStats& o) {
   openings += o.openings;
   opening_failures += o.opening_failures;
   data_syns += o.data_syns;
+  passed_syns += o.passed_syns;
   ct_queries += o.ct_queries;
   verdict_waits += o.verdict_waits;
   max_wait_us = std::max(max_wait_us, o.max_wait_us);
@@ -1498,18 +1499,29 @@ void Daemon::deliver(SessionState& s, Direction dir, std::uint32_t id, std::vect
 // opening is dropped: one opening, one data connection. The rule stays until the core closes the
 // opening (transfer done, replaced, session over) or it expires, so a lost SYN can be sent again.
 void Daemon::on_data_syn(std::uint32_t id, const PacketView& view, std::uint32_t mark) {
-  ++stats_.data_syns;
   const Address src = view.src_address();
   const Endpoint dst{view.dst_address(), view.dst_port()};
   const std::string what = Endpoint{src, view.src_port()}.to_string() + " -> " + dst.to_string();
   const auto owner = openings_.owner(src, dst);
   SessionState* s = owner ? sessions_.by_id(*owner) : nullptr;
-  if (!s || !s->opening || !view.has_flag(tcp_flag::syn) || view.has_flag(tcp_flag::ack)) {
+  // Past its lifetime an opening admits nothing, also before the tick closes it.
+  const bool live = s && s->opening && firewall::Clock::now() < s->opening->opening.expires;
+  if (!live || !view.has_flag(tcp_flag::syn) || view.has_flag(tcp_flag::ack)) {
+    if (backend_->queues_unnamed_syns()) {
+      // The pairs rule queues every new connection between two addresses with an opening between
+      // them: one that no live opening names is not ours to judge. Accepted without
+      // queue.accept_mark, it meets the admin's rules as if no rule of ours had seen it.
+      ++stats_.passed_syns;
+      verdict(id, netlink::Verdict::accept);
+      return;
+    }
+    ++stats_.data_syns;
     count(Reason::opening_gone);
     refuse(Reason::opening_gone, src, what);
     verdict(id, netlink::Verdict::drop);
     return;
   }
+  ++stats_.data_syns;
   OpeningState& o = *s->opening;
   switch (OpeningBook::arbitrate(o.winner_port, view.src_port())) {
     case OpeningBook::Syn::first:
@@ -2000,11 +2012,11 @@ int Daemon::stop() {
   if (stats_.reasons[static_cast<std::size_t>(Reason::n)]) reasons += " " #n "=" + std::to_string(stats_.reasons[static_cast<std::size_t>(Reason::n)]);
   FTPWALL_REASONS(FTPWALL_DAEMON_REASON)
 #undef FTPWALL_DAEMON_REASON
-  spdlog::info("{}stopped: packets={} sessions={} pickups={} openings={} opening_failures={} data_syns={} ct_queries={} "
+  spdlog::info("{}stopped: packets={} sessions={} pickups={} openings={} opening_failures={} data_syns={} passed_syns={} ct_queries={} "
                "ct_events={} ct_resyncs={} half_open_expired={} verdict_waits={} max_wait_us={} enobufs={} "
                "verdict_errors={}{}{}",
                cfg_.queue.count > 1 ? fmt::format("queue {} ", queue_number()) : std::string(), stats_.packets, stats_.sessions, stats_.pickups, stats_.openings, stats_.opening_failures, stats_.data_syns,
-               stats_.ct_queries, stats_.ct_events, stats_.ct_resyncs, stats_.half_open_expired, stats_.verdict_waits,
+               stats_.passed_syns, stats_.ct_queries, stats_.ct_events, stats_.ct_resyncs, stats_.half_open_expired, stats_.verdict_waits,
                stats_.max_wait_us, q.enobufs, q.verdict_errors,
                cfg_.ha.enabled ? fmt::format(" ha_label_writes={} ha_label_errors={} ha_takeovers={} ha_continued={}",
                                              stats_.ha_label_writes, stats_.ha_label_errors, stats_.ha_takeovers,

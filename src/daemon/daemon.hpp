@@ -74,6 +74,7 @@ struct DaemonStats {
   std::uint64_t openings = 0;         // installed
   std::uint64_t opening_failures = 0; // the backend refused
   std::uint64_t data_syns = 0;        // data SYNs arbitrated
+  std::uint64_t passed_syns = 0;      // queued SYNs no opening names, passed unmarked (queues_unnamed_syns)
   std::uint64_t ct_queries = 0;
   std::uint64_t verdict_waits = 0;    // packets that waited for an opening
   std::uint64_t max_wait_us = 0;      // longest such wait

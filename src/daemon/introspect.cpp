@@ -113,6 +113,7 @@ std::string Daemon::status_json() const {
                        {"openings", st.openings},
                        {"opening_failures", st.opening_failures},
                        {"data_syns", st.data_syns},
+                       {"passed_syns", st.passed_syns},
                        {"ct_queries", st.ct_queries},
                        {"ct_events", st.ct_events},
                        {"ct_resyncs", st.ct_resyncs},

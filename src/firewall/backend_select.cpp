@@ -38,6 +38,16 @@ std::string_view name(BackendKind k) {
   return "auto";
 }
 
+namespace {
+// ftpwalld's openings are one process's (its table is made new at each start): the kernel holds
+// one element per address pair, not one per announcement (NftOptions::pairs, issue 13).
+NftOptions daemon_options() {
+  NftOptions o;
+  o.pairs = true;
+  return o;
+}
+}  // namespace
+
 Result<BackendChoice> make_backend(BackendKind kind) {
   BackendChoice c;
   switch (kind) {
@@ -46,7 +56,7 @@ Result<BackendChoice> make_backend(BackendKind kind) {
       c.why = "configured";
       return c;
     case BackendKind::nftables:
-      c.backend = std::make_unique<NftBackend>();
+      c.backend = std::make_unique<NftBackend>(daemon_options());
       c.why = "configured";
       return c;
     case BackendKind::automatic:
@@ -62,7 +72,7 @@ Result<BackendChoice> make_backend(BackendKind kind) {
     c.backend = std::make_unique<IptcBackend>();
     c.why = "auto: rules in iptables-legacy tables (" + *where + ")";
   } else {
-    c.backend = std::make_unique<NftBackend>();
+    c.backend = std::make_unique<NftBackend>(daemon_options());
     c.why = "auto: no rules in iptables-legacy tables";
   }
   return c;

@@ -78,6 +78,9 @@ struct FamilyLayout {
   std::uint32_t key_type() const {
     return (((addr_type << type_bits) | addr_type) << type_bits) | type_inet_service;
   }
+  // pairs4/pairs6: source . destination, no port (NftOptions::pairs).
+  std::uint32_t pair_len() const { return 2 * addr_len; }
+  std::uint32_t pair_type() const { return (addr_type << type_bits) | addr_type; }
 };
 constexpr FamilyLayout layout_v4{Family::v4, "4", NFPROTO_IPV4, 4, 12, 16, type_ipv4_addr};
 constexpr FamilyLayout layout_v6{Family::v6, "6", NFPROTO_IPV6, 16, 8, 24, type_ipv6_addr};
@@ -150,6 +153,16 @@ Key make_key(const FamilyLayout& l, const Address& src, const Endpoint& dst) {
   std::memcpy(k.bytes.data() + l.addr_len, dst.addr.bytes.data(), l.addr_len);
   const std::uint16_t port = htons(dst.port);
   std::memcpy(k.bytes.data() + 2 * l.addr_len, &port, 2);
+  return k;
+}
+
+// A pairs4/pairs6 key: the data SYN's source and destination addresses.
+Key make_pair_key(const FamilyLayout& l, const Address& src, const Address& dst) {
+  Key k;
+  k.family = l.family;
+  k.len = static_cast<std::uint8_t>(l.pair_len());
+  std::memcpy(k.bytes.data(), src.bytes.data(), l.addr_len);
+  std::memcpy(k.bytes.data() + l.addr_len, dst.bytes.data(), l.addr_len);
   return k;
 }
 
@@ -369,6 +382,33 @@ RuleObj ranges_rule(const BaseChain& c, const FamilyLayout& l, std::uint32_t acc
   }
   add(r.get(), counter());
   add(r.get(), immediate_verdict(NF_ACCEPT));
+  set_comment(r.get(), hook_comment_text);
+  return r;
+}
+
+// ... [ct original proto-dst != P]... ip saddr . ip daddr @pairs4 queue num N (NftOptions::pairs):
+// a data SYN between two addresses that have an opening between them goes to the daemon, which
+// keeps the openings themselves (their ports) and admits the one each names. The control
+// connections' own SYNs are steered already and stay out (one `!=` per control port).
+RuleObj pairs_rule(const BaseChain& c, const FamilyLayout& l, const HookSpec& spec, NftSteering how) {
+  RuleObj r = new_rule(c.name);
+  add(r.get(), meta(NFT_META_L4PROTO, NFT_REG_1));
+  add(r.get(), cmp_u8(NFT_REG_1, NFT_CMP_EQ, IPPROTO_TCP));
+  add(r.get(), payload(NFT_PAYLOAD_TRANSPORT_HEADER, 13, 1, NFT_REG_1));
+  const std::uint8_t mask = 0x01 | 0x02 | 0x04 | 0x10, zero = 0;  // FIN SYN RST ACK
+  add(r.get(), bitwise(NFT_REG_1, &mask, &zero, 1));
+  add(r.get(), cmp_u8(NFT_REG_1, NFT_CMP_EQ, 0x02));
+  add(r.get(), meta(NFT_META_NFPROTO, NFT_REG_1));
+  add(r.get(), cmp_u8(NFT_REG_1, NFT_CMP_EQ, l.nfproto));
+  for (std::uint16_t port : spec.control_ports) {
+    const std::uint16_t p = htons(port);
+    add(r.get(), ct(NFT_CT_PROTO_DST, ct_dir_original, NFT_REG_1));
+    add(r.get(), cmp(NFT_REG_1, NFT_CMP_NEQ, &p, 2));
+  }
+  add(r.get(), payload(NFT_PAYLOAD_NETWORK_HEADER, l.saddr_off, l.addr_len, NFT_REG32_00));
+  add(r.get(), payload(NFT_PAYLOAD_NETWORK_HEADER, l.daddr_off, l.addr_len, NFT_REG32_00 + l.addr_len / 4));
+  add(r.get(), lookup(map_name("pairs", l), NFT_REG32_00, std::nullopt));
+  add(r.get(), queue_verdict(how, spec.queue_num, false, spec.queues_total));
   set_comment(r.get(), hook_comment_text);
   return r;
 }
@@ -664,7 +704,7 @@ struct SetData {
   std::uint32_t len;
 };
 void add_set(Batch& b, const std::string& name, const FamilyLayout& l, std::optional<SetData> data, bool interval,
-             std::uint32_t id) {
+             std::uint32_t id, bool pair = false) {
   b.add(NFT_MSG_NEWSET, NLM_F_CREATE, (data ? "map " : "set ") + name, [&](nlmsghdr* h) {
     SetObj s(nftnl_set_alloc());
     nftnl_set_set_str(s.get(), NFTNL_SET_TABLE, nft_table_name);
@@ -672,8 +712,8 @@ void add_set(Batch& b, const std::string& name, const FamilyLayout& l, std::opti
     nftnl_set_set_u32(s.get(), NFTNL_SET_FAMILY, family_inet);
     nftnl_set_set_u32(s.get(), NFTNL_SET_FLAGS,
                       NFT_SET_TIMEOUT | (data ? NFT_SET_MAP : 0) | (interval ? NFT_SET_INTERVAL | NFT_SET_CONCAT : 0));
-    nftnl_set_set_u32(s.get(), NFTNL_SET_KEY_TYPE, l.key_type());
-    nftnl_set_set_u32(s.get(), NFTNL_SET_KEY_LEN, l.key_len());
+    nftnl_set_set_u32(s.get(), NFTNL_SET_KEY_TYPE, pair ? l.pair_type() : l.key_type());
+    nftnl_set_set_u32(s.get(), NFTNL_SET_KEY_LEN, pair ? l.pair_len() : l.key_len());
     if (interval) {
       const std::uint8_t fields[] = {static_cast<std::uint8_t>(l.addr_len), static_cast<std::uint8_t>(l.addr_len), 2};
       nftnl_set_set_data(s.get(), NFTNL_SET_DESC_CONCAT, fields, sizeof fields);
@@ -688,12 +728,13 @@ void add_set(Batch& b, const std::string& name, const FamilyLayout& l, std::opti
 }
 
 // openings4 (a verdict map), ranges4 (a set of intervals: the rule accepts and sets the accept
-// mark), and with NAT dnat4, snat4 and rangednat4 (intervals to the inside address, ports kept).
+// mark), pairs4 (address pairs whose data SYNs go to the daemon), and with NAT dnat4, snat4 and rangednat4 (intervals to the inside address, ports kept).
 void add_maps(Batch& b, const FamilyLayout& l, bool nat) {
   // Set ids are unique within a batch: 1-3 and 7-8 for IPv4, 4-6 and 9 for IPv6.
   const std::uint32_t base = l.family == Family::v4 ? 0 : 3;
   add_set(b, map_name("openings", l), l, SetData{NFT_DATA_VERDICT, 0}, false, base + 1);
   add_set(b, map_name("ranges", l), l, std::nullopt, true, l.family == Family::v4 ? 7 : 9);
+  add_set(b, map_name("pairs", l), l, std::nullopt, false, l.family == Family::v4 ? 10 : 11, /*pair=*/true);
   if (!nat || !has_nat(l)) return;
   add_set(b, map_name("dnat", l), l, SetData{(l.addr_type << type_bits) | type_inet_service, l.addr_len + 4}, false, base + 2);
   add_set(b, map_name("snat", l), l, SetData{l.addr_type, l.addr_len}, false, base + 3);
@@ -887,7 +928,7 @@ struct ElemInfo {
 };
 
 // The elements of one map (ENOENT: the map does not exist, reported as such).
-int list_elems(Socket& nl, const std::string& set, const FamilyLayout& l, std::vector<ElemInfo>& out) {
+int list_elems(Socket& nl, const std::string& set, const FamilyLayout& l, std::vector<ElemInfo>& out, bool pair = false) {
   out.clear();
   return nl.dump(
       NFT_MSG_GETSETELEM, family_inet,
@@ -903,14 +944,15 @@ int list_elems(Socket& nl, const std::string& set, const FamilyLayout& l, std::v
         struct Ctx {
           const FamilyLayout& l;
           std::vector<ElemInfo>& out;
-        } ctx{l, out};
+          std::uint32_t key_len;
+        } ctx{l, out, pair ? l.pair_len() : l.key_len()};
         nftnl_set_elem_foreach(
             s.get(),
             [](nftnl_set_elem* e, void* d) -> int {
               auto& c = *static_cast<Ctx*>(d);
               std::uint32_t len = 0;
               const void* k = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &len);
-              if (!k || len != c.l.key_len()) return 0;
+              if (!k || len != c.key_len) return 0;
               ElemInfo i;
               i.key.family = c.l.family;
               i.key.len = static_cast<std::uint8_t>(len);
@@ -1198,6 +1240,14 @@ std::size_t NftBackend::KeyHash::operator()(const Key& k) const noexcept {
   return static_cast<std::size_t>(Fnv1a().add(static_cast<std::uint8_t>(k.family)).add(std::span(k.bytes).first(n)).value());
 }
 
+void NftBackend::clear_known() {
+  known_.clear();
+  accept_owner_.clear();
+  dnat_owner_.clear();
+  snat_owner_.clear();
+  pairs_.clear();
+}
+
 void NftBackend::forget(const OpeningId& id) {
   auto it = known_.find(id);
   if (it == known_.end()) return;
@@ -1220,14 +1270,49 @@ void NftBackend::remember(const OpeningId& id, const Parts& p) {
   if (p.snat) snat_owner_[*p.snat] = id;
 }
 
+// NftOptions::pairs: our own openings that the kernel holds only as their pair, set aside while
+// the maps are read again (a reading forgets everything else).
+std::vector<std::pair<OpeningId, NftBackend::Parts>> NftBackend::take_steered() {
+  std::vector<std::pair<OpeningId, Parts>> v;
+  for (const auto& [id, p] : known_)
+    if (p.pair && p.opening) v.emplace_back(id, p);
+  return v;
+}
+
+// The pairs of family l in the kernel: those of the set-aside openings (still alive, their pair
+// still there) remembered again with their counts; pairs that serve none of them are foreign.
+// The restored openings go to `found` when given.
+Result<void> NftBackend::restore_steered(Family family, const std::vector<std::pair<OpeningId, Parts>>& steered,
+                                         std::map<OpeningId, Opening>* found) {
+  const FamilyLayout& l = *layout_of(family);
+  std::vector<ElemInfo> pairs;
+  if (int e = list_elems(*nl_, map_name("pairs", l), l, pairs, /*pair=*/true); e && e != ENOENT)
+    return make_error("nftables: list " + map_name("pairs", l) + ": " + std::strerror(e));
+  const auto now = Clock::now();
+  for (const auto& x : pairs) {
+    Pair& p = pairs_[x.key];
+    p.foreign = true;
+    p.expires = x.expiration_ms ? now + std::chrono::milliseconds(*x.expiration_ms) : now + std::chrono::hours(24 * 365);
+  }
+  for (const auto& [id, parts] : steered) {
+    if (parts.pair->family != l.family || parts.opening->expires <= now) continue;
+    auto it = pairs_.find(*parts.pair);
+    if (it == pairs_.end()) continue;  // its pair is gone: the opening no longer takes effect
+    it->second.foreign = false;
+    ++it->second.openings;
+    remember(id, parts);
+    if (found) (*found)[id] = *parts.opening;
+  }
+  return {};
+}
+
 // Every opening in the kernel, from the maps (list_own() without the sweep).
 Result<void> NftBackend::refresh_known() {
   FTPWALL_NL_OR_RETURN();
-  known_.clear();
-  accept_owner_.clear();
-  dnat_owner_.clear();
-  snat_owner_.clear();
+  const auto steered = take_steered();
+  clear_known();
   for (const auto& l : families) {
+    if (auto r = restore_steered(l.family, steered, nullptr); !r) return r;
     std::vector<ElemInfo> acc, dn, sn;
     if (int e = list_elems(*nl_, map_name("openings", l), l, acc); e && e != ENOENT)
       return make_error("nftables: list " + map_name("openings", l) + ": " + std::strerror(e));
@@ -1236,7 +1321,7 @@ Result<void> NftBackend::refresh_known() {
     if (int e = list_elems(*nl_, map_name("snat", l), l, sn); e && e != ENOENT)
       return make_error("nftables: list " + map_name("snat", l) + ": " + std::strerror(e));
     for (const auto& a : acc)
-      if (auto id = parse_opening_comment(a.comment)) remember(*id, Parts{a.key, {}, {}, false, {}, {}});
+      if (auto id = parse_opening_comment(a.comment)) remember(*id, Parts{a.key, {}, {}, false, {}, {}, {}, {}});
     // NAT parts: recorded under their id even without an accept part, so a close removes them.
     auto attach = [&](const std::vector<ElemInfo>& v, bool dnat) {
       for (const auto& x : v) {
@@ -1356,6 +1441,10 @@ Result<void> NftBackend::apply(std::span<const Change> changes) {
     }
   }
 
+  if (!openings_queue_known_ &&
+      std::any_of(effect.installs.begin(), effect.installs.end(), [](const Opening& o) { return o.queue.has_value(); }))
+    if (auto r = learn_openings_queue(); !r) return finish(r);
+
   // The ids whose elements go: the touched ones, and every live one whose key a new opening takes.
   struct Install {
     Opening o;
@@ -1380,6 +1469,10 @@ Result<void> NftBackend::apply(std::span<const Change> changes) {
     }
     if (o.dnat_to) p.dnat = make_key(l, o.source, o.destination);
     if (o.snat_to) p.snat = make_key(l, o.source, o.accepted_destination());
+    if (options_.pairs && o.queue && openings_queue_ == o.queue) {
+      p.pair = make_pair_key(l, o.source, o.accepted_destination().addr);
+      p.opening = std::make_shared<const Opening>(o);
+    }
     installs.push_back({o, p});
   }
   // Two installs of one batch with the same key: the later one wins.
@@ -1407,9 +1500,57 @@ Result<void> NftBackend::apply(std::span<const Change> changes) {
   std::sort(doomed.begin(), doomed.end());
   doomed.erase(std::unique(doomed.begin(), doomed.end()), doomed.end());
 
+  // The pairs whose count changes (NftOptions::pairs): one element each, added when its first
+  // opening comes (or when a new opening outlives it: renewed at twice that opening's lifetime),
+  // destroyed when its last one goes. An opening replaced by one between the same addresses in the
+  // same batch costs the kernel nothing.
+  struct PairPlan {
+    Key key;
+    int delta = 0;
+    Clock::time_point need{};  // the latest expiry among its new openings
+    std::uint32_t next = 0;
+    bool destroy = false, add = false;
+    Clock::time_point expires{};
+    bool again = false;  // an opening closed and opened in this batch: put back (the kernel check's reinstall)
+  };
+  std::vector<PairPlan> plans;
+  for (const auto& id : doomed)
+    if (auto it = known_.find(id); it != known_.end() && it->second.pair) plans.push_back({*it->second.pair, -1});
+  for (const auto& in : installs)
+    if (in.parts.pair)
+      plans.push_back({*in.parts.pair, +1, in.o.expires, 0, false, false, {},
+                       known_.count(in.o.id) > 0 && std::binary_search(doomed.begin(), doomed.end(), in.o.id)});
+  if (!plans.empty()) {
+    std::sort(plans.begin(), plans.end(), [](const PairPlan& a, const PairPlan& b) { return a.key < b.key; });
+    std::size_t out = 0;
+    for (std::size_t i = 0; i < plans.size(); ++i) {
+      if (out && plans[out - 1].key == plans[i].key) {
+        plans[out - 1].delta += plans[i].delta;
+        plans[out - 1].need = std::max(plans[out - 1].need, plans[i].need);
+        plans[out - 1].again = plans[out - 1].again || plans[i].again;
+      } else {
+        plans[out++] = plans[i];
+      }
+    }
+    plans.resize(out);
+    const auto now = Clock::now();
+    for (auto& pl : plans) {
+      const auto it = pairs_.find(pl.key);
+      const std::int64_t cur = it == pairs_.end() ? 0 : it->second.openings;
+      pl.next = static_cast<std::uint32_t>(std::max<std::int64_t>(0, cur + pl.delta));
+      if (pl.next == 0) {
+        pl.destroy = cur > 0;
+        continue;
+      }
+      const bool renew = cur == 0 || it->second.foreign || it->second.stale || pl.again || pl.need > it->second.expires;
+      if (!renew) continue;
+      pl.destroy = it != pairs_.end();
+      pl.add = true;
+      pl.expires = pl.need + (pl.need > now ? pl.need - now : Clock::duration::zero());
+    }
+  }
+
   // Queue chains the new elements jump to.
-  if (!openings_queue_known_ && std::any_of(installs.begin(), installs.end(), [](const Install& i) { return i.o.queue; }))
-    if (auto r = learn_openings_queue(); !r) return finish(r);
   std::set<std::uint16_t> new_queue_chains;
   for (const auto& in : installs) {
     if (!in.o.queue || queue_chains_.count(*in.o.queue) || openings_queue_ == in.o.queue) continue;
@@ -1431,6 +1572,7 @@ Result<void> NftBackend::apply(std::span<const Change> changes) {
   struct Group {
     std::vector<Elem> del_acc, del_dn, del_sn, add_acc, add_dn, add_sn;
     std::vector<Elem> del_racc, del_rdn, add_racc, add_rdn;  // range openings
+    std::vector<Elem> del_pair, add_pair;                    // NftOptions::pairs
   };
   auto interval = [](const Key& k, const Key& end) {
     Elem e(k);
@@ -1465,7 +1607,7 @@ Result<void> NftBackend::apply(std::span<const Change> changes) {
         if (it->second.dnat && it->second.dnat_end) g.del_rdn.push_back(interval(*it->second.dnat, *it->second.dnat_end));
         continue;
       }
-      if (it->second.accept.len) g.del_acc.push_back(Elem(it->second.accept));
+      if (it->second.accept.len && !it->second.pair) g.del_acc.push_back(Elem(it->second.accept));
       if (it->second.dnat) g.del_dn.push_back(Elem(*it->second.dnat));
       if (it->second.snat) g.del_sn.push_back(Elem(*it->second.snat));
     }
@@ -1497,7 +1639,9 @@ Result<void> NftBackend::apply(std::span<const Change> changes) {
       // The keys themselves first, whoever holds them in the kernel (an element we do not know of).
       if (defensive) g.del_acc.push_back(Elem(in.parts.accept));
       Elem a{in.parts.accept, comment, ms};
-      if (in.o.queue && openings_queue_ == in.o.queue) {
+      if (in.parts.pair) {
+        // Kept here; its pair steers the SYN (plans above).
+      } else if (in.o.queue && openings_queue_ == in.o.queue) {
         a.verdict = static_cast<std::uint32_t>(NFT_CONTINUE);  // on to the rule's queue verdict
       } else if (in.o.queue) {
         a.verdict = static_cast<std::uint32_t>(NFT_GOTO);  // another queue: correct, but validated per batch
@@ -1505,7 +1649,7 @@ Result<void> NftBackend::apply(std::span<const Change> changes) {
       } else {
         a.verdict = NF_ACCEPT;
       }
-      g.add_acc.push_back(std::move(a));
+      if (!in.parts.pair) g.add_acc.push_back(std::move(a));
       if (in.parts.dnat) {
         if (defensive) g.del_dn.push_back(Elem(*in.parts.dnat));
         Elem d{*in.parts.dnat, comment, ms};
@@ -1525,6 +1669,15 @@ Result<void> NftBackend::apply(std::span<const Change> changes) {
         std::memcpy(v.bytes.data(), in.o.snat_to->bytes.data(), l.addr_len);
         s.data = v;
         g.add_sn.push_back(std::move(s));
+      }
+    }
+    for (const auto& pl : plans) {
+      Group& g = group(pl.key.family);
+      if (pl.destroy || (pl.add && defensive)) g.del_pair.push_back(Elem(pl.key));
+      if (pl.add) {
+        Elem e(pl.key);
+        e.timeout_ms = std::max<std::uint64_t>(1, timeout_ms(pl.expires));
+        g.add_pair.push_back(std::move(e));
       }
     }
     auto dedupe = [](std::vector<Elem>& v) {
@@ -1550,6 +1703,8 @@ Result<void> NftBackend::apply(std::span<const Change> changes) {
     add_elems(b, NFT_MSG_DESTROYSETELEM, 0, map_name("openings", l), g.del_acc, "destroy elements in");
     add_elems(b, NFT_MSG_DESTROYSETELEM, 0, map_name("rangednat", l), g.del_rdn, "destroy elements in");
     add_elems(b, NFT_MSG_DESTROYSETELEM, 0, map_name("ranges", l), g.del_racc, "destroy elements in");
+    add_elems(b, NFT_MSG_DESTROYSETELEM, 0, map_name("pairs", l), g.del_pair, "destroy elements in");
+    add_elems(b, NFT_MSG_NEWSETELEM, NLM_F_CREATE | NLM_F_EXCL, map_name("pairs", l), g.add_pair, "add elements to");
     add_elems(b, NFT_MSG_NEWSETELEM, NLM_F_CREATE | NLM_F_EXCL, map_name("ranges", l), g.add_racc, "add elements to");
     add_elems(b, NFT_MSG_NEWSETELEM, NLM_F_CREATE | NLM_F_EXCL, map_name("rangednat", l), g.add_rdn, "add elements to");
     add_elems(b, NFT_MSG_NEWSETELEM, NLM_F_CREATE | NLM_F_EXCL, map_name("openings", l), g.add_acc, "add elements to");
@@ -1572,8 +1727,7 @@ Result<void> NftBackend::apply(std::span<const Change> changes) {
     f.reset();
     attempt(true);
   }
-  if (empty) return finish({});
-  if (f) {
+  if (!empty && f) {
     // Nothing of the batch happened; what we believe about the kernel still holds, except that a
     // missing map (table deleted) makes it stale.
     if (f->err == ENOENT) {
@@ -1583,10 +1737,21 @@ Result<void> NftBackend::apply(std::span<const Change> changes) {
     }
     return finish(nl_error("apply", *f));
   }
-  ++stats_.commits;
+  // An empty batch (an opening replaced by one between the same addresses, no NAT): nothing for
+  // the kernel, the bookkeeping all the same.
+  if (!empty) ++stats_.commits;
   queue_chains_.insert(new_queue_chains.begin(), new_queue_chains.end());
   for (const auto& id : doomed) forget(id);
   for (const auto& in : installs) remember(in.o.id, in.parts);
+  for (const auto& pl : plans) {
+    if (pl.next == 0) {
+      pairs_.erase(pl.key);
+      continue;
+    }
+    Pair& p = pairs_[pl.key];
+    p.openings = pl.next;
+    if (pl.add) p = Pair{pl.next, pl.expires, false, false};
+  }
   return finish({});
 }
 
@@ -1621,7 +1786,7 @@ Result<void> NftBackend::flush_own() {
   if (int e = list_sets(*nl_, sets); e) return make_error(std::string("nftables: list sets: ") + std::strerror(e));
   Batch b(nl_->seq(), nl_->buffer());
   for (const auto& l : families) {
-    for (const char* m : {"dnat", "snat", "openings", "rangednat", "ranges"}) {
+    for (const char* m : {"dnat", "snat", "openings", "rangednat", "ranges", "pairs"}) {
       const std::string n = map_name(m, l);
       if (!sets.count(n)) continue;
       // NFT_MSG_DELSETELEM without elements flushes the map.
@@ -1636,10 +1801,7 @@ Result<void> NftBackend::flush_own() {
   maybe_fail(b, options_);
   if (auto f = nl_->send(b, true)) return nl_error("flush", *f);
   if (!b.empty()) ++stats_.commits;
-  known_.clear();
-  accept_owner_.clear();
-  dnat_owner_.clear();
-  snat_owner_.clear();
+  clear_known();
   known_complete_ = true;
   return {};
 }
@@ -1648,10 +1810,8 @@ Result<std::vector<Opening>> NftBackend::list_own() {
   FTPWALL_NL_OR_RETURN();
   std::map<OpeningId, Opening> found;
   std::vector<Change> orphans;
-  known_.clear();
-  accept_owner_.clear();
-  dnat_owner_.clear();
-  snat_owner_.clear();
+  const auto steered = take_steered();
+  clear_known();
   // One read per map. Batches are atomic, so no read sees half of one; a batch between two reads
   // can make an opening look incomplete for this call only (its NAT part is then attached by the
   // next list, or removed below if its accept part really is gone).
@@ -1663,6 +1823,7 @@ Result<std::vector<Opening>> NftBackend::list_own() {
       if (int e = list_elems(*nl_, map_name(m, l), l, *v); e && e != ENOENT)
         return make_error("nftables: list " + map_name(m, l) + ": " + std::strerror(e));
     }
+    if (auto r = restore_steered(l.family, steered, &found); !r) return r.error();
     const auto now = Clock::now();
     for (const auto& a : acc) {
       auto id = parse_opening_comment(a.comment);
@@ -1677,7 +1838,7 @@ Result<std::vector<Opening>> NftBackend::list_own() {
       o.expires = a.expiration_ms ? now + std::chrono::milliseconds(*a.expiration_ms) : now + std::chrono::hours(24 * 365);
       if (static_cast<int>(a.verdict) == NFT_GOTO || static_cast<int>(a.verdict) == NFT_JUMP) o.queue = parse_queue_chain(a.chain);
       if (static_cast<int>(a.verdict) == NFT_CONTINUE) o.queue = openings_queue_;
-      remember(*id, Parts{a.key, {}, {}, false, {}, {}});
+      remember(*id, Parts{a.key, {}, {}, false, {}, {}, {}, {}});
     }
     for (auto [v, dnat] : {std::pair{&dn, true}, std::pair{&sn, false}}) {
       for (const auto& x : *v) {
@@ -1787,6 +1948,7 @@ Result<void> NftBackend::install_hooks(const HookSpec& spec) {
     for (const auto& l : families) {
       add_rule(b, openings_rule(*c, l, spec, *how), std::string("rule in ") + c->name);
       add_rule(b, ranges_rule(*c, l, spec.accept_mark), std::string("range rule in ") + c->name);
+      add_rule(b, pairs_rule(*c, l, spec, *how), std::string("pairs rule in ") + c->name);
     }
   }
   if (spec.nat) {
@@ -1823,10 +1985,7 @@ Result<void> NftBackend::install_hooks(const HookSpec& spec) {
   installed_spec_ = spec;
   // A table that did not exist had no openings; the maps' contents are otherwise kept.
   if (chains.empty() && sets.empty()) {
-    known_.clear();
-    accept_owner_.clear();
-    dnat_owner_.clear();
-    snat_owner_.clear();
+    clear_known();
     known_complete_ = true;
   }
   queue_chains_.clear();
@@ -1875,10 +2034,7 @@ Result<void> NftBackend::remove_hooks() {
   if (f) return nl_error("remove_hooks", *f);
   ++stats_.commits;
   installed_spec_.reset();
-  known_.clear();
-  accept_owner_.clear();
-  dnat_owner_.clear();
-  snat_owner_.clear();
+  clear_known();
   known_complete_ = true;
   queue_chains_.clear();
   chains_known_ = true;
@@ -1901,7 +2057,7 @@ Result<HookState> NftBackend::hook_state() {
   const bool open_chains =
       has_chain(chain_open_forward.name) || has_chain(chain_open_input.name) || has_chain(chain_open_output.name);
   s.accept_chain = open_chains && std::all_of(std::begin(families), std::end(families), [&](const FamilyLayout& l) {
-                     return sets.count(map_name("openings", l)) > 0;
+                     return sets.count(map_name("openings", l)) > 0 && sets.count(map_name("pairs", l)) > 0;
                    });
   s.dnat_chain = sets.count(map_name("dnat", l4)) && has_chain(chain_dnat.name);
   s.snat_chain = sets.count(map_name("snat", l4)) && has_chain(chain_snat.name);
@@ -1913,6 +2069,20 @@ Result<HookState> NftBackend::hook_state() {
         return make_error("nftables: list " + map_name(m, l) + ": " + std::strerror(e));
       for (const auto& a : acc) s.openings += parse_opening_comment(a.comment).has_value();
     }
+    // Our openings that the kernel holds as their pair (NftOptions::pairs) count while their pair
+    // is there; a pair found missing is marked, so that the reinstall puts it back.
+    if (!sets.count(map_name("pairs", l))) continue;
+    std::vector<ElemInfo> pairs;
+    if (int e = list_elems(*nl_, map_name("pairs", l), l, pairs, /*pair=*/true); e && e != ENOENT)
+      return make_error("nftables: list " + map_name("pairs", l) + ": " + std::strerror(e));
+    s.pairs += static_cast<unsigned>(pairs.size());
+    if (pairs_.empty()) continue;
+    std::unordered_map<Key, bool, KeyHash> present;
+    for (const auto& x : pairs) present[x.key] = true;
+    for (auto& [k, p] : pairs_)
+      if (k.family == l.family && !p.foreign) p.stale = !present.count(k);
+    for (const auto& [id, parts] : known_)
+      if (parts.pair && parts.pair->family == l.family && present.count(*parts.pair)) ++s.openings;
   }
   std::vector<RuleInfo> rules;
   if (int e = list_rules(*nl_, rules); e) return make_error(std::string("nftables: list rules: ") + std::strerror(e));

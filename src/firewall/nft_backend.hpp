@@ -7,11 +7,14 @@
 //     map openings4 { type ipv4_addr . ipv4_addr . inet_service : verdict; flags timeout; }
 //     map dnat4     { type ipv4_addr . ipv4_addr . inet_service : ipv4_addr . inet_service; flags timeout; }
 //     map snat4     { type ipv4_addr . ipv4_addr . inet_service : ipv4_addr; flags timeout; }
+//     set pairs4    { type ipv4_addr . ipv4_addr; flags timeout; }            (NftOptions::pairs)
 //     chain steer-forward { type filter hook forward priority mangle; policy accept;
 //       meta l4proto tcp ct original proto-dst 21 [ct mark & M != M] counter queue num 5 [bypass]
 //         comment "ftpwall hook"                                       (one rule per control port) }
 //     chain openings-forward { type filter hook forward priority filter - 10; policy accept;
 //       tcp flags syn / fin,syn,rst,ack ip saddr . ip daddr . tcp dport vmap @openings4 queue num 5
+//         comment "ftpwall hook"
+//       tcp flags syn / fin,syn,rst,ack ct original proto-dst != 21 ip saddr . ip daddr @pairs4 queue num 5
 //         comment "ftpwall hook" }
 //     chain dnat-prerouting { type nat hook prerouting priority dstnat - 10; policy accept;
 //       tcp flags syn / fin,syn,rst,ack dnat ip to ip saddr . ip daddr . tcp dport map @dnat4 comment "ftpwall hook" }
@@ -25,7 +28,9 @@
 // openings-input + openings-output, instead of the forward chains.
 //
 // One opening = one element per part, each with the timeout (expires - now) and the element
-// comment "ftpwall s7 o1" (userdata, read back by list_own()):
+// comment "ftpwall s7 o1" (userdata, read back by list_own()); with NftOptions::pairs an opening
+// queued to the openings rule's queue has no openings4 element but counts towards its address
+// pair's one element in pairs4 (see NftOptions::pairs):
 //   openings4  C . S' . P' : accept | continue | goto to-queue-M   (S':P' = accepted_destination())
 //   dnat4      C . S . P   : I . Q                                 (Opening::dnat_to)
 //   snat4      C . S' . P' : A                                     (Opening::snat_to)
@@ -99,6 +104,15 @@ struct NftOptions {
   // close_session()/flush_own() batch end with one message the kernel refuses (an element for a
   // map that does not exist), so that the atomicity of a batch can be tried against a real kernel.
   std::function<bool()> fail_batch;
+  // An opening whose data SYN the daemon arbitrates (Opening::queue = the openings rule's queue)
+  // is kept by this process, not by an element of its own: the kernel holds one element per
+  // address pair in pairs4/pairs6 (counted here, shared by every such opening between the two
+  // addresses), and the pairs rule queues every new connection between them to the daemon, which
+  // admits the one an opening names (FirewallBackend::queues_unnamed_syns). Issue 13: no element
+  // message per announcement while a pair stays in use. Only the process that made such an
+  // opening can close or list it (a restarted daemon makes a new table); ftpwalld's backend has
+  // it on (make_backend), nft_backend_probe with --pairs.
+  bool pairs = false;
 };
 
 // Whether install_hooks(spec) inserts its accept_mark rule (rule 1, "ftpwall hook") into this
@@ -131,6 +145,7 @@ class NftBackend final : public FirewallBackend {
   // is not final; a drop elsewhere still drops).
   Result<std::vector<std::string>> preflight(const HookSpec& spec, bool daemon_hooks) override;
   BackendStats stats() const override { return stats_; }
+  bool queues_unnamed_syns() const override { return options_.pairs; }
 
   // One map element key or value as the kernel stores it (concatenations are 32-bit aligned).
   struct Key {
@@ -151,10 +166,27 @@ class NftBackend final : public FirewallBackend {
     bool range = false;
     Key accept_end;
     std::optional<Key> dnat_end;
+    // NftOptions::pairs: the accept part is this process's only (accept is its key, not in
+    // openings4); `pair` counts it in pairs_; `opening` is what list_own() reports of it.
+    std::optional<Key> pair;
+    std::shared_ptr<const Opening> opening;
+  };
+  // One element of pairs4/pairs6: how many of our openings it serves, and when the kernel expires
+  // it (at twice an opening's lifetime when added, so a stream of openings between the same two
+  // addresses renews it once per lifetime; `stale`: hook_state() found it missing).
+  struct Pair {
+    std::uint32_t openings = 0;
+    Clock::time_point expires{};
+    bool foreign = false;  // read from the kernel (refresh_known()), not ours: replaced when needed
+    bool stale = false;
   };
   Result<void> refresh_known();  // reads the maps: known_ exact
+  std::vector<std::pair<OpeningId, Parts>> take_steered();
+  Result<void> restore_steered(Family family, const std::vector<std::pair<OpeningId, Parts>>& steered,
+                               std::map<OpeningId, Opening>* found);
   Result<void> read_ranges(Family family, std::map<OpeningId, Opening>* found, std::vector<Change>* orphans);
   void forget(const OpeningId& id);
+  void clear_known();
   void remember(const OpeningId& id, const Parts& p);
 
   NftOptions options_;
@@ -172,6 +204,7 @@ class NftBackend final : public FirewallBackend {
   };
   std::unordered_map<OpeningId, Parts, IdHash> known_;
   std::unordered_map<Key, OpeningId, KeyHash> accept_owner_, dnat_owner_, snat_owner_;
+  std::unordered_map<Key, Pair, KeyHash> pairs_;
   bool known_complete_ = false;  // known_ holds every opening in the kernel (as far as we can tell)
   std::set<std::uint16_t> queue_chains_;  // to-queue-N chains that exist
   bool chains_known_ = false;

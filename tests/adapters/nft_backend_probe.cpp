@@ -6,7 +6,10 @@
 //   nft_backend_probe open SESSION OPENING SRC DST:PORT EXPIRES_UNIX [--dnat IP:PORT] [--snat IP] [--queue N] [--range-to LAST]
 //   nft_backend_probe close SESSION OPENING | close-range SESSION NUMBER | close-session SESSION | flush | list | state | remove | steering
 //   nft_backend_probe batch STEP [, STEP]...   one apply(); STEP = open ... (as above) | close SESSION OPENING
-//   nft_backend_probe [--fail-batch] [--steering queue|xt] CMD ...   (NftOptions)
+//   nft_backend_probe [--fail-batch] [--steering queue|xt] [--pairs] CMD ...   (NftOptions)
+//   nft_backend_probe [--pairs] script   the commands above (and `sleep MS`), one per line of standard
+//                                   input, in one process: what only the process keeps (--pairs);
+//                                   `!CMD` lines run CMD through the shell between two of them
 //   nft_backend_probe bench [--queue Q] N...   latency of one open (one batch, one OpenStep; queued to Q as the
 //                                   daemon's are) and one close with N live openings: p50/p99 of 200 rounds
 //   nft_backend_probe stress N     N opens and closes, one batch each
@@ -14,6 +17,10 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <iostream>
+#include <iterator>
+#include <sstream>
+#include <thread>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -44,6 +51,8 @@ Opening synthetic(std::uint64_t session, std::uint32_t n, Clock::time_point expi
   return o;
 }
 
+void run(NftBackend& b, const std::vector<std::string>& a);
+
 double pct(std::vector<double> v, double p) {
   std::sort(v.begin(), v.end());
   const auto i = static_cast<std::size_t>(p * static_cast<double>(v.size() - 1) + 0.5);
@@ -59,6 +68,9 @@ int main(int argc, char** argv) {
     if (!a.empty() && a[0] == "--fail-batch") {
       options.fail_batch = [] { return true; };
       a.erase(a.begin());
+    } else if (!a.empty() && a[0] == "--pairs") {
+      options.pairs = true;
+      a.erase(a.begin());
     } else if (a.size() >= 2 && a[0] == "--steering") {
       options.steering = a[1] == "queue" ? NftOptions::Steering::queue : NftOptions::Steering::xt_nfqueue;
       a.erase(a.begin(), a.begin() + 2);
@@ -66,8 +78,38 @@ int main(int argc, char** argv) {
       break;
     }
   }
-  if (a.empty()) die("usage: nft_backend_probe [--fail-batch] [--steering queue|xt] install|open|close|close-session|batch|flush|list|state|remove|steering|bench|stress ...");
+  if (a.empty()) die("usage: nft_backend_probe [--fail-batch] [--steering queue|xt] [--pairs] install|open|close|close-session|batch|flush|list|state|pairs|remove|steering|bench|stress|script ...");
   NftBackend b(options);
+  if (a[0] == "script") {
+    // One command per line of standard input, all in this process (NftOptions::pairs: what one
+    // process keeps, as the daemon does); "# text" lines are echoed.
+    std::string line;
+    while (std::getline(std::cin, line)) {
+      if (line.starts_with("#")) {
+        std::printf("%s\n", line.c_str());
+        std::fflush(stdout);
+        continue;
+      }
+      if (line.starts_with("!")) {  // a shell command between two of ours (nft list ..., in the namespace)
+        std::fflush(stdout);
+        if (std::system(line.c_str() + 1) != 0) std::printf("! failed: %s\n", line.c_str() + 1);
+        std::fflush(stdout);
+        continue;
+      }
+      std::istringstream in(line);
+      std::vector<std::string> words{std::istream_iterator<std::string>(in), std::istream_iterator<std::string>()};
+      if (!words.empty()) run(b, words);
+      std::fflush(stdout);
+    }
+    return 0;
+  }
+  run(b, a);
+  return 0;
+}
+
+namespace {
+
+void run(NftBackend& b, const std::vector<std::string>& a) {
   const std::string cmd = a[0];
   if (cmd == "install") {
     HookSpec spec;
@@ -109,9 +151,9 @@ int main(int argc, char** argv) {
   } else if (cmd == "state") {
     auto s = b.hook_state();
     if (!s) die(s.error().message);
-    std::printf("accept_chain=%d dnat_chain=%d snat_chain=%d own_hooks=%u foreign_jumps=%u foreign_queue=%u openings=%u\n",
+    std::printf("accept_chain=%d dnat_chain=%d snat_chain=%d own_hooks=%u foreign_jumps=%u foreign_queue=%u openings=%u%s\n",
                 s->accept_chain, s->dnat_chain, s->snat_chain, s->own_hooks, s->foreign_jumps, s->foreign_queue,
-                s->openings);
+                s->openings, s->pairs ? (" pairs=" + std::to_string(s->pairs)).c_str() : "");
     for (const auto& r : s->steering) {
       const char* how = r.match == SteerMatch::dport ? "dport" : r.match == SteerMatch::sport ? "sport"
                         : r.match == SteerMatch::ct_original_dport ? "ctorigdstport" : "none";
@@ -140,7 +182,11 @@ int main(int argc, char** argv) {
       check(b.flush_own());
       for (std::uint32_t k = 0; k < n; k += 1000) {  // the live openings, 1 000 per batch
         std::vector<Change> fill;
-        for (std::uint32_t j = k; j < std::min(n, k + 1000); ++j) fill.push_back(OpenStep{synthetic(1, j, expires)});
+        for (std::uint32_t j = k; j < std::min(n, k + 1000); ++j) {
+          Opening f = synthetic(1, j, expires);
+          if (b.queues_unnamed_syns()) f.queue = queue;  // --pairs: live openings as pairs4 elements
+          fill.push_back(OpenStep{f});
+        }
         check(b.apply(fill));
       }
       // One opening added and removed at a time, as the daemon does: one batch each.
@@ -149,6 +195,8 @@ int main(int argc, char** argv) {
       constexpr int rounds = 200;
       for (int round = -20; round < rounds; ++round) {  // 20 rounds unmeasured: warm caches and buffers
         Opening o = synthetic(2, static_cast<std::uint32_t>(round + 20), expires);
+        // A source no live opening has: with --pairs the open adds a pair, the close removes it.
+        o.source = Address::v4(192, 0, 2, static_cast<std::uint8_t>(1 + (round + 20) % 250));
         o.queue = queue;
         check(b.open(o));
         if (round < 0) {
@@ -168,8 +216,11 @@ int main(int argc, char** argv) {
                   pct(open_commit, 0.99), pct(close_apply, 0.5), pct(close_apply, 0.99));
     }
     check(b.flush_own());
+  } else if (cmd == "sleep" && a.size() == 2) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(std::stoul(a[1])));
   } else {
     die("unknown command or wrong arguments: " + cmd);
   }
-  return 0;
 }
+
+}  // namespace

@@ -215,6 +215,7 @@ struct HookState {
   unsigned foreign_jumps = 0;  // jumps to FTPWALL-* without that comment (the admin's hooks)
   unsigned foreign_queue = 0;  // NFQUEUE rules in mangle without that comment (the admin's steering)
   unsigned openings = 0;       // opening rules in FTPWALL-ACCEPT
+  unsigned pairs = 0;          // nftables: elements of pairs4/pairs6 (the daemon's queued openings, by address pair)
   std::vector<SteeringRule> steering;  // every NFQUEUE rule in mangle, in table order (IPv4, then IPv6)
   // iptables-legacy where ip6tables-legacy serves IPv6: the ip6tables tables' part alone. The
   // counts above (own_hooks, foreign_*, openings) are of both families; accept_chain, dnat_chain
@@ -278,6 +279,12 @@ class OpeningStore {
   virtual Result<std::vector<Opening>> list_own() = 0;
 
   virtual BackendStats stats() const = 0;
+  // True when the kernel may also queue data SYNs that no opening names (NftOptions::pairs: every
+  // new connection between two addresses with an opening between them). The daemon's verdict on
+  // such a SYN is accept without queue.accept_mark, so the admin's rules judge it as if no rule
+  // of ours had seen it. False: every queued data SYN was named by an opening, and one whose
+  // opening is gone is dropped (an accept from iptables' FTPWALL-ACCEPT would be final).
+  virtual bool queues_unnamed_syns() const { return false; }
 };
 
 // The kernel-layout half: the hooks and chains the openings live in, and whether they can take
