@@ -1474,6 +1474,7 @@ void Daemon::close_opening(SessionState& s, Reason why) {
   if (!s.opening) return;
   const firewall::Opening& o = s.opening->opening;
   openings_.remove(s.id, s.client(), o);
+  if (o.dnat_to && backend_->queues_unnamed_syns()) dnat_gone_.add({o.source, *o.dnat_to}, Clock::now(), std::chrono::seconds(1));
   spdlog::debug("opening s{} o{} closed: {}", o.id.session, o.id.opening, name(why));
   submit_close(s.id, o.id);
   s.opening.reset();
@@ -1505,12 +1506,14 @@ void Daemon::on_data_syn(std::uint32_t id, const PacketView& view, std::uint32_t
   const auto owner = openings_.owner(src, dst);
   SessionState* s = owner ? sessions_.by_id(*owner) : nullptr;
   // Past its lifetime an opening admits nothing, also before the tick closes it.
-  const bool live = s && s->opening && firewall::Clock::now() < s->opening->opening.expires;
+  const bool named = s && s->opening;
+  const bool live = named && firewall::Clock::now() < s->opening->opening.expires;
   if (!live || !view.has_flag(tcp_flag::syn) || view.has_flag(tcp_flag::ack)) {
-    if (backend_->queues_unnamed_syns()) {
+    if (!named && backend_->queues_unnamed_syns() && !dnat_gone_.contains({src, dst}, Clock::now())) {
       // The pairs rule queues every new connection between two addresses with an opening between
-      // them: one that no live opening names is not ours to judge. Accepted without
-      // queue.accept_mark, it meets the admin's rules as if no rule of ours had seen it.
+      // them: one that no opening names (nor a DNAT part closed a moment ago, which may have
+      // translated it) is not ours to judge. Accepted without queue.accept_mark, it meets the
+      // admin's rules as if no rule of ours had seen it.
       ++stats_.passed_syns;
       verdict(id, netlink::Verdict::accept);
       return;

@@ -306,6 +306,7 @@ class Daemon {
   SessionTable sessions_;
   HalfOpenTable half_open_;
   OpeningBook openings_;
+  RecentDnat dnat_gone_;  // nftables: DNAT parts closed in the last second (opening_book.hpp)
   // Range openings shared by the sessions of one client to one server (per-client FTPS): the
   // kernel holds one element (nftables) or rule per key, so a second session of that client joins
   // the first's range opening, and the last session to end removes it.

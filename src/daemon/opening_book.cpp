@@ -3,6 +3,26 @@
 
 namespace ftpwall::daemon {
 
+void RecentDnat::add(const Match& m, Clock::time_point now, Clock::duration grace) {
+  prune(now);
+  until_[m] = now + grace;
+  order_.emplace_back(now + grace, m);
+}
+
+void RecentDnat::prune(Clock::time_point now) {
+  while (!order_.empty() && order_.front().first <= now) {
+    auto it = until_.find(order_.front().second);
+    if (it != until_.end() && it->second <= now) until_.erase(it);
+    order_.pop_front();
+  }
+}
+
+bool RecentDnat::contains(const Match& m, Clock::time_point now) {
+  prune(now);
+  auto it = until_.find(m);
+  return it != until_.end() && it->second > now;
+}
+
 Reason OpeningBook::admit(std::uint64_t session, const Address& client, const Match& match) const {
   if (auto other = by_match_.find(match); other != by_match_.end() && other->second != session)
     return Reason::opening_clash;

@@ -11,7 +11,9 @@
 // it (same source port) pass, any other connection is refused (one-shot = one source port).
 #pragma once
 
+#include <chrono>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -41,6 +43,25 @@ class DnatClaims {
  private:
   mutable std::mutex m_;
   std::map<Match, std::uint64_t> owners_;
+};
+
+// DNAT parts closed lately (nftables: FirewallBackend::queues_unnamed_syns). The kernel may have
+// translated a data SYN with one whose removal was not committed yet when the SYN passed nat
+// PREROUTING, and the daemon reads it after the close. Named by no live opening, such a SYN would
+// be passed on unmarked, and an admin who accepts `ct status dnat` would let a closed opening admit
+// (review finding L6): the daemon drops it instead (opening_gone) for a short grace after the close.
+class RecentDnat {
+ public:
+  using Clock = std::chrono::steady_clock;
+  using Match = std::pair<Address, Endpoint>;  // (source, inside destination) as the data SYN shows them
+  void add(const Match& m, Clock::time_point now, Clock::duration grace);
+  bool contains(const Match& m, Clock::time_point now);  // forgets what is past its grace
+  std::size_t size() const { return until_.size(); }
+
+ private:
+  void prune(Clock::time_point now);
+  std::deque<std::pair<Clock::time_point, Match>> order_;  // in the order added (one grace for all)
+  std::map<Match, Clock::time_point> until_;
 };
 
 class OpeningBook {

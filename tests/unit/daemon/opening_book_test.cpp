@@ -122,5 +122,31 @@ TEST(OpeningBook, FirstSynWinsItsRetransmissionsPassOthersAreRefused) {
   EXPECT_EQ(winner, 40001);
 }
 
+// DNAT parts closed lately: remembered for their grace, then forgotten; a later close of the same
+// match extends it; what is past its grace goes at the next call (no growth under a storm).
+TEST(RecentDnatTest, RemembersForTheGraceOnly) {
+  using namespace std::chrono_literals;
+  RecentDnat r;
+  const RecentDnat::Clock::time_point t0{};
+  const RecentDnat::Match a{Address::v4(192, 0, 2, 10), Endpoint{Address::v4(10, 0, 0, 10), 50000}};
+  const RecentDnat::Match b{Address::v4(192, 0, 2, 10), Endpoint{Address::v4(10, 0, 0, 10), 50001}};
+  EXPECT_FALSE(r.contains(a, t0));
+  r.add(a, t0, 1s);
+  EXPECT_TRUE(r.contains(a, t0 + 999ms));
+  EXPECT_FALSE(r.contains(b, t0 + 999ms));  // another port of the same server: not this part
+  EXPECT_FALSE(r.contains(a, t0 + 1s));
+  EXPECT_EQ(r.size(), 0u);
+  r.add(a, t0 + 2s, 1s);
+  r.add(a, t0 + 2500ms, 1s);  // closed again: the later grace counts
+  EXPECT_TRUE(r.contains(a, t0 + 3200ms));
+  EXPECT_FALSE(r.contains(a, t0 + 3500ms));
+  for (int i = 0; i < 10000; ++i)
+    r.add({Address::v4(192, 0, 2, 10), Endpoint{Address::v4(10, 0, 0, 10), static_cast<std::uint16_t>(1024 + i)}},
+          t0 + 10s + std::chrono::microseconds(i * 10), 1s);
+  EXPECT_EQ(r.size(), 10000u);
+  r.add(b, t0 + 20s, 1s);
+  EXPECT_EQ(r.size(), 1u);
+}
+
 }  // namespace
 }  // namespace ftpwall::daemon
