@@ -191,6 +191,30 @@ TEST_F(StateDirTest, OversizedRecordsAreNotRead) {
   EXPECT_NE(all[0].second.error().message.find("larger than"), std::string::npos);
 }
 
+// A file kept open is sized to both slots and mapped (issue 13): a hole, so it costs the pages
+// written only; every later save is in the file at once (another reader sees it, no msync).
+TEST_F(StateDirTest, MappedRecordIsSparseAndReadAtOnce) {
+  StateDir d(base_);
+  ASSERT_TRUE(d.prepare());
+  SessionRecord r = record(23);
+  for (std::uint16_t port = 1; port <= 4; ++port) {
+    r.key.src.port = port;
+    ASSERT_TRUE(d.save(r));
+    std::ifstream in(base_ + "/23.session", std::ios::binary);
+    const std::string bytes((std::istreambuf_iterator<char>(in)), {});
+    EXPECT_EQ(bytes.size(), StateDir::max_file_bytes);
+    StateDir other(base_);
+    ASSERT_TRUE(other.prepare());
+    auto all = other.load_all();
+    ASSERT_EQ(all.size(), 1u);
+    ASSERT_TRUE(all[0].second) << all[0].second.error().message;
+    EXPECT_EQ(all[0].second->key.src.port, port);
+  }
+  struct stat st{};
+  ASSERT_EQ(::stat((base_ + "/23.session").c_str(), &st), 0);
+  EXPECT_LE(static_cast<std::uint64_t>(st.st_blocks) * 512, 64u * 1024) << "not sparse: " << st.st_blocks << " blocks";
+}
+
 TEST_F(StateDirTest, LaterSavesAlternateSlotsAndTheNewestValidOneIsRead) {
   StateDir d(base_);
   ASSERT_TRUE(d.prepare());
