@@ -200,7 +200,7 @@ Result<void> StateDir::create(const std::string& final_name, const std::string& 
   // O_EXCL and O_NOFOLLOW make sure the file written is a new one of ours, never a link's target.
   // A temporary file left by a daemon killed mid-write (or planted) is removed when met (EEXIST),
   // not before every first save: one system call less per session behind NAT (issue 13).
-  constexpr int flags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
+  constexpr int flags = O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;  // read too: mapped shared below
   int fd = ::openat(at(), rel(tmp).c_str(), flags, 0600);
   if (fd < 0 && errno == EEXIST) {
     if (::unlinkat(at(), rel(tmp).c_str(), 0) != 0 && errno != ENOENT) return sys_error("removing " + full(tmp));

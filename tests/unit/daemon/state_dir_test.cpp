@@ -213,6 +213,10 @@ TEST_F(StateDirTest, MappedRecordIsSparseAndReadAtOnce) {
   struct stat st{};
   ASSERT_EQ(::stat((base_ + "/23.session").c_str(), &st), 0);
   EXPECT_LE(static_cast<std::uint64_t>(st.st_blocks) * 512, 64u * 1024) << "not sparse: " << st.st_blocks << " blocks";
+  // Mapped indeed (a failed mmap falls back to pwrite silently).
+  std::ifstream maps("/proc/self/maps");
+  const std::string m((std::istreambuf_iterator<char>(maps)), {});
+  EXPECT_NE(m.find("/23.session"), std::string::npos) << "the record is not mapped";
 }
 
 TEST_F(StateDirTest, LaterSavesAlternateSlotsAndTheNewestValidOneIsRead) {
