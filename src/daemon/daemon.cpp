@@ -1502,7 +1502,8 @@ void Daemon::deliver(SessionState& s, Direction dir, std::uint32_t id, std::vect
 void Daemon::on_data_syn(std::uint32_t id, const PacketView& view, std::uint32_t mark) {
   const Address src = view.src_address();
   const Endpoint dst{view.dst_address(), view.dst_port()};
-  const std::string what = Endpoint{src, view.src_port()}.to_string() + " -> " + dst.to_string();
+  // Built only for a log line: a SYN passed on or admitted without one costs no string.
+  const auto what = [&] { return Endpoint{src, view.src_port()}.to_string() + " -> " + dst.to_string(); };
   const auto owner = openings_.owner(src, dst);
   SessionState* s = owner ? sessions_.by_id(*owner) : nullptr;
   // Past its lifetime an opening admits nothing, also before the tick closes it.
@@ -1520,7 +1521,7 @@ void Daemon::on_data_syn(std::uint32_t id, const PacketView& view, std::uint32_t
     }
     ++stats_.data_syns;
     count(Reason::opening_gone);
-    refuse(Reason::opening_gone, src, what);
+    refuse(Reason::opening_gone, src, what());
     verdict(id, netlink::Verdict::drop);
     return;
   }
@@ -1528,7 +1529,7 @@ void Daemon::on_data_syn(std::uint32_t id, const PacketView& view, std::uint32_t
   OpeningState& o = *s->opening;
   switch (OpeningBook::arbitrate(o.winner_port, view.src_port())) {
     case OpeningBook::Syn::first:
-      if (info_allowed(5, src)) spdlog::info("data connection s{} o{} {}", o.opening.id.session, o.opening.id.opening, what);
+      if (info_allowed(5, src)) spdlog::info("data connection s{} o{} {}", o.opening.id.session, o.opening.id.opening, what());
       admit(id, mark);
       return;
     case OpeningBook::Syn::retransmission:
@@ -1539,7 +1540,7 @@ void Daemon::on_data_syn(std::uint32_t id, const PacketView& view, std::uint32_t
   }
   {
     count(Reason::opening_used);
-    refuse(Reason::opening_used, src, "s" + std::to_string(s->id) + " o" + std::to_string(o.opening.id.opening) + " " + what +
+    refuse(Reason::opening_used, src, "s" + std::to_string(s->id) + " o" + std::to_string(o.opening.id.opening) + " " + what() +
                              ": taken by source port " + std::to_string(*o.winner_port));
     verdict(id, netlink::Verdict::drop);
   }

@@ -15,6 +15,7 @@
 #include <chrono>
 #include <cstring>
 #include <optional>
+#include <unordered_set>
 #include <utility>
 
 #include "ftpwall/core/fnv.hpp"
@@ -333,8 +334,7 @@ RuleObj new_rule(const std::string& chain) {
 }
 
 // meta l4proto tcp tcp flags & (fin|syn|rst|ack) == syn meta nfproto F
-//   F saddr . F daddr . tcp dport  -> registers 32_00.., ready for a lookup
-void syn_key_prefix(nftnl_rule* r, const FamilyLayout& l) {
+void syn_prefix(nftnl_rule* r, const FamilyLayout& l) {
   add(r, meta(NFT_META_L4PROTO, NFT_REG_1));
   add(r, cmp_u8(NFT_REG_1, NFT_CMP_EQ, IPPROTO_TCP));
   add(r, payload(NFT_PAYLOAD_TRANSPORT_HEADER, 13, 1, NFT_REG_1));
@@ -343,10 +343,17 @@ void syn_key_prefix(nftnl_rule* r, const FamilyLayout& l) {
   add(r, cmp_u8(NFT_REG_1, NFT_CMP_EQ, 0x02));
   add(r, meta(NFT_META_NFPROTO, NFT_REG_1));
   add(r, cmp_u8(NFT_REG_1, NFT_CMP_EQ, l.nfproto));
+}
+// F saddr . F daddr [. tcp dport] -> registers 32_00.., ready for a lookup
+void addr_key(nftnl_rule* r, const FamilyLayout& l, bool port) {
   const std::uint32_t step = l.addr_len / 4;
   add(r, payload(NFT_PAYLOAD_NETWORK_HEADER, l.saddr_off, l.addr_len, NFT_REG32_00));
   add(r, payload(NFT_PAYLOAD_NETWORK_HEADER, l.daddr_off, l.addr_len, NFT_REG32_00 + step));
-  add(r, payload(NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, NFT_REG32_00 + 2 * step));
+  if (port) add(r, payload(NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, NFT_REG32_00 + 2 * step));
+}
+void syn_key_prefix(nftnl_rule* r, const FamilyLayout& l) {
+  syn_prefix(r, l);
+  addr_key(r, l, true);
 }
 
 // ... vmap @openings4 queue num N: an element's verdict `accept` is final; `continue` goes on to the
@@ -392,21 +399,13 @@ RuleObj ranges_rule(const BaseChain& c, const FamilyLayout& l, std::uint32_t acc
 // connections' own SYNs are steered already and stay out (one `!=` per control port).
 RuleObj pairs_rule(const BaseChain& c, const FamilyLayout& l, const HookSpec& spec, NftSteering how) {
   RuleObj r = new_rule(c.name);
-  add(r.get(), meta(NFT_META_L4PROTO, NFT_REG_1));
-  add(r.get(), cmp_u8(NFT_REG_1, NFT_CMP_EQ, IPPROTO_TCP));
-  add(r.get(), payload(NFT_PAYLOAD_TRANSPORT_HEADER, 13, 1, NFT_REG_1));
-  const std::uint8_t mask = 0x01 | 0x02 | 0x04 | 0x10, zero = 0;  // FIN SYN RST ACK
-  add(r.get(), bitwise(NFT_REG_1, &mask, &zero, 1));
-  add(r.get(), cmp_u8(NFT_REG_1, NFT_CMP_EQ, 0x02));
-  add(r.get(), meta(NFT_META_NFPROTO, NFT_REG_1));
-  add(r.get(), cmp_u8(NFT_REG_1, NFT_CMP_EQ, l.nfproto));
+  syn_prefix(r.get(), l);
   for (std::uint16_t port : spec.control_ports) {
     const std::uint16_t p = htons(port);
     add(r.get(), ct(NFT_CT_PROTO_DST, ct_dir_original, NFT_REG_1));
     add(r.get(), cmp(NFT_REG_1, NFT_CMP_NEQ, &p, 2));
   }
-  add(r.get(), payload(NFT_PAYLOAD_NETWORK_HEADER, l.saddr_off, l.addr_len, NFT_REG32_00));
-  add(r.get(), payload(NFT_PAYLOAD_NETWORK_HEADER, l.daddr_off, l.addr_len, NFT_REG32_00 + l.addr_len / 4));
+  addr_key(r.get(), l, false);
   add(r.get(), lookup(map_name("pairs", l), NFT_REG32_00, std::nullopt));
   add(r.get(), queue_verdict(how, spec.queue_num, false, spec.queues_total));
   set_comment(r.get(), hook_comment_text);
@@ -1614,6 +1613,12 @@ Result<void> NftBackend::apply(std::span<const Change> changes) {
     for (const auto& in : installs) {
       const FamilyLayout& l = *layout_of(in.o.family);
       Group& g = group(l.family);
+      if (in.parts.pair && !in.parts.dnat && !in.parts.snat) {
+        // No element of its own: its pair steers the SYN (plans above); only a key someone else
+        // may hold goes.
+        if (defensive) g.del_acc.push_back(Elem(in.parts.accept));
+        continue;
+      }
       const std::string comment = format_opening_comment(in.o.id);
       const std::uint64_t ms = timeout_ms(in.o.expires);
       if (in.parts.range) {
@@ -2077,8 +2082,8 @@ Result<HookState> NftBackend::hook_state() {
       return make_error("nftables: list " + map_name("pairs", l) + ": " + std::strerror(e));
     s.pairs += static_cast<unsigned>(pairs.size());
     if (pairs_.empty()) continue;
-    std::unordered_map<Key, bool, KeyHash> present;
-    for (const auto& x : pairs) present[x.key] = true;
+    std::unordered_set<Key, KeyHash> present;
+    for (const auto& x : pairs) present.insert(x.key);
     for (auto& [k, p] : pairs_)
       if (k.family == l.family && !p.foreign) p.stale = !present.count(k);
     for (const auto& [id, parts] : known_)
