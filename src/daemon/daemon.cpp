@@ -429,7 +429,8 @@ int Daemon::run() {
                                {timer_fd_, POLLIN, 0},
                                {worker_->event_fd(), POLLIN, 0},
                                {ct_events_ ? ct_events_->fd() : -1, POLLIN, 0},
-                               {mailbox_ ? mailbox_->fd() : -1, POLLIN, 0}};
+                               {mailbox_ ? mailbox_->fd() : -1, POLLIN, 0},
+                               {state_ ? state_->watch_fd() : -1, POLLIN, 0}};
     if (control_) control_->poll_fds(fds);
     const int n = ::poll(fds.data(), fds.size(), -1);
     if (n < 0) {
@@ -437,6 +438,8 @@ int Daemon::run() {
       spdlog::critical("poll: {}", std::strerror(errno));
       break;
     }
+    // A record's name touched under us: known before any save of this round (state_dir.hpp).
+    if (fds[6].revents & POLLIN) state_->notice();
     // Completions first: they release waiting packets before new ones queue behind them.
     if (fds[3].revents & POLLIN) on_completions();
     if (fds[0].revents & POLLIN) on_queue();
@@ -445,7 +448,7 @@ int Daemon::run() {
     if (fds[1].revents & POLLIN) on_signal();
     if (fds[5].revents & POLLIN) mailbox_->run();
     // Last: an answer never stands between a packet and its verdict.
-    if (control_) control_->on_events(std::span<const pollfd>(fds).subspan(6), [this](std::string_view r) { return answer(r); });
+    if (control_) control_->on_events(std::span<const pollfd>(fds).subspan(7), [this](std::string_view r) { return answer(r); });
   }
   return stop();
 }

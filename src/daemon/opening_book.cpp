@@ -1,7 +1,25 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "daemon/opening_book.hpp"
 
+#include <cstring>
+
 namespace ftpwall::daemon {
+
+std::size_t SynMatchHash::operator()(const SynMatch& m) const noexcept {
+  // Both addresses' 16 bytes as words (an IPv4 address's unused bytes are zero), the family and
+  // the port, mixed by multiplication (splitmix64's finaliser).
+  std::uint64_t w[4];
+  std::memcpy(w, m.first.bytes.data(), 16);
+  std::memcpy(w + 2, m.second.addr.bytes.data(), 16);
+  std::uint64_t h = (std::uint64_t{m.second.port} << 16) | (std::uint64_t(m.first.family) << 8) |
+                    std::uint64_t(m.second.addr.family);
+  for (std::uint64_t x : w) {
+    h ^= x + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
+    h ^= h >> 31;
+    h *= 0xbf58476d1ce4e5b9ull;
+  }
+  return static_cast<std::size_t>(h ^ (h >> 29));
+}
 
 void RecentDnat::add(const Match& m, Clock::time_point now, Clock::duration grace) {
   prune(now);

@@ -3,12 +3,14 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/inotify.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <cstdio>
 #include <cstring>
 #include <optional>
@@ -36,6 +38,7 @@ StateDir::StateDir(std::string path, std::optional<uid_t> owner)
 StateDir::~StateDir() {
   for (auto& [id, w] : written_) close_fd(w);
   if (dir_fd_ >= 0) ::close(dir_fd_);
+  if (watch_fd_ >= 0) ::close(watch_fd_);
 }
 
 Result<void> StateDir::prepare() {
@@ -70,7 +73,48 @@ Result<void> StateDir::prepare() {
   }
   if (dir_fd_ >= 0) ::close(dir_fd_);
   dir_fd_ = fd;
+  // The watch on the directory just opened (by its descriptor: the path may have been swapped
+  // since). What changes a record's name or its links: removal, rename from or over it, a link
+  // count change (IN_ATTRIB). Without it (no inotify, or its limits reached) every save fstats.
+  if (watch_fd_ >= 0) ::close(watch_fd_);
+  watch_fd_ = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+  if (watch_fd_ >= 0) {
+    const std::string self = "/proc/self/fd/" + std::to_string(dir_fd_);
+    constexpr std::uint32_t mask = IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_ATTRIB | IN_ONLYDIR;
+    if (::inotify_add_watch(watch_fd_, self.c_str(), mask) < 0) {
+      ::close(watch_fd_);
+      watch_fd_ = -1;
+    }
+  }
+  // Records written before (a second prepare()) are checked at their next save.
+  for (auto& [id, w] : written_) w.suspect = true;
   return {};
+}
+
+void StateDir::notice() const {
+  if (watch_fd_ < 0) return;
+  alignas(inotify_event) char buf[4096];
+  for (;;) {
+    const ssize_t n = ::read(watch_fd_, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;  // EAGAIN: nothing more
+    for (ssize_t off = 0; off + static_cast<ssize_t>(sizeof(inotify_event)) <= n;) {
+      const auto* e = reinterpret_cast<const inotify_event*>(buf + off);
+      off += static_cast<ssize_t>(sizeof(inotify_event) + e->len);
+      if (e->mask & IN_Q_OVERFLOW) {  // events lost: any record may have been touched
+        for (auto& [id, w] : written_) w.suspect = true;
+        continue;
+      }
+      if (e->len == 0) continue;
+      const std::string_view name(e->name);  // NUL-padded to e->len
+      if (!name.ends_with(".session")) continue;
+      std::uint32_t id = 0;
+      const auto digits = name.substr(0, name.size() - 8);
+      const auto [p, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), id);
+      if (ec != std::errc{} || p != digits.data() + digits.size()) continue;
+      if (auto w = written_.find(id); w != written_.end()) w->second.suspect = true;
+    }
+  }
 }
 
 namespace {
@@ -161,9 +205,13 @@ bool StateDir::overwrite(std::uint32_t ct_id, const std::string& slot, Written& 
   const std::uint64_t gen = w.gen + 1;
   int fd = w.fd;
   if (fd >= 0) {
-    // Unlinked under us (the name removed or replaced): made anew by the caller.
-    struct stat st{};
-    if (::fstat(fd, &st) != 0 || st.st_nlink != 1) return false;
+    // Unlinked under us (the name removed or replaced): made anew by the caller. Asked only when
+    // the watch named it since (or without a watch).
+    if (w.suspect || watch_fd_ < 0) {
+      struct stat st{};
+      if (::fstat(fd, &st) != 0 || st.st_nlink != 1) return false;
+      w.suspect = false;
+    }
     if (w.map) {
       const std::size_t off = static_cast<std::size_t>((gen - 1) % 2) * slot_bytes;  // gen 1 (create) in slot 0
       std::memcpy(w.map + off, slot.data(), slot.size());

@@ -239,6 +239,7 @@ TEST_F(StateDirTest, LaterSavesAlternateSlotsAndTheNewestValidOneIsRead) {
   std::ofstream(victim) << "keep";
   ::unlink(path.c_str());
   ASSERT_EQ(::symlink(victim.c_str(), path.c_str()), 0);
+  d.notice();  // the daemon's loop, before its next save
   ASSERT_TRUE(d.save(r));
   std::ifstream in(victim);
   EXPECT_EQ(std::string((std::istreambuf_iterator<char>(in)), {}), "keep");
@@ -252,4 +253,44 @@ TEST_F(StateDirTest, LaterSavesAlternateSlotsAndTheNewestValidOneIsRead) {
   for (auto& [p, rec] : d.load_all())
     if (p.ends_with("/22.session")) seen = rec && rec->ct_id == 22u;
   EXPECT_TRUE(seen);
+}
+
+// The fstat before a save only when the watch named the record (issue 13): a record removed under
+// the daemon is made anew at the save after notice(); a record whose name nothing touched is
+// written in place; a save before the notice goes to the file it had (as a save just before the
+// removal would), and the one after it makes the record again.
+TEST_F(StateDirTest, ARecordRemovedUnderTheDaemonIsMadeAnewAfterTheWatchNamesIt) {
+  StateDir d(base_);
+  ASSERT_TRUE(d.prepare());
+  ASSERT_GE(d.watch_fd(), 0) << "no inotify watch on the state directory";
+  SessionRecord r = record(31), other = record(32);
+  ASSERT_TRUE(d.save(r));
+  ASSERT_TRUE(d.save(other));
+  d.notice();  // its own creations (renames) mark them: one fstat each at the next save
+  r.key.src.port = 1;
+  ASSERT_TRUE(d.save(r));
+  const std::string path = base_ + "/31.session";
+  ASSERT_EQ(::unlink(path.c_str()), 0);
+  r.key.src.port = 2;
+  ASSERT_TRUE(d.save(r));  // not noticed yet: into the removed file
+  EXPECT_FALSE(fs::exists(path));
+  d.notice();
+  r.key.src.port = 3;
+  ASSERT_TRUE(d.save(r));
+  ASSERT_TRUE(fs::exists(path)) << "a removed record was not made anew after notice()";
+  // The other record, untouched, is still written in place (same inode).
+  struct stat before{}, after{};
+  ASSERT_EQ(::stat((base_ + "/32.session").c_str(), &before), 0);
+  other.key.src.port = 9;
+  ASSERT_TRUE(d.save(other));
+  ASSERT_EQ(::stat((base_ + "/32.session").c_str(), &after), 0);
+  EXPECT_EQ(before.st_ino, after.st_ino);
+  StateDir reader(base_);
+  ASSERT_TRUE(reader.prepare());
+  std::map<std::uint32_t, std::uint16_t> ports;
+  for (auto& [p, rec] : reader.load_all()) {
+    ASSERT_TRUE(rec) << p << ": " << rec.error().message;
+    ports[rec->ct_id] = rec->key.src.port;
+  }
+  EXPECT_EQ(ports, (std::map<std::uint32_t, std::uint16_t>{{31, 3}, {32, 9}}));
 }
