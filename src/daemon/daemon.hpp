@@ -187,13 +187,16 @@ class Daemon {
   // ---- the packet path ----
   void on_queue();
   void on_packet(const netlink::QueuedPacket& p);
-  void on_control_packet(std::uint32_t id, PacketView& view, Direction dir, const Key& key);
+  // `found`: the session's place in the table when the caller looked it up already.
+  void on_control_packet(std::uint32_t id, PacketView& view, Direction dir, const Key& key,
+                         std::optional<SessionTable::Map::iterator> found = std::nullopt);
   void on_unknown_packet(std::uint32_t id, PacketView& view, const Endpoint& src, const Endpoint& dst);
   void on_data_syn(std::uint32_t id, const PacketView& view, std::uint32_t mark);
   void admit(std::uint32_t id, std::uint32_t mark);
   void start_half_open(std::uint32_t id, const PacketView& view, const Key& key);
   SessionState* promote(const Key& key);
-  SessionState* find_or_replace(const Key& key, Direction dir, const PacketView& view);
+  SessionState* find_or_replace(const Key& key, Direction dir, const PacketView& view,
+                                std::optional<SessionTable::Map::iterator> found = std::nullopt);
   SessionState& add_session(const Key& key, SessionState s);
   SessionTable::Map::iterator erase_session(SessionTable::Map::iterator it);
   void query_conntrack(SessionState& s, const Key& key, Direction dir);

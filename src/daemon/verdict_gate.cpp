@@ -36,18 +36,21 @@ void VerdictGate::release(std::uint64_t session, bool drop) {
 }
 
 void VerdictGate::flush(std::uint64_t, Lane& lane, Direction dir, bool drop) {
-  auto& w = lane.waiting[idx(dir)];
-  const auto now = Clock::now();
-  while (!w.empty()) {
-    const auto us = static_cast<std::uint64_t>(
-        std::chrono::duration_cast<std::chrono::microseconds>(now - w.front().since).count());
-    max_wait_us_ = std::max(max_wait_us_, us);
-    sink_.verdict(w.front().id, !drop, w.front().bytes);
-    w.pop_front();
+  // Taken whole, in order (and again, should a verdict ever add to the lane).
+  while (!lane.waiting[idx(dir)].empty()) {
+    std::vector<Waiting> w = std::move(lane.waiting[idx(dir)]);
+    lane.waiting[idx(dir)].clear();
+    const auto now = Clock::now();
+    for (const Waiting& x : w) {
+      const auto us = static_cast<std::uint64_t>(
+          std::chrono::duration_cast<std::chrono::microseconds>(now - x.since).count());
+      max_wait_us_ = std::max(max_wait_us_, us);
+      sink_.verdict(x.id, !drop, x.bytes);
+    }
   }
 }
 
-void VerdictGate::tidy(std::map<std::uint64_t, Lane>::iterator it) {
+void VerdictGate::tidy(std::unordered_map<std::uint64_t, Lane>::iterator it) {
   const Lane& l = it->second;
   if (l.in_flight[0] == 0 && l.in_flight[1] == 0 && l.waiting[0].empty() && l.waiting[1].empty()) lanes_.erase(it);
 }

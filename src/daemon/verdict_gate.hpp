@@ -10,9 +10,8 @@
 #include <array>
 #include <chrono>
 #include <cstdint>
-#include <deque>
-#include <map>
 #include <span>
+#include <unordered_map>
 #include <vector>
 
 #include "ftpwall/core/conn.hpp"
@@ -51,16 +50,18 @@ class VerdictGate {
     std::vector<std::uint8_t> bytes;
     Clock::time_point since;
   };
+  // Made and dropped with every opening (issue 13): vectors, which allocate nothing while empty
+  // (two deques allocated four blocks per announcement); flush() takes them whole, in order.
   struct Lane {
-    std::array<std::deque<Waiting>, 2> waiting;
+    std::array<std::vector<Waiting>, 2> waiting;
     std::array<unsigned, 2> in_flight{};
   };
   static std::size_t idx(Direction d) { return static_cast<std::size_t>(d); }
   void flush(std::uint64_t session, Lane& lane, Direction dir, bool drop);
-  void tidy(std::map<std::uint64_t, Lane>::iterator it);
+  void tidy(std::unordered_map<std::uint64_t, Lane>::iterator it);
 
   VerdictSink& sink_;
-  std::map<std::uint64_t, Lane> lanes_;  // only sessions with something waiting or in flight
+  std::unordered_map<std::uint64_t, Lane> lanes_;  // only sessions with something waiting or in flight
   std::uint64_t waits_ = 0;
   std::uint64_t max_wait_us_ = 0;
 };
