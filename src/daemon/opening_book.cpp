@@ -1,24 +1,19 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "daemon/opening_book.hpp"
 
-#include <cstring>
+#include <span>
+
+#include "ftpwall/core/fnv.hpp"
 
 namespace ftpwall::daemon {
 
 std::size_t SynMatchHash::operator()(const SynMatch& m) const noexcept {
-  // Both addresses' 16 bytes as words (an IPv4 address's unused bytes are zero), the family and
-  // the port, mixed by multiplication (splitmix64's finaliser).
-  std::uint64_t w[4];
-  std::memcpy(w, m.first.bytes.data(), 16);
-  std::memcpy(w + 2, m.second.addr.bytes.data(), 16);
-  std::uint64_t h = (std::uint64_t{m.second.port} << 16) | (std::uint64_t(m.first.family) << 8) |
-                    std::uint64_t(m.second.addr.family);
-  for (std::uint64_t x : w) {
-    h ^= x + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
-    h ^= h >> 31;
-    h *= 0xbf58476d1ce4e5b9ull;
-  }
-  return static_cast<std::size_t>(h ^ (h >> 29));
+  // As the session table's TupleHash: FNV-1a over the families, the addresses' bytes and the port.
+  Fnv1a h;
+  h.add(static_cast<std::uint8_t>(m.first.family)).add(std::span(m.first.bytes).first(m.first.size()));
+  const Address& d = m.second.addr;
+  h.add(static_cast<std::uint8_t>(d.family)).add(std::span(d.bytes).first(d.size())).add_u16(m.second.port);
+  return static_cast<std::size_t>(h.value());
 }
 
 void RecentDnat::add(const Match& m, Clock::time_point now, Clock::duration grace) {
