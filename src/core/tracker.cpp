@@ -132,7 +132,7 @@ void Tracker::violation(Reason r, Direction d, std::uint64_t offset, std::span<c
   out.emplace_back(std::move(v));
 }
 
-void Tracker::record_rewrite(Direction d, const Rewrite& rw, std::vector<Decision>& out) {
+void Tracker::record_rewrite(Direction d, Rewrite rw, std::vector<Decision>& out) {
   const std::uint32_t pos = dir(d).stream.seq_of(rw.stream_offset);
   if (!seq_) seq_ = std::make_unique<SeqAdjust>();  // never without NAT: the Session rewrites only behind it
   auto ok = seq_->record(d, pos, bytes_of(rw.old_bytes), bytes_of(rw.new_bytes));
@@ -143,7 +143,7 @@ void Tracker::record_rewrite(Direction d, const Rewrite& rw, std::vector<Decisio
     return;
   }
   stats_.rewrites++;
-  out.emplace_back(rw);
+  out.emplace_back(std::move(rw));
 }
 
 void Tracker::on_line(Direction d, const Line& line, PacketOutcome& out) {
@@ -162,9 +162,11 @@ void Tracker::on_line(Direction d, const Line& line, PacketOutcome& out) {
     D.trim();
     return;
   }
-  std::vector<Decision> got;
+  std::vector<Decision>& got = live().line_decisions;  // on_line is never re-entered
+  got.clear();
   bool put_back = !deferred;
   live().session.on_line(d, line.text, line.offset, got);
+  out.decisions.reserve(out.decisions.size() + got.size());
   const bool framer_refused = line.reason != Reason::none;
   bool drop_open = framer_refused;
   for (Decision& dec : got) {
@@ -194,7 +196,7 @@ void Tracker::on_line(Direction d, const Line& line, PacketOutcome& out) {
       // that substitute the control connection's address for an unusable 227 address still use it.
       if (rw->stream_offset < D.out_end) continue;
       const std::size_t before = out.decisions.size();
-      record_rewrite(d, *rw, out.decisions);
+      record_rewrite(d, std::move(*rw), out.decisions);  // *rw is not read again
       if (out.decisions.size() == before || !std::holds_alternative<Rewrite>(out.decisions.back())) drop_open = true;
       continue;
     }

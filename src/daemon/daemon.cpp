@@ -528,12 +528,11 @@ void Daemon::verdict(std::uint32_t id, netlink::Verdict v, std::span<const std::
   // nfqnl_mangle() marks a packet with a new payload CHECKSUM_NONE: its checksum field must then be
   // whole. A packet queued "checksum not ready" (locally generated with offload, e.g. over veth)
   // carried only the pseudo-header sum, which the core's incremental updates cannot turn into one.
-  std::vector<std::uint8_t> fixed;
   if (checksum_partial_.erase(id) && !bytes.empty() && v == netlink::Verdict::accept) {
-    fixed.assign(bytes.begin(), bytes.end());
-    if (auto view = PacketView::parse(fixed)) {
+    fixed_.assign(bytes.begin(), bytes.end());
+    if (auto view = PacketView::parse(fixed_)) {
       view->fix_checksums();
-      bytes = fixed;
+      bytes = fixed_;
     }
   }
   auto r = queue_->verdict(id, v, bytes);
@@ -1653,12 +1652,13 @@ void Daemon::on_completions() {
       if (current) {
         s->opening->installed = true;
         const auto& o = s->opening->opening;
-        std::string nat;
-        if (o.dnat_to) nat += " dnat to " + o.dnat_to->to_string();
-        if (o.snat_to) nat += " snat to " + o.snat_to->to_string();
-        if (info_allowed(4, s->client()))
+        if (info_allowed(4, s->client())) {  // the text only for a line that is written (issue 13)
+          std::string nat;
+          if (o.dnat_to) nat += " dnat to " + o.dnat_to->to_string();
+          if (o.snat_to) nat += " snat to " + o.snat_to->to_string();
           spdlog::info("opening s{} o{} {} -> {}{} for {} s (in the kernel after {} us)", o.id.session, o.id.opening,
                        o.source.to_string(), o.destination.to_string(), nat, cfg_.openings.lifetime_s, us);
+        }
       }
     }
     gate_.opening_done(p.session, p.direction, s && s->dropping);

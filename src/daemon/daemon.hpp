@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "ftpwall/config/config.hpp"
+#include "ftpwall/core/containers.hpp"
 #include "ftpwall/core/conn.hpp"
 #include "ftpwall/core/policy.hpp"
 #include "ftpwall/core/reason.hpp"
@@ -330,13 +331,14 @@ class Daemon {
   QueueSink sink_{*this};
   VerdictGate gate_{sink_};
   // ---- state of the loop ----
-  std::map<std::uint64_t, Pending> pending_;
+  FlatMap<std::uint64_t, Pending> pending_;  // tokens increase: a sorted vector, no node per opening
   // Packets queued with NFQA_SKB_CSUMNOTREADY and still without a verdict: their TCP checksum field
   // holds only the pseudo-header sum, so a modified copy needs a full recomputation (verdict()).
-  std::set<std::uint32_t> checksum_partial_;
+  FlatSet<std::uint32_t> checksum_partial_;  // ids increase: a sorted vector (issue 13)
   std::uint64_t next_session_ = 1;
   std::uint64_t next_token_ = 1;
   std::vector<std::uint8_t> buf_;
+  std::vector<std::uint8_t> fixed_;  // verdict(): a modified copy with its checksums made whole
   Clock::time_point next_kernel_check_{};
   Clock::time_point next_ct_check_{};
   Clock::time_point next_range_check_{};

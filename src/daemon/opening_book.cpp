@@ -18,14 +18,14 @@ std::size_t SynMatchHash::operator()(const SynMatch& m) const noexcept {
 
 void RecentDnat::add(const Match& m, Clock::time_point now, Clock::duration grace) {
   prune(now);
-  until_[m] = now + grace;
+  spares_.put(until_, m, now + grace);
   order_.emplace_back(now + grace, m);
 }
 
 void RecentDnat::prune(Clock::time_point now) {
   while (!order_.empty() && order_.front().first <= now) {
     auto it = until_.find(order_.front().second);
-    if (it != until_.end() && it->second <= now) until_.erase(it);
+    if (it != until_.end() && it->second <= now) spares_.erase(until_, it);
     order_.pop_front();
   }
 }
@@ -62,13 +62,14 @@ void OpeningBook::remove_range(const Address& client) {
 
 bool DnatClaims::claim(std::uint64_t session, const Match& m) {
   std::lock_guard lock(m_);
-  auto [it, fresh] = owners_.try_emplace(m, session);
-  return fresh || it->second == session;
+  if (auto it = owners_.find(m); it != owners_.end()) return it->second == session;
+  spares_.put(owners_, m, session);
+  return true;
 }
 
 void DnatClaims::release(std::uint64_t session, const Match& m) {
   std::lock_guard lock(m_);
-  if (auto it = owners_.find(m); it != owners_.end() && it->second == session) owners_.erase(it);
+  if (auto it = owners_.find(m); it != owners_.end() && it->second == session) spares_.erase(owners_, it);
 }
 
 bool DnatClaims::taken_by_other(std::uint64_t session, const Match& m) const {
@@ -79,14 +80,14 @@ bool DnatClaims::taken_by_other(std::uint64_t session, const Match& m) const {
 
 Reason OpeningBook::add(std::uint64_t session, const Address& client, const firewall::Opening& o) {
   if (o.dnat_to && !dnat_->claim(session, {o.source, o.destination})) return Reason::opening_clash;
-  by_match_[{o.source, o.accepted_destination()}] = session;
+  spares_.put(by_match_, Match{o.source, o.accepted_destination()}, session);
   per_client_->add(client);
   return Reason::none;
 }
 
 void OpeningBook::remove(std::uint64_t session, const Address& client, const firewall::Opening& o) {
   if (auto m = by_match_.find({o.source, o.accepted_destination()}); m != by_match_.end() && m->second == session)
-    by_match_.erase(m);
+    spares_.erase(by_match_, m);
   if (o.dnat_to) dnat_->release(session, {o.source, o.destination});
   per_client_->sub(client);
 }

@@ -20,6 +20,7 @@
 #include <unordered_map>
 #include <utility>
 
+#include "ftpwall/core/containers.hpp"
 #include "ftpwall/core/addr.hpp"
 #include "ftpwall/core/reason.hpp"
 #include "ftpwall/firewall/backend.hpp"
@@ -50,6 +51,7 @@ class DnatClaims {
  private:
   mutable std::mutex m_;
   std::unordered_map<Match, std::uint64_t, SynMatchHash> owners_;
+  NodeSpares<std::unordered_map<Match, std::uint64_t, SynMatchHash>> spares_;  // under m_
 };
 
 // DNAT parts closed lately (nftables: FirewallBackend::queues_unnamed_syns). The kernel may have
@@ -69,6 +71,7 @@ class RecentDnat {
   void prune(Clock::time_point now);
   std::deque<std::pair<Clock::time_point, Match>> order_;  // in the order added (one grace for all)
   std::unordered_map<Match, Clock::time_point, SynMatchHash> until_;
+  NodeSpares<std::unordered_map<Match, Clock::time_point, SynMatchHash>> spares_;
 };
 
 class OpeningBook {
@@ -120,6 +123,8 @@ class OpeningBook {
  private:
   Limits limits_;
   std::unordered_map<Match, std::uint64_t, SynMatchHash> by_match_;
+  // Its nodes across an opening's remove() and its successor's add() (issue 13).
+  NodeSpares<std::unordered_map<Match, std::uint64_t, SynMatchHash>> spares_;
   std::shared_ptr<DnatClaims> dnat_ = std::make_shared<DnatClaims>();
   std::shared_ptr<SourceCounts> per_client_ = std::make_shared<SourceCounts>();
   std::size_t ranges_ = 0;

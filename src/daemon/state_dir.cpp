@@ -173,8 +173,8 @@ Result<void> StateDir::save(const SessionRecord& r) const { return save(r.ct_id,
 
 Result<void> StateDir::save(std::uint32_t ct_id, const ConnTuples& tuples, const Tuple& key,
                             const SeqAdjust& corrections) const {
-  std::string slot(slot_header_bytes, '\0');
-  slot.reserve(slot_header_bytes + 320);
+  std::string& slot = slot_;
+  slot.assign(slot_header_bytes, '\0');
   append_session_record(slot, ct_id, tuples, key, corrections);
   if (slot.size() - slot_header_bytes > max_record_bytes) return make_error("state record of " + name(ct_id) + ": too large");
   if (auto w = written_.find(ct_id); w != written_.end()) {

@@ -102,6 +102,7 @@ class StateDir {
   static constexpr std::size_t max_open_records = 256;
   mutable std::unordered_map<std::uint32_t, Written> written_;
   mutable std::size_t open_records_ = 0;
+  mutable std::string slot_;  // save()'s slot, its capacity kept (issue 13: two allocations per rewrite)
 };
 
 }  // namespace ftpwall::daemon

@@ -18,7 +18,11 @@ void VerdictGate::deliver(std::uint64_t session, Direction dir, std::uint32_t id
   sink_.verdict(id, true, bytes);
 }
 
-void VerdictGate::opening_started(std::uint64_t session, Direction dir) { ++lanes_[session].in_flight[idx(dir)]; }
+void VerdictGate::opening_started(std::uint64_t session, Direction dir) {
+  auto it = lanes_.find(session);
+  if (it == lanes_.end()) it = spares_.put(lanes_, session, Lane{});
+  ++it->second.in_flight[idx(dir)];
+}
 
 void VerdictGate::opening_done(std::uint64_t session, Direction dir, bool drop) {
   auto it = lanes_.find(session);
@@ -52,7 +56,7 @@ void VerdictGate::flush(std::uint64_t, Lane& lane, Direction dir, bool drop) {
 
 void VerdictGate::tidy(std::unordered_map<std::uint64_t, Lane>::iterator it) {
   const Lane& l = it->second;
-  if (l.in_flight[0] == 0 && l.in_flight[1] == 0 && l.waiting[0].empty() && l.waiting[1].empty()) lanes_.erase(it);
+  if (l.in_flight[0] == 0 && l.in_flight[1] == 0 && l.waiting[0].empty() && l.waiting[1].empty()) spares_.erase(lanes_, it);
 }
 
 }  // namespace ftpwall::daemon

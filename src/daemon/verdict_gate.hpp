@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "ftpwall/core/conn.hpp"
+#include "ftpwall/core/containers.hpp"
 
 namespace ftpwall::daemon {
 
@@ -62,6 +63,7 @@ class VerdictGate {
 
   VerdictSink& sink_;
   std::unordered_map<std::uint64_t, Lane> lanes_;  // only sessions with something waiting or in flight
+  NodeSpares<std::unordered_map<std::uint64_t, Lane>> spares_;  // a lane's node for the next (issue 13)
   std::uint64_t waits_ = 0;
   std::uint64_t max_wait_us_ = 0;
 };

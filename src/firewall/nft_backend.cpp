@@ -1251,22 +1251,25 @@ void NftBackend::forget(const OpeningId& id) {
   auto it = known_.find(id);
   if (it == known_.end()) return;
   if (it->second.range) {  // range elements are the session's own: no key owner to keep
-    known_.erase(it);
+    known_spares_.erase(known_, it);
     return;
   }
-  if (it->second.accept.len) accept_owner_.erase(it->second.accept);
-  if (it->second.dnat) dnat_owner_.erase(*it->second.dnat);
-  if (it->second.snat) snat_owner_.erase(*it->second.snat);
-  known_.erase(it);
+  auto drop_owner = [this](std::unordered_map<Key, OpeningId, KeyHash>& m, const Key& k) {
+    if (auto o = m.find(k); o != m.end()) owner_spares_.erase(m, o);
+  };
+  if (it->second.accept.len) drop_owner(accept_owner_, it->second.accept);
+  if (it->second.dnat) drop_owner(dnat_owner_, *it->second.dnat);
+  if (it->second.snat) drop_owner(snat_owner_, *it->second.snat);
+  known_spares_.erase(known_, it);
 }
 
 void NftBackend::remember(const OpeningId& id, const Parts& p) {
   forget(id);
-  known_[id] = p;
+  known_spares_.put(known_, id, p);
   if (p.range) return;
-  if (p.accept.len) accept_owner_[p.accept] = id;
-  if (p.dnat) dnat_owner_[*p.dnat] = id;
-  if (p.snat) snat_owner_[*p.snat] = id;
+  if (p.accept.len) owner_spares_.put(accept_owner_, p.accept, id);
+  if (p.dnat) owner_spares_.put(dnat_owner_, *p.dnat, id);
+  if (p.snat) owner_spares_.put(snat_owner_, *p.snat, id);
 }
 
 // NftOptions::pairs: our own openings that the kernel holds only as their pair, set aside while

@@ -270,6 +270,7 @@ class Tracker {
     Session session;
     Dir dirs[2] = {Dir(Direction::client_to_server), Dir(Direction::server_to_client)};
     std::vector<std::uint8_t> scratch;
+    std::vector<Decision> line_decisions;  // on_line(): the Session's decisions, capacity kept (issue 13)
   };
   struct DirRest {
     static constexpr std::uint8_t has_wscale = 1, syn_seen = 2, hold_enabled = 4, skipping = 8;
@@ -299,7 +300,7 @@ class Tracker {
   // Bytes of a TLS direction: the offset where clear text starts, if it does within them.
   std::optional<std::uint64_t> tls_bytes(Direction d, std::uint64_t offset, std::span<const std::uint8_t> bytes);
   void leave_tls(Direction d, std::uint64_t offset, PacketOutcome& out);
-  void record_rewrite(Direction d, const Rewrite& rw, std::vector<Decision>& out);
+  void record_rewrite(Direction d, Rewrite rw, std::vector<Decision>& out);  // by value: moved in when it can
   enum class Act : std::uint8_t { pass, policy, reset };
   void violation(Reason r, Direction d, std::uint64_t offset, std::span<const std::uint8_t> bytes, Act act,
                  std::vector<Decision>& out) const;
