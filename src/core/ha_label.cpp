@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "ftpwall/core/ha_label.hpp"
 
+#include <span>
 #include <string>
 
 namespace ftpwall {
@@ -57,7 +58,7 @@ RewriteBytes rewrite_bytes(const LastAnnouncement& a, const ConnTuples& t, bool 
   return r;
 }
 
-bool same(const std::vector<std::uint8_t>& v, const std::string& s) {
+bool same(std::span<const std::uint8_t> v, const std::string& s) {
   return v.size() == s.size() && std::equal(v.begin(), v.end(), s.begin(),
                                             [](std::uint8_t a, char b) { return a == static_cast<std::uint8_t>(b); });
 }

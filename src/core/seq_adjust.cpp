@@ -188,7 +188,9 @@ Result<ApplyOutcome> SeqAdjust::apply(PacketView& pkt, Direction dir, std::vecto
   const DirHistory& h = dirs_[idx(dir)];
   const DirHistory& peer = dirs_[idx(other(dir))];
 
-  SegmentTransform t;
+  // One per thread, its buffer kept: a rewritten segment costs no allocation (each queue's thread
+  // has its own; transform_in sets every field before use).
+  static thread_local SegmentTransform t;
   const bool rewrite = transform_in(h, seq, pkt.payload(), t);
   const std::uint32_t new_seq = rewrite ? t.seq : map_seq_in(h, seq, Round::down);
   if (rewrite) {
@@ -269,15 +271,17 @@ namespace {
 constexpr std::string_view magic = "ftpwall-seqadj 1";
 constexpr std::string_view dir_names[2] = {"c2s", "s2c"};
 
-void put_hex(std::string& s, const std::vector<std::uint8_t>& v) {
+void put_hex(std::string& s, std::span<const std::uint8_t> v) {
   static constexpr char digits[] = "0123456789abcdef";
   if (v.empty()) {
     s += '-';
     return;
   }
+  std::size_t at = s.size();
+  s.resize(at + 2 * v.size());
   for (std::uint8_t b : v) {
-    s += digits[b >> 4];
-    s += digits[b & 15];
+    s[at++] = digits[b >> 4];
+    s[at++] = digits[b & 15];
   }
 }
 

@@ -515,18 +515,29 @@ std::optional<std::uint64_t> Tracker::next_deadline() const {
 
 PacketOutcome Tracker::on_timer(std::uint64_t now_ms) {
   PacketOutcome out;
-  if (!live_) return out;  // at rest: nothing held
+  timer(now_ms, out);
+  return out;
+}
+
+void Tracker::timer(std::uint64_t now_ms, PacketOutcome& out) {
+  if (!live_) return;  // at rest: nothing held
   for (Direction d : {Direction::client_to_server, Direction::server_to_client}) {
     Dir& D = dir(d);
     if (!D.held.empty() && now_ms >= D.held.front().since_ms + hold_timeout()) expire(d, out);
   }
-  return out;
 }
 
 PacketOutcome Tracker::on_packet(Direction d, std::span<std::uint8_t> bytes, std::uint64_t now_ms, std::uint64_t tag) {
-  PacketOutcome out = packet(d, bytes, now_ms, tag);
-  rest_if_idle();
+  PacketOutcome out;
+  on_packet(d, bytes, now_ms, tag, out);
   return out;
+}
+
+void Tracker::on_packet(Direction d, std::span<std::uint8_t> bytes, std::uint64_t now_ms, std::uint64_t tag,
+                        PacketOutcome& out) {
+  out.clear();
+  packet(d, bytes, now_ms, tag, out);
+  rest_if_idle();
 }
 
 // At rest: what each part keeps of itself (Session::Rest, StreamAssembler::Rest, LineFramer::Rest)
@@ -576,14 +587,15 @@ void Tracker::wake() const {
   live_ = std::move(L);
 }
 
-PacketOutcome Tracker::packet(Direction d, std::span<std::uint8_t> packet, std::uint64_t now_ms, std::uint64_t tag) {
-  PacketOutcome out = on_timer(now_ms);
+void Tracker::packet(Direction d, std::span<std::uint8_t> packet, std::uint64_t now_ms, std::uint64_t tag,
+                     PacketOutcome& out) {
+  timer(now_ms, out);
   stats_.packets++;
   auto pv = PacketView::parse(packet);
   if (!pv) {
     stats_.bad_packets++;
     violation(reason_of(pv.error()), d, 0, {}, Act::pass, out.decisions);
-    return out;
+    return;
   }
   PacketView& p = *pv;
   Dir& D = dir(d);
@@ -642,7 +654,7 @@ PacketOutcome Tracker::packet(Direction d, std::span<std::uint8_t> packet, std::
   if (!D.hold_enabled || !stream_bytes || D.tls) {
     if (!D.held.empty() && release_due(d)) release_all(d, out);
     finish(p, d, r.accepted, out);
-    return out;
+    return;
   }
 
   // Does this packet need to wait?
@@ -658,7 +670,7 @@ PacketOutcome Tracker::packet(Direction d, std::span<std::uint8_t> packet, std::
     if (!D.held.empty() && release_due(d)) {
       release_all(d, out);
       finish(p, d, r.accepted, out);
-      return out;
+      return;
     }
     // The sender resends held bytes (tail loss probe, RTO): it waits for their ACK, and a Nagle
     // sender sends nothing new before it; past the byte bound: the hold ends (expire).
@@ -669,7 +681,7 @@ PacketOutcome Tracker::packet(Direction d, std::span<std::uint8_t> packet, std::
       const bool behind_hole = seg_end > D.stream.next_offset() && D.stream.state() == StreamAssembler::State::open;
       if (!behind_hole) {
         finish(p, d, r.accepted, out);  // its bytes of the region, if any, are withheld now
-        return out;
+        return;
       }
       // past a hole: this one starts a new hold
     }
@@ -678,10 +690,10 @@ PacketOutcome Tracker::packet(Direction d, std::span<std::uint8_t> packet, std::
     D.held_bytes += p.size();
     stats_.held_packets++;
     out.verdict = PacketOutcome::Verdict::hold;
-    return out;
+    return;
   }
   finish(p, d, r.accepted, out);
-  return out;
+  return;
 }
 
 const SeqAdjust& Tracker::corrections() const {

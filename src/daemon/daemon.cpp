@@ -147,7 +147,7 @@ Daemon::~Daemon() {
 
 std::uint64_t Daemon::now_ms() const {
   return static_cast<std::uint64_t>(
-      std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch()).count());
+      std::chrono::duration_cast<std::chrono::milliseconds>(now().time_since_epoch()).count());
 }
 
 firewall::HookSpec Daemon::hook_spec() const {
@@ -517,7 +517,9 @@ void Daemon::on_queue() {
   // them get their verdicts in the same datagram as the round's others.
   queue_->cork();
   worker_->hold();
+  round_now_ = Clock::now();
   auto r = queue_->receive([this](const netlink::QueuedPacket& p) { on_packet(p); }, 64);
+  round_now_.reset();
   if (!r) spdlog::error("NFQUEUE {}: {}", queue_number(), r.error().message);
   worker_->release();
   if (worker_->has_completions()) on_completions();
@@ -579,7 +581,7 @@ bool Daemon::info_allowed(std::uint32_t kind, const Address& source) {
   if (cfg_.audit == config::AuditMode::summary) return spdlog::should_log(spdlog::level::debug);
   // With debug logging the admin asked for every line.
   if (spdlog::should_log(spdlog::level::debug)) return true;
-  return info_limiter_.allow(bucket(0x10000u | kind, source), log::RateLimiter::Clock::now()).log;
+  return info_limiter_.allow(bucket(0x10000u | kind, source), now()).log;
 }
 
 void Daemon::on_packet(const netlink::QueuedPacket& p) {
@@ -638,7 +640,7 @@ void Daemon::on_packet(const netlink::QueuedPacket& p) {
 // admin's filter drops or that nobody answers never become sessions (half_open.hpp). The SYN
 // passes at once either way.
 void Daemon::start_half_open(std::uint32_t id, const PacketView& view, const Key& key) {
-  for (const Key& k : half_open_.add(key, {view.bytes().begin(), view.bytes().end()}, Clock::now())) {
+  for (const Key& k : half_open_.add(key, {view.bytes().begin(), view.bytes().end()}, now())) {
     count(Reason::half_open_evicted);
     refuse(Reason::half_open_evicted, k.src.addr, tuple_text(k) + ": half-open for a newer SYN");
   }
@@ -955,13 +957,15 @@ void Daemon::track(SessionState& ss, std::uint32_t id, PacketView& view, Directi
     verdict(id, netlink::Verdict::drop);
     return;
   }
-  PacketOutcome out = s->tracker->on_packet(dir, view.bytes(), now_ms(), id);
+  PacketOutcome out = take_outcome();
+  s->tracker->on_packet(dir, view.bytes(), now_ms(), id, out);
   if (spdlog::should_log(spdlog::level::trace))
     for (const auto& d : out.decisions) spdlog::trace("s{}: {}", s->id, to_string(d));
   sessions_.account_held(*s);
   if (s->held > 0) timed_.insert(s->id);
   if (s->tracker->ended()) s->tcp_ended = true;
   act(*s, out, id, dir);
+  give_outcome(std::move(out));
   if (s->label_retry) write_label(*s);
 }
 
@@ -1070,8 +1074,10 @@ void Daemon::act(SessionState& s, PacketOutcome& out, std::optional<std::uint32_
     }
     deliver(s, r.direction, static_cast<std::uint32_t>(r.tag), std::move(r.bytes));
   }
-  if (id && out.verdict == PacketOutcome::Verdict::accept)
-    deliver(s, dir, *id, out.modified ? std::move(out.bytes) : std::vector<std::uint8_t>{});
+  if (id && out.verdict == PacketOutcome::Verdict::accept) {
+    if (out.modified) deliver(s, dir, *id, out.bytes);
+    else deliver(s, dir, *id, std::vector<std::uint8_t>{});
+  }
   if (end) end_session(s, end_reason);
 }
 
@@ -1110,7 +1116,7 @@ void Daemon::on_open(SessionState& s, const OpenData& od) {
   o.family = od.family;
   o.source = od.source;
   o.destination = od.destination;
-  o.expires = firewall::Clock::now() + std::chrono::seconds(cfg_.openings.lifetime_s);  // monotonic (backend.hpp)
+  o.expires = now() + std::chrono::seconds(cfg_.openings.lifetime_s);  // monotonic (backend.hpp)
   o.queue = cfg_.queue.number;  // the data SYN comes to us: first SYN wins (on_data_syn)
   o = nat_parts(s, od, std::move(o));
   // Its DNAT match may have gone to another queue's session since the port was chosen (one
@@ -1125,7 +1131,7 @@ void Daemon::on_open(SessionState& s, const OpenData& od) {
   s.opening = std::make_unique<OpeningState>(std::move(st));
   timed_.insert(s.id);
   const std::uint64_t token = next_token_++;
-  pending_[token] = Pending{Pending::Kind::open, s.id, od.announced_by, o.id, Clock::now()};
+  pending_[token] = Pending{Pending::Kind::open, s.id, od.announced_by, o.id, now()};
   gate_.opening_started(s.id, od.announced_by);
   worker_->submit(firewall::OpenStep{o}, token);
 }
@@ -1439,7 +1445,7 @@ void Daemon::open_range(SessionState& s) {
   s.range_installed = false;
   const std::uint64_t token = next_token_++;
   const Direction held = Direction::server_to_client;  // the 234
-  pending_[token] = Pending{Pending::Kind::open, s.id, held, o.id, Clock::now()};
+  pending_[token] = Pending{Pending::Kind::open, s.id, held, o.id, now()};
   // The 234 (explicit FTPS) waits for it; on an implicit port the server's first packets do.
   gate_.opening_started(s.id, held);
   worker_->submit(firewall::OpenStep{o}, token);
@@ -1472,7 +1478,7 @@ void Daemon::close_range(SessionState& s, Reason why) {
 // An opening's rules or elements go (a close is never an error when they are already gone).
 void Daemon::submit_close(std::uint64_t session, const firewall::OpeningId& id) {
   const std::uint64_t token = next_token_++;
-  pending_[token] = Pending{Pending::Kind::close, session, Direction::client_to_server, id, Clock::now()};
+  pending_[token] = Pending{Pending::Kind::close, session, Direction::client_to_server, id, now()};
   worker_->submit(firewall::CloseStep{id}, token);
 }
 
@@ -1480,7 +1486,7 @@ void Daemon::close_opening(SessionState& s, Reason why) {
   if (!s.opening) return;
   const firewall::Opening& o = s.opening->opening;
   openings_.remove(s.id, s.client(), o);
-  if (o.dnat_to && backend_->queues_unnamed_syns()) dnat_gone_.add({o.source, *o.dnat_to}, Clock::now(), std::chrono::seconds(1));
+  if (o.dnat_to && backend_->queues_unnamed_syns()) dnat_gone_.add({o.source, *o.dnat_to}, now(), std::chrono::seconds(1));
   spdlog::debug("opening s{} o{} closed: {}", o.id.session, o.id.opening, name(why));
   submit_close(s.id, o.id);
   s.opening.reset();
@@ -1493,12 +1499,27 @@ void Daemon::end_session(SessionState& s, Reason why) {
   close_opening(s, why);
   close_range(s, why);
   s.ended = true;
-  s.ended_at = Clock::now();
+  s.ended_at = now();
   spdlog::debug("session s{} {} ended: {}", s.id, tuple_text(s.tuples.original), name(why));
 }
 
-void Daemon::deliver(SessionState& s, Direction dir, std::uint32_t id, std::vector<std::uint8_t> bytes) {
-  gate_.deliver(s.id, dir, id, std::move(bytes));
+void Daemon::deliver(SessionState& s, Direction dir, std::uint32_t id, std::vector<std::uint8_t>& bytes) {
+  gate_.deliver(s.id, dir, id, bytes);
+}
+
+PacketOutcome Daemon::take_outcome() {
+  if (outcome_spares_.empty()) return {};
+  PacketOutcome out = std::move(outcome_spares_.back());
+  outcome_spares_.pop_back();
+  return out;
+}
+
+void Daemon::give_outcome(PacketOutcome&& out) {
+  if (outcome_spares_.size() >= 4 || out.bytes.capacity() > 8192 || out.decisions.capacity() > 16 ||
+      out.released.capacity() > 16)
+    return;  // a large one is not kept (its memory)
+  out.clear();
+  outcome_spares_.push_back(std::move(out));
 }
 
 // A data connection's first SYN, queued by an opening's rule (-j NFQUEUE instead of ACCEPT). The
@@ -1514,9 +1535,9 @@ void Daemon::on_data_syn(std::uint32_t id, const PacketView& view, std::uint32_t
   SessionState* s = owner ? sessions_.by_id(*owner) : nullptr;
   // Past its lifetime an opening admits nothing, also before the tick closes it.
   const bool named = s && s->opening;
-  const bool live = named && firewall::Clock::now() < s->opening->opening.expires;
+  const bool live = named && now() < s->opening->opening.expires;
   if (!live || !view.has_flag(tcp_flag::syn) || view.has_flag(tcp_flag::ack)) {
-    if (!named && backend_->queues_unnamed_syns() && !dnat_gone_.contains({src, dst}, Clock::now())) {
+    if (!named && backend_->queues_unnamed_syns() && !dnat_gone_.contains({src, dst}, now())) {
       // The pairs rule queues every new connection between two addresses with an opening between
       // them: one that no opening names (nor a DNAT part closed a moment ago, which may have
       // translated it) is not ours to judge. Accepted without queue.accept_mark, it meets the
@@ -1568,12 +1589,17 @@ void Daemon::admit(std::uint32_t id, std::uint32_t mark) {
 }
 
 void Daemon::on_completions() {
-  for (auto& c : worker_->take_completions()) {
+  // The vector trades places with the worker's (capacity kept); taken from the member so that a
+  // nested call would get a vector of its own.
+  std::vector<firewall::BackendWorker::Completion> done = std::move(completions_);
+  worker_->take_completions(done);
+  const auto now = Clock::now();
+  for (auto& c : done) {
     auto it = pending_.find(c.token);
     if (it == pending_.end()) continue;
     const Pending p = it->second;
     pending_.erase(it);
-    const auto us = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - p.since).count();
+    const auto us = std::chrono::duration_cast<std::chrono::microseconds>(now - p.since).count();
     if (p.kind == Pending::Kind::reinstall) {
       if (!c.result) spdlog::error("queue {}: reinstalling openings: {}", queue_number(), c.result.error().message);
       continue;
@@ -1663,6 +1689,8 @@ void Daemon::on_completions() {
     }
     gate_.opening_done(p.session, p.direction, s && s->dropping);
   }
+  done.clear();
+  completions_ = std::move(done);
 }
 
 // The periodic work that speaks for the whole daemon: the leader's only.

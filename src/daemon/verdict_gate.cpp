@@ -5,7 +5,7 @@
 
 namespace ftpwall::daemon {
 
-void VerdictGate::deliver(std::uint64_t session, Direction dir, std::uint32_t id, std::vector<std::uint8_t> bytes) {
+void VerdictGate::deliver(std::uint64_t session, Direction dir, std::uint32_t id, std::vector<std::uint8_t>& bytes) {
   auto it = lanes_.find(session);
   if (it != lanes_.end()) {
     Lane& l = it->second;
@@ -19,9 +19,7 @@ void VerdictGate::deliver(std::uint64_t session, Direction dir, std::uint32_t id
 }
 
 void VerdictGate::opening_started(std::uint64_t session, Direction dir) {
-  auto it = lanes_.find(session);
-  if (it == lanes_.end()) it = spares_.put(lanes_, session, Lane{});
-  ++it->second.in_flight[idx(dir)];
+  ++spares_.get(lanes_, session)->second.in_flight[idx(dir)];
 }
 
 void VerdictGate::opening_done(std::uint64_t session, Direction dir, bool drop) {
@@ -42,8 +40,12 @@ void VerdictGate::release(std::uint64_t session, bool drop) {
 void VerdictGate::flush(std::uint64_t, Lane& lane, Direction dir, bool drop) {
   // Taken whole, in order (and again, should a verdict ever add to the lane).
   while (!lane.waiting[idx(dir)].empty()) {
-    std::vector<Waiting> w = std::move(lane.waiting[idx(dir)]);
-    lane.waiting[idx(dir)].clear();
+    std::vector<Waiting> w;
+    if (!spare_.empty()) {
+      w = std::move(spare_.back());
+      spare_.pop_back();
+    }
+    w.swap(lane.waiting[idx(dir)]);  // the lane keeps an empty vector with capacity
     const auto now = Clock::now();
     for (const Waiting& x : w) {
       const auto us = static_cast<std::uint64_t>(
@@ -51,6 +53,8 @@ void VerdictGate::flush(std::uint64_t, Lane& lane, Direction dir, bool drop) {
       max_wait_us_ = std::max(max_wait_us_, us);
       sink_.verdict(x.id, !drop, x.bytes);
     }
+    w.clear();
+    if (spare_.size() < 8 && w.capacity() <= kept_capacity) spare_.push_back(std::move(w));
   }
 }
 

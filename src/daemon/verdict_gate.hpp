@@ -32,7 +32,11 @@ class VerdictGate {
   explicit VerdictGate(VerdictSink& sink) : sink_(sink) {}
 
   // A packet of `session`, direction `dir`, is ready to leave with `bytes` (empty: unmodified).
-  void deliver(std::uint64_t session, Direction dir, std::uint32_t id, std::vector<std::uint8_t> bytes);
+  void deliver(std::uint64_t session, Direction dir, std::uint32_t id, std::vector<std::uint8_t>&& bytes) {
+    deliver(session, dir, id, bytes);
+  }
+  // The same, `bytes` moved from only when the packet must wait (the caller keeps its buffer else).
+  void deliver(std::uint64_t session, Direction dir, std::uint32_t id, std::vector<std::uint8_t>& bytes);
   // An opening announced in direction `dir` is on its way into the kernel / is there (or failed).
   void opening_started(std::uint64_t session, Direction dir);
   void opening_done(std::uint64_t session, Direction dir, bool drop = false);
@@ -52,10 +56,22 @@ class VerdictGate {
     Clock::time_point since;
   };
   // Made and dropped with every opening (issue 13): vectors, which allocate nothing while empty
-  // (two deques allocated four blocks per announcement); flush() takes them whole, in order.
+  // (two deques allocated four blocks per announcement); flush() takes them whole, in order. A
+  // dropped lane's node is kept with its vectors' capacity (LaneReset), and so are the vectors
+  // flush() takes (spare_): an announcement that waits for its opening allocates nothing.
   struct Lane {
     std::array<std::vector<Waiting>, 2> waiting;
     std::array<unsigned, 2> in_flight{};
+  };
+  static constexpr std::size_t kept_capacity = 16;  // a longer vector is not kept (its memory)
+  struct LaneReset {
+    void operator()(Lane& l) const {
+      for (auto& w : l.waiting) {
+        if (w.capacity() > kept_capacity) w = {};
+        w.clear();
+      }
+      l.in_flight = {};
+    }
   };
   static std::size_t idx(Direction d) { return static_cast<std::size_t>(d); }
   void flush(std::uint64_t session, Lane& lane, Direction dir, bool drop);
@@ -63,7 +79,8 @@ class VerdictGate {
 
   VerdictSink& sink_;
   std::unordered_map<std::uint64_t, Lane> lanes_;  // only sessions with something waiting or in flight
-  NodeSpares<std::unordered_map<std::uint64_t, Lane>> spares_;  // a lane's node for the next (issue 13)
+  NodeSpares<std::unordered_map<std::uint64_t, Lane>, 128, LaneReset> spares_;  // a lane's node for the next
+  std::vector<std::vector<Waiting>> spare_;  // emptied vectors of flush(), capacity kept (at most 8)
   std::uint64_t waits_ = 0;
   std::uint64_t max_wait_us_ = 0;
 };

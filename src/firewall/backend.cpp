@@ -25,9 +25,20 @@ unsigned expected_own_hooks(const HookSpec& spec, const HookState& state) {
 
 // "ftpwall s<session> o<opening>", decimal, no leading zeros: the tag that names the daemon's rules
 // in the kernel (iptables-save shows it; a restarted daemon reads it back).
-std::string format_opening_comment(const OpeningId& id) {
-  return "ftpwall s" + std::to_string(id.session) + (id.range ? " r" : " o") + std::to_string(id.opening);
+OpeningComment opening_comment(const OpeningId& id) {
+  OpeningComment c;
+  constexpr std::string_view head = "ftpwall s";
+  char* p = std::copy(head.begin(), head.end(), c.text.data());
+  char* const last = c.text.data() + c.text.size() - 1;  // the NUL stays
+  p = std::to_chars(p, last, id.session).ptr;
+  if (last - p < 3) return c;  // cannot happen: 9 + 20 + 2 + 10 characters fit
+  *p++ = ' ';
+  *p++ = id.range ? 'r' : 'o';
+  std::to_chars(p, last, id.opening);
+  return c;
 }
+
+std::string format_opening_comment(const OpeningId& id) { return opening_comment(id).c_str(); }
 
 // One sorted vector instead of a map and a set per batch (issue 13: two allocations per step, on
 // the packet path of every announcement). Sorted by id, then by position: each id's group gives its

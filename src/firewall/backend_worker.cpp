@@ -60,7 +60,8 @@ void BackendWorker::hold() {
 }
 
 void BackendWorker::release() {
-  std::vector<Queued> work;
+  std::vector<Queued>& work = work_;  // only this thread touches it (busy_ below)
+  work.clear();
   {
     std::lock_guard lock(mutex_);
     held_ = false;
@@ -78,23 +79,31 @@ void BackendWorker::release() {
     wake_.notify_one();
     return;
   }
-  auto done = apply_changes(work);
+  apply_changes(work, done_);
+  work.clear();
   bool more;
   {
     std::lock_guard lock(mutex_);
     busy_ = false;
     more = !queue_.empty();
   }
-  post(std::move(done));
+  post(done_);
   if (more) wake_.notify_one();
 }
 
 std::vector<BackendWorker::Completion> BackendWorker::take_completions() {
+  std::vector<Completion> out;
+  take_completions(out);
+  return out;
+}
+
+void BackendWorker::take_completions(std::vector<Completion>& out) {
   std::uint64_t n;
   while (::read(event_fd_, &n, sizeof n) == sizeof n) {
   }
+  out.clear();
   std::lock_guard lock(mutex_);
-  return std::exchange(completions_, {});
+  out.swap(completions_);
 }
 
 bool BackendWorker::has_completions() const {
@@ -107,20 +116,20 @@ std::uint64_t BackendWorker::batches() const {
   return batches_;
 }
 
-void BackendWorker::post(std::vector<Completion> done) {
+void BackendWorker::post(std::vector<Completion>& done) {
   {
     std::lock_guard lock(mutex_);
     for (auto& c : done) completions_.push_back(std::move(c));
   }
+  done.clear();
   const std::uint64_t one = 1;
   (void)!::write(event_fd_, &one, sizeof one);
 }
 
-std::vector<BackendWorker::Completion> BackendWorker::apply_changes(std::vector<Queued>& work) {
-  std::vector<Completion> done;
-  std::vector<Change> batch;
-  batch.reserve(work.size());
-  for (auto& q : work) batch.push_back(std::get<Change>(q.item));
+void BackendWorker::apply_changes(std::vector<Queued>& work, std::vector<Completion>& done) {
+  std::vector<Change>& batch = batch_;
+  batch.clear();
+  for (auto& q : work) batch.push_back(std::move(std::get<Change>(q.item)));
   auto r = backend_.apply(batch);
   std::uint64_t applies = 1;
   if (r || batch.size() == 1) {
@@ -132,9 +141,9 @@ std::vector<BackendWorker::Completion> BackendWorker::apply_changes(std::vector<
       ++applies;
     }
   }
+  batch.clear();
   std::lock_guard lock(mutex_);
   batches_ += applies;
-  return done;
 }
 
 void BackendWorker::run() {
@@ -161,13 +170,13 @@ void BackendWorker::run() {
     if (std::holds_alternative<Task>(work.front().item)) {
       done.push_back({work.front().token, std::get<Task>(work.front().item)(backend_)});
     } else {
-      done = apply_changes(work);
+      apply_changes(work, done);
     }
     {
       std::lock_guard lock(mutex_);
       busy_ = false;
     }
-    post(std::move(done));
+    post(done);
   }
 }
 

@@ -27,6 +27,7 @@
 #include <variant>
 #include <vector>
 
+#include "ftpwall/core/containers.hpp"
 #include "ftpwall/firewall/backend.hpp"
 
 namespace ftpwall::firewall {
@@ -57,6 +58,8 @@ class BackendWorker {
   // Readable (eventfd) while completions wait; take_completions() drains it.
   int event_fd() const { return event_fd_; }
   std::vector<Completion> take_completions();
+  // The same into `out` (emptied first; the two vectors trade places, their capacity kept).
+  void take_completions(std::vector<Completion>& out);
   bool has_completions() const;
 
   std::uint64_t batches() const;  // apply() calls so far
@@ -69,17 +72,22 @@ class BackendWorker {
   };
   BackendWorker(FirewallBackend& backend, std::size_t max_batch, int event_fd, bool inline_apply);
   void run();
-  void post(std::vector<Completion> done);
-  // One run of consecutive changes as one batch (one by one when the batch fails): their completions.
-  std::vector<Completion> apply_changes(std::vector<Queued>& work);
+  void post(std::vector<Completion>& done);  // moved to the completions, `done` left empty
+  // One run of consecutive changes as one batch (one by one when the batch fails): their
+  // completions, appended to `done`. Runs in one thread at a time (busy_).
+  void apply_changes(std::vector<Queued>& work, std::vector<Completion>& done);
 
   FirewallBackend& backend_;
   const std::size_t max_batch_;
   int event_fd_ = -1;
   mutable std::mutex mutex_;
   std::condition_variable wake_;
-  std::deque<Queued> queue_;
+  Fifo<Queued> queue_;
   std::vector<Completion> completions_;
+  // Scratch of release() (the inline path) and apply_changes(), kept from batch to batch (issue 13).
+  std::vector<Queued> work_;
+  std::vector<Completion> done_;
+  std::vector<Change> batch_;
   std::uint64_t batches_ = 0;
   bool stopping_ = false;
   bool held_ = false;

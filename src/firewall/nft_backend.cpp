@@ -203,7 +203,7 @@ using TableObj = Owned<nftnl_table, nftnl_table_free>;
 
 struct Udata {
   nftnl_udata_buf* b = nftnl_udata_buf_alloc(NFT_USERDATA_MAXLEN);
-  explicit Udata(const std::string& comment) { nftnl_udata_put_strz(b, NFTNL_UDATA_SET_ELEM_COMMENT, comment.c_str()); }
+  explicit Udata(const char* comment) { nftnl_udata_put_strz(b, NFTNL_UDATA_SET_ELEM_COMMENT, comment); }
   ~Udata() { nftnl_udata_buf_free(b); }
   Udata(const Udata&) = delete;
   Udata& operator=(const Udata&) = delete;
@@ -611,10 +611,10 @@ constexpr std::size_t elems_per_message = 128;
 
 struct Elem {
   explicit Elem(const Key& k) : key(k) {}
-  Elem(const Key& k, std::string c, std::uint64_t ms) : key(k), comment(std::move(c)), timeout_ms(ms) {}
+  Elem(const Key& k, const OpeningComment& c, std::uint64_t ms) : key(k), comment(c), timeout_ms(ms) {}
   Key key;
   std::optional<Key> key_end;  // an interval's last key (range sets)
-  std::optional<std::string> comment;
+  std::optional<OpeningComment> comment;
   std::uint64_t timeout_ms = 0;
   // openings: a verdict; dnat/snat: data
   std::optional<std::uint32_t> verdict;
@@ -637,7 +637,7 @@ void add_elems(Batch& b, std::uint16_t type, std::uint16_t flags, const std::str
         if (el.key_end) nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY_END, el.key_end->bytes.data(), el.key_end->len);
         if (el.timeout_ms) nftnl_set_elem_set_u64(e, NFTNL_SET_ELEM_TIMEOUT, el.timeout_ms);
         if (el.comment) {
-          Udata u(*el.comment);
+          Udata u(el.comment->c_str());
           nftnl_set_elem_set(e, NFTNL_SET_ELEM_USERDATA, u.data(), u.len());
         }
         if (el.verdict) {
@@ -1590,12 +1590,23 @@ Result<void> NftBackend::apply(std::span<const Change> changes) {
   std::optional<Socket::Failure> f;
   bool empty = false;
   auto attempt = [&](bool defensive) {
-    // By family, IPv4 first (one slot each: no map for two keys).
-    std::array<std::optional<Group>, 2> group_of;
+    // By family, IPv4 first (one slot each: no map for two keys). The groups' vectors are kept
+    // from one batch to the next (one thread applies; cleared here): an announcement's elements
+    // cost no allocation of their own.
+    static thread_local std::array<Group, 2> groups;
+    std::array<Group*, 2> group_of{};
     auto group = [&](Family fam) -> Group& {
-      auto& g = group_of[fam == Family::v4 ? 0 : 1];
-      if (!g) g.emplace();
-      return *g;
+      const std::size_t i = fam == Family::v4 ? 0 : 1;
+      if (!group_of[i]) {
+        Group& g = groups[i];
+        for (auto* v : {&g.del_acc, &g.del_dn, &g.del_sn, &g.add_acc, &g.add_dn, &g.add_sn, &g.del_racc, &g.del_rdn,
+                        &g.add_racc, &g.add_rdn, &g.del_pair, &g.add_pair}) {
+          if (v->capacity() > 256) *v = {};  // after a large batch (a takeover): not kept
+          v->clear();
+        }
+        group_of[i] = &g;
+      }
+      return *group_of[i];
     };
     for (const auto& id : doomed) {
       auto it = known_.find(id);
@@ -1622,7 +1633,7 @@ Result<void> NftBackend::apply(std::span<const Change> changes) {
         if (defensive) g.del_acc.push_back(Elem(in.parts.accept));
         continue;
       }
-      const std::string comment = format_opening_comment(in.o.id);
+      const OpeningComment comment = opening_comment(in.o.id);
       const std::uint64_t ms = timeout_ms(in.o.expires);
       if (in.parts.range) {
         // The intervals themselves first, whoever holds them (a reinstall of the same id).

@@ -207,7 +207,7 @@ class NftBackend final : public FirewallBackend {
   std::unordered_map<Key, OpeningId, KeyHash> accept_owner_, dnat_owner_, snat_owner_;
   // Their nodes, kept across an opening's forget() and its successor's remember() (issue 13).
   NodeSpares<std::unordered_map<OpeningId, Parts, IdHash>> known_spares_;
-  NodeSpares<std::unordered_map<Key, OpeningId, KeyHash>> owner_spares_;
+  NodeSpares<std::unordered_map<Key, OpeningId, KeyHash>, 256> owner_spares_;  // three keys an opening, 64 a batch
   std::unordered_map<Key, Pair, KeyHash> pairs_;
   bool known_complete_ = false;  // known_ holds every opening in the kernel (as far as we can tell)
   std::set<std::uint16_t> queue_chains_;  // to-queue-N chains that exist

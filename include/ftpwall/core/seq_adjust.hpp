@@ -66,16 +66,20 @@
 #include <vector>
 
 #include "ftpwall/core/conn.hpp"
+#include "ftpwall/core/containers.hpp"
 #include "ftpwall/core/packet.hpp"
 #include "ftpwall/core/result.hpp"
 
 namespace ftpwall {
 
 // One rewrite of one direction's byte stream.
+// Inline up to 24 bytes: an address with its port ("203,0,113,1,195,80") never allocates.
+using CorrectionBytes = SmallBytes<24>;
+
 struct Correction {
   std::uint32_t pos = 0;                   // original sequence number of the first replaced byte
-  std::vector<std::uint8_t> old_bytes;     // what the sender sent (non-empty)
-  std::vector<std::uint8_t> new_bytes;     // what the receiver sees instead (may be empty)
+  CorrectionBytes old_bytes;               // what the sender sent (non-empty)
+  CorrectionBytes new_bytes;               // what the receiver sees instead (may be empty)
   std::uint32_t offset_before = 0;         // T - O for bytes just before pos (derived, mod 2^32)
 
   std::uint32_t end() const { return pos + static_cast<std::uint32_t>(old_bytes.size()); }

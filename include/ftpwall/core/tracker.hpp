@@ -110,6 +110,14 @@ struct PacketOutcome {
   std::vector<std::uint8_t> bytes;  // the final packet when modified
   std::vector<Decision> decisions;
   std::vector<ReleasedPacket> released;  // earlier held packets, in their direction's order
+  // Empty again, the vectors' capacity kept (an outcome reused packet after packet).
+  void clear() {
+    verdict = Verdict::accept;
+    modified = false;
+    bytes.clear();
+    decisions.clear();
+    released.clear();
+  }
 };
 
 // Per session; 32-bit counters (statistics, never decisions; they wrap after 4 Gi events).
@@ -151,6 +159,10 @@ class Tracker {
   // then also copied into the outcome). `tag` identifies the packet when it is released later.
   PacketOutcome on_packet(Direction dir, std::span<std::uint8_t> packet, std::uint64_t now_ms,
                           std::uint64_t tag = 0);
+  // The same into `out` (cleared first, its buffers reused: the daemon's packet path allocates no
+  // outcome per packet).
+  void on_packet(Direction dir, std::span<std::uint8_t> packet, std::uint64_t now_ms, std::uint64_t tag,
+                 PacketOutcome& out);
   // Hold expiry: releases held packets whose time is up.
   PacketOutcome on_timer(std::uint64_t now_ms);
   // When on_timer must be called next (empty: nothing held).
@@ -289,7 +301,9 @@ class Tracker {
   }
   void wake() const;
   void rest_if_idle();
-  PacketOutcome packet(Direction dir, std::span<std::uint8_t> packet, std::uint64_t now_ms, std::uint64_t tag);
+  void packet(Direction dir, std::span<std::uint8_t> packet, std::uint64_t now_ms, std::uint64_t tag,
+              PacketOutcome& out);
+  void timer(std::uint64_t now_ms, PacketOutcome& out);
 
   Tracker(const ConnTuples& tuples, const Policy* policy, std::unique_ptr<Policy> owned, Session::Start start);
   static std::size_t idx(Direction d) { return static_cast<std::size_t>(d); }

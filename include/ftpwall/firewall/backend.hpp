@@ -35,6 +35,7 @@
 //   install_hooks = the table and its base chains; HookState the same questions about them.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <compare>
 #include <cstdint>
@@ -81,6 +82,12 @@ struct OpeningId {
 
 // "ftpwall s7 o1" ("ftpwall s7 r1"): the comment every opening rule carries, and its inverse.
 std::string format_opening_comment(const OpeningId& id);
+// The same text without an allocation (the nftables elements of every announcement).
+struct OpeningComment {
+  std::array<char, 56> text{};  // "ftpwall s" + 20 digits + " o" + 10 digits, NUL-terminated
+  const char* c_str() const { return text.data(); }
+};
+OpeningComment opening_comment(const OpeningId& id);
 std::optional<OpeningId> parse_opening_comment(std::string_view comment);
 
 // One data connection to admit. Addresses are as the data SYN shows them when it reaches the

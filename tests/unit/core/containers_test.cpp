@@ -108,5 +108,92 @@ TEST(NodeSpares, KeepsAtMostItsCapacity) {
   EXPECT_EQ(spares.kept(), 0u);
 }
 
+struct KeepCapacity {
+  void operator()(std::vector<int>& v) const { v.clear(); }
+};
+
+TEST(NodeSpares, AResetKeepsWhatItsResetKeepsAndGetAddsAnEmptyValue) {
+  std::unordered_map<int, std::vector<int>> m;
+  NodeSpares<std::unordered_map<int, std::vector<int>>, 4, KeepCapacity> spares;
+  auto it = spares.get(m, 1);
+  EXPECT_TRUE(it->second.empty());
+  it->second.assign(100, 7);
+  const auto* storage = it->second.data();
+  EXPECT_EQ(spares.get(m, 1)->second.size(), 100u);  // present: the same entry
+  spares.erase(m, m.find(1));
+  auto again = spares.get(m, 2);
+  EXPECT_EQ(again->first, 2);
+  EXPECT_TRUE(again->second.empty());
+  EXPECT_GE(again->second.capacity(), 100u);
+  EXPECT_EQ(again->second.data(), storage);  // the node and its buffer, reused
+}
+
+TEST(SmallBytes, HoldsShortStringsInItselfAndLongOnesOnTheHeap) {
+  const std::string short_text = "203,0,113,1,195,80", long_text(100, 'x');
+  SmallBytes<24> a, b;
+  a.assign(short_text.begin(), short_text.end());
+  EXPECT_EQ(a.size(), short_text.size());
+  EXPECT_TRUE(std::equal(a.begin(), a.end(), short_text.begin()));
+  const auto* inline_at = a.data();
+  b = a;  // a copy, equal, in its own storage
+  EXPECT_EQ(a, b);
+  EXPECT_NE(b.data(), inline_at);
+  b.assign(long_text.begin(), long_text.end());
+  EXPECT_EQ(b.size(), 100u);
+  EXPECT_NE(a, b);
+  EXPECT_EQ(b[99], 'x');
+  const auto* heap_at = b.data();
+  SmallBytes<24> c = std::move(b);  // the heap buffer moves
+  EXPECT_EQ(c.data(), heap_at);
+  EXPECT_EQ(c.size(), 100u);
+  EXPECT_TRUE(b.empty());
+  SmallBytes<24> d = std::move(a);  // inline bytes are copied
+  EXPECT_EQ(d.size(), short_text.size());
+  EXPECT_TRUE(std::equal(d.begin(), d.end(), short_text.begin()));
+  const std::span<const std::uint8_t> view = d;
+  EXPECT_EQ(view.size(), short_text.size());
+  c.assign(short_text.begin(), short_text.end());  // back to inline
+  EXPECT_EQ(c, d);
+  SmallBytes<24> e;
+  EXPECT_TRUE(e.empty());
+  EXPECT_EQ(std::span<const std::uint8_t>(e).size(), 0u);
+}
+
+TEST(Fifo, PopsInOrderAndReusesItsVector) {
+  Fifo<std::shared_ptr<int>> q;
+  auto held = std::make_shared<int>(1);
+  q.push_back(std::shared_ptr<int>(held));
+  for (int i = 2; i <= 4; ++i) q.push_back(std::make_shared<int>(i));
+  EXPECT_EQ(q.size(), 4u);
+  EXPECT_EQ(*q.front(), 1);
+  q.pop_front();
+  EXPECT_EQ(held.use_count(), 1);  // a popped entry holds nothing alive
+  std::vector<int> rest;
+  for (const auto& p : q) rest.push_back(*p);
+  EXPECT_EQ(rest, (std::vector<int>{2, 3, 4}));
+  while (!q.empty()) q.pop_front();
+  EXPECT_EQ(q.size(), 0u);
+  q.push_back(std::make_shared<int>(5));
+  EXPECT_EQ(*q.front(), 5);
+}
+
+TEST(Fifo, AQueueThatNeverEmptiesStaysInOrder) {
+  Fifo<int> q;
+  int next_in = 0, next_out = 0;
+  for (int round = 0; round < 1000; ++round) {
+    q.push_back(int{next_in++});
+    q.push_back(int{next_in++});
+    ASSERT_EQ(q.front(), next_out);
+    q.pop_front();
+    ++next_out;
+  }
+  EXPECT_EQ(q.size(), 1000u);
+  while (!q.empty()) {
+    ASSERT_EQ(q.front(), next_out++);
+    q.pop_front();
+  }
+  EXPECT_EQ(next_out, next_in);
+}
+
 }  // namespace
 }  // namespace ftpwall

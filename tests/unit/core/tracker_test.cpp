@@ -169,7 +169,13 @@ class Wire {
     return send(d, build(t, seq, recv(other(d)).rcv_nxt(), tcp_flag::ack, ""));
   }
   PacketOutcome send(Direction d, Bytes pkt) {
-    PacketOutcome o = t_.on_packet(d, std::span<std::uint8_t>(pkt), now_, ++tag_);
+    PacketOutcome o;
+    if (reuse_) {  // the daemon's way: one outcome for every packet, cleared by on_packet
+      t_.on_packet(d, std::span<std::uint8_t>(pkt), now_, ++tag_, reused_);
+      o = reused_;
+    } else {
+      o = t_.on_packet(d, std::span<std::uint8_t>(pkt), now_, ++tag_);
+    }
     rests_ += t_.at_rest();
     absorb(o);
     if (o.verdict == PacketOutcome::Verdict::accept) deliver(d, o.modified ? o.bytes : pkt);
@@ -189,6 +195,7 @@ class Wire {
   std::size_t rests() const { return rests_; }  // packets after which the Tracker was at rest
   void set_now(std::uint64_t n) { now_ = n; }
   void set_isn(std::uint32_t c, std::uint32_t s) { isn_[0] = c, isn_[1] = s; }
+  void reuse_outcome() { reuse_ = true; }
 
  private:
   static std::size_t idx(Direction d) { return static_cast<std::size_t>(d); }
@@ -198,6 +205,8 @@ class Wire {
       if (!r.drop) deliver(r.direction, r.bytes);
   }
   void deliver(Direction d, const Bytes& pkt) { rx_[idx(d)].take(pkt); }
+  bool reuse_ = false;
+  PacketOutcome reused_;
 
   ConnTuples tuples_;
   Tracker t_;
@@ -784,6 +793,32 @@ TEST(TrackerTest, ServerNatRewrites227) {
   w.write(s2c, "150 ok\r\n");
   w.segment(s2c, 8 + reply.size(), 8);
   EXPECT_EQ(w.recv(s2c).data, "220 hi\r\n227 Entering Passive Mode (203,0,113,9,195,80).\r\n150 ok\r\n");
+}
+
+// The daemon hands the Tracker one outcome for every packet (issue 13: no allocation per packet):
+// whatever the previous packet left in it (rewritten bytes, decisions) must not leak into the next.
+TEST(TrackerTest, AReusedOutcomeGivesTheSameStreamAndDecisions) {
+  auto run = [](bool reuse) {
+    Wire w(server_nat());
+    if (reuse) w.reuse_outcome();
+    w.greet();
+    for (int i = 0; i < 3; ++i) {
+      w.say(c2s, "PASV\r\n");
+      const std::string reply = "227 Entering Passive Mode (10,1,1,2,195," + std::to_string(80 + i) + ").\r\n";
+      const std::size_t off = w.write(s2c, reply);
+      w.segment(s2c, off, 20);  // split: the first part passes as is, the rest is held and rewritten
+      w.segment(s2c, off + 20, reply.size() - 20);
+      w.ack(c2s);
+      w.say(s2c, "150 ok\r\n");
+      w.ack(c2s);  // unmodified after corrections? mapped: a modified packet between unmodified ones
+    }
+    return std::make_pair(w.recv(s2c).data, w.decisions());
+  };
+  const auto fresh = run(false), reused = run(true);
+  EXPECT_EQ(reused.first, fresh.first);
+  EXPECT_EQ(reused.second, fresh.second);
+  EXPECT_NE(fresh.first.find("(203,0,113,9,195,82)"), std::string::npos) << fresh.first;
+  EXPECT_EQ(fresh.first.find("10,1,1,2"), std::string::npos) << fresh.first;
 }
 
 TEST(TrackerTest, RefusedServerNat227NeverLeaks) {

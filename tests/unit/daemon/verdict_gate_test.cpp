@@ -28,6 +28,26 @@ TEST(VerdictGate, WithNothingInFlightAPacketLeavesAtOnce) {
   EXPECT_EQ(g.waits(), 0u);
 }
 
+// The caller's buffer (the daemon's reused outcome) is kept when the packet leaves at once and
+// taken only when it must wait; a lane made again after it was dropped starts empty.
+TEST(VerdictGate, ABufferIsTakenOnlyWhenThePacketWaits) {
+  Recorder r;
+  VerdictGate g(r);
+  std::vector<std::uint8_t> buf{1, 2, 3, 4};
+  g.deliver(1, s2c, 70, buf);
+  EXPECT_EQ(buf.size(), 4u);  // sent at once: still the caller's
+  g.opening_started(1, s2c);
+  g.deliver(1, s2c, 71, buf);
+  EXPECT_TRUE(buf.empty());  // waits: moved into the lane
+  g.opening_done(1, s2c);
+  EXPECT_EQ(r.seen, (std::vector<std::string>{"70:accept:4", "71:accept:4"}));
+  EXPECT_TRUE(g.idle(1));
+  g.opening_started(2, c2s);  // the kept lane, reused: nothing of session 1 in it
+  g.opening_done(2, c2s);
+  EXPECT_EQ(r.seen.size(), 2u);
+  EXPECT_TRUE(g.idle(2));
+}
+
 TEST(VerdictGate, TheAnnouncingDirectionWaitsForItsOpeningInOrder) {
   Recorder r;
   VerdictGate g(r);

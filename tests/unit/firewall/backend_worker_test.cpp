@@ -278,6 +278,8 @@ TEST(OpeningComment, RoundTrip) {
   EXPECT_EQ(parse_opening_comment("ftpwall s7 o1"), (OpeningId{7, 1}));
   EXPECT_EQ(parse_opening_comment("ftpwall s7 r1"), (OpeningId{7, 1, true}));
   EXPECT_EQ(format_opening_comment(OpeningId{7, 2, true}), "ftpwall s7 r2");
+  EXPECT_STREQ(opening_comment(id).c_str(), "ftpwall s18446744073709551615 o4294967295");  // the longest
+  EXPECT_STREQ(opening_comment(OpeningId{0, 0, false}).c_str(), "ftpwall s0 o0");
 }
 
 TEST(OpeningComment, RejectsOtherComments) {
