@@ -211,8 +211,6 @@ class Daemon {
   // Outcomes reused packet after packet (their buffers kept; a few, for nested tracking).
   PacketOutcome take_outcome();
   void give_outcome(PacketOutcome&& out);
-  std::vector<PacketOutcome> outcome_spares_;
-  std::vector<firewall::BackendWorker::Completion> completions_;  // on_completions()' vector, kept
   void verdict(std::uint32_t id, netlink::Verdict v, std::span<const std::uint8_t> bytes = {});
 
   // ---- openings ----
@@ -290,7 +288,6 @@ class Daemon {
   // (every packet of the batch was in the kernel's queue by then); otherwise the clock. One clock
   // read per batch instead of several per packet (issue 13).
   Clock::time_point now() const { return round_now_ ? *round_now_ : Clock::now(); }
-  std::optional<Clock::time_point> round_now_;
   firewall::HookSpec hook_spec() const;
 
   // ---- start-up order ----
@@ -353,6 +350,9 @@ class Daemon {
   std::uint64_t next_token_ = 1;
   std::vector<std::uint8_t> buf_;
   std::vector<std::uint8_t> fixed_;  // verdict(): a modified copy with its checksums made whole
+  std::optional<Clock::time_point> round_now_;  // now(): set while on_queue() reads a batch
+  std::vector<PacketOutcome> outcome_spares_;   // take_outcome() / give_outcome()
+  std::vector<firewall::BackendWorker::Completion> completions_;  // on_completions()' vector, kept
   Clock::time_point next_kernel_check_{};
   Clock::time_point next_ct_check_{};
   Clock::time_point next_range_check_{};

@@ -1575,6 +1575,14 @@ Result<void> NftBackend::apply(std::span<const Change> changes) {
     std::vector<Elem> del_acc, del_dn, del_sn, add_acc, add_dn, add_sn;
     std::vector<Elem> del_racc, del_rdn, add_racc, add_rdn;  // range openings
     std::vector<Elem> del_pair, add_pair;                    // NftOptions::pairs
+    // Empty for the next batch, the capacity kept (not after a large batch, a takeover: its memory).
+    void clear() {
+      for (auto* v : {&del_acc, &del_dn, &del_sn, &add_acc, &add_dn, &add_sn, &del_racc, &del_rdn, &add_racc,
+                      &add_rdn, &del_pair, &add_pair}) {
+        if (v->capacity() > 256) *v = {};
+        v->clear();
+      }
+    }
   };
   auto interval = [](const Key& k, const Key& end) {
     Elem e(k);
@@ -1598,13 +1606,8 @@ Result<void> NftBackend::apply(std::span<const Change> changes) {
     auto group = [&](Family fam) -> Group& {
       const std::size_t i = fam == Family::v4 ? 0 : 1;
       if (!group_of[i]) {
-        Group& g = groups[i];
-        for (auto* v : {&g.del_acc, &g.del_dn, &g.del_sn, &g.add_acc, &g.add_dn, &g.add_sn, &g.del_racc, &g.del_rdn,
-                        &g.add_racc, &g.add_rdn, &g.del_pair, &g.add_pair}) {
-          if (v->capacity() > 256) *v = {};  // after a large batch (a takeover): not kept
-          v->clear();
-        }
-        group_of[i] = &g;
+        groups[i].clear();
+        group_of[i] = &groups[i];
       }
       return *group_of[i];
     };

@@ -112,16 +112,9 @@ class NodeSpares {
   // m[k] = v, from a kept node when there is one.
   template <class K, class V>
   iterator put(Map& m, K&& k, V&& v) {
-    if (auto it = m.find(k); it != m.end()) {
-      it->second = std::forward<V>(v);
-      return it;
-    }
-    if (spares_.empty()) return m.emplace(std::forward<K>(k), std::forward<V>(v)).first;
-    auto n = std::move(spares_.back());
-    spares_.pop_back();
-    n.key() = std::forward<K>(k);
-    n.mapped() = std::forward<V>(v);
-    return m.insert(std::move(n)).position;
+    auto it = get(m, std::forward<K>(k));
+    it->second = std::forward<V>(v);
+    return it;
   }
   void clear() { spares_.clear(); }
   std::size_t kept() const { return spares_.size(); }
