@@ -185,8 +185,13 @@ Result<void> Daemon::open_conntrack() {
   auto ct = netlink::Conntrack::open();
   if (!ct) return make_error("ctnetlink: " + ct.error().message);
   ct_ = std::move(*ct);
-  if (auto ev = netlink::ConntrackEvents::open(static_cast<int>(cfg_.queue.socket_buffer)); ev) {
+  // Only the DESTROY events of connections to a steered port (the socket's BPF filter): every
+  // other connection leaving conntrack on the host would wake this loop for nothing.
+  const std::vector<std::uint16_t> ports = cfg_.steered_ports();
+  if (auto ev = netlink::ConntrackEvents::open(static_cast<int>(cfg_.queue.socket_buffer), ports); ev) {
     ct_events_ = std::move(*ev);
+    if (!ct_events_->filtered())
+      spdlog::warn("{}: every connection that leaves conntrack reaches the daemon as an event", ct_events_->filter_error());
   } else {
     spdlog::warn("{}: sessions are checked against conntrack every {} s instead", ev.error().message,
                  ct_check_interval.count());

@@ -80,7 +80,7 @@ struct DaemonStats {
   std::uint64_t verdict_waits = 0;    // packets that waited for an opening
   std::uint64_t max_wait_us = 0;      // longest such wait
   std::uint64_t half_open_expired = 0;  // half-open sessions freed after openings.half_open_timeout
-  std::uint64_t ct_events = 0;          // DESTROY events read
+  std::uint64_t ct_events = 0;          // DESTROY events read (what the event socket delivered)
   std::uint64_t ct_resyncs = 0;         // dumps after lost events
   std::uint64_t ha_label_writes = 0;    // [ha]: HA labels written to conntrack entries
   std::uint64_t ha_label_errors = 0;    // ... that the kernel refused

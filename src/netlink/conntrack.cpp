@@ -7,6 +7,7 @@
 #include "ct_parse.hpp"
 
 #include <arpa/inet.h>
+#include <linux/filter.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 
@@ -160,11 +161,13 @@ Tuple reversed(const Tuple& t) { return Tuple{t.dst, t.src}; }
 // One message of a dump: entries that are not TCP (or not parseable as such) are skipped.
 struct DumpSink {
   const std::function<void(const ConntrackEntry&)>* each = nullptr;
-  std::size_t entries = 0;
+  std::size_t entries = 0;   // TCP entries, passed to `each`
+  std::size_t messages = 0;  // every message, of any protocol
 };
 
 int on_dump_entry(const nlmsghdr* nlh, void* data) {
   auto* sink = static_cast<DumpSink*>(data);
+  ++sink->messages;
   if (auto e = entry_from(nlh)) {
     ++sink->entries;
     (*sink->each)(*e);
@@ -269,7 +272,66 @@ Result<std::size_t> Conntrack::dump(Family family, const std::function<void(cons
   return sink.entries;
 }
 
-Result<std::unique_ptr<ConntrackEvents>> ConntrackEvents::open(int receive_buffer) {
+// The filter, instruction by instruction. The kernel's netlink-attribute loads do the parsing:
+// `ld [SKF_AD_NLATTR]` gives the offset of the attribute of type X among those from offset A on
+// (0: none), `ld [SKF_AD_NLATTR_NEST]` the same inside the nested attribute at offset A; both
+// ignore NLA_F_NESTED. A message the program cannot read (too short, nonlinear) finds nothing and
+// is dropped, as is every entry that is not TCP or not to a control port: a session is always
+// the original tuple of a TCP connection to a steered port. libnetfilter_conntrack's nfct_filter
+// builds such programs too, but matches protocol, state, addresses and mark only, not ports.
+Result<void> attach_control_port_filter(int fd, std::span<const std::uint16_t> ports) {
+  if (ports.empty() || ports.size() > 64) return make_error("ctnetlink events: filter: 1 to 64 control ports");
+  std::vector<sock_filter> f;
+  struct Jump {
+    std::size_t at;
+    bool if_false;  // the jump to patch is jf (else jt)
+  };
+  std::vector<Jump> to_drop, to_keep;  // jumps to the final `ret #0` / `ret #-1`, patched below
+  auto op = [&](std::uint16_t code, std::uint32_t k) { f.push_back(sock_filter{code, 0, 0, k}); };
+  auto jeq = [&](std::uint32_t k, std::vector<Jump>& to, bool if_false) {
+    to.push_back({f.size(), if_false});
+    op(BPF_JMP | BPF_JEQ | BPF_K, k);
+  };
+  auto found_or_drop = [&] { jeq(0, to_drop, false); };  // A == 0: the attribute is missing
+  const std::uint32_t nlattr = static_cast<std::uint32_t>(SKF_AD_OFF + SKF_AD_NLATTR);
+  const std::uint32_t nest = static_cast<std::uint32_t>(SKF_AD_OFF + SKF_AD_NLATTR_NEST);
+  op(BPF_LD | BPF_IMM, NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(nfgenmsg)));  // the first attribute
+  op(BPF_LDX | BPF_IMM, CTA_TUPLE_ORIG);
+  op(BPF_LD | BPF_W | BPF_ABS, nlattr);
+  found_or_drop();
+  op(BPF_LDX | BPF_IMM, CTA_TUPLE_PROTO);
+  op(BPF_LD | BPF_W | BPF_ABS, nest);
+  found_or_drop();
+  op(BPF_ST, 0);  // M[0]: the CTA_TUPLE_PROTO nest
+  op(BPF_LDX | BPF_IMM, CTA_PROTO_NUM);
+  op(BPF_LD | BPF_W | BPF_ABS, nest);
+  found_or_drop();
+  op(BPF_MISC | BPF_TAX, 0);
+  op(BPF_LD | BPF_B | BPF_IND, NLA_HDRLEN);  // its u8
+  jeq(IPPROTO_TCP, to_drop, true);
+  op(BPF_LD | BPF_MEM, 0);
+  op(BPF_LDX | BPF_IMM, CTA_PROTO_DST_PORT);
+  op(BPF_LD | BPF_W | BPF_ABS, nest);
+  found_or_drop();
+  op(BPF_MISC | BPF_TAX, 0);
+  op(BPF_LD | BPF_H | BPF_IND, NLA_HDRLEN);  // big-endian u16, loaded as its value
+  for (std::uint16_t p : ports) jeq(p, to_keep, false);
+  const std::size_t drop = f.size();
+  op(BPF_RET | BPF_K, 0);
+  const std::size_t keep = f.size();
+  op(BPF_RET | BPF_K, 0xffffffffu);
+  auto patch = [&](const std::vector<Jump>& js, std::size_t target) {
+    for (const Jump& j : js) (j.if_false ? f[j.at].jf : f[j.at].jt) = static_cast<std::uint8_t>(target - j.at - 1);
+  };
+  patch(to_drop, drop);
+  patch(to_keep, keep);
+  sock_fprog prog{static_cast<unsigned short>(f.size()), f.data()};
+  if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog) < 0)
+    return make_error(std::string("ctnetlink events: attach the control-port filter: ") + std::strerror(errno));
+  return {};
+}
+
+Result<std::unique_ptr<ConntrackEvents>> ConntrackEvents::open(int receive_buffer, std::span<const std::uint16_t> control_ports) {
   mnl_socket* s = mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC | SOCK_NONBLOCK);
   if (!s) return make_error(std::string("ctnetlink events: socket: ") + std::strerror(errno));
   if (mnl_socket_bind(s, NF_NETLINK_CONNTRACK_DESTROY, MNL_SOCKET_AUTOPID) < 0) {
@@ -281,7 +343,14 @@ Result<std::unique_ptr<ConntrackEvents>> ConntrackEvents::open(int receive_buffe
   const int fd = mnl_socket_get_fd(s);
   if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &receive_buffer, sizeof receive_buffer) < 0)
     setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &receive_buffer, sizeof receive_buffer);
-  return std::unique_ptr<ConntrackEvents>(new ConntrackEvents(s));
+  std::unique_ptr<ConntrackEvents> ev(new ConntrackEvents(s));
+  if (!control_ports.empty()) {
+    if (auto r = attach_control_port_filter(fd, control_ports); r)
+      ev->filtered_ = true;
+    else
+      ev->filter_error_ = r.error().message;
+  }
+  return ev;
 }
 
 ConntrackEvents::~ConntrackEvents() {
@@ -307,7 +376,7 @@ Result<ConntrackEvents::Batch> ConntrackEvents::read(const std::function<void(co
     // Events carry sequence number 0 and port id 0.
     mnl_cb_run(buf_.data(), static_cast<std::size_t>(n), 0, 0, on_dump_entry, &sink);
   }
-  b.events = sink.entries;
+  b.events = sink.messages;
   return b;
 }
 

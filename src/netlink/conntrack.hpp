@@ -10,6 +10,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -54,15 +55,25 @@ struct ConntrackEntry {
 // daemon's loop polls: a session ends when its connection leaves conntrack, without one
 // synchronous query per session (security review M6). A full socket buffer loses events
 // (ENOBUFS): read() says so, and the caller reconciles with a dump.
+//
+// Given control ports, the socket carries a classic BPF filter (attach_port_filter): the kernel
+// delivers only the DESTROY events of TCP entries whose original destination port is one of them.
+// Without it every connection that leaves conntrack on the host wakes the daemon (issue 13: on a
+// gateway that is all of its traffic, and a burst of them fills the buffer and forces the dump).
 class ConntrackEvents {
  public:
-  static Result<std::unique_ptr<ConntrackEvents>> open(int receive_buffer);
+  // `filtered` tells whether the filter is attached (false: no ports given, or the kernel refused
+  // it; every DESTROY event arrives, read() passes on the TCP ones as before).
+  static Result<std::unique_ptr<ConntrackEvents>> open(int receive_buffer, std::span<const std::uint16_t> control_ports = {});
+  bool filtered() const { return filtered_; }
+  // Why the filter is not attached, when ports were given ("" otherwise).
+  const std::string& filter_error() const { return filter_error_; }
   ~ConntrackEvents();
   ConntrackEvents(const ConntrackEvents&) = delete;
   ConntrackEvents& operator=(const ConntrackEvents&) = delete;
   int fd() const;
   struct Batch {
-    std::size_t events = 0;
+    std::size_t events = 0;  // messages read (of any protocol: without the filter, UDP too)
     bool lost = false;  // ENOBUFS: some events were dropped by the kernel
   };
   // Reads what is there without blocking; `destroyed` for every TCP entry that left conntrack.
@@ -72,7 +83,14 @@ class ConntrackEvents {
   explicit ConntrackEvents(mnl_socket* sock) : sock_(sock), buf_(1 << 16) {}
   mnl_socket* sock_ = nullptr;
   std::vector<std::uint8_t> buf_;
+  bool filtered_ = false;
+  std::string filter_error_;
 };
+
+// ConntrackEvents' filter on any socket `fd` (its unit test uses a socketpair): a classic BPF
+// program that keeps a ctnetlink message whose CTA_TUPLE_ORIG has CTA_PROTO_NUM tcp and
+// CTA_PROTO_DST_PORT one of `ports` (1 to 64 of them), and drops any other.
+Result<void> attach_control_port_filter(int fd, std::span<const std::uint16_t> ports);
 
 // Which of the entry's two tuples a lookup names.
 enum class TupleKind : std::uint8_t { original, reply };

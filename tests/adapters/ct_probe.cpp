@@ -3,7 +3,15 @@
 //   id=<n> mark=0x<hex> status=0x<hex> helper=<name|-> state=<n> liberal=<0|1> original=<src>-><dst> reply=<src>-><dst>
 //   ct_probe get SRC:PORT DST:PORT [original|reply]     ct_probe lookup SRC:PORT DST:PORT
 //   ct_probe liberal SRC:PORT DST:PORT                   ct_probe mark SRC:PORT DST:PORT MARK MASK
+//   ct_probe events PORT[,PORT...]|all SECONDS
+//       the DESTROY events for SECONDS, as ftpwalld's event socket gets them (filtered to TCP entries
+//       to those original destination ports, or `all`): "filtered=0|1" once, then one
+//       "destroyed original=<src>-><dst>" line per event; "ready" once the socket is bound.
+#include <poll.h>
+
+#include <chrono>
 #include <cstdio>
+#include <vector>
 #include <string>
 #include <string_view>
 
@@ -42,8 +50,41 @@ void print(const Result<std::optional<ConntrackEntry>>& r) {
 
 }  // namespace
 
+int events(std::string_view ports_arg, double seconds) {
+  std::vector<std::uint16_t> ports;
+  if (ports_arg != "all") {
+    std::size_t at = 0;
+    while (at <= ports_arg.size()) {
+      const std::size_t comma = std::min(ports_arg.find(',', at), ports_arg.size());
+      ports.push_back(static_cast<std::uint16_t>(std::stoul(std::string(ports_arg.substr(at, comma - at)))));
+      at = comma + 1;
+    }
+  }
+  auto ev = ConntrackEvents::open(1 << 20, ports);
+  if (!ev) die(ev.error().message);
+  if (!ports.empty() && !(*ev)->filtered()) die((*ev)->filter_error());
+  std::printf("filtered=%d\nready\n", (*ev)->filtered());
+  std::fflush(stdout);
+  const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(end - std::chrono::steady_clock::now()).count();
+    if (left <= 0) break;
+    pollfd p{(*ev)->fd(), POLLIN, 0};
+    if (poll(&p, 1, static_cast<int>(left)) <= 0) continue;
+    auto b = (*ev)->read([](const ConntrackEntry& e) {
+      std::printf("destroyed original=%s->%s\n", e.tuples.original.src.to_string().c_str(),
+                  e.tuples.original.dst.to_string().c_str());
+    });
+    if (!b) die(b.error().message);
+    if (b->lost) std::printf("lost\n");
+    std::fflush(stdout);
+  }
+  return 0;
+}
+
 int main(int argc, char** argv) {
-  if (argc < 4) die("usage: ct_probe get|lookup|liberal|mark SRC:PORT DST:PORT ...");
+  if (argc == 4 && std::string_view(argv[1]) == "events") return events(argv[2], std::stod(argv[3]));
+  if (argc < 4) die("usage: ct_probe get|lookup|liberal|mark SRC:PORT DST:PORT ... | events PORTS SECONDS");
   const std::string cmd = argv[1];
   const Tuple t{endpoint(argv[2]), endpoint(argv[3])};
   auto ct = Conntrack::open();
