@@ -1252,11 +1252,15 @@ Daemon::TakeoverCount Daemon::takeover() {
   TakeoverCount c;
   ++stats_.ha_takeovers;
   std::vector<netlink::ConntrackEntry> entries;
+  const std::vector<std::uint16_t> ports = cfg_.steered_ports();
   for (const Family f : {Family::v4, Family::v6}) {
-    auto n = ct_->dump(f, [&](const netlink::ConntrackEntry& e) {
-      if (e.tcp_state == tcp_established && is_control_port(cfg_, e.tuples.original.dst.port) && decode_label(e.labels))
-        entries.push_back(e);
-    });
+    auto n = ct_->dump(
+        f,
+        [&](const netlink::ConntrackEntry& e) {
+          if (e.tcp_state == tcp_established && is_control_port(cfg_, e.tuples.original.dst.port) && decode_label(e.labels))
+            entries.push_back(e);
+        },
+        ports);
     if (!n) spdlog::error("takeover: conntrack dump (IPv{}): {}", static_cast<int>(f), n.error().message);
   }
   for (const auto& e : entries) {
@@ -1355,19 +1359,23 @@ void Daemon::restore_records() {
 }
 
 void Daemon::note_preexisting() {
-  std::size_t entries = 0;
+  const std::vector<std::uint16_t> ports = cfg_.steered_ports();
   for (const Family f : {Family::v4, Family::v6}) {
-    auto n = ct_->dump(f, [&](const netlink::ConntrackEntry& e) {
-      if (is_control_port(cfg_, e.tuples.original.dst.port)) preexisting_[e.tuples.original] = e.id;
-    });
+    // The kernel walks the table and sends the entries to steered ports only (a gateway's table
+    // may hold a million others).
+    auto n = ct_->dump(
+        f,
+        [&](const netlink::ConntrackEntry& e) {
+          if (is_control_port(cfg_, e.tuples.original.dst.port)) preexisting_[e.tuples.original] = e.id;
+        },
+        ports);
     if (!n) {
       spdlog::warn("conntrack dump (IPv{}) at start: {}: no such connection from before the start is picked up",
                    static_cast<int>(f), n.error().message);
       continue;
     }
-    entries += *n;
   }
-  spdlog::info("{} control connections from before the start may be picked up ({} TCP entries)", preexisting_.size(), entries);
+  spdlog::info("{} control connections from before the start may be picked up", preexisting_.size());
 }
 
 // The NAT parts of an opening (issue 5), from the core's OpenData and the session's tuples:
@@ -1880,8 +1888,10 @@ void Daemon::session_gone(SessionTable::Map::iterator it, const netlink::Conntra
 void Daemon::resync_conntrack() {
   ++stats_.ct_resyncs;
   std::set<Tuple> alive;
+  // Only the connections to steered ports, as the event socket: the kernel sends no other entry.
+  const std::vector<std::uint16_t> ports = cfg_.steered_ports();
   for (const Family f : {Family::v4, Family::v6}) {
-    auto n = ct_->dump(f, [&](const netlink::ConntrackEntry& e) { alive.insert(e.tuples.original); });
+    auto n = ct_->dump(f, [&](const netlink::ConntrackEntry& e) { alive.insert(e.tuples.original); }, ports);
     if (!n) {
       spdlog::error("conntrack dump (IPv{}) after lost events: {}", static_cast<int>(f), n.error().message);
       return;

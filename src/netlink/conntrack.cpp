@@ -249,27 +249,55 @@ Result<std::optional<ConntrackEntry>> Conntrack::get(const Tuple& t, TupleKind k
   return std::optional<ConntrackEntry>{};
 }
 
-Result<std::size_t> Conntrack::dump(Family family, const std::function<void(const ConntrackEntry&)>& each) {
-  std::vector<std::uint8_t> req;
-  nlmsghdr* nlh = put_header(req, IPCTNL_MSG_CT_GET, NLM_F_DUMP, ++seq_, family);
-  const std::uint32_t seq = nlh->nlmsg_seq;
-  if (mnl_socket_sendto(sock_, nlh, nlh->nlmsg_len) < 0)
-    return make_error(std::string("ctnetlink: dump: send: ") + std::strerror(errno));
-  DumpSink sink{&each, 0};
-  for (;;) {
-    const ssize_t n = mnl_socket_recvfrom(sock_, buf_.data(), buf_.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return make_error(std::string("ctnetlink: dump: receive: ") + std::strerror(errno));
+Result<std::size_t> Conntrack::dump(Family family, const std::function<void(const ConntrackEntry&)>& each,
+                                    std::span<const std::uint16_t> dst_ports) {
+  // One run per port; without ports one run of the whole table.
+  std::vector<std::optional<std::uint16_t>> runs(dst_ports.begin(), dst_ports.end());
+  if (runs.empty()) runs.emplace_back();
+  std::size_t total = 0;
+  for (const auto& port : runs) {
+    std::vector<std::uint8_t> req;
+    nlmsghdr* nlh = put_header(req, IPCTNL_MSG_CT_GET, NLM_F_DUMP, ++seq_, family);
+    if (port) {
+      // CTA_TUPLE_ORIG { CTA_TUPLE_PROTO { tcp, dport } } and CTA_FILTER naming just those two
+      // fields (libnetfilter_conntrack 1.0.9 has no CTA_FILTER).
+      nlattr* tuple = mnl_attr_nest_start(nlh, CTA_TUPLE_ORIG);
+      nlattr* proto = mnl_attr_nest_start(nlh, CTA_TUPLE_PROTO);
+      mnl_attr_put_u8(nlh, CTA_PROTO_NUM, IPPROTO_TCP);
+      mnl_attr_put_u16(nlh, CTA_PROTO_DST_PORT, htons(*port));
+      mnl_attr_nest_end(nlh, proto);
+      mnl_attr_nest_end(nlh, tuple);
+      // The kernel's CTA_FILTER_F_CTA_PROTO_NUM and _DST_PORT (net/netfilter/nf_internals.h:
+      // not in the uapi headers, unchanged since 5.8).
+      constexpr std::uint32_t filter_proto_num = 1u << 3, filter_proto_dst_port = 1u << 5;
+      nlattr* filter = mnl_attr_nest_start(nlh, CTA_FILTER);
+      mnl_attr_put_u32(nlh, CTA_FILTER_ORIG_FLAGS, filter_proto_num | filter_proto_dst_port);
+      mnl_attr_put_u32(nlh, CTA_FILTER_REPLY_FLAGS, 0);
+      mnl_attr_nest_end(nlh, filter);
     }
-    const int r = mnl_cb_run(buf_.data(), static_cast<std::size_t>(n), seq, portid_, on_dump_entry, &sink);
-    if (r == MNL_CB_ERROR) {
-      if (errno == ESRCH) continue;  // a stale reply to an earlier request
-      return make_error(std::string("ctnetlink: dump: ") + std::strerror(errno));
+    const std::uint32_t seq = nlh->nlmsg_seq;
+    if (mnl_socket_sendto(sock_, nlh, nlh->nlmsg_len) < 0)
+      return make_error(std::string("ctnetlink: dump: send: ") + std::strerror(errno));
+    const std::function<void(const ConntrackEntry&)> keep = [&](const ConntrackEntry& e) {
+      if (!port || e.tuples.original.dst.port == *port) each(e);
+    };
+    DumpSink sink{&keep, 0};
+    for (;;) {
+      const ssize_t n = mnl_socket_recvfrom(sock_, buf_.data(), buf_.size());
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return make_error(std::string("ctnetlink: dump: receive: ") + std::strerror(errno));
+      }
+      const int r = mnl_cb_run(buf_.data(), static_cast<std::size_t>(n), seq, portid_, on_dump_entry, &sink);
+      if (r == MNL_CB_ERROR) {
+        if (errno == ESRCH) continue;  // a stale reply to an earlier request
+        return make_error(std::string("ctnetlink: dump: ") + std::strerror(errno));
+      }
+      if (r == MNL_CB_STOP) break;  // NLMSG_DONE
     }
-    if (r == MNL_CB_STOP) break;  // NLMSG_DONE
+    total += sink.entries;
   }
-  return sink.entries;
+  return total;
 }
 
 // The filter, instruction by instruction. The kernel's netlink-attribute loads do the parsing:

@@ -59,7 +59,8 @@ struct ConntrackEntry {
 // Given control ports, the socket carries a classic BPF filter (attach_port_filter): the kernel
 // delivers only the DESTROY events of TCP entries whose original destination port is one of them.
 // Without it every connection that leaves conntrack on the host wakes the daemon (issue 13: on a
-// gateway that is all of its traffic, and a burst of them fills the buffer and forces the dump).
+// gateway that is all of its traffic, 8 us of the daemon's CPU each, and enough of them at once
+// would fill the buffer and force the dump).
 class ConntrackEvents {
  public:
   // `filtered` tells whether the filter is attached (false: no ports given, or the kernel refused
@@ -116,7 +117,11 @@ class Conntrack {
   // Every TCP entry of `family` (IPCTNL_MSG_CT_GET with NLM_F_DUMP), one call of `each` per entry;
   // the number of entries. At start only: the connections that existed before the daemon, the
   // only ones it may pick up mid-stream without a state record.
-  Result<std::size_t> dump(Family family, const std::function<void(const ConntrackEntry&)>& each);
+  // With `dst_ports`, only the entries whose original destination port is one of them: one dump
+  // per port, filtered by the kernel (CTA_FILTER, Linux 5.8: the rest of the table is walked but
+  // never sent) and again here (a kernel without CTA_FILTER ignores it and sends everything).
+  Result<std::size_t> dump(Family family, const std::function<void(const ConntrackEntry&)>& each,
+                           std::span<const std::uint16_t> dst_ports = {});
 
   // Sets IP_CT_TCP_FLAG_BE_LIBERAL on both directions (CTA_PROTOINFO_TCP flags + mask): conntrack
   // stops judging TCP windows for this connection, needed once ftpwalld shifts sequence numbers

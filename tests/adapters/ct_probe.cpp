@@ -3,6 +3,8 @@
 //   id=<n> mark=0x<hex> status=0x<hex> helper=<name|-> state=<n> liberal=<0|1> original=<src>-><dst> reply=<src>-><dst>
 //   ct_probe get SRC:PORT DST:PORT [original|reply]     ct_probe lookup SRC:PORT DST:PORT
 //   ct_probe liberal SRC:PORT DST:PORT                   ct_probe mark SRC:PORT DST:PORT MARK MASK
+//   ct_probe dump PORT[,PORT...]|all       the TCP entries of both families (only those to these
+//       original destination ports: the daemon's dump), one line each as for get
 //   ct_probe events PORT[,PORT...]|all SECONDS
 //       the DESTROY events for SECONDS, as ftpwalld's event socket gets them (filtered to TCP entries
 //       to those original destination ports, or `all`): "filtered=0|1" once, then one
@@ -50,7 +52,7 @@ void print(const Result<std::optional<ConntrackEntry>>& r) {
 
 }  // namespace
 
-int events(std::string_view ports_arg, double seconds) {
+std::vector<std::uint16_t> port_list(std::string_view ports_arg) {
   std::vector<std::uint16_t> ports;
   if (ports_arg != "all") {
     std::size_t at = 0;
@@ -60,6 +62,22 @@ int events(std::string_view ports_arg, double seconds) {
       at = comma + 1;
     }
   }
+  return ports;
+}
+
+int dump(std::string_view ports_arg) {
+  const auto ports = port_list(ports_arg);
+  auto ct = Conntrack::open();
+  if (!ct) die(ct.error().message);
+  for (const Family f : {Family::v4, Family::v6}) {
+    auto n = (*ct)->dump(f, [](const ConntrackEntry& e) { print(std::optional<ConntrackEntry>(e)); }, ports);
+    if (!n) die(n.error().message);
+  }
+  return 0;
+}
+
+int events(std::string_view ports_arg, double seconds) {
+  const auto ports = port_list(ports_arg);
   auto ev = ConntrackEvents::open(1 << 20, ports);
   if (!ev) die(ev.error().message);
   if (!ports.empty() && !(*ev)->filtered()) die((*ev)->filter_error());
@@ -84,6 +102,7 @@ int events(std::string_view ports_arg, double seconds) {
 
 int main(int argc, char** argv) {
   if (argc == 4 && std::string_view(argv[1]) == "events") return events(argv[2], std::stod(argv[3]));
+  if (argc == 3 && std::string_view(argv[1]) == "dump") return dump(argv[2]);
   if (argc < 4) die("usage: ct_probe get|lookup|liberal|mark SRC:PORT DST:PORT ... | events PORTS SECONDS");
   const std::string cmd = argv[1];
   const Tuple t{endpoint(argv[2]), endpoint(argv[3])};
