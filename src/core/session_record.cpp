@@ -79,8 +79,7 @@ Result<Endpoint> parse_endpoint(std::string_view text) {
   return Endpoint{*a, static_cast<std::uint16_t>(p)};
 }
 
-void append_session_record(std::string& out, std::uint32_t ct_id, const ConnTuples& tuples, const Tuple& key,
-                           const SeqAdjust& corrections) {
+void append_session_record_prefix(std::string& out, std::uint32_t ct_id, const ConnTuples& tuples, const Tuple& key) {
   out += magic;
   out += "\nct ";
   append_number(out, ct_id);
@@ -88,6 +87,11 @@ void append_session_record(std::string& out, std::uint32_t ct_id, const ConnTupl
   append_tuple_line(out, "original", tuples.original);
   append_tuple_line(out, "reply", tuples.reply);
   append_tuple_line(out, "key", key);
+}
+
+void append_session_record(std::string& out, std::uint32_t ct_id, const ConnTuples& tuples, const Tuple& key,
+                           const SeqAdjust& corrections) {
+  append_session_record_prefix(out, ct_id, tuples, key);
   corrections.serialize_to(out);
 }
 

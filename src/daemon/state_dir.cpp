@@ -129,16 +129,40 @@ std::uint64_t get_le(std::string_view s, std::size_t at, int bytes) {
 }
 
 // A slot: "FWS2", generation (8), text length (4), FNV-1a of the text (8), the text; little-endian.
-// The text is formatted straight after room for the header (issue 13: no copy of it), then sealed.
-void seal_slot(std::string& slot, std::uint64_t gen) {
-  const std::string_view text = std::string_view(slot).substr(StateDir::slot_header_bytes);
+// The text is formatted straight after room for the header (issue 13: no copy of it), then sealed
+// with its checksum (`sum`, the caller's: it may have hashed the prefix once for many saves).
+void seal_slot(std::string& slot, std::uint64_t gen, std::uint64_t sum) {
+  const std::size_t text_size = slot.size() - StateDir::slot_header_bytes;
   auto put = [&slot](std::size_t at, std::uint64_t v, int bytes) {
     for (int i = 0; i < bytes; ++i) slot[at + static_cast<std::size_t>(i)] = static_cast<char>(v >> (8 * i));
   };
   std::copy(slot_magic, slot_magic + 4, slot.begin());
   put(4, gen, 8);
-  put(12, text.size(), 4);
-  put(16, fnv1a(text), 8);
+  put(12, text_size, 4);
+  put(16, sum, 8);
+}
+
+// What a record's prefix is formatted from, folded into 64 bits (a cheap multiply-xor over the
+// binary fields, not a checksum: it only tells a save whether the kept prefix is still this one).
+std::uint64_t prefix_tag(std::uint32_t ct_id, const ConnTuples& tuples, const Tuple& key) {
+  std::uint64_t h = 0x6a09e667f3bcc909ull ^ ct_id;
+  auto mix = [&h](std::uint64_t v) {
+    h = (h ^ v) * 0x9e3779b97f4a7c15ull;
+    h ^= h >> 29;
+  };
+  auto endpoint = [&](const Endpoint& e) {
+    std::uint64_t a = 0, b = 0;
+    std::memcpy(&a, e.addr.bytes.data(), 8);
+    std::memcpy(&b, e.addr.bytes.data() + 8, 8);
+    mix(a);
+    mix(b);
+    mix(std::uint64_t{e.port} << 8 | static_cast<std::uint8_t>(e.addr.family));
+  };
+  for (const Tuple* t : {&tuples.original, &tuples.reply, &key}) {
+    endpoint(t->src);
+    endpoint(t->dst);
+  }
+  return h;
 }
 
 // All of `data` at offset `off` (pwrite: the descriptor's own offset stays); errno on false.
@@ -175,18 +199,45 @@ Result<void> StateDir::save(std::uint32_t ct_id, const ConnTuples& tuples, const
                             const SeqAdjust& corrections) const {
   std::string& slot = slot_;
   slot.assign(slot_header_bytes, '\0');
-  append_session_record(slot, ct_id, tuples, key, corrections);
+  // The prefix (magic, ct, tuples, key) formatted and hashed once per session; every save after
+  // the first copies it and hashes only the corrections. The slot's bytes and checksum are the
+  // same as formatting it whole (unit test SavesWithAKeptPrefixAreTheSameBytes).
+  const std::uint64_t tag = prefix_tag(ct_id, tuples, key);
+  auto w = written_.find(ct_id);
+  const bool kept = w != written_.end() && w->second.prefix_tag == tag && !w->second.prefix.empty();
+  Fnv1a sum;
+  if (kept) {
+    slot += w->second.prefix;
+    sum = w->second.prefix_fnv;
+  } else {
+    append_session_record_prefix(slot, ct_id, tuples, key);
+    sum.add(std::string_view(slot).substr(slot_header_bytes));
+  }
+  const std::size_t prefix_end = slot.size();
+  const Fnv1a prefix_fnv = sum;
+  corrections.serialize_to(slot);
   if (slot.size() - slot_header_bytes > max_record_bytes) return make_error("state record of " + name(ct_id) + ": too large");
-  if (auto w = written_.find(ct_id); w != written_.end()) {
-    seal_slot(slot, w->second.gen + 1);
-    if (overwrite(ct_id, slot, w->second)) return {};
+  sum.add(std::string_view(slot).substr(prefix_end));
+  auto keep_prefix = [&](Written& to) {
+    if (to.prefix_tag == tag && !to.prefix.empty()) return;
+    to.prefix.assign(slot, slot_header_bytes, prefix_end - slot_header_bytes);
+    to.prefix_fnv = prefix_fnv;
+    to.prefix_tag = tag;
+  };
+  if (w != written_.end()) {
+    seal_slot(slot, w->second.gen + 1, sum.value());
+    if (overwrite(ct_id, slot, w->second)) {
+      keep_prefix(w->second);
+      return {};
+    }
     close_fd(w->second);  // gone or replaced under us: made anew below
     written_.erase(w);
   }
-  seal_slot(slot, 1);
-  Written w;
-  if (auto c = create(name(ct_id), slot, w); !c) return c;
-  written_[ct_id] = w;
+  seal_slot(slot, 1, sum.value());
+  Written nw;
+  if (auto c = create(name(ct_id), slot, nw); !c) return c;
+  keep_prefix(nw);
+  written_[ct_id] = std::move(nw);
   return {};
 }
 

@@ -37,6 +37,7 @@
 #include <utility>
 #include <vector>
 
+#include "ftpwall/core/fnv.hpp"
 #include "ftpwall/core/result.hpp"
 #include "ftpwall/core/session_record.hpp"
 
@@ -88,6 +89,12 @@ class StateDir {
     int fd = -1;            // the file, kept open (at most max_open_records of them), or -1
     char* map = nullptr;    // with fd: the file mapped shared (max_file_bytes), written in place
     bool suspect = false;   // its name was touched (notice()): fstat before the next save
+    // The record's text before its corrections (append_session_record_prefix), as last formatted,
+    // the FNV-1a state after it, and a tag of what it was formatted from (prefix_tag): a later
+    // save of the same session copies it and hashes only the corrections (issue 13).
+    std::string prefix;
+    Fnv1a prefix_fnv;
+    std::uint64_t prefix_tag = 0;
   };
   Result<void> create(const std::string& final_name, const std::string& slot, Written& w) const;
   bool overwrite(std::uint32_t ct_id, const std::string& slot, Written& w) const;

@@ -42,6 +42,10 @@ std::string format_session_record(const SessionRecord& r);
 // no copy of the history, no temporary strings; issue 13).
 void append_session_record(std::string& out, std::uint32_t ct_id, const ConnTuples& tuples, const Tuple& key,
                            const SeqAdjust& corrections);
+// Its first part, everything before the corrections (the magic line, ct, original, reply, key):
+// append_session_record is this followed by corrections.serialize_to(out). A session's prefix
+// does not change, so the daemon keeps it formatted (StateDir).
+void append_session_record_prefix(std::string& out, std::uint32_t ct_id, const ConnTuples& tuples, const Tuple& key);
 inline void append_session_record(std::string& out, const SessionRecord& r) {
   append_session_record(out, r.ct_id, r.tuples, r.key, r.corrections);
 }

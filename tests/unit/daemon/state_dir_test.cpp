@@ -294,3 +294,47 @@ TEST_F(StateDirTest, ARecordRemovedUnderTheDaemonIsMadeAnewAfterTheWatchNamesIt)
   }
   EXPECT_EQ(ports, (std::map<std::uint32_t, std::uint16_t>{{31, 3}, {32, 9}}));
 }
+
+// A later save of the same session copies its prefix (magic, ct, tuples, key) as formatted at the
+// first and hashes only the corrections (issue 13). Every slot must still be exactly what
+// formatting the record whole gives, checksum included (load_all checks it), also when the
+// corrections grow, and when the tuples under the same ct id change (the kept prefix is not used).
+TEST_F(StateDirTest, SavesWithAKeptPrefixAreTheSameBytes) {
+  StateDir d(base_);
+  ASSERT_TRUE(d.prepare());
+  const auto slot_text = [&](std::uint64_t gen) {
+    std::ifstream in(base_ + "/77.session", std::ios::binary);
+    const std::string file((std::istreambuf_iterator<char>(in)), {});
+    const std::size_t at = static_cast<std::size_t>((gen - 1) % 2) * StateDir::slot_bytes;
+    std::uint32_t len = 0;
+    for (int i = 0; i < 4; ++i) len |= std::uint32_t{static_cast<unsigned char>(file[at + 12 + i])} << (8 * i);
+    return file.substr(at + StateDir::slot_header_bytes, len);
+  };
+  SessionRecord r;
+  r.ct_id = 77;
+  const Endpoint c{Address::parse("198.51.100.7").value(), 40000}, pub{Address::parse("203.0.113.1").value(), 21},
+      in{Address::parse("10.1.1.2").value(), 21};
+  r.tuples = {{c, pub}, {in, c}};
+  r.key = {c, in};
+  std::uint32_t pos = 100;
+  for (std::uint64_t gen = 1; gen <= 6; ++gen) {
+    if (gen == 5) {  // the same ct id, other tuples: formatted anew
+      r.tuples.original.src.port = 40001;
+      r.tuples.reply.dst.port = 40001;
+      r.key.src.port = 40001;
+    }
+    const std::string a = "10,1,1,2", b = "203,0,113,1";
+    ASSERT_TRUE(r.corrections
+                    .record(Direction::server_to_client, pos, std::span(reinterpret_cast<const std::uint8_t*>(a.data()), a.size()),
+                            std::span(reinterpret_cast<const std::uint8_t*>(b.data()), b.size()))
+                    .ok());
+    pos += 200;
+    r.corrections.note_sent(Direction::server_to_client, pos);
+    ASSERT_TRUE(d.save(r));
+    EXPECT_EQ(slot_text(gen), format_session_record(r)) << "generation " << gen;
+    auto all = d.load_all();
+    ASSERT_EQ(all.size(), 1u);
+    ASSERT_TRUE(all[0].second) << "generation " << gen << ": " << all[0].second.error().message;
+    EXPECT_TRUE(*all[0].second == r) << "generation " << gen;
+  }
+}
