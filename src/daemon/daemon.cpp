@@ -39,6 +39,9 @@ Overloaded(F...) -> Overloaded<F...>;
 // Sessions that ended (221/421, FIN both ways, RST) stay known this long, so that the last ACKs
 // and FINs are not mistaken for a session to pick up; conntrack's disappearance ends it sooner.
 constexpr auto linger = std::chrono::seconds(30);
+// An ended session whose connection left the queue (Daemon::exempt_ended): only a packet queued
+// before the mark took effect can still come.
+constexpr auto exempt_linger = std::chrono::seconds(2);
 constexpr auto tick = std::chrono::milliseconds(100);
 constexpr auto kernel_check_interval = std::chrono::seconds(2);
 constexpr auto ct_check_interval = std::chrono::seconds(10);
@@ -120,6 +123,7 @@ DaemonStats& DaemonStats::operator+=(const DaemonStats& o) {
   opening_failures += o.opening_failures;
   data_syns += o.data_syns;
   passed_syns += o.passed_syns;
+  exempted += o.exempted;
   ct_queries += o.ct_queries;
   verdict_waits += o.verdict_waits;
   max_wait_us = std::max(max_wait_us, o.max_wait_us);
@@ -1083,7 +1087,28 @@ void Daemon::act(SessionState& s, PacketOutcome& out, std::optional<std::uint32_
     if (out.modified) deliver(s, dir, *id, out.bytes);
     else deliver(s, dir, *id, std::vector<std::uint8_t>{});
   }
-  if (end) end_session(s, end_reason);
+  if (end) {
+    end_session(s, end_reason);
+    if (end_reason == Reason::session_quit || end_reason == Reason::service_closing) exempt_ended(s);
+  }
+}
+
+// After a 221 (QUIT) or a 421 nothing of the control connection is read any more: its later lines
+// would meet the ended session and pass untouched (review M2). So the connection leaves the queue
+// (queue.exempt_mark on its entry, the FTPS stand-aside's bit), set before the 221's own verdict
+// goes out (verdicts are sent at the round's end): the FIN, ACK and FIN/ACK that close it are not
+// queued (issue 13: three of a whole session's 22 queued packets). Not for a session with
+// corrections: its remaining packets still need their sequence numbers shifted.
+void Daemon::exempt_ended(SessionState& s) {
+  if (cfg_.queue.exempt_mark == 0 || s.exempted || !s.ct_known || s.tcp_ended) return;
+  if (s.tracker && !s.tracker->corrections().empty()) return;
+  if (auto r = ct_->set_mark(s.tuples.original, cfg_.queue.exempt_mark, cfg_.queue.exempt_mark); !r) {
+    spdlog::debug("session s{}: connmark after its end: {} (it lingers until its connection ends)", s.id, r.error().message);
+    return;
+  }
+  ++stats_.exempted;
+  s.exempted = true;
+  spdlog::debug("session s{}: out of the queue after its end (connmark {:#x})", s.id, cfg_.queue.exempt_mark);
 }
 
 // NAT66/NPTv6 is out of scope (issue 10): a translated IPv6 session is passed through untouched,
@@ -1777,7 +1802,7 @@ void Daemon::on_timer() {
       // An ended session is forgotten only once the connection ended on the wire as well (FIN
       // both ways, RST) or left conntrack (session_gone): after a 221/421 the TCP connection may
       // stay open, and its later lines must meet the ended session, never a pick-up (review M2).
-      if (s.ended && s.tcp_ended && idle && now - s.ended_at >= linger) {
+      if (s.ended && idle && ((s.tcp_ended && now - s.ended_at >= linger) || (s.exempted && now - s.ended_at >= exempt_linger))) {
         it = erase_session(it);
       } else {
         // An ended session lingers (up to `linger` once its TCP connection ended too, longer while
@@ -2066,12 +2091,12 @@ int Daemon::stop() {
   if (stats_.reasons[static_cast<std::size_t>(Reason::n)]) reasons += " " #n "=" + std::to_string(stats_.reasons[static_cast<std::size_t>(Reason::n)]);
   FTPWALL_REASONS(FTPWALL_DAEMON_REASON)
 #undef FTPWALL_DAEMON_REASON
-  spdlog::info("{}stopped: packets={} sessions={} pickups={} openings={} opening_failures={} data_syns={} passed_syns={} ct_queries={} "
-               "ct_events={} ct_resyncs={} half_open_expired={} verdict_waits={} max_wait_us={} enobufs={} "
-               "verdict_errors={}{}{}",
+  spdlog::info("{}stopped: packets={} sessions={} pickups={} openings={} opening_failures={} data_syns={} passed_syns={} "
+               "exempted={} ct_queries={} ct_events={} ct_resyncs={} half_open_expired={} verdict_waits={} max_wait_us={} "
+               "enobufs={} verdict_errors={}{}{}",
                cfg_.queue.count > 1 ? fmt::format("queue {} ", queue_number()) : std::string(), stats_.packets, stats_.sessions, stats_.pickups, stats_.openings, stats_.opening_failures, stats_.data_syns,
-               stats_.passed_syns, stats_.ct_queries, stats_.ct_events, stats_.ct_resyncs, stats_.half_open_expired, stats_.verdict_waits,
-               stats_.max_wait_us, q.enobufs, q.verdict_errors,
+               stats_.passed_syns, stats_.exempted, stats_.ct_queries, stats_.ct_events, stats_.ct_resyncs, stats_.half_open_expired,
+               stats_.verdict_waits, stats_.max_wait_us, q.enobufs, q.verdict_errors,
                cfg_.ha.enabled ? fmt::format(" ha_label_writes={} ha_label_errors={} ha_takeovers={} ha_continued={}",
                                              stats_.ha_label_writes, stats_.ha_label_errors, stats_.ha_takeovers,
                                              stats_.ha_continued)

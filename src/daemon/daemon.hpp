@@ -77,6 +77,7 @@ struct DaemonStats {
   std::uint64_t data_syns = 0;        // data SYNs arbitrated
   std::uint64_t passed_syns = 0;      // queued SYNs no opening names, passed unmarked (queues_unnamed_syns)
   std::uint64_t ct_queries = 0;
+  std::uint64_t exempted = 0;         // ended sessions (221/421) taken out of the queue (exempt_ended)
   std::uint64_t verdict_waits = 0;    // packets that waited for an opening
   std::uint64_t max_wait_us = 0;      // longest such wait
   std::uint64_t half_open_expired = 0;  // half-open sessions freed after openings.half_open_timeout
@@ -249,6 +250,7 @@ class Daemon {
   void restore_records();
   void note_preexisting();
   void on_ct_events();
+  void exempt_ended(SessionState& s);
   void resync_conntrack();
   void session_gone(SessionTable::Map::iterator it, const netlink::ConntrackEntry* destroyed);
   void check_conntrack();

@@ -114,6 +114,7 @@ std::string Daemon::status_json() const {
                        {"opening_failures", st.opening_failures},
                        {"data_syns", st.data_syns},
                        {"passed_syns", st.passed_syns},
+                       {"exempted", st.exempted},
                        {"ct_queries", st.ct_queries},
                        {"ct_events", st.ct_events},
                        {"ct_resyncs", st.ct_resyncs},

@@ -65,6 +65,9 @@ struct SessionState {
   // ended session without corrections pass untouched anyway), and with it what status shows.
   bool tracker_released = false;
   bool was_encrypted = false;
+  // After its 221/421, queue.exempt_mark on its entry: nothing more of the connection is queued
+  // (Daemon::exempt_ended), and it is forgotten `exempt_linger` later, not after both FINs.
+  bool exempted = false;
   bool liberal = false;      // IP_CT_TCP_FLAG_BE_LIBERAL set on the entry
   bool recorded = false;     // a state record exists for it (state_dir.hpp)
   bool ended = false;        // SessionEnd (221/421, QUIT), RST, or both FINs
