@@ -37,7 +37,8 @@ template <class... F>
 Overloaded(F...) -> Overloaded<F...>;
 
 // Sessions that ended (221/421, FIN both ways, RST) stay known this long, so that the last ACKs
-// and FINs are not mistaken for a session to pick up; conntrack's disappearance ends it sooner.
+// and FINs are not mistaken for a session to pick up; conntrack's disappearance ends it sooner,
+// and so does the exemption after a 221/421 (exempt_linger).
 constexpr auto linger = std::chrono::seconds(30);
 // An ended session whose connection left the queue (Daemon::exempt_ended): only a packet queued
 // before the mark took effect can still come.
@@ -1802,6 +1803,7 @@ void Daemon::on_timer() {
       // An ended session is forgotten only once the connection ended on the wire as well (FIN
       // both ways, RST) or left conntrack (session_gone): after a 221/421 the TCP connection may
       // stay open, and its later lines must meet the ended session, never a pick-up (review M2).
+      // Or once the connection left the queue (exempt_ended): its later lines never come.
       if (s.ended && idle && ((s.tcp_ended && now - s.ended_at >= linger) || (s.exempted && now - s.ended_at >= exempt_linger))) {
         it = erase_session(it);
       } else {
