@@ -1283,8 +1283,7 @@ Daemon::TakeoverCount Daemon::takeover() {
     auto n = ct_->dump(
         f,
         [&](const netlink::ConntrackEntry& e) {
-          if (e.tcp_state == tcp_established && is_control_port(cfg_, e.tuples.original.dst.port) && decode_label(e.labels))
-            entries.push_back(e);
+          if (e.tcp_state == tcp_established && decode_label(e.labels)) entries.push_back(e);  // to a steered port
         },
         ports);
     if (!n) spdlog::error("takeover: conntrack dump (IPv{}): {}", static_cast<int>(f), n.error().message);
@@ -1389,12 +1388,7 @@ void Daemon::note_preexisting() {
   for (const Family f : {Family::v4, Family::v6}) {
     // The kernel walks the table and sends the entries to steered ports only (a gateway's table
     // may hold a million others).
-    auto n = ct_->dump(
-        f,
-        [&](const netlink::ConntrackEntry& e) {
-          if (is_control_port(cfg_, e.tuples.original.dst.port)) preexisting_[e.tuples.original] = e.id;
-        },
-        ports);
+    auto n = ct_->dump(f, [&](const netlink::ConntrackEntry& e) { preexisting_[e.tuples.original] = e.id; }, ports);
     if (!n) {
       spdlog::warn("conntrack dump (IPv{}) at start: {}: no such connection from before the start is picked up",
                    static_cast<int>(f), n.error().message);

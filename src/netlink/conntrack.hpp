@@ -115,8 +115,8 @@ class Conntrack {
   Result<std::optional<ConntrackEntry>> lookup_packet(const Tuple& seen);
 
   // Every TCP entry of `family` (IPCTNL_MSG_CT_GET with NLM_F_DUMP), one call of `each` per entry;
-  // the number of entries. At start only: the connections that existed before the daemon, the
-  // only ones it may pick up mid-stream without a state record.
+  // the number of entries. Never on the packet path: at start (the connections it may pick up),
+  // after lost events, at a takeover, and in `ftpwall check`.
   // With `dst_ports`, only the entries whose original destination port is one of them: one dump
   // per port, filtered by the kernel (CTA_FILTER, Linux 5.8: the rest of the table is walked but
   // never sent) and again here (a kernel without CTA_FILTER ignores it and sends everything).
