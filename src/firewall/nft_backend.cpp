@@ -19,6 +19,7 @@
 #include <utility>
 
 #include "ftpwall/core/fnv.hpp"
+#include "netlink/nftables.hpp"
 
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wpedantic"
@@ -995,18 +996,6 @@ struct RuleInfo {
   SteeringRule steer;
 };
 
-std::string family_name(std::uint32_t f) {
-  switch (f) {
-    case NFPROTO_IPV4: return "ip";
-    case NFPROTO_IPV6: return "ip6";
-    case NFPROTO_INET: return "inet";
-    case NFPROTO_ARP: return "arp";
-    case NFPROTO_BRIDGE: return "bridge";
-    case NFPROTO_NETDEV: return "netdev";
-    default: return "family" + std::to_string(f);
-  }
-}
-
 // Every rule of every table (the admin's too: their queue rules are foreign steering).
 int list_rules(Socket& nl, std::vector<RuleInfo>& out) {
   out.clear();
@@ -1014,7 +1003,7 @@ int list_rules(Socket& nl, std::vector<RuleInfo>& out) {
     RuleObj r(nftnl_rule_alloc());
     if (nftnl_rule_nlmsg_parse(m, r.get()) < 0) return;
     RuleInfo i;
-    i.family = family_name(nftnl_rule_get_u32(r.get(), NFTNL_RULE_FAMILY));
+    i.family = netlink::nft_family_name(nftnl_rule_get_u32(r.get(), NFTNL_RULE_FAMILY));
     i.table = nftnl_rule_get_str(r.get(), NFTNL_RULE_TABLE);
     i.chain = nftnl_rule_get_str(r.get(), NFTNL_RULE_CHAIN);
     i.handle = nftnl_rule_get_u64(r.get(), NFTNL_RULE_HANDLE);

@@ -22,17 +22,6 @@
 namespace ftpwall::netlink {
 namespace {
 
-std::string family_name(std::uint8_t f) {
-  switch (f) {
-    case NFPROTO_IPV4: return "ip";
-    case NFPROTO_IPV6: return "ip6";
-    case NFPROTO_INET: return "inet";
-    case NFPROTO_ARP: return "arp";
-    case NFPROTO_BRIDGE: return "bridge";
-    case NFPROTO_NETDEV: return "netdev";
-    default: return "family" + std::to_string(f);
-  }
-}
 
 struct Attrs {
   const nlattr* tb[NFTA_CHAIN_MAX + 1] = {};
@@ -77,7 +66,7 @@ int on_chain(const nlmsghdr* nlh, void* data) {
   const nlattr* hook[NFTA_HOOK_MAX + 1] = {};
   mnl_attr_parse_nested(at.tb[NFTA_CHAIN_HOOK], hook_attr, hook);
   NftBaseChain c;
-  c.family = family_name(nfg->nfgen_family);
+  c.family = nft_family_name(nfg->nfgen_family);
   c.table = mnl_attr_get_str(at.tb[NFTA_CHAIN_TABLE]);
   c.chain = mnl_attr_get_str(at.tb[NFTA_CHAIN_NAME]);
   if (at.tb[NFTA_CHAIN_TYPE]) c.type = mnl_attr_get_str(at.tb[NFTA_CHAIN_TYPE]);
@@ -92,6 +81,18 @@ int on_chain(const nlmsghdr* nlh, void* data) {
 }
 
 }  // namespace
+
+std::string nft_family_name(std::uint32_t f) {
+  switch (f) {
+    case NFPROTO_IPV4: return "ip";
+    case NFPROTO_IPV6: return "ip6";
+    case NFPROTO_INET: return "inet";
+    case NFPROTO_ARP: return "arp";
+    case NFPROTO_BRIDGE: return "bridge";
+    case NFPROTO_NETDEV: return "netdev";
+    default: return "family" + std::to_string(f);
+  }
+}
 
 std::string NftBaseChain::to_string() const {
   return family + " " + table + " " + chain + " (" + type + " " + std::string(name(hook)) + " priority " +

@@ -28,6 +28,9 @@ struct NftBaseChain {
   std::string to_string() const;  // "inet f fw (filter forward priority 0 policy drop)"
 };
 
+// nft's name of a netfilter family (NFPROTO_*): "ip", "ip6", "inet", ...; "familyN" for others.
+std::string nft_family_name(std::uint32_t family);
+
 // One NLM_F_DUMP request on a socket of its own: `build` writes the request into the buffer it is
 // given (with the sequence number it is given) and returns its header; every reply message goes to
 // `each`. A kernel without nf_tables (EPROTONOSUPPORT) or a missing table or set (ENOENT) is an
