@@ -45,8 +45,14 @@ std::string format_opening_comment(const OpeningId& id) { return opening_comment
 // first step (touched order) and its last (an install when that one opens).
 BatchEffect net_effect(std::span<const Change> changes) {
   BatchEffect e;
-  std::vector<std::pair<OpeningId, std::size_t>> steps;
-  steps.reserve(changes.size());
+  // Scratch kept by the thread that applies (one per backend): no allocation per batch but the
+  // result's own two vectors.
+  static thread_local std::vector<std::pair<OpeningId, std::size_t>> steps;
+  static thread_local std::vector<std::pair<std::size_t, OpeningId>> first;  // (first position, id)
+  static thread_local std::vector<std::size_t> opens;                         // positions of installs
+  steps.clear();
+  first.clear();
+  opens.clear();
   for (std::size_t i = 0; i < changes.size(); ++i) {
     const OpeningId id = std::visit(
         [](const auto& c) -> OpeningId {
@@ -57,8 +63,6 @@ BatchEffect net_effect(std::span<const Change> changes) {
     steps.emplace_back(id, i);
   }
   std::sort(steps.begin(), steps.end());
-  std::vector<std::pair<std::size_t, OpeningId>> first;  // (first position, id)
-  std::vector<std::size_t> opens;                         // positions of installs
   for (std::size_t k = 0; k < steps.size();) {
     std::size_t end = k + 1;
     while (end < steps.size() && steps[end].first == steps[k].first) ++end;

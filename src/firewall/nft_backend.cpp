@@ -623,10 +623,14 @@ struct Elem {
   std::optional<Key> data;
 };
 
-void add_elems(Batch& b, std::uint16_t type, std::uint16_t flags, const std::string& set, const std::vector<Elem>& elems,
-               const std::string& what) {
+// `base` + the family's suffix names the map; nothing is built for an empty `elems` (issue 13: most
+// of a batch's twelve groups are empty, and their names were made all the same).
+void add_elems(Batch& b, std::uint16_t type, std::uint16_t flags, const char* base, const FamilyLayout& l,
+               const std::vector<Elem>& elems, std::string_view what) {
+  if (elems.empty()) return;
+  const std::string set = map_name(base, l);
   for (std::size_t i = 0; i < elems.size(); i += elems_per_message) {
-    b.add(type, flags, what + " " + set, [&](nlmsghdr* h) {
+    b.add(type, flags, std::string(what) + " " + set, [&](nlmsghdr* h) {
       SetObj s(nftnl_set_alloc());
       nftnl_set_set_str(s.get(), NFTNL_SET_TABLE, nft_table_name);
       nftnl_set_set_str(s.get(), NFTNL_SET_NAME, set.c_str());
@@ -1167,7 +1171,7 @@ void maybe_fail(Batch& b, const NftOptions& o) {
   if (!o.fail_batch || !o.fail_batch()) return;
   Key k;
   k.len = static_cast<std::uint8_t>(layout_v4.key_len());
-  add_elems(b, NFT_MSG_NEWSETELEM, NLM_F_CREATE, "no-such-map", {Elem(k)}, "NftOptions::fail_batch (a test): add to");
+  add_elems(b, NFT_MSG_NEWSETELEM, NLM_F_CREATE, "no-such-map", layout_v4, {Elem(k)}, "NftOptions::fail_batch (a test): add to");
 }
 
 }  // namespace
@@ -1466,18 +1470,41 @@ Result<void> NftBackend::apply(std::span<const Change> changes) {
     }
     installs.push_back({o, p});
   }
-  // Two installs of one batch with the same key: the later one wins.
-  for (std::size_t i = 0; i < installs.size(); ++i) {
-    for (std::size_t k = i + 1; k < installs.size(); ++k) {
-      const Parts& a = installs[i].parts;
-      const Parts& b = installs[k].parts;
-      if (a.range != b.range) continue;
-      if (a.accept == b.accept || (a.dnat && b.dnat && *a.dnat == *b.dnat) || (a.snat && b.snat && *a.snat == *b.snat)) {
-        installs.erase(installs.begin() + static_cast<std::ptrdiff_t>(i));
-        --i;
-        break;
-      }
+  // Two installs of one batch with the same key: the later one wins. An install goes when any later
+  // one (of the same kind, range or not) shares its accept, DNAT or SNAT key: every key of the batch
+  // sorted once, the last install of each run of equal keys kept (a pairwise comparison was
+  // quadratic in the batch: issue 13).
+  if (installs.size() > 1) {
+    struct KeyRef {
+      std::uint8_t kind;  // 0 accept, 1 dnat, 2 snat; with the range flag in bit 2
+      const Key* key;
+      std::size_t index;
+    };
+    static thread_local std::vector<KeyRef> refs;
+    static thread_local std::vector<char> superseded;
+    refs.clear();
+    superseded.assign(installs.size(), 0);
+    for (std::size_t i = 0; i < installs.size(); ++i) {
+      const Parts& p = installs[i].parts;
+      const std::uint8_t r = p.range ? 4 : 0;
+      refs.push_back({r, &p.accept, i});
+      if (p.dnat) refs.push_back({static_cast<std::uint8_t>(r | 1), &*p.dnat, i});
+      if (p.snat) refs.push_back({static_cast<std::uint8_t>(r | 2), &*p.snat, i});
     }
+    std::sort(refs.begin(), refs.end(), [](const KeyRef& a, const KeyRef& b) {
+      if (a.kind != b.kind) return a.kind < b.kind;
+      if (const auto c = *a.key <=> *b.key; c != 0) return c < 0;
+      return a.index < b.index;
+    });
+    for (std::size_t k = 0; k + 1 < refs.size(); ++k)
+      if (refs[k].kind == refs[k + 1].kind && *refs[k].key == *refs[k + 1].key) superseded[refs[k].index] = 1;
+    std::size_t out = 0;
+    for (std::size_t i = 0; i < installs.size(); ++i)
+      if (!superseded[i]) {
+        if (out != i) installs[out] = std::move(installs[i]);
+        ++out;
+      }
+    installs.erase(installs.begin() + static_cast<std::ptrdiff_t>(out), installs.end());
   }
   std::vector<OpeningId> doomed(effect.touched.begin(), effect.touched.end());
   for (const auto& in : installs) {
@@ -1709,18 +1736,18 @@ Result<void> NftBackend::apply(std::span<const Change> changes) {
     dedupe(g.del_dn);
     dedupe(g.del_sn);
     // Removals before additions: a key both removed and added is replaced within the transaction.
-    add_elems(b, NFT_MSG_DESTROYSETELEM, 0, map_name("dnat", l), g.del_dn, "destroy elements in");
-    add_elems(b, NFT_MSG_DESTROYSETELEM, 0, map_name("snat", l), g.del_sn, "destroy elements in");
-    add_elems(b, NFT_MSG_DESTROYSETELEM, 0, map_name("openings", l), g.del_acc, "destroy elements in");
-    add_elems(b, NFT_MSG_DESTROYSETELEM, 0, map_name("rangednat", l), g.del_rdn, "destroy elements in");
-    add_elems(b, NFT_MSG_DESTROYSETELEM, 0, map_name("ranges", l), g.del_racc, "destroy elements in");
-    add_elems(b, NFT_MSG_DESTROYSETELEM, 0, map_name("pairs", l), g.del_pair, "destroy elements in");
-    add_elems(b, NFT_MSG_NEWSETELEM, NLM_F_CREATE | NLM_F_EXCL, map_name("pairs", l), g.add_pair, "add elements to");
-    add_elems(b, NFT_MSG_NEWSETELEM, NLM_F_CREATE | NLM_F_EXCL, map_name("ranges", l), g.add_racc, "add elements to");
-    add_elems(b, NFT_MSG_NEWSETELEM, NLM_F_CREATE | NLM_F_EXCL, map_name("rangednat", l), g.add_rdn, "add elements to");
-    add_elems(b, NFT_MSG_NEWSETELEM, NLM_F_CREATE | NLM_F_EXCL, map_name("openings", l), g.add_acc, "add elements to");
-    add_elems(b, NFT_MSG_NEWSETELEM, NLM_F_CREATE | NLM_F_EXCL, map_name("dnat", l), g.add_dn, "add elements to");
-    add_elems(b, NFT_MSG_NEWSETELEM, NLM_F_CREATE | NLM_F_EXCL, map_name("snat", l), g.add_sn, "add elements to");
+    add_elems(b, NFT_MSG_DESTROYSETELEM, 0, "dnat", l, g.del_dn, "destroy elements in");
+    add_elems(b, NFT_MSG_DESTROYSETELEM, 0, "snat", l, g.del_sn, "destroy elements in");
+    add_elems(b, NFT_MSG_DESTROYSETELEM, 0, "openings", l, g.del_acc, "destroy elements in");
+    add_elems(b, NFT_MSG_DESTROYSETELEM, 0, "rangednat", l, g.del_rdn, "destroy elements in");
+    add_elems(b, NFT_MSG_DESTROYSETELEM, 0, "ranges", l, g.del_racc, "destroy elements in");
+    add_elems(b, NFT_MSG_DESTROYSETELEM, 0, "pairs", l, g.del_pair, "destroy elements in");
+    add_elems(b, NFT_MSG_NEWSETELEM, NLM_F_CREATE | NLM_F_EXCL, "pairs", l, g.add_pair, "add elements to");
+    add_elems(b, NFT_MSG_NEWSETELEM, NLM_F_CREATE | NLM_F_EXCL, "ranges", l, g.add_racc, "add elements to");
+    add_elems(b, NFT_MSG_NEWSETELEM, NLM_F_CREATE | NLM_F_EXCL, "rangednat", l, g.add_rdn, "add elements to");
+    add_elems(b, NFT_MSG_NEWSETELEM, NLM_F_CREATE | NLM_F_EXCL, "openings", l, g.add_acc, "add elements to");
+    add_elems(b, NFT_MSG_NEWSETELEM, NLM_F_CREATE | NLM_F_EXCL, "dnat", l, g.add_dn, "add elements to");
+    add_elems(b, NFT_MSG_NEWSETELEM, NLM_F_CREATE | NLM_F_EXCL, "snat", l, g.add_sn, "add elements to");
   }
   maybe_fail(b, options_);
   if (b.empty()) {
