@@ -3,11 +3,14 @@
 #pragma once
 
 #include <array>
+#include <bit>
 #include <compare>
 #include <cstdint>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "ftpwall/core/result.hpp"
 
@@ -35,7 +38,31 @@ struct Address {
   static Result<Address> parse(std::string_view text, Family family);
   std::string to_string() const;
 
-  auto operator<=>(const Address&) const = default;
+  // The order of (family, bytes) compared byte by byte, as a defaulted operator would give, but as
+  // two 64-bit words: every session, opening and element lookup compares addresses, and the
+  // defaulted form was a memcmp call each time (issue 13).
+  std::strong_ordering operator<=>(const Address& o) const {
+    if (family != o.family) return family <=> o.family;
+    const auto [a0, a1] = words();
+    const auto [b0, b1] = o.words();
+    if (a0 != b0) return a0 <=> b0;
+    return a1 <=> b1;
+  }
+  bool operator==(const Address& o) const {
+    std::uint64_t a[2], b[2];
+    std::memcpy(a, bytes.data(), 16);
+    std::memcpy(b, o.bytes.data(), 16);
+    return family == o.family && a[0] == b[0] && a[1] == b[1];
+  }
+
+ private:
+  // bytes[0..7] and bytes[8..15] as numbers whose order is the bytes' order (big-endian).
+  std::pair<std::uint64_t, std::uint64_t> words() const {
+    std::uint64_t w[2];
+    std::memcpy(w, bytes.data(), 16);
+    if constexpr (std::endian::native == std::endian::little) return {__builtin_bswap64(w[0]), __builtin_bswap64(w[1])};
+    else return {w[0], w[1]};
+  }
 };
 
 struct Endpoint {

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <random>
+#include <tuple>
 
 namespace ftpwall {
 namespace {
@@ -44,5 +45,28 @@ TEST(Endpoint, TextOfBothFamilies) {
   EXPECT_EQ(v6->to_string(), "2001:db8::1");
 }
 
+
+// The hand-written order is the defaulted one's: family first, then the bytes one by one.
+TEST(Address, OrderIsFamilyThenBytesInTurn) {
+  std::mt19937 rng(13);
+  auto random_address = [&] {
+    Address a;
+    a.family = rng() % 2 ? Family::v4 : Family::v6;
+    const std::size_t n = a.family == Family::v4 ? 4 : 16;
+    for (std::size_t i = 0; i < n; ++i) a.bytes[i] = static_cast<std::uint8_t>(rng() % 4 == 0 ? rng() : i);  // many equal prefixes
+    return a;
+  };
+  for (int k = 0; k < 20000; ++k) {
+    const Address a = random_address(), b = random_address();
+    const auto want = std::tie(a.family, a.bytes) <=> std::tie(b.family, b.bytes);
+    ASSERT_EQ(a <=> b, want) << a.to_string() << " vs " << b.to_string();
+    ASSERT_EQ(a == b, want == 0);
+  }
+  const Address x = Address::v4(192, 0, 2, 1), y = Address::v4(192, 0, 2, 2);
+  EXPECT_LT(x, y);
+  EXPECT_LT(Address::v4(10, 0, 0, 255), Address::v4(10, 0, 1, 0));  // a byte that is more significant wins
+  EXPECT_LT(*Address::parse("2001:db8::1"), *Address::parse("2001:db8::1:0"));
+  EXPECT_NE(x, y);
+}
 }  // namespace
 }  // namespace ftpwall
