@@ -682,18 +682,6 @@ void probe_legacy(HostFacts& f) {
 
 using ChainKey = std::tuple<std::string, std::string, std::string>;
 
-std::string nf_family(std::uint32_t fam) {
-  switch (fam) {
-    case NFPROTO_IPV4: return "ip";
-    case NFPROTO_IPV6: return "ip6";
-    case NFPROTO_INET: return "inet";
-    case NFPROTO_ARP: return "arp";
-    case NFPROTO_BRIDGE: return "bridge";
-    case NFPROTO_NETDEV: return "netdev";
-    default: return "family" + std::to_string(fam);
-  }
-}
-
 bool iptables_nft_table(const std::string& family, const std::string& table) {
   return (family == "ip" || family == "ip6") &&
          (table == "filter" || table == "nat" || table == "mangle" || table == "raw" || table == "security");
@@ -732,7 +720,7 @@ struct RuleLook {
 
 RuleLook look_at(nftnl_rule* r) {
   RuleLook k;
-  k.family = nf_family(nftnl_rule_get_u32(r, NFTNL_RULE_FAMILY));
+  k.family = netlink::nft_family_name(nftnl_rule_get_u32(r, NFTNL_RULE_FAMILY));
   k.table = nftnl_rule_get_str(r, NFTNL_RULE_TABLE);
   k.chain = nftnl_rule_get_str(r, NFTNL_RULE_CHAIN);
   k.handle = nftnl_rule_get_u64(r, NFTNL_RULE_HANDLE);
@@ -869,8 +857,8 @@ void probe_nft(HostFacts& f) {
       [&](const nlmsghdr* m) {
         nftnl_obj* o = nftnl_obj_alloc();
         if (nftnl_obj_nlmsg_parse(m, o) >= 0 && nftnl_obj_get_u32(o, NFTNL_OBJ_TYPE) == NFT_OBJECT_CT_HELPER) {
-          tables.insert({nf_family(nftnl_obj_get_u32(o, NFTNL_OBJ_FAMILY)), nftnl_obj_get_str(o, NFTNL_OBJ_TABLE)});
-          helper_objects[{nf_family(nftnl_obj_get_u32(o, NFTNL_OBJ_FAMILY)), nftnl_obj_get_str(o, NFTNL_OBJ_TABLE),
+          tables.insert({netlink::nft_family_name(nftnl_obj_get_u32(o, NFTNL_OBJ_FAMILY)), nftnl_obj_get_str(o, NFTNL_OBJ_TABLE)});
+          helper_objects[{netlink::nft_family_name(nftnl_obj_get_u32(o, NFTNL_OBJ_FAMILY)), nftnl_obj_get_str(o, NFTNL_OBJ_TABLE),
                           nftnl_obj_get_str(o, NFTNL_OBJ_NAME)}] =
               nftnl_obj_is_set(o, NFTNL_OBJ_CT_HELPER_NAME) ? nftnl_obj_get_str(o, NFTNL_OBJ_CT_HELPER_NAME) : "";
         }
