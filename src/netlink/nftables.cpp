@@ -22,7 +22,6 @@
 namespace ftpwall::netlink {
 namespace {
 
-
 struct Attrs {
   const nlattr* tb[NFTA_CHAIN_MAX + 1] = {};
 };
